@@ -1,0 +1,1 @@
+//! egcfg-bench (being written).

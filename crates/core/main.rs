@@ -1,0 +1,2 @@
+//! The `egcfg` command line (being written).
+fn main() {}

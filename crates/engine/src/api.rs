@@ -1,0 +1,144 @@
+//! The engine contract shared by every backend.
+
+use std::sync::Arc;
+
+/// A token id in the model's vocabulary.
+pub type Token = i32;
+
+/// Full-vocabulary raw (pre-softmax) logits for one position.
+pub type Logits = Arc<[f32]>;
+
+/// A live token sequence inside an engine. Ids are never reused while the
+/// sequence is alive; using a freed id is an [`EngineError::UnknownSequence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeqId(pub u64);
+
+/// Tokens to append to one sequence in a [`Engine::decode`] call.
+#[derive(Debug, Clone)]
+pub struct SeqInput {
+    /// The sequence to extend.
+    pub seq: SeqId,
+    /// Tokens appended at the sequence's current end; must not be empty.
+    pub tokens: Vec<Token>,
+}
+
+/// Who is speaking in a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions that frame the whole conversation.
+    System,
+    /// The person asking.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of a conversation rendered through the model's chat template.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    /// Who speaks.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+}
+
+/// Static facts about the loaded model that decoders need.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// A human-readable name (the GGUF's `general.name`, or the file name).
+    pub name: String,
+    /// Number of entries in every logits vector.
+    pub n_vocab: usize,
+    /// Maximum number of tokens one sequence may hold.
+    pub n_ctx: usize,
+    /// Tokens that end generation (end-of-turn and end-of-text).
+    pub eos_tokens: Vec<Token>,
+    /// The chat template stored in the GGUF, if any.
+    pub chat_template: Option<String>,
+}
+
+/// Everything that can go wrong talking to an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model file could not be loaded.
+    #[error("cannot load model {path}: {reason}. Check that the file is a complete GGUF model (re-fetch it with `egcfg model fetch`)")]
+    Load {
+        /// The file that was tried.
+        path: String,
+        /// What llama.cpp reported.
+        reason: String,
+    },
+    /// A sequence would grow beyond the context window.
+    #[error("sequence {seq:?} would hold {needed} tokens but the context holds {n_ctx}; shorten the prompt or raise --ctx")]
+    ContextFull {
+        /// The sequence that overflowed.
+        seq: SeqId,
+        /// Tokens it would need.
+        needed: usize,
+        /// The context size.
+        n_ctx: usize,
+    },
+    /// The id does not name a live sequence.
+    #[error("unknown or freed sequence {0:?}")]
+    UnknownSequence(SeqId),
+    /// Too many sequences are alive at once.
+    #[error("all {0} sequence slots are in use; free finished sequences first")]
+    NoFreeSlot(usize),
+    /// The request itself was malformed (empty token list, bad position...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The forward pass failed inside the backend.
+    #[error("decode failed: {0}")]
+    Decode(String),
+    /// The engine thread is gone (it panicked or was shut down).
+    #[error("the engine thread has stopped")]
+    Stopped,
+    /// Tokenizing or rendering text failed.
+    #[error("text processing failed: {0}")]
+    Text(String),
+}
+
+/// A causal language model with cheap, forkable sequences.
+///
+/// Implementations are shared between threads; every method may be called
+/// concurrently, and concurrent [`Engine::decode`] calls may be served by one
+/// batched forward pass.
+pub trait Engine: Send + Sync {
+    /// Facts about the loaded model.
+    fn info(&self) -> &ModelInfo;
+
+    /// Text to token ids. `parse_special` turns markers such as
+    /// `<|im_start|>` into their special ids instead of spelling them out.
+    fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError>;
+
+    /// The raw bytes one token stands for (may be part of a UTF-8 character).
+    fn token_bytes(&self, token: Token) -> Result<Vec<u8>, EngineError>;
+
+    /// Render a conversation with the model's own chat template, optionally
+    /// ending with the opening of the assistant's turn.
+    fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_assistant_start: bool,
+    ) -> Result<String, EngineError>;
+
+    /// A new, empty sequence.
+    fn new_sequence(&self) -> Result<SeqId, EngineError>;
+
+    /// A new sequence holding the same tokens as `seq`, sharing its cache.
+    fn fork(&self, seq: SeqId) -> Result<SeqId, EngineError>;
+
+    /// Number of tokens `seq` currently holds.
+    fn len(&self, seq: SeqId) -> Result<usize, EngineError>;
+
+    /// Drop everything after the first `len` tokens of `seq`.
+    fn truncate(&self, seq: SeqId, len: usize) -> Result<(), EngineError>;
+
+    /// Release `seq` and its cache cells. Freeing an unknown id is a no-op.
+    fn free(&self, seq: SeqId);
+
+    /// Append tokens to several sequences in one forward pass and return,
+    /// in input order, each sequence's logits after its last new token.
+    fn decode(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError>;
+}

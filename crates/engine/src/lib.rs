@@ -1,0 +1,29 @@
+//! Running a local causal language model on the CPU, for decoders that need
+//! more than "generate some text".
+//!
+//! EG-CFG keeps several token sequences alive at once over one shared prompt:
+//! an unconditional stream, a conditional stream with execution traces
+//! spliced in, and a handful of sampled candidate continuations. This crate
+//! gives those decoders one small vocabulary of operations over *sequences*:
+//!
+//! * create an empty sequence, [`Engine::fork`] one (the fork shares the
+//!   parent's KV cache, nothing is recomputed), [`Engine::truncate`] it back
+//!   to a position, and [`Engine::free`] it;
+//! * [`Engine::decode`]: append tokens to any number of sequences, each at its
+//!   own position, in a single forward pass, and get every sequence's full
+//!   next-token logits back.
+//!
+//! The trait [`Engine`] is what callers program against. [`LlamaEngine`] is
+//! the real implementation over llama.cpp: the llama.cpp context cannot leave
+//! the thread that made it, so it lives on one engine thread and every caller
+//! (any number of threads, one per agent) sends requests over a channel. The
+//! engine thread merges the requests that are waiting into one decode call,
+//! which is continuous batching.
+//!
+//! Tokens come back as raw logits; turning them into choices is the job of
+//! [`sampler`], and turning token ids back into text, including characters
+//! split across tokens, is the job of [`text::TokenDecoder`].
+
+mod api;
+
+pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};

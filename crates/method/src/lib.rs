@@ -1,0 +1,1 @@
+//! egcfg-method (being written).

@@ -1,0 +1,1 @@
+//! egcfg-models (being written).

@@ -1,0 +1,52 @@
+//! Deriving the target function's name from a visible test.
+
+/// The name of the function an assert calls, as in
+/// `assert name(args) == expected` or `assert (name(args)) == expected`;
+/// also accepts `assert not name(...)`, `assert math.isclose(name(...), ...)`
+/// is *not* resolved (the outer call is a library function).
+///
+/// Returns `None` when the statement does not start with such a call.
+pub fn function_name_from_assert(assert: &str) -> Option<String> {
+    let rest = assert.trim_start().strip_prefix("assert")?;
+    if !rest.starts_with(|c: char| c.is_whitespace() || c == '(') {
+        return None;
+    }
+    let mut rest = rest.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else if let Some(r) = rest.strip_prefix("not ") {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let name = &rest[..end];
+    let after = rest[end..].trim_start();
+    let starts_ok = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    (starts_ok && after.starts_with('(')).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name_from_assert as name;
+
+    #[test]
+    fn plain_and_parenthesised_calls() {
+        assert_eq!(name("assert remove_Occ(\"hello\",\"l\") == \"heo\""), Some("remove_Occ".into()));
+        assert_eq!(name("assert (sum_x([1, 2])) == 3"), Some("sum_x".into()));
+        assert_eq!(name("assert not is_odd(2)"), Some("is_odd".into()));
+        assert_eq!(name("assert  f (1)==2"), Some("f".into()));
+    }
+
+    #[test]
+    fn rejects_non_calls() {
+        assert_eq!(name("assert x == 3"), None);
+        assert_eq!(name("asserted(1)"), None);
+        assert_eq!(name("print(f(1))"), None);
+        assert_eq!(name("assert 3 == f(1)"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of the `egcfg` binary (being written).
