@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system packages egcfg needs to build and run, when missing:
+#   cmake, clang and libclang-dev  build llama.cpp and its Rust bindings;
+#   python3 (3.9+)                 runs model-written code inside the sandbox.
+# Safe to run repeatedly; does nothing when everything is present.
+set -euo pipefail
+
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+# bindgen loads libclang itself (libclang-N.so), not libclang-cpp.
+ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9.]+)?\.so' || missing+=(libclang-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
