@@ -20,3 +20,32 @@
 //!   format or a compact one of our own.
 //!
 //! Nothing here knows about language models or decoding.
+
+pub mod bench;
+mod caps;
+mod config;
+mod error;
+mod executor;
+pub mod render;
+mod request;
+mod result;
+
+pub use caps::{Layer, LayerState, SandboxCaps};
+pub use config::{ExecLimits, ExecutorConfig, MinIsolation, ReprLimits};
+pub use error::ExecutorError;
+pub use executor::Executor;
+pub use request::{CheckReport, CheckRequest, Invocation, TestOutcome, TraceRequest, Verdict};
+pub use result::{
+    CallerState, EventKind, ExceptionInfo, ExecResult, LineHit, Status, TraceEvent, Variable,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executor_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Executor>();
+    }
+}

@@ -1,0 +1,150 @@
+//! Which isolation layers are active on this machine, as probed at start-up.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// An optional isolation layer (rlimits and the fork-server are always on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// A seccomp-BPF deny-list in every child: no exec, no process fork, no
+    /// inet sockets, no ptrace/mount/namespace calls, no signals to groups.
+    Seccomp,
+    /// Landlock in every child: write only in scratch, no execute, no TCP,
+    /// no signals or abstract sockets outside the child.
+    Landlock,
+    /// A user + network namespace around every server: no network at all.
+    Namespaces,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layer::Seccomp => "seccomp",
+            Layer::Landlock => "landlock",
+            Layer::Namespaces => "namespaces",
+        })
+    }
+}
+
+/// Whether one layer is active, and why not when it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerState {
+    /// The layer is installed in every execution.
+    pub active: bool,
+    /// What was found: a version, or the reason the layer is off.
+    pub note: String,
+}
+
+impl LayerState {
+    pub(crate) fn on(note: impl Into<String>) -> Self {
+        LayerState {
+            active: true,
+            note: note.into(),
+        }
+    }
+
+    pub(crate) fn off(note: impl Into<String>) -> Self {
+        LayerState {
+            active: false,
+            note: note.into(),
+        }
+    }
+}
+
+/// The sandbox as it runs on this machine; `Display` is what
+/// `egcfg doctor` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxCaps {
+    /// The resolved interpreter.
+    pub python: PathBuf,
+    /// Its version (`3.11.7`).
+    pub python_version: String,
+    /// Fork-servers in the pool.
+    pub pool_size: usize,
+    /// Where scratch directories are created.
+    pub scratch_root: PathBuf,
+    /// The scratch root is on tmpfs.
+    pub scratch_tmpfs: bool,
+    /// rlimits (always active): what is limited.
+    pub rlimits: LayerState,
+    /// The seccomp filter.
+    pub seccomp: LayerState,
+    /// Landlock.
+    pub landlock: LayerState,
+    /// User + network namespace per server.
+    pub namespaces: LayerState,
+}
+
+impl SandboxCaps {
+    /// Whether `layer` is active.
+    pub fn has(&self, layer: Layer) -> bool {
+        self.state(layer).active
+    }
+
+    /// The state of `layer`.
+    pub fn state(&self, layer: Layer) -> &LayerState {
+        match layer {
+            Layer::Seccomp => &self.seccomp,
+            Layer::Landlock => &self.landlock,
+            Layer::Namespaces => &self.namespaces,
+        }
+    }
+
+    /// The layers in `required` that are not active, in order.
+    pub fn missing(&self, required: &[Layer]) -> Vec<Layer> {
+        let mut missing: Vec<Layer> = required.iter().copied().filter(|l| !self.has(*l)).collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+}
+
+impl fmt::Display for SandboxCaps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = |s: &LayerState| if s.active { "on " } else { "OFF" };
+        writeln!(
+            f,
+            "python:      {} (Python {}, started -S -I)",
+            self.python.display(),
+            self.python_version
+        )?;
+        writeln!(f, "pool:        {} fork-servers", self.pool_size)?;
+        writeln!(
+            f,
+            "scratch:     {}{}",
+            self.scratch_root.display(),
+            if self.scratch_tmpfs {
+                " (tmpfs)"
+            } else {
+                " (not tmpfs: slower)"
+            }
+        )?;
+        writeln!(
+            f,
+            "rlimits:     {}  {}",
+            mark(&self.rlimits),
+            self.rlimits.note
+        )?;
+        writeln!(
+            f,
+            "seccomp:     {}  {}",
+            mark(&self.seccomp),
+            self.seccomp.note
+        )?;
+        writeln!(
+            f,
+            "landlock:    {}  {}",
+            mark(&self.landlock),
+            self.landlock.note
+        )?;
+        write!(
+            f,
+            "namespaces:  {}  {}",
+            mark(&self.namespaces),
+            self.namespaces.note
+        )
+    }
+}

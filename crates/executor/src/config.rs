@@ -1,0 +1,153 @@
+//! How the executor is set up: pool size, interpreter, limits and the
+//! isolation it must refuse to run without.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::caps::Layer;
+
+/// Settings for [`crate::Executor::start`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorConfig {
+    /// Number of fork-servers, i.e. executions in flight at once.
+    /// Default: available cores + 1 (the extra one hides IPC latency).
+    pub pool_size: usize,
+    /// The Python interpreter; `None` resolves `EGCFG_PYTHON`, then the real
+    /// binary behind `python3` on `PATH` (never a pyenv shim).
+    pub python: Option<PathBuf>,
+    /// Per-execution budgets; part of the result cache key.
+    pub limits: ExecLimits,
+    /// Layers that must be active, or [`crate::Executor::start`] fails.
+    pub min_isolation: MinIsolation,
+    /// Where per-execution scratch directories live (tmpfs is ~200x faster
+    /// than ext4 for mkdir + rmdir). Default: `/dev/shm` when it exists,
+    /// else the system temporary directory.
+    pub scratch_root: PathBuf,
+    /// Results kept by the cache (oldest evicted first); 0 disables it.
+    pub cache_capacity: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shm = PathBuf::from("/dev/shm");
+        ExecutorConfig {
+            pool_size: cores + 1,
+            python: None,
+            limits: ExecLimits::default(),
+            min_isolation: MinIsolation::default(),
+            scratch_root: if shm.is_dir() {
+                shm
+            } else {
+                std::env::temp_dir()
+            },
+            cache_capacity: 4096,
+        }
+    }
+}
+
+/// The isolation layers an executor must have; missing ones make
+/// [`crate::Executor::start`] fail with [`crate::ExecutorError::IsolationMissing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinIsolation {
+    /// Required layers. rlimits and the fork-server are always on.
+    pub layers: Vec<Layer>,
+}
+
+impl MinIsolation {
+    /// Require nothing beyond rlimits: degrade as far as the kernel forces.
+    pub fn none() -> Self {
+        MinIsolation { layers: Vec::new() }
+    }
+
+    /// Require every layer this crate knows.
+    pub fn all() -> Self {
+        MinIsolation {
+            layers: vec![Layer::Seccomp, Layer::Landlock, Layer::Namespaces],
+        }
+    }
+}
+
+impl Default for MinIsolation {
+    /// seccomp is required by default: it is what stops `exec`, `fork` and
+    /// inet sockets, and every Linux kernel this tool targets has it.
+    fn default() -> Self {
+        MinIsolation {
+            layers: vec![Layer::Seccomp],
+        }
+    }
+}
+
+/// Per-execution budgets, enforced in the child (and behind it by the
+/// server's hard kill and the Rust watchdog).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExecLimits {
+    /// Wall-clock budget. At 0.9x the child returns a partial result; at
+    /// +100 ms it is killed; at +1 s the server itself is replaced.
+    pub timeout: Duration,
+    /// Address-space limit (`RLIMIT_AS`).
+    pub memory_bytes: u64,
+    /// Largest file the child may write (`RLIMIT_FSIZE`).
+    pub file_size_bytes: u64,
+    /// Open file descriptors (`RLIMIT_NOFILE`).
+    pub open_files: u64,
+    /// Line events before the run ends as `line_limit`.
+    pub max_lines: u64,
+    /// Events recorded in full before sampling starts.
+    pub head_events: u32,
+    /// Exponentially spaced samples recorded after the head.
+    pub max_samples: u32,
+    /// Bounds on value reprs.
+    pub repr: ReprLimits,
+    /// Printed bytes kept in [`crate::ExecResult::stdout`].
+    pub stdout_bytes: u64,
+    /// Largest result frame accepted from a child.
+    pub result_bytes: u64,
+    /// Also record the reference trace format's values (needed by
+    /// [`crate::render::TraceFormat::Compat`]; costs a second repr per value).
+    pub compat_values: bool,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        ExecLimits {
+            timeout: Duration::from_secs(2),
+            memory_bytes: 1 << 30,
+            file_size_bytes: 16 << 20,
+            open_files: 64,
+            max_lines: 1_000_000,
+            head_events: 200,
+            max_samples: 64,
+            repr: ReprLimits::default(),
+            stdout_bytes: 4096,
+            result_bytes: 4 << 20,
+            compat_values: false,
+        }
+    }
+}
+
+/// Bounds on the safe repr of traced values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReprLimits {
+    /// Characters per value.
+    pub chars: u32,
+    /// Items shown per container.
+    pub items: u32,
+    /// Container nesting shown.
+    pub depth: u32,
+    /// Variables per snapshot.
+    pub vars: u32,
+}
+
+impl Default for ReprLimits {
+    fn default() -> Self {
+        ReprLimits {
+            chars: 80,
+            items: 8,
+            depth: 3,
+            vars: 24,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Why an executor could not be started.
+
+use std::path::PathBuf;
+
+use crate::caps::{Layer, SandboxCaps};
+
+/// Errors of [`crate::Executor::start`]. Per-execution failures are never
+/// errors: they are statuses in [`crate::ExecResult`].
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// No usable Python interpreter was found.
+    #[error("no Python interpreter found: {detail}. Install Python 3.9+ or set EGCFG_PYTHON to its binary")]
+    PythonNotFound {
+        /// What was tried.
+        detail: String,
+    },
+    /// The interpreter is too old (the tracer needs `ast.unparse`, 3.9+).
+    #[error(
+        "{path} is Python {version}; egcfg needs 3.9 or newer. Set EGCFG_PYTHON to a newer binary"
+    )]
+    PythonTooOld {
+        /// The interpreter.
+        path: PathBuf,
+        /// Its version.
+        version: String,
+    },
+    /// A configured minimum isolation layer is unavailable on this machine.
+    #[error("required isolation missing: {}; this machine offers: {caps}. Relax the minimum or run on a kernel that allows it", missing.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "))]
+    IsolationMissing {
+        /// The required layers that are not active.
+        missing: Vec<Layer>,
+        /// What is active.
+        caps: Box<SandboxCaps>,
+    },
+    /// A fork-server did not start.
+    #[error("the Python fork-server did not start: {detail}")]
+    ServerStart {
+        /// The server's own error output, or what went wrong.
+        detail: String,
+    },
+    /// The scratch directory could not be prepared.
+    #[error("cannot prepare scratch directory {path}: {source}")]
+    Scratch {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The seccomp filter could not be compiled.
+    #[error("cannot compile the seccomp filter: {0}")]
+    Seccomp(String),
+}
