@@ -1,0 +1,259 @@
+//! Command-line flags: everything a user can type, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Write code line by line while running it.
+///
+/// egcfg implements EG-CFG (execution-guided classifier-free guidance): while a
+/// local code model writes a function, it samples a few continuations of the
+/// current line, runs them against the task's visible tests in a sandbox, shows
+/// the model the line-by-line traces, and steers the next tokens towards what
+/// the traces suggest. Several agents with different settings race; the first
+/// program that passes every visible test wins.
+///
+/// Start with `egcfg solve examples/tasks/second_largest.toml`; the default
+/// model is fetched on first use.
+#[derive(Debug, Parser)]
+#[command(name = "egcfg", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: info, -vv: debug, -vvv: trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Solve one task file (JSON or TOML; see examples/tasks/) with EG-CFG.
+    Solve(SolveArgs),
+    /// Plain generation from a prompt: the baseline EG-CFG is compared with.
+    Generate(GenerateArgs),
+    /// List, fetch and verify models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Run a benchmark dataset, or measure the engine or the executor.
+    Bench(BenchArgs),
+    /// Summarise a benchmark database as tables, or as an HTML page.
+    Report(ReportArgs),
+    /// Show which sandbox layers work on this machine.
+    Doctor,
+}
+
+/// How to load the model.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// A model name from `egcfg model list` (fetched on first use) or the path
+    /// of a local GGUF file.
+    #[arg(long, short, env = "EGCFG_MODEL", default_value = "qwen2.5-coder-0.5b-instruct")]
+    pub model: String,
+
+    /// CPU threads for the model (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Context window in tokens, shared by all live sequences.
+    #[arg(long, default_value_t = 16384)]
+    pub ctx: usize,
+}
+
+/// Flags of `egcfg solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// The task file.
+    pub task: PathBuf,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// A TOML grid of agent configurations (default: the built-in grid).
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+
+    /// Run at most this many attempts.
+    #[arg(long)]
+    pub max_attempts: Option<usize>,
+
+    /// Stop after this many generated tokens over all attempts.
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Print one JSON object (code, visible-test results, winner, costs)
+    /// instead of the bare program.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print a line-by-line account of candidates, traces and guided choices.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Write the full generation record (JSON) to this file for replay.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+}
+
+/// Flags of `egcfg generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The prompt, or the path of a file holding it.
+    pub prompt: String,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Complete the text as it is instead of wrapping it in the model's chat
+    /// template.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Stop after this many new tokens.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+
+    /// Stop when this text appears (may be repeated).
+    #[arg(long)]
+    pub stop: Vec<String>,
+
+    /// Sampling temperature; 0 decodes greedily.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+
+    /// Nucleus sampling mass (with --temperature > 0).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `egcfg model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// List known models and whether they are installed.
+    List,
+    /// Download (or assemble) a model and verify its official checksum.
+    Fetch {
+        /// A name from `egcfg model list`.
+        name: String,
+    },
+    /// Re-hash an installed model against its official checksum.
+    Verify {
+        /// A name from `egcfg model list`.
+        name: String,
+    },
+    /// Print where an installed model lives (fails when not installed).
+    Path {
+        /// A name from `egcfg model list`.
+        name: String,
+    },
+}
+
+/// What `egcfg bench` measures.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    /// Measure the engine or the executor instead of running a dataset.
+    #[command(subcommand)]
+    pub target: Option<BenchTarget>,
+
+    #[command(flatten)]
+    pub run: BenchRunArgs,
+}
+
+/// Micro-benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Prefill and decode tokens/s at batch 1, 2, 4, 8, and the cost of a fork.
+    Engine {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Traced executions/s through the sandboxed fork-server pool and through
+    /// a fresh interpreter per execution.
+    Exec {
+        /// Seconds to run each of the two workloads.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+/// The solving method a benchmark run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Greedy decoding with the instruct prompt (γ = 0), no execution.
+    Baseline,
+    /// EG-CFG with the agent grid.
+    Egcfg,
+}
+
+/// Flags of a dataset run.
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    /// List the datasets and exit.
+    #[arg(long)]
+    pub list_datasets: bool,
+
+    /// The dataset and split, e.g. `mbpp:validation`, or `jsonl:PATH`.
+    #[arg(long, required_unless_present = "list_datasets")]
+    pub dataset: Option<String>,
+
+    /// Run only the first N tasks (in dataset order).
+    #[arg(long, conflicts_with = "ids")]
+    pub limit: Option<usize>,
+
+    /// Run only these task ids (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub ids: Vec<String>,
+
+    /// How to solve each task.
+    #[arg(long, value_enum, default_value_t = Method::Egcfg)]
+    pub method: Method,
+
+    /// Agent grid for `--method egcfg`.
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// The results database (created when missing; runs resume from it).
+    #[arg(long, default_value = "egcfg-bench.sqlite")]
+    pub db: PathBuf,
+
+    /// Per-task attempt budget for `--method egcfg`.
+    #[arg(long)]
+    pub max_attempts: Option<usize>,
+
+    /// Per-task wall-time budget in seconds.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Flags of `egcfg report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The results database written by `egcfg bench`.
+    pub db: PathBuf,
+
+    /// Also write a self-contained HTML page with charts to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
