@@ -1,0 +1,40 @@
+//! What can stop the method from producing an answer.
+
+use egcfg_engine::EngineError;
+
+use crate::runner::RunnerError;
+
+/// Errors of the EG-CFG decoder and its agents.
+#[derive(Debug, thiserror::Error)]
+pub enum MethodError {
+    /// The engine failed (model, context, decode).
+    #[error("engine error: {0}")]
+    Engine(#[from] EngineError),
+    /// The sandboxed executor failed as a whole (not one candidate's run).
+    #[error("executor error: {0}")]
+    Runner(#[from] RunnerError),
+    /// The grid file is unusable.
+    #[error("invalid agent grid: {0}")]
+    Grid(String),
+    /// The task cannot be solved as given.
+    #[error("task {task}: {message}")]
+    Task {
+        /// The task id.
+        task: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The prompt does not fit the model's context.
+    #[error("the prompt needs {needed} tokens but the context holds {n_ctx}; use a model context of at least {needed_total} tokens (--ctx)")]
+    PromptTooLong {
+        /// Prompt tokens.
+        needed: usize,
+        /// Context size.
+        n_ctx: usize,
+        /// Prompt plus the answer budget.
+        needed_total: usize,
+    },
+    /// The model's chat template could not hold the prompt layout.
+    #[error("the chat template does not keep the user message intact, so the trace signal cannot be spliced in: {0}")]
+    Template(String),
+}

@@ -1,0 +1,94 @@
+//! Options of the decoder and of a task's solve.
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::{Budget, CancelToken};
+use crate::config::Grid;
+use crate::runner::TraceStyle;
+
+/// How one attempt decodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecodeOptions {
+    /// New-token cap of the answer (the paper's 512; ×3 for CodeContests).
+    pub max_new_tokens: usize,
+    /// Token cap of one candidate continuation.
+    pub candidate_max_tokens: usize,
+    /// Keep only the top-k of `P` and `P_c` before guidance (0 = off).
+    pub top_k: usize,
+    /// How traces are rendered.
+    pub trace_style: TraceStyle,
+    /// Token cap of the signal block (every refresh re-prefills it).
+    pub signal_max_tokens: usize,
+    /// Stop early when candidates keep collapsing to one finished program.
+    pub early_stop: bool,
+    /// Sample a second round (2s at 1.2 t) when fewer than s candidates are
+    /// unique, as the reference's endpoint mode does.
+    pub top_up: bool,
+    /// Open the reply with a python fence.
+    pub force_fence: bool,
+    /// Entries of each recorded top-token list (0 = record no lists).
+    pub record_top: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_new_tokens: 512,
+            candidate_max_tokens: 512,
+            top_k: 0,
+            trace_style: TraceStyle::Improved,
+            signal_max_tokens: 2048,
+            early_stop: false,
+            top_up: false,
+            force_fence: true,
+            record_top: 3,
+        }
+    }
+}
+
+/// Which passing attempt a solve returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The first attempt to pass every visible test stops all others.
+    #[default]
+    FirstToPass,
+    /// A passing attempt stops only those after it in schedule order; the
+    /// earliest passing attempt in schedule order wins (the strict rule of
+    /// method.md §11, reproducible whatever the thread timing).
+    ScheduleOrder,
+}
+
+/// How a task is solved.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// The agent configurations.
+    pub grid: Grid,
+    /// Decoding options shared by every attempt.
+    pub decode: DecodeOptions,
+    /// Per-task limits.
+    pub budget: Budget,
+    /// Attempts run at once (each on its own thread, sharing the engine).
+    pub concurrency: usize,
+    /// Run index mixed into every seed (0 for the first run).
+    pub retry: u32,
+    /// Which passing attempt wins.
+    pub selection: Selection,
+    /// Set to stop the solve from outside.
+    pub cancel: CancelToken,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            grid: Grid::default(),
+            decode: DecodeOptions::default(),
+            budget: Budget::default(),
+            concurrency: 2,
+            retry: 0,
+            selection: Selection::default(),
+            cancel: CancelToken::new(),
+        }
+    }
+}

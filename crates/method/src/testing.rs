@@ -1,0 +1,324 @@
+//! Test doubles: a scripted engine with fixed logits and a runner that runs
+//! nothing. Only compiled for tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use egcfg_engine::{
+    ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token,
+};
+use egcfg_task::TestCase;
+
+use crate::runner::{CodeRunner, RunnerError, TraceJob, TraceOutcome, TraceStyle, TestVerdict};
+
+/// Special and multi-byte tokens after the 256 byte tokens.
+pub const IM_START: Token = 256;
+/// End of turn (an EOS).
+pub const IM_END: Token = 257;
+/// End of text (an EOS).
+pub const END_OF_TEXT: Token = 258;
+const SPECIALS: [(&str, Token); 3] = [
+    ("<|im_start|>", IM_START),
+    ("<|im_end|>", IM_END),
+    ("<|endoftext|>", END_OF_TEXT),
+];
+/// Multi-byte ordinary tokens, so one token can hold several newlines.
+const MERGES: [(&str, Token); 3] = [("```", 259), (")\n\n", 260), ("    ", 261)];
+const N_VOCAB: usize = 262;
+
+type Policy = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    seqs: HashMap<SeqId, Vec<Token>>,
+    calls: Vec<Vec<(SeqId, Vec<Token>)>>,
+}
+
+/// A deterministic fake model over a byte-level vocabulary.
+///
+/// The policy sees the whole text of a sequence and names the reply it
+/// wants (the text after the last `<|im_start|>assistant\n`); the engine
+/// gives the token that continues that reply a logit of `strength` and every
+/// other token 0. When the reply is complete, or has left the wanted text,
+/// or the policy returns `None`, `<|im_end|>` gets the boost.
+pub struct ScriptedEngine {
+    info: ModelInfo,
+    policy: Box<Policy>,
+    strength: f32,
+    max_seqs: usize,
+    state: Mutex<State>,
+    /// Decode calls served so far.
+    pub decodes: AtomicUsize,
+}
+
+impl ScriptedEngine {
+    /// An engine following `policy`, with a strong (near-greedy) preference.
+    pub fn new(policy: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        ScriptedEngine {
+            info: ModelInfo {
+                name: "scripted".into(),
+                n_vocab: N_VOCAB,
+                n_ctx: 16_384,
+                eos_tokens: vec![IM_END, END_OF_TEXT],
+                chat_template: Some("chatml".into()),
+            },
+            policy: Box::new(policy),
+            strength: 40.0,
+            max_seqs: 64,
+            state: Mutex::new(State::default()),
+            decodes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Set the logit of the preferred token (lower = more varied samples).
+    pub fn with_strength(mut self, strength: f32) -> Self {
+        self.strength = strength;
+        self
+    }
+
+    /// Limit the number of live sequences.
+    pub fn with_max_seqs(mut self, n: usize) -> Self {
+        self.max_seqs = n;
+        self
+    }
+
+    /// The tokens a live sequence holds.
+    pub fn tokens_of(&self, seq: SeqId) -> Option<Vec<Token>> {
+        self.state.lock().unwrap().seqs.get(&seq).cloned()
+    }
+
+    /// Every decode call so far: the (sequence, tokens) inputs of each.
+    pub fn calls(&self) -> Vec<Vec<(SeqId, Vec<Token>)>> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// Number of live sequences.
+    pub fn live(&self) -> usize {
+        self.state.lock().unwrap().seqs.len()
+    }
+
+    /// Text of a token list (specials spelled out).
+    pub fn text_of(&self, tokens: &[Token]) -> String {
+        let bytes: Vec<u8> = tokens.iter().flat_map(|&t| piece(t)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn logits_for(&self, tokens: &[Token]) -> Logits {
+        let text = self.text_of(tokens);
+        let mut logits = vec![0.0f32; N_VOCAB];
+        let reply = text.rsplit_once("<|im_start|>assistant\n").map(|(_, r)| r);
+        let next = match (reply, (self.policy)(&text)) {
+            (Some(so_far), Some(wanted)) if wanted.len() > so_far.len() && wanted.starts_with(so_far) => {
+                longest_token(&wanted[so_far.len()..])
+            }
+            _ => IM_END,
+        };
+        logits[next as usize] = self.strength;
+        logits.into()
+    }
+}
+
+fn piece(token: Token) -> Vec<u8> {
+    if let Some((s, _)) = SPECIALS.iter().chain(MERGES.iter()).find(|(_, t)| *t == token) {
+        return s.as_bytes().to_vec();
+    }
+    vec![token as u8]
+}
+
+fn longest_token(text: &str) -> Token {
+    MERGES
+        .iter()
+        .find(|(s, _)| text.starts_with(s))
+        .map_or(text.as_bytes()[0] as Token, |(_, t)| *t)
+}
+
+impl Engine for ScriptedEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        'outer: while !rest.is_empty() {
+            let table: &[(&str, Token)] = if parse_special { &SPECIALS } else { &[] };
+            for (s, t) in table.iter().chain(MERGES.iter()) {
+                if let Some(r) = rest.strip_prefix(s) {
+                    out.push(*t);
+                    rest = r;
+                    continue 'outer;
+                }
+            }
+            let c = rest.chars().next().expect("not empty");
+            let mut buf = [0u8; 4];
+            out.extend(c.encode_utf8(&mut buf).bytes().map(|b| b as Token));
+            rest = &rest[c.len_utf8()..];
+        }
+        Ok(out)
+    }
+
+    fn token_bytes(&self, token: Token) -> Result<Vec<u8>, EngineError> {
+        if token < 0 || token as usize >= N_VOCAB {
+            return Err(EngineError::InvalidRequest(format!("no token {token}")));
+        }
+        Ok(piece(token))
+    }
+
+    fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_assistant_start: bool,
+    ) -> Result<String, EngineError> {
+        let mut out = String::new();
+        for m in messages {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            out.push_str(&format!("<|im_start|>{role}\n{}<|im_end|>\n", m.content));
+        }
+        if add_assistant_start {
+            out.push_str("<|im_start|>assistant\n");
+        }
+        Ok(out)
+    }
+
+    fn new_sequence(&self) -> Result<SeqId, EngineError> {
+        let mut st = self.state.lock().unwrap();
+        if st.seqs.len() >= self.max_seqs {
+            return Err(EngineError::NoFreeSlot(self.max_seqs));
+        }
+        st.next += 1;
+        let id = SeqId(st.next);
+        st.seqs.insert(id, Vec::new());
+        Ok(id)
+    }
+
+    fn fork(&self, seq: SeqId) -> Result<SeqId, EngineError> {
+        let mut st = self.state.lock().unwrap();
+        let tokens = st.seqs.get(&seq).cloned().ok_or(EngineError::UnknownSequence(seq))?;
+        if st.seqs.len() >= self.max_seqs {
+            return Err(EngineError::NoFreeSlot(self.max_seqs));
+        }
+        st.next += 1;
+        let id = SeqId(st.next);
+        st.seqs.insert(id, tokens);
+        Ok(id)
+    }
+
+    fn len(&self, seq: SeqId) -> Result<usize, EngineError> {
+        let st = self.state.lock().unwrap();
+        st.seqs.get(&seq).map(Vec::len).ok_or(EngineError::UnknownSequence(seq))
+    }
+
+    fn truncate(&self, seq: SeqId, len: usize) -> Result<(), EngineError> {
+        let mut st = self.state.lock().unwrap();
+        let tokens = st.seqs.get_mut(&seq).ok_or(EngineError::UnknownSequence(seq))?;
+        tokens.truncate(len);
+        Ok(())
+    }
+
+    fn free(&self, seq: SeqId) {
+        self.state.lock().unwrap().seqs.remove(&seq);
+    }
+
+    fn decode(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError> {
+        self.decodes.fetch_add(1, Ordering::SeqCst);
+        let mut st = self.state.lock().unwrap();
+        let mut snapshots = Vec::new();
+        for input in inputs {
+            if input.tokens.is_empty() {
+                return Err(EngineError::InvalidRequest("empty token list".into()));
+            }
+            let tokens = st.seqs.get_mut(&input.seq).ok_or(EngineError::UnknownSequence(input.seq))?;
+            tokens.extend_from_slice(&input.tokens);
+            if tokens.len() > self.info.n_ctx {
+                return Err(EngineError::ContextFull {
+                    seq: input.seq,
+                    needed: tokens.len(),
+                    n_ctx: self.info.n_ctx,
+                });
+            }
+            snapshots.push(tokens.clone());
+        }
+        st.calls.push(inputs.iter().map(|i| (i.seq, i.tokens.clone())).collect());
+        drop(st);
+        Ok(snapshots.iter().map(|t| self.logits_for(t)).collect())
+    }
+}
+
+type CheckFn = dyn Fn(&str) -> bool + Send + Sync;
+
+/// A runner that executes nothing: `prepare` strips fences and drops a
+/// trailing block header (a crude stand-in for method.md §5), traces are
+/// descriptive strings, and `check` asks a predicate.
+pub struct FakeRunner {
+    passes: Box<CheckFn>,
+    /// Programs traced so far (one per job).
+    pub traced: Mutex<Vec<TraceJob>>,
+    /// Number of `prepare` calls.
+    pub prepares: AtomicUsize,
+}
+
+impl FakeRunner {
+    /// A runner whose `check` passes a program on every test iff `passes`.
+    pub fn new(passes: impl Fn(&str) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(FakeRunner {
+            passes: Box::new(passes),
+            traced: Mutex::new(Vec::new()),
+            prepares: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl CodeRunner for FakeRunner {
+    fn prepare(&self, programs: &[String]) -> Result<Vec<Option<String>>, RunnerError> {
+        self.prepares.fetch_add(1, Ordering::SeqCst);
+        Ok(programs
+            .iter()
+            .map(|p| {
+                let mut lines: Vec<&str> = p.lines().filter(|l| !l.starts_with("```")).collect();
+                while lines.last().is_some_and(|l| l.trim_end().ends_with(':') || l.trim().is_empty()) {
+                    lines.pop();
+                }
+                let text = lines.join("\n");
+                (!text.is_empty() && !text.contains("SYNTAX") && text.contains('\n')).then_some(text)
+            })
+            .collect())
+    }
+
+    fn call_expression(&self, assert: &str) -> Option<String> {
+        let rest = assert.trim().strip_prefix("assert ")?;
+        Some(rest.split(" ==").next()?.trim().to_string())
+    }
+
+    fn trace(&self, jobs: &[TraceJob], _style: TraceStyle) -> Result<Vec<TraceOutcome>, RunnerError> {
+        self.traced.lock().unwrap().extend(jobs.iter().cloned());
+        Ok(jobs
+            .iter()
+            .map(|j| TraceOutcome {
+                status: "ok".into(),
+                text: format!("ran {} lines for {:?}", j.program.lines().count(), j.invocation),
+            })
+            .collect())
+    }
+
+    fn check(
+        &self,
+        program: &str,
+        _setup: Option<&str>,
+        tests: &[TestCase],
+    ) -> Result<Vec<TestVerdict>, RunnerError> {
+        let passed = (self.passes)(program);
+        Ok((0..tests.len())
+            .map(|test| TestVerdict {
+                test,
+                passed,
+                detail: if passed { "ok".into() } else { "failed".into() },
+            })
+            .collect())
+    }
+}
