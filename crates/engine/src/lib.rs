@@ -23,7 +23,29 @@
 //! Tokens come back as raw logits; turning them into choices is the job of
 //! [`sampler`], and turning token ids back into text, including characters
 //! split across tokens, is the job of [`text::TokenDecoder`].
+//!
+//! Two more modules build on the trait alone, so they work with any engine:
+//! [`generate`] is plain prompt-to-text generation (the baseline EG-CFG is
+//! compared with), and [`bench`] measures prefill, batched decode and fork
+//! speed.
+//!
+//! ```no_run
+//! use egcfg_engine::{generate, EngineConfig, LlamaEngine};
+//!
+//! let engine = LlamaEngine::load("model.gguf".as_ref(), EngineConfig::default())?;
+//! let prompt = generate::Prompt::user("Write a Python function that reverses a list.");
+//! let options = generate::GenerateOptions::default();
+//! let result = generate::generate(&engine, &prompt, &options, &mut |piece| print!("{piece}"))?;
+//! eprintln!("\n{} tokens, stopped by {:?}", result.generated_tokens, result.stop_reason);
+//! # Ok::<(), egcfg_engine::EngineError>(())
+//! ```
 
 mod api;
+pub mod bench;
+pub mod generate;
+mod llama;
+pub mod sampler;
+pub mod text;
 
 pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
+pub use llama::{EngineConfig, EngineStats, LlamaEngine};
