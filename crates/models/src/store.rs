@@ -147,8 +147,7 @@ impl Store {
         let json = serde_json::to_vec_pretty(&stamp).expect("a stamp always serializes");
         let stamp_path = self.stamp_path(spec);
         let dir = self.model_dir(&spec.sha256);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".stamp.")
+        let mut tmp = store_file_builder(".stamp.", ".tmp")
             .tempfile_in(&dir)
             .map_err(|e| io_error("cannot create a file in", &dir, e))?;
         tmp.write_all(&json)
@@ -157,6 +156,23 @@ impl Store {
             .map_err(|e| io_error("cannot write", &stamp_path, e.error))?;
         Ok(())
     }
+}
+
+/// A temporary-file builder for files that end up in the store. On Unix
+/// they are created readable by everyone the umask allows, like any
+/// installed file, instead of tempfile's owner-only default.
+pub(crate) fn store_file_builder<'a, 'b>(
+    prefix: &'a str,
+    suffix: &'b str,
+) -> tempfile::Builder<'a, 'b> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o644));
+    }
+    builder
 }
 
 /// Shorthand for [`Error::Io`].

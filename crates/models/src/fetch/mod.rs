@@ -6,7 +6,7 @@ mod part;
 mod wheels;
 
 use std::fs::{self, File};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -89,6 +89,8 @@ pub(crate) fn fetch(
             }
         }
     }
+    // Leave no empty directory behind (this fails, harmlessly, if not empty).
+    let _ = fs::remove_dir(&dir);
     Err(Error::AllSourcesFailed {
         model: spec.name.clone(),
         attempts,
@@ -99,7 +101,7 @@ pub(crate) fn fetch(
 fn fetch_from(
     source: &Source,
     spec: &ModelSpec,
-    dir: &std::path::Path,
+    dir: &Path,
     options: &FetchOptions,
 ) -> Result<Verified, SourceError> {
     let create = || PartFile::create(dir, spec, options.progress);

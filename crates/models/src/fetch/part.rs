@@ -1,7 +1,7 @@
 //! The temporary `*.part` file a fetch writes into: it counts, hashes and
 //! bounds the bytes as they arrive, and is deleted unless it is verified.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -15,6 +15,7 @@ use crate::digest::{Sha256Digest, CHUNK};
 use crate::error::SourceError;
 use crate::progress;
 use crate::registry::ModelSpec;
+use crate::store::store_file_builder;
 
 /// Suffix of every temporary download file.
 const PART_SUFFIX: &str = ".part";
@@ -51,9 +52,7 @@ impl PartFile {
         spec: &ModelSpec,
         show_progress: bool,
     ) -> Result<Self, SourceError> {
-        let file = tempfile::Builder::new()
-            .prefix(&format!("{}.", spec.file_name))
-            .suffix(PART_SUFFIX)
+        let file = store_file_builder(&format!("{}.", spec.file_name), PART_SUFFIX)
             .tempfile_in(dir)
             .map_err(|e| {
                 SourceError::io(
@@ -125,8 +124,8 @@ impl PartFile {
 
 impl Verified {
     /// Renames the file to `path` in one atomic step.
-    pub(crate) fn persist(self, path: &Path) -> io::Result<File> {
-        self.0.persist(path).map_err(|e| e.error)
+    pub(crate) fn persist(self, path: &Path) -> io::Result<()> {
+        self.0.persist(path).map(drop).map_err(|e| e.error)
     }
 }
 
