@@ -69,14 +69,18 @@ pub enum EngineError {
         /// What llama.cpp reported.
         reason: String,
     },
-    /// A sequence would grow beyond the context window.
-    #[error("sequence {seq:?} would hold {needed} tokens but the context holds {n_ctx}; shorten the prompt or raise --ctx")]
+    /// A sequence would grow beyond the context window, or a decode would
+    /// need more cells of the KV cache that all sequences share than exist.
+    /// Nothing was changed; freeing sequences or truncating makes room.
+    #[error("{seq:?} needs {needed} tokens of context but only {n_ctx} fit; shorten the prompt, free finished sequences or raise --ctx")]
     ContextFull {
-        /// The sequence that overflowed.
+        /// The sequence that overflowed (for a full shared cache, the first
+        /// sequence of the refused request).
         seq: SeqId,
-        /// Tokens it would need.
+        /// Tokens the sequence would hold, or cache cells the request would
+        /// bring into use.
         needed: usize,
-        /// The context size.
+        /// The per-sequence limit ([`ModelInfo::n_ctx`]) or the cache size.
         n_ctx: usize,
     },
     /// The id does not name a live sequence.
@@ -108,8 +112,9 @@ pub trait Engine: Send + Sync {
     /// Facts about the loaded model.
     fn info(&self) -> &ModelInfo;
 
-    /// Text to token ids. `parse_special` turns markers such as
-    /// `<|im_start|>` into their special ids instead of spelling them out.
+    /// Text to token ids (no BOS or EOS is added). `parse_special` turns
+    /// markers such as `<|im_start|>` into their special ids instead of
+    /// spelling them out.
     fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError>;
 
     /// The raw bytes one token stands for (may be part of a UTF-8 character).
