@@ -1,14 +1,20 @@
 //! `egcfg bench exec`: traced executions per second through the fork-server
 //! pool versus a fresh interpreter per execution, on the same MBPP-size
-//! workload, in one run.
+//! workload (about 150 traced lines each), with the same isolation, in one
+//! run.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::caps::SandboxCaps;
+use crate::config::{ExecutorConfig, MinIsolation};
 use crate::error::ExecutorError;
+use crate::executor::Executor;
+use crate::request::{Invocation, TraceRequest};
+use crate::result::Status;
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +23,7 @@ pub struct BenchOptions {
     pub executions: usize,
     /// Executions with a fresh interpreter each (slow; fewer suffice).
     pub spawn_executions: usize,
-    /// Fork-servers (default: cores + 1).
+    /// Fork-servers, and parallel spawners (default: cores + 1).
     pub pool_size: Option<usize>,
     /// Interpreter override (default: as [`crate::ExecutorConfig::python`]).
     pub python: Option<PathBuf>,
@@ -27,7 +33,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             executions: 2000,
-            spawn_executions: 200,
+            spawn_executions: 150,
             pool_size: None,
             python: None,
         }
@@ -41,9 +47,11 @@ pub struct BenchReport {
     pub fork_server_per_s: f64,
     /// Traced executions per second with one fresh interpreter each.
     pub spawn_per_s: f64,
-    /// Traced lines per execution in the workload (checks it is MBPP-size).
+    /// Mean traced lines per execution (checks the workload is MBPP-size).
     pub lines_per_exec: f64,
-    /// The isolation the fork-server ran with.
+    /// Mean time a child spent installing isolation, in ms.
+    pub iso_ms: f64,
+    /// The isolation both sides ran with.
     pub caps: SandboxCaps,
 }
 
@@ -62,8 +70,102 @@ impl fmt::Display for BenchReport {
     }
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark: starts an executor with every available layer and
+/// no cache, traces the workload through the pool, then spawns one
+/// interpreter per execution for a prefix of the same workload.
 pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
-    let _ = options;
-    todo!("in progress")
+    let mut config = ExecutorConfig {
+        python: options.python.clone(),
+        cache_capacity: 0,
+        min_isolation: MinIsolation::none(),
+        ..ExecutorConfig::default()
+    };
+    if let Some(n) = options.pool_size {
+        config.pool_size = n.max(1);
+    }
+    let parallel = config.pool_size;
+    let executor = Executor::start(config)?;
+    let requests = workload(options.executions.max(1));
+    executor.trace(&requests[..parallel.min(requests.len())]); // warm-up
+    let started = Instant::now();
+    let results = executor.trace(&requests);
+    let fork_secs = started.elapsed().as_secs_f64();
+    let failed = results.iter().filter(|r| r.status != Status::Ok).count();
+    if failed > 0 {
+        let first = results
+            .iter()
+            .find(|r| r.status != Status::Ok)
+            .expect("one failed");
+        return Err(ExecutorError::ServerStart {
+            detail: format!(
+                "{failed} of {} benchmark executions failed, e.g. {}: {:?}",
+                results.len(),
+                first.status,
+                first.detail
+            ),
+        });
+    }
+    let n = results.len() as f64;
+    let lines_per_exec = results.iter().map(|r| r.lines_executed as f64).sum::<f64>() / n;
+    let iso_ms = results.iter().map(|r| r.iso_ms).sum::<f64>() / n;
+
+    let spawn_requests = &requests[..options.spawn_executions.clamp(1, requests.len())];
+    let started = Instant::now();
+    let spawned = executor.trace_spawning(spawn_requests, parallel);
+    let spawn_secs = started.elapsed().as_secs_f64();
+    if let Some(bad) = spawned.iter().find(|r| r.status != Status::Ok) {
+        return Err(ExecutorError::ServerStart {
+            detail: format!(
+                "spawn-per-exec run failed: {}: {:?}",
+                bad.status, bad.detail
+            ),
+        });
+    }
+    Ok(BenchReport {
+        fork_server_per_s: n / fork_secs,
+        spawn_per_s: spawned.len() as f64 / spawn_secs,
+        lines_per_exec,
+        iso_ms,
+        caps: executor.caps().clone(),
+    })
+}
+
+/// MBPP-style functions, each called with arguments that make it run about
+/// 150 traced lines; argument `i` varies so no two requests are identical.
+const PROGRAMS: &[(&str, &str)] = &[
+    (
+        "def primes_below(n):\n    found = []\n    for k in range(2, n):\n        is_prime = True\n        for p in found:\n            if p * p > k:\n                break\n            if k % p == 0:\n                is_prime = False\n                break\n        if is_prime:\n            found.append(k)\n    return found",
+        "primes_below({})",
+    ),
+    (
+        "def bubble_sort(items):\n    xs = list(items)\n    for i in range(len(xs)):\n        for j in range(len(xs) - 1 - i):\n            if xs[j] > xs[j + 1]:\n                xs[j], xs[j + 1] = xs[j + 1], xs[j]\n    return xs",
+        "bubble_sort([{}, 3, 9, 1, 7, 2, 8])",
+    ),
+    (
+        "def count_vowels(text):\n    counts = {}\n    for ch in text.lower():\n        if ch in 'aeiou':\n            counts[ch] = counts.get(ch, 0) + 1\n    return counts",
+        "count_vowels('The quick brown fox {} jumps over the lazy dog again and again and again')",
+    ),
+    (
+        "def max_subarray(nums):\n    best = nums[0]\n    current = 0\n    for x in nums:\n        current = max(x, current + x)\n        best = max(best, current)\n    return best",
+        "max_subarray([{}, -2, 1, -3, 4, -1, 2, 1, -5, 4, 3, -2, 6, -7, 2, 1, -1, 5, -3, 2, 4, -6, 1, 3, -2, 2, 1, -4, 3, 5, -1, 2, -3, 4, 1, -2, 3, 1, -1, 2, 4, -3, 2, 1, 5, -2, 1, 3, -1])",
+    ),
+];
+
+pub(crate) fn workload(n: usize) -> Vec<TraceRequest> {
+    (0..n)
+        .map(|i| {
+            let (program, call) = PROGRAMS[i % PROGRAMS.len()];
+            let arg = match i % PROGRAMS.len() {
+                0 => 30 + (i / PROGRAMS.len()) % 7,
+                _ => i,
+            };
+            TraceRequest {
+                program: program.to_string(),
+                setup: None,
+                invocation: Invocation::Call {
+                    expr: call.replace("{}", &arg.to_string()),
+                },
+            }
+        })
+        .collect()
 }

@@ -1,16 +1,39 @@
 //! The public face of the crate: a started pool and its operations.
 
-use crate::caps::SandboxCaps;
-use crate::config::ExecutorConfig;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use egcfg_task::TestCase;
+use serde::Deserialize;
+
+use crate::cache::{key_of, Cache, Claim};
+use crate::caps::{LayerState, SandboxCaps};
+use crate::check::{judge, STDOUT_MARGIN};
+use crate::config::{ExecLimits, ExecutorConfig};
 use crate::error::ExecutorError;
-use crate::request::{CheckReport, CheckRequest, TraceRequest};
-use crate::result::ExecResult;
+use crate::interpreter::{self, Interpreter};
+use crate::pool::{Pool, ScratchFactory, STARTUP_DEADLINE};
+use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
+use crate::result::{ExecResult, Status};
+use crate::sandbox::landlock;
+use crate::sandbox::seccomp::SeccompPrograms;
+use crate::server::{Launch, Server};
+use crate::wire::{parse_result, Job, Op, Reply};
 
 /// A pool of sandboxed Python fork-servers. Cheap to share: wrap it in an
 /// `Arc` and call it from many threads; requests from all of them are
 /// spread over the servers.
 pub struct Executor {
+    // Field order is drop order: servers die before their scratch goes.
+    pool: Pool,
+    cache: Cache,
+    limits: ExecLimits,
     caps: SandboxCaps,
+    launch: Arc<Launch>,
+    landlock_abi: Option<::landlock::ABI>,
+    scratch: ScratchRoot,
 }
 
 impl Executor {
@@ -18,8 +41,62 @@ impl Executor {
     /// start if a layer in [`ExecutorConfig::min_isolation`] is missing,
     /// and starts the servers.
     pub fn start(config: ExecutorConfig) -> Result<Executor, ExecutorError> {
-        let _ = config;
-        todo!("in progress")
+        let python = interpreter::resolve(config.python.as_deref())?;
+        let scratch = ScratchRoot::create(&config.scratch_root)?;
+        let seccomp = seccomp_available()
+            .then(SeccompPrograms::compile)
+            .transpose()?;
+        let landlock_abi = landlock::usable_abi();
+        let probe_limits = (&config.limits).into();
+        let mut launch = Launch {
+            python: python.path.clone(),
+            seccomp_hex: seccomp
+                .as_ref()
+                .map(SeccompPrograms::to_hex)
+                .unwrap_or_default(),
+            namespaces: true,
+            probe_limits,
+        };
+        let factory = scratch_factory(scratch.path.clone(), landlock_abi);
+        let (probe, namespaces) = probe(&mut launch, &*factory)?;
+        let caps = sandbox_caps(
+            &python,
+            &config,
+            &scratch,
+            seccomp.as_ref(),
+            landlock_abi,
+            &probe,
+            namespaces,
+        )?;
+        tracing::info!("sandbox: {}", caps.to_string().replace('\n', "; "));
+        let missing = caps.missing(&config.min_isolation.layers);
+        if !missing.is_empty() {
+            return Err(ExecutorError::IsolationMissing {
+                missing,
+                caps: Box::new(caps),
+            });
+        }
+        for layer in [
+            crate::Layer::Seccomp,
+            crate::Layer::Landlock,
+            crate::Layer::Namespaces,
+        ] {
+            if !caps.has(layer) {
+                tracing::warn!("isolation layer {layer} is off: {}", caps.state(layer).note);
+            }
+        }
+        let launch = Arc::new(launch);
+        let pool = Pool::start(config.pool_size.max(1), launch.clone(), factory)
+            .map_err(|detail| ExecutorError::ServerStart { detail })?;
+        Ok(Executor {
+            pool,
+            cache: Cache::new(config.cache_capacity),
+            limits: config.limits,
+            caps,
+            launch,
+            landlock_abi,
+            scratch,
+        })
     }
 
     /// The isolation layers active in this executor.
@@ -27,33 +104,475 @@ impl Executor {
         &self.caps
     }
 
+    /// The per-execution limits in force.
+    pub fn limits(&self) -> &ExecLimits {
+        &self.limits
+    }
+
     /// Makes each partial candidate runnable (method.md §5: truncate / add
     /// `pass`, then normalise through Python's `ast`), in the sandbox.
-    /// `None` where no prefix of the candidate is executable.
+    /// `None` where no prefix of the candidate is executable. Identical
+    /// inputs are processed once; outputs are aligned with the inputs, so
+    /// callers de-duplicate the programs themselves.
     pub fn prepare(&self, partials: &[String]) -> Vec<Option<String>> {
-        let _ = partials;
-        todo!("in progress")
+        let mut unique: Vec<String> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for p in partials {
+            index.entry(p.as_str()).or_insert_with(|| {
+                unique.push(p.clone());
+                unique.len() - 1
+            });
+        }
+        let prepared = match self.prepare_batch(&unique) {
+            Some(all) => all,
+            // One input broke the batch's child: isolate it.
+            None => unique
+                .iter()
+                .map(|p| {
+                    self.prepare_batch(std::slice::from_ref(p))
+                        .and_then(|mut v| v.pop().flatten())
+                })
+                .collect(),
+        };
+        partials
+            .iter()
+            .map(|p| prepared[index[p.as_str()]].clone())
+            .collect()
+    }
+
+    fn prepare_batch(&self, partials: &[String]) -> Option<Vec<Option<String>>> {
+        #[derive(Deserialize)]
+        struct Prepared {
+            prepared: Vec<Option<String>>,
+        }
+        if partials.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut job = Job::new(Op::Prepare, &self.limits);
+        job.partials = Some(partials.to_vec());
+        let out: Prepared = self.run_tool(job)?;
+        (out.prepared.len() == partials.len()).then_some(out.prepared)
     }
 
     /// The left operand of an assert's comparison (`f(1, 2)` from
-    /// `assert f(1, 2) == 3`), or the asserted expression itself when it is
-    /// no comparison; `None` when the statement is no assert.
+    /// `assert f(1, 2) == 3`, source text kept), the operand of a leading
+    /// `not`, or the asserted expression itself when it is no comparison;
+    /// `None` when the statement is no single assert.
     pub fn call_expression(&self, assert_stmt: &str) -> Option<String> {
-        let _ = assert_stmt;
-        todo!("in progress")
+        #[derive(Deserialize)]
+        struct Expr {
+            expr: Option<String>,
+        }
+        let mut job = Job::new(Op::CallExpr, &self.limits);
+        job.assert_stmt = Some(assert_stmt.to_string());
+        self.run_tool::<Expr>(job)?.expr
     }
 
     /// Runs each request traced, in parallel over the pool; results are in
     /// request order. Identical requests run once (also across calls).
     pub fn trace(&self, requests: &[TraceRequest]) -> Vec<ExecResult> {
-        let _ = requests;
-        todo!("in progress")
+        let jobs = requests.iter().map(|r| self.trace_job(r)).collect();
+        self.run_cached(jobs)
     }
 
     /// Runs a program against each test (untraced, each test in a fresh
-    /// child, in parallel) and reports pass/fail/error per test.
+    /// child, in parallel) and reports pass/fail/error per test. A test
+    /// passes when it raises nothing within the timeout (asserts, scripts)
+    /// or prints the expected output (stdio).
     pub fn check(&self, request: &CheckRequest) -> CheckReport {
-        let _ = request;
-        todo!("in progress")
+        let mut limits = self.limits.clone();
+        if let Some(t) = request.timeout {
+            limits.timeout = t;
+        }
+        let jobs = request
+            .tests
+            .iter()
+            .map(|t| test_job(&request.program, request.setup.as_deref(), t, &limits))
+            .collect();
+        let results = self.run_cached(jobs);
+        CheckReport {
+            tests: request
+                .tests
+                .iter()
+                .zip(&results)
+                .map(|(t, r)| judge(t, r))
+                .collect(),
+        }
     }
+
+    /// Traces each request in a fresh interpreter of its own (same
+    /// isolation, no fork-server), `parallel` at a time: the baseline of
+    /// [`crate::bench`].
+    pub(crate) fn trace_spawning(
+        &self,
+        requests: &[TraceRequest],
+        parallel: usize,
+    ) -> Vec<ExecResult> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<ExecResult>>> = requests
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        std::thread::scope(|scope| {
+            for worker in 0..parallel.max(1) {
+                let (next, slots) = (&next, &slots);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= requests.len() {
+                        break;
+                    }
+                    let dir = self.scratch.path.join(format!("spawn{worker}"));
+                    let result = match spawn_scratch(&dir, self.landlock_abi) {
+                        Ok(fd) => {
+                            let mut job = self.trace_job(&requests[i]);
+                            let deadline = self.limits.timeout + crate::pool::WATCHDOG_SLACK;
+                            crate::server::run_oneshot(&self.launch, dir, fd, &mut job, deadline)
+                        }
+                        Err(e) => ExecResult::failure(Status::InternalError, e),
+                    };
+                    *slots[i].lock().expect("slot lock") = Some(result);
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|s| {
+                s.into_inner()
+                    .expect("slot lock")
+                    .expect("every slot filled")
+            })
+            .collect()
+    }
+
+    fn trace_job(&self, r: &TraceRequest) -> Job {
+        let mut job = Job::new(Op::Trace, &self.limits);
+        job.program = Some(r.program.clone());
+        job.setup = r.setup.clone();
+        match &r.invocation {
+            Invocation::Call { expr } => job.call = Some(expr.clone()),
+            Invocation::Stdin { stdin } => job.stdin = Some(stdin.clone()),
+        }
+        job
+    }
+
+    /// Runs a non-execution job (prepare, call expression) and decodes its
+    /// body; `None` if the child failed.
+    fn run_tool<T: for<'de> Deserialize<'de>>(&self, job: Job) -> Option<T> {
+        let reply = self.pool.submit(job).recv().ok()?;
+        match reply {
+            Ok(Reply { header, body }) if header.status.is_none() => {
+                match serde_json::from_slice(&body) {
+                    Ok(out) => Some(out),
+                    Err(e) => {
+                        tracing::warn!("malformed tool reply: {e}");
+                        None
+                    }
+                }
+            }
+            Ok(reply) => {
+                tracing::warn!(
+                    "tool job failed: {:?} {:?}",
+                    reply.header.status,
+                    reply.header.detail
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!("tool job failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Runs jobs through the cache and the pool, preserving order.
+    fn run_cached(&self, jobs: Vec<Job>) -> Vec<ExecResult> {
+        let n = jobs.len();
+        let keys: Vec<_> = jobs
+            .iter()
+            .map(|j| key_of(&serde_json::to_vec(j).expect("jobs serialise")))
+            .collect();
+        let mut results: Vec<Option<Arc<ExecResult>>> = vec![None; n];
+        let mut first: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut running = Vec::new();
+        let mut waiting = Vec::new();
+        let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+        for i in 0..n {
+            if self.cache.enabled() {
+                if first.contains_key(&keys[i]) {
+                    continue;
+                }
+                first.insert(keys[i], i);
+            }
+            match self.cache.claim(&keys[i]) {
+                Claim::Hit(r) => results[i] = Some(r),
+                Claim::Owner => {
+                    let job = jobs[i].take().expect("each job is taken once");
+                    running.push((i, self.pool.submit(job)));
+                }
+                Claim::Wait => waiting.push(i),
+            }
+        }
+        for (i, rx) in running {
+            let result = Arc::new(receive(&rx));
+            if result.status == Status::InternalError {
+                self.cache.abandon(&keys[i]);
+            } else {
+                self.cache.fulfil(&keys[i], result.clone());
+            }
+            results[i] = Some(result);
+        }
+        for i in waiting {
+            results[i] = Some(match self.cache.wait(&keys[i]) {
+                Some(r) => r,
+                None => {
+                    let job = jobs[i].take().expect("each job is taken once");
+                    Arc::new(receive(&self.pool.submit(job)))
+                }
+            });
+        }
+        (0..n)
+            .map(|i| {
+                let r = match &results[i] {
+                    Some(r) => r,
+                    None => results[first[&keys[i]]]
+                        .as_ref()
+                        .expect("first occurrence ran"),
+                };
+                ExecResult::clone(r)
+            })
+            .collect()
+    }
+}
+
+fn receive(rx: &crossbeam_channel::Receiver<Result<Reply, String>>) -> ExecResult {
+    match rx.recv() {
+        Ok(Ok(reply)) => parse_result(&reply),
+        Ok(Err(detail)) => ExecResult::failure(Status::InternalError, detail),
+        Err(_) => ExecResult::failure(Status::InternalError, "the executor worker vanished"),
+    }
+}
+
+fn test_job(program: &str, setup: Option<&str>, test: &TestCase, limits: &ExecLimits) -> Job {
+    let mut limits = limits.clone();
+    limits.compat_values = false;
+    if let TestCase::Stdio { stdout, .. } = test {
+        limits.stdout_bytes = limits.stdout_bytes.max(stdout.len() as u64 + STDOUT_MARGIN);
+    }
+    let mut job = Job::new(Op::Test, &limits);
+    job.program = Some(program.to_string());
+    job.setup = setup.map(str::to_string);
+    match test {
+        TestCase::Assert { code } | TestCase::Script { code } => job.test = Some(code.clone()),
+        TestCase::Stdio { stdin, .. } => job.stdin = Some(stdin.clone()),
+    }
+    job
+}
+
+fn seccomp_available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers; -1/EINVAL means no seccomp.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+/// The per-executor scratch directory, removed when the executor goes.
+struct ScratchRoot {
+    path: PathBuf,
+}
+
+impl ScratchRoot {
+    fn create(parent: &Path) -> Result<Self, ExecutorError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = parent.join(format!("egcfg-{}-{nanos:08x}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|source| ExecutorError::Scratch {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(ScratchRoot { path })
+    }
+}
+
+impl Drop for ScratchRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Per server: `<root>/s<index>`, emptied, and a Landlock ruleset for it.
+fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFactory> {
+    Arc::new(
+        move |index: usize| -> Result<(PathBuf, Option<OwnedFd>), String> {
+            let dir = root.join(format!("s{index}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let fd = match abi {
+                Some(abi) => Some(landlock::ruleset_fd(abi, &dir)?),
+                None => None,
+            };
+            Ok((dir, fd))
+        },
+    )
+}
+
+fn spawn_scratch(dir: &Path, abi: Option<::landlock::ABI>) -> Result<Option<OwnedFd>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    abi.map(|abi| landlock::ruleset_fd(abi, dir)).transpose()
+}
+
+/// What the start-up probe child found.
+#[derive(Debug, Default, Deserialize)]
+struct Probe {
+    #[serde(default)]
+    inet_socket: String,
+    #[serde(default)]
+    seccomp_mode: String,
+    #[serde(default)]
+    write_outside: String,
+}
+
+/// Starts a throw-away server (with namespaces if the kernel allows) and
+/// reads its probe. Returns the probe and whether namespaces worked (or
+/// why not); leaves `launch.namespaces` set accordingly.
+fn probe(
+    launch: &mut Launch,
+    factory: &ScratchFactory,
+) -> Result<(Probe, Result<(), String>), ExecutorError> {
+    const PROBE_SLOT: usize = usize::MAX;
+    let start = |launch: &Launch| -> Result<Server, String> {
+        let (dir, fd) = factory(PROBE_SLOT)?;
+        Server::spawn(&Arc::new(clone_launch(launch)), dir, fd, STARTUP_DEADLINE)
+    };
+    let (server, namespaces) = match start(launch) {
+        Ok(server) => (server, Ok(())),
+        Err(why) => {
+            launch.namespaces = false;
+            let server = start(launch).map_err(|detail| ExecutorError::ServerStart { detail })?;
+            (server, Err(why))
+        }
+    };
+    #[derive(Deserialize)]
+    struct Body {
+        status: Status,
+        #[serde(default)]
+        probe: Option<Probe>,
+        #[serde(default)]
+        detail: Option<String>,
+    }
+    let hello = &server.hello;
+    if let Some(status) = hello.header.status {
+        return Err(ExecutorError::ServerStart {
+            detail: format!(
+                "probe child: {status}: {}",
+                hello.header.detail.clone().unwrap_or_default()
+            ),
+        });
+    }
+    let body: Body =
+        serde_json::from_slice(&hello.body).map_err(|e| ExecutorError::ServerStart {
+            detail: format!("malformed probe reply: {e}"),
+        })?;
+    match (body.status, body.probe) {
+        (Status::Ok, Some(probe)) => Ok((probe, namespaces)),
+        (status, _) => Err(ExecutorError::ServerStart {
+            detail: format!("probe child: {status}: {}", body.detail.unwrap_or_default()),
+        }),
+    }
+}
+
+fn clone_launch(l: &Launch) -> Launch {
+    Launch {
+        python: l.python.clone(),
+        seccomp_hex: l.seccomp_hex.clone(),
+        namespaces: l.namespaces,
+        probe_limits: l.probe_limits.clone(),
+    }
+}
+
+fn sandbox_caps(
+    python: &Interpreter,
+    config: &ExecutorConfig,
+    scratch: &ScratchRoot,
+    seccomp: Option<&SeccompPrograms>,
+    landlock_abi: Option<::landlock::ABI>,
+    probe: &Probe,
+    namespaces: Result<(), String>,
+) -> Result<SandboxCaps, ExecutorError> {
+    let seccomp_state = match seccomp {
+        None => LayerState::off("the kernel has no seccomp filter mode"),
+        Some(p) if probe.seccomp_mode == "2" && probe.inet_socket == "EPERM" => {
+            LayerState::on(format!(
+                "deny-list, {} BPF instructions; probe: inet socket -> EPERM",
+                p.instructions()
+            ))
+        }
+        Some(_) => {
+            return Err(ExecutorError::ServerStart {
+                detail: format!(
+                    "the seccomp filter did not take effect (Seccomp: {}, inet socket: {})",
+                    probe.seccomp_mode, probe.inet_socket
+                ),
+            })
+        }
+    };
+    let landlock_state = match landlock_abi {
+        None => LayerState::off(format!(
+            "kernel Landlock ABI {} (0 = unavailable)",
+            landlock::kernel_abi()
+        )),
+        Some(abi) if probe.write_outside == "EACCES" => LayerState::on(format!(
+            "ABI {} (kernel {}): writes only in scratch, no execute{}{}; probe: write outside -> EACCES",
+            abi as i32,
+            landlock::kernel_abi(),
+            if abi as i32 >= 4 { ", no TCP" } else { "" },
+            if abi as i32 >= 6 { ", signals and abstract sockets scoped" } else { "" },
+        )),
+        Some(_) => {
+            return Err(ExecutorError::ServerStart {
+                detail: format!("the Landlock ruleset did not take effect (write outside scratch: {})", probe.write_outside),
+            })
+        }
+    };
+    let namespaces_state = match namespaces {
+        Ok(()) => LayerState::on("user + network namespace per server: no network devices"),
+        Err(why) => LayerState::off(format!(
+            "unshare(CLONE_NEWUSER|CLONE_NEWNET) refused: {why}"
+        )),
+    };
+    let uid_note = if unsafe { libc::getuid() } == 0 {
+        "; RLIMIT_NPROC skipped (ignored for root)"
+    } else {
+        "; NPROC 0"
+    };
+    let l = &config.limits;
+    Ok(SandboxCaps {
+        python: python.path.clone(),
+        python_version: python.version.clone(),
+        pool_size: config.pool_size.max(1),
+        scratch_root: config.scratch_root.clone(),
+        scratch_tmpfs: is_tmpfs(&scratch.path),
+        rlimits: LayerState::on(format!(
+            "AS {} MiB, CPU timeout+2 s, FSIZE {} MiB, NOFILE {}, CORE 0{uid_note}",
+            l.memory_bytes >> 20,
+            l.file_size_bytes >> 20,
+            l.open_files
+        )),
+        seccomp: seccomp_state,
+        landlock: landlock_state,
+        namespaces: namespaces_state,
+    })
+}
+
+fn is_tmpfs(path: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and an out-parameter owned by this frame.
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC }
 }

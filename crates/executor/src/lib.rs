@@ -22,13 +22,20 @@
 //! Nothing here knows about language models or decoding.
 
 pub mod bench;
+mod cache;
 mod caps;
+mod check;
 mod config;
 mod error;
 mod executor;
+mod interpreter;
+mod pool;
 pub mod render;
 mod request;
 mod result;
+mod sandbox;
+mod server;
+mod wire;
 
 pub use caps::{Layer, LayerState, SandboxCaps};
 pub use config::{ExecLimits, ExecutorConfig, MinIsolation, ReprLimits};

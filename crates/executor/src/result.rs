@@ -130,6 +130,9 @@ pub struct TraceEvent {
     /// The frame's locals at this stop (module level: the globals the
     /// candidate defined).
     pub locals: Vec<Variable>,
+    /// Variables left out of `locals` by the per-snapshot cap.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_locals: u32,
     /// `return`: the returned value's repr; `exception`: `Type: message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -228,4 +231,8 @@ impl ExecResult {
             iso_ms: 0.0,
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

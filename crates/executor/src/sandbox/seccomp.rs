@@ -1,0 +1,237 @@
+//! The seccomp deny-list every child installs, compiled here with
+//! `seccompiler` and handed to the servers as raw BPF.
+//!
+//! Default allow; denied with `EPERM`: exec, process creation (`clone`
+//! without `CLONE_THREAD`, so threads still work), non-Unix sockets and all
+//! connect/bind/listen/accept, ptrace and cross-process memory access,
+//! mount/namespace/chroot calls, kernel-level administration, signals to
+//! process groups or init, re-arming or replacing the soft-deadline alarm,
+//! and changing resource limits. `clone3` fails with `ENOSYS` instead, so
+//! glibc falls back to `clone`, where the flags can be inspected.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use crate::error::ExecutorError;
+
+/// Syscalls denied whatever their arguments.
+const DENY_ALWAYS: &[i64] = &[
+    libc::SYS_execve,
+    libc::SYS_execveat,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_connect,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_open_tree,
+    libc::SYS_move_mount,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
+    libc::SYS_syslog,
+    libc::SYS_quotactl,
+    libc::SYS_setitimer,
+    libc::SYS_alarm,
+    libc::SYS_setrlimit,
+];
+
+/// The compiled filters, in installation order: the `EPERM` deny-list and
+/// the `clone3` → `ENOSYS` rule (one filter has one action).
+#[derive(Debug, Clone)]
+pub(crate) struct SeccompPrograms {
+    pub(crate) programs: Vec<BpfProgram>,
+}
+
+impl SeccompPrograms {
+    /// Compiles both filters for the architecture this binary runs on.
+    pub(crate) fn compile() -> Result<Self, ExecutorError> {
+        let arch = target_arch()?;
+        let deny = filter(deny_rules()?, libc::EPERM, arch)?;
+        let clone3 = filter(
+            BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+            libc::ENOSYS,
+            arch,
+        )?;
+        Ok(SeccompPrograms {
+            programs: vec![deny, clone3],
+        })
+    }
+
+    /// Each program as the bytes of its `struct sock_filter` array, hex
+    /// encoded for the server's config frame.
+    pub(crate) fn to_hex(&self) -> Vec<String> {
+        self.programs
+            .iter()
+            .map(|program| {
+                let mut hex = String::with_capacity(program.len() * 16);
+                for insn in program {
+                    let mut bytes = [0u8; 8];
+                    bytes[0..2].copy_from_slice(&insn.code.to_ne_bytes());
+                    bytes[2] = insn.jt;
+                    bytes[3] = insn.jf;
+                    bytes[4..8].copy_from_slice(&insn.k.to_ne_bytes());
+                    for b in bytes {
+                        hex.push_str(&format!("{b:02x}"));
+                    }
+                }
+                hex
+            })
+            .collect()
+    }
+
+    /// Instructions over all programs (reported by `doctor`).
+    pub(crate) fn instructions(&self) -> usize {
+        self.programs.iter().map(Vec::len).sum()
+    }
+}
+
+fn target_arch() -> Result<TargetArch, ExecutorError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(TargetArch::x86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Ok(TargetArch::aarch64)
+    } else {
+        Err(ExecutorError::Seccomp(
+            "unsupported CPU architecture (x86_64 and aarch64 only)".into(),
+        ))
+    }
+}
+
+fn cond(
+    arg: u8,
+    len: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompCondition, ExecutorError> {
+    SeccompCondition::new(arg, len, op, value).map_err(|e| ExecutorError::Seccomp(e.to_string()))
+}
+
+fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, ExecutorError> {
+    SeccompRule::new(conditions).map_err(|e| ExecutorError::Seccomp(e.to_string()))
+}
+
+fn deny_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ExecutorError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENY_ALWAYS.iter().map(|&nr| (nr, Vec::new())).collect();
+    // A new process, not a thread.
+    rules.insert(
+        libc::SYS_clone,
+        vec![rule(vec![cond(
+            0,
+            Qword,
+            SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+            0,
+        )?])?],
+    );
+    // Any socket family but AF_UNIX.
+    rules.insert(
+        libc::SYS_socket,
+        vec![rule(vec![cond(
+            0,
+            Dword,
+            SeccompCmpOp::Ne,
+            libc::AF_UNIX as u64,
+        )?])?],
+    );
+    // kill(pid < 0) reaches process groups (kill(-1) everything); kill(1) init.
+    rules.insert(
+        libc::SYS_kill,
+        vec![
+            rule(vec![cond(0, Dword, SeccompCmpOp::Ge, 0x8000_0000)?])?,
+            rule(vec![cond(0, Dword, SeccompCmpOp::Eq, 1)?])?,
+        ],
+    );
+    // The soft deadline is a SIGALRM handler installed before the filter.
+    rules.insert(
+        libc::SYS_rt_sigaction,
+        vec![rule(vec![cond(
+            0,
+            Dword,
+            SeccompCmpOp::Eq,
+            libc::SIGALRM as u64,
+        )?])?],
+    );
+    // Setting limits (reading them passes a null new-limit pointer).
+    rules.insert(
+        libc::SYS_prlimit64,
+        vec![rule(vec![cond(2, Qword, SeccompCmpOp::Ne, 0)?])?],
+    );
+    Ok(rules)
+}
+
+fn filter(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    errno: i32,
+    arch: TargetArch,
+) -> Result<BpfProgram, ExecutorError> {
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        arch,
+    )
+    .map_err(|e| ExecutorError::Seccomp(e.to_string()))?;
+    BpfProgram::try_from(filter).map_err(|e| ExecutorError::Seccomp(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_to_whole_instructions() {
+        let programs = SeccompPrograms::compile().unwrap();
+        assert_eq!(programs.programs.len(), 2);
+        for (hex, program) in programs.to_hex().iter().zip(&programs.programs) {
+            assert_eq!(hex.len(), program.len() * 16);
+        }
+        assert!(programs.instructions() > DENY_ALWAYS.len());
+    }
+}

@@ -1,0 +1,408 @@
+//! One Python fork-server process and the framed conversation with it.
+//!
+//! The server is started as `python -S -I -c BOOTSTRAP HARNESS MODE` with a
+//! cleared environment, in its own process group, with `PR_SET_PDEATHSIG`
+//! (so it dies with the thread that owns it) and optionally inside fresh
+//! user + network namespaces. Every read has a deadline: a server that does
+//! not answer in time is killed with its whole process group, and its owner
+//! starts a new one.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::sandbox::namespaces::NamespacePlan;
+use crate::wire::{Job, Reply, ReplyHeader};
+
+/// Frames larger than this are refused in both directions.
+pub(crate) const FRAME_CAP: usize = 4 << 20;
+
+/// Executes the harness with a private copy of the builtins (see
+/// `python/harness.py`).
+const BOOTSTRAP: &str = "import builtins,sys;exec(compile(sys.argv[1],'<egcfg>','exec'),\
+{'__builtins__':dict(vars(builtins)),'__name__':'__egcfg__'})";
+
+/// The harness source, embedded in the binary.
+pub(crate) const HARNESS: &str = include_str!("python/harness.py");
+
+/// How a server process is started (shared by all servers of a pool).
+pub(crate) struct Launch {
+    /// The real interpreter.
+    pub(crate) python: PathBuf,
+    /// seccomp programs, hex encoded; empty when seccomp is off.
+    pub(crate) seccomp_hex: Vec<String>,
+    /// Enter user + network namespaces.
+    pub(crate) namespaces: bool,
+    /// Limits for the start-up probe child.
+    pub(crate) probe_limits: crate::wire::WireLimits,
+}
+
+/// The config frame the harness reads first.
+#[derive(Serialize)]
+struct ServerConfig<'a> {
+    seccomp: &'a [String],
+    landlock_fd: Option<i32>,
+    scratch: String,
+    probe_limits: &'a crate::wire::WireLimits,
+}
+
+/// Why talking to a server failed. The server is unusable afterwards.
+#[derive(Debug)]
+pub(crate) enum ServerFailure {
+    /// No complete reply before the deadline.
+    Unresponsive(Duration),
+    /// The pipe broke or the reply was malformed.
+    Broken(String),
+}
+
+impl std::fmt::Display for ServerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerFailure::Unresponsive(d) => {
+                write!(
+                    f,
+                    "fork-server gave no answer within {:.1} s; it was replaced",
+                    d.as_secs_f64()
+                )
+            }
+            ServerFailure::Broken(why) => write!(f, "fork-server failed ({why}); it was replaced"),
+        }
+    }
+}
+
+/// A running server.
+pub(crate) struct Server {
+    child: Child,
+    input: ChildStdin,
+    output: ChildStdout,
+    next_id: u64,
+    /// The start-up probe's reply (what an isolated child could do).
+    pub(crate) hello: Reply,
+}
+
+impl Server {
+    /// Starts a server whose children write beneath `scratch` and restrict
+    /// themselves with `landlock` (a ruleset descriptor) when given.
+    pub(crate) fn spawn(
+        launch: &Arc<Launch>,
+        scratch: PathBuf,
+        landlock: Option<OwnedFd>,
+        startup_deadline: Duration,
+    ) -> Result<Server, String> {
+        let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
+        let mut command = command(launch, landlock_fd, "server");
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", launch.python.display()))?;
+        drop(landlock);
+        let input = child.stdin.take().expect("piped stdin");
+        let output = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let mut server = Server {
+            child,
+            input,
+            output,
+            next_id: 1,
+            hello: Reply {
+                header: ReplyHeader::default(),
+                body: Vec::new(),
+            },
+        };
+        let config = ServerConfig {
+            seccomp: &launch.seccomp_hex,
+            landlock_fd,
+            scratch: scratch.to_string_lossy().into_owned(),
+            probe_limits: &launch.probe_limits,
+        };
+        let frame = serde_json::to_vec(&config).expect("config serialises");
+        let hello = server
+            .write_frame(&frame)
+            .and_then(|()| server.read_reply(startup_deadline));
+        match hello {
+            Ok(reply) => {
+                server.hello = reply;
+                Ok(server)
+            }
+            Err(failure) => {
+                server.kill();
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text);
+                let text = text.trim();
+                Err(if text.is_empty() {
+                    failure.to_string()
+                } else {
+                    format!("{failure}: {}", tail(text, 2000))
+                })
+            }
+        }
+    }
+
+    /// Sends `job` and waits at most `deadline` for the reply.
+    pub(crate) fn request(
+        &mut self,
+        job: &mut Job,
+        deadline: Duration,
+    ) -> Result<Reply, ServerFailure> {
+        job.id = self.next_id;
+        self.next_id += 1;
+        let frame = serde_json::to_vec(job).expect("jobs serialise");
+        if frame.len() > FRAME_CAP {
+            return Err(ServerFailure::Broken(format!(
+                "request of {} bytes exceeds the {} byte frame cap",
+                frame.len(),
+                FRAME_CAP
+            )));
+        }
+        self.write_frame(&frame)?;
+        let reply = self.read_reply(deadline)?;
+        if reply.header.id != Some(job.id) {
+            return Err(ServerFailure::Broken(format!(
+                "reply for request {:?}, expected {}",
+                reply.header.id, job.id
+            )));
+        }
+        Ok(reply)
+    }
+
+    fn write_frame(&mut self, payload: &[u8]) -> Result<(), ServerFailure> {
+        let len = (payload.len() as u32).to_le_bytes();
+        self.input
+            .write_all(&len)
+            .and_then(|()| self.input.write_all(payload))
+            .and_then(|()| self.input.flush())
+            .map_err(|e| ServerFailure::Broken(format!("write: {e}")))
+    }
+
+    fn read_reply(&mut self, deadline: Duration) -> Result<Reply, ServerFailure> {
+        let until = Instant::now() + deadline;
+        let mut len = [0u8; 4];
+        self.read_exact_until(&mut len, until, deadline)?;
+        let n = u32::from_le_bytes(len) as usize;
+        if !(4..=FRAME_CAP + 65536).contains(&n) {
+            return Err(ServerFailure::Broken(format!("reply frame of {n} bytes")));
+        }
+        let mut frame = vec![0u8; n];
+        self.read_exact_until(&mut frame, until, deadline)?;
+        let header_len = u32::from_le_bytes(frame[0..4].try_into().expect("4 bytes")) as usize;
+        if header_len > n - 4 {
+            return Err(ServerFailure::Broken(
+                "reply header overruns its frame".into(),
+            ));
+        }
+        let header: ReplyHeader = serde_json::from_slice(&frame[4..4 + header_len])
+            .map_err(|e| ServerFailure::Broken(format!("reply header: {e}")))?;
+        let body = frame.split_off(4 + header_len);
+        Ok(Reply { header, body })
+    }
+
+    fn read_exact_until(
+        &mut self,
+        buf: &mut [u8],
+        until: Instant,
+        budget: Duration,
+    ) -> Result<(), ServerFailure> {
+        let fd = self.output.as_raw_fd();
+        let mut filled = 0;
+        while filled < buf.len() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ServerFailure::Unresponsive(budget));
+            }
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if ready < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ServerFailure::Broken(format!("poll: {err}")));
+            }
+            if ready == 0 {
+                continue;
+            }
+            match self.output.read(&mut buf[filled..]) {
+                Ok(0) => return Err(ServerFailure::Broken("the server exited".into())),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ServerFailure::Broken(format!("read: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the server's whole process group and reaps it.
+    pub(crate) fn kill(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child's process group.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The interpreter command line with the environment, pipes, process
+/// group, parent-death signal, inherited Landlock descriptor and namespaces
+/// every harness process gets.
+fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
+    let mut command = Command::new(&launch.python);
+    command
+        .args(["-S", "-I", "-c", BOOTSTRAP, HARNESS, mode])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .env("OMP_NUM_THREADS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let plan = launch.namespaces.then(NamespacePlan::identity);
+    // SAFETY: getpid cannot fail.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe calls on values prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                || libc::getppid() != parent
+            {
+                return Err(std::io::Error::other("parent gone"));
+            }
+            if let Some(fd) = landlock_fd {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(plan) = &plan {
+                plan.enter()?;
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Runs `job` in a fresh interpreter that applies the same isolation to
+/// itself (the spawn-per-execution baseline of the benchmark).
+pub(crate) fn run_oneshot(
+    launch: &Launch,
+    scratch: PathBuf,
+    landlock: Option<OwnedFd>,
+    job: &mut Job,
+    deadline: Duration,
+) -> crate::result::ExecResult {
+    use crate::result::{ExecResult, Status};
+    let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
+    let mut nonce = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut nonce))
+        .is_err()
+    {
+        return ExecResult::failure(Status::InternalError, "cannot read /dev/urandom");
+    }
+    job.nonce = Some(nonce.iter().map(|b| format!("{b:02x}")).collect());
+    let mut child = match command(launch, landlock_fd, "oneshot")
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return ExecResult::failure(Status::InternalError, format!("spawn: {e}")),
+    };
+    drop(landlock);
+    let config = ServerConfig {
+        seccomp: &launch.seccomp_hex,
+        landlock_fd,
+        scratch: scratch.to_string_lossy().into_owned(),
+        probe_limits: &launch.probe_limits,
+    };
+    let mut input = child.stdin.take().expect("piped stdin");
+    let frames = [
+        serde_json::to_vec(&config).expect("config serialises"),
+        serde_json::to_vec(job).expect("jobs serialise"),
+    ];
+    for frame in &frames {
+        let _ = input
+            .write_all(&(frame.len() as u32).to_le_bytes())
+            .and_then(|()| input.write_all(frame));
+    }
+    drop(input);
+    let mut output = child.stdout.take().expect("piped stdout");
+    let until = Instant::now() + deadline;
+    let mut buf = Vec::new();
+    let read = read_to_end_until(&mut output, &mut buf, until);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Err(e) = read {
+        return ExecResult::failure(Status::Timeout, e);
+    }
+    if buf.len() < 20
+        || buf[4..20] != nonce
+        || u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize != buf.len() - 4
+    {
+        return ExecResult::failure(Status::ProtocolError, "bad one-shot result frame");
+    }
+    crate::wire::parse_result(&Reply {
+        header: ReplyHeader::default(),
+        body: buf.split_off(20),
+    })
+}
+
+fn read_to_end_until(
+    output: &mut ChildStdout,
+    buf: &mut Vec<u8>,
+    until: Instant,
+) -> Result<(), String> {
+    let fd = output.as_raw_fd();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("no result before the deadline".into());
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
+            continue;
+        }
+        match output.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) if buf.len() + n <= FRAME_CAP + 64 => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return Err("result over the frame cap".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    let start = text.len().saturating_sub(max);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[start..]
+}

@@ -1,0 +1,366 @@
+//! The messages exchanged with the Python servers, and their conversion
+//! into the public result types.
+//!
+//! Requests are JSON objects. Replies are a JSON header written by the
+//! server (identity, resource use, and the status when the server itself
+//! decided it: timeout, crash, forged frame) followed by the child's result
+//! body. Trace events travel as compact arrays; [`parse_result`] turns them
+//! into [`TraceEvent`]s.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ExecLimits, ReprLimits};
+use crate::result::{
+    CallerState, EventKind, ExceptionInfo, ExecResult, LineHit, Status, TraceEvent, Variable,
+};
+
+/// Limits as the harness reads them.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WireLimits {
+    timeout_s: f64,
+    memory_bytes: u64,
+    file_size_bytes: u64,
+    open_files: u64,
+    max_lines: u64,
+    head_events: u32,
+    max_samples: u32,
+    repr: ReprLimits,
+    stdout_bytes: u64,
+    result_bytes: u64,
+    compat_values: bool,
+}
+
+impl From<&ExecLimits> for WireLimits {
+    fn from(l: &ExecLimits) -> Self {
+        WireLimits {
+            timeout_s: l.timeout.as_secs_f64(),
+            memory_bytes: l.memory_bytes,
+            file_size_bytes: l.file_size_bytes,
+            open_files: l.open_files,
+            max_lines: l.max_lines,
+            head_events: l.head_events,
+            max_samples: l.max_samples,
+            repr: l.repr,
+            stdout_bytes: l.stdout_bytes,
+            result_bytes: l.result_bytes,
+            compat_values: l.compat_values,
+        }
+    }
+}
+
+/// One request to a server; `id` is filled in by the server handle.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) op: Op,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) program: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) setup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) call: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stdin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) test: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) partials: Option<Vec<String>>,
+    #[serde(rename = "assert", skip_serializing_if = "Option::is_none")]
+    pub(crate) assert_stmt: Option<String>,
+    pub(crate) limits: WireLimits,
+    /// The per-execution nonce, only for one-shot processes (a server
+    /// draws its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) nonce: Option<String>,
+}
+
+/// What a job does in the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Op {
+    /// Traced run of a program and an invocation.
+    Trace,
+    /// Untraced run of a program and a test.
+    Test,
+    /// method.md §5 on a list of partial programs.
+    Prepare,
+    /// The call expression of an assert.
+    CallExpr,
+}
+
+impl Job {
+    /// A job of `op` with every optional field empty.
+    pub(crate) fn new(op: Op, limits: &ExecLimits) -> Self {
+        Job {
+            id: 0,
+            op,
+            program: None,
+            setup: None,
+            call: None,
+            stdin: None,
+            test: None,
+            partials: None,
+            assert_stmt: None,
+            limits: limits.into(),
+            nonce: None,
+        }
+    }
+
+    /// The job's wall-clock budget in the child.
+    pub(crate) fn timeout_s(&self) -> f64 {
+        self.limits.timeout_s
+    }
+}
+
+/// The server's header of a reply.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ReplyHeader {
+    pub(crate) id: Option<u64>,
+    #[serde(default)]
+    pub(crate) status: Option<Status>,
+    #[serde(default)]
+    pub(crate) detail: Option<String>,
+    #[serde(default)]
+    pub(crate) wall_ms: f64,
+    #[serde(default)]
+    pub(crate) maxrss_kb: u64,
+    #[serde(default)]
+    pub(crate) signal: Option<i32>,
+    #[serde(default)]
+    pub(crate) exit_code: Option<i32>,
+}
+
+/// A server's complete reply.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) header: ReplyHeader,
+    pub(crate) body: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct WireResult {
+    status: Status,
+    #[serde(default)]
+    ret: Option<String>,
+    #[serde(default)]
+    exception: Option<ExceptionInfo>,
+    #[serde(default)]
+    elided: u64,
+    #[serde(default)]
+    line_hits: Vec<(Option<u32>, u64)>,
+    #[serde(default)]
+    lines_executed: u64,
+    #[serde(default)]
+    stdout: String,
+    #[serde(default)]
+    stdout_bytes: u64,
+    #[serde(default)]
+    trace_tampered: bool,
+    #[serde(default)]
+    iso_ms: f64,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+/// Field separators of the event lines (see `Run.record` in the harness);
+/// reprs never contain them, other text is cleaned of them.
+const FIELD: char = '\x1f';
+const VAR: char = '\x1e';
+const PART: char = '\x1d';
+const CALLER: char = '\x1c';
+
+fn variables(blob: &str) -> Option<Vec<Variable>> {
+    if blob.is_empty() {
+        return Some(Vec::new());
+    }
+    blob.split(VAR)
+        .map(|var| {
+            let mut it = var.split(PART);
+            Some(Variable {
+                name: it.next()?.to_string(),
+                repr: it.next()?.to_string(),
+                type_name: it.next()?.to_string(),
+                compat: it.next().map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+fn optional(field: &str) -> Option<String> {
+    (!field.is_empty()).then(|| field.to_string())
+}
+
+/// Parses one event line; `None` if it is malformed.
+fn event(line: &str) -> Option<TraceEvent> {
+    let f: Vec<&str> = line.split(FIELD).collect();
+    if f.len() != 11 {
+        return None;
+    }
+    let kind = match f[1] {
+        "0" => EventKind::Call,
+        "1" => EventKind::Line,
+        "2" => EventKind::Return,
+        "3" => EventKind::Exception,
+        _ => return None,
+    };
+    let caller = if f[10].is_empty() {
+        None
+    } else {
+        let mut c = f[10].splitn(3, CALLER);
+        Some(CallerState {
+            line: c.next()?.parse().ok()?,
+            depth: c.next()?.parse().ok()?,
+            locals: variables(c.next()?)?,
+        })
+    };
+    Some(TraceEvent {
+        index: f[0].parse().ok()?,
+        kind,
+        line: f[2].parse().ok()?,
+        depth: f[3].parse().ok()?,
+        frame: f[4].parse().ok()?,
+        function: f[5].to_string(),
+        locals: variables(f[6])?,
+        more_locals: f[7].parse().ok()?,
+        value: optional(f[8]),
+        compat_value: optional(f[9]),
+        caller,
+    })
+}
+
+/// Splits a child's body into its JSON part and its event lines.
+fn split_body(body: &[u8]) -> (&[u8], &[u8]) {
+    match body.iter().position(|&b| b == 0) {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &[]),
+    }
+}
+
+/// Turns a reply into an [`ExecResult`]: the server's verdict when it gave
+/// one, else the child's validated body.
+pub(crate) fn parse_result(reply: &Reply) -> ExecResult {
+    let h = &reply.header;
+    let mut result = match h.status {
+        Some(status) => ExecResult::failure(
+            status,
+            h.detail.clone().unwrap_or_else(|| status.to_string()),
+        ),
+        None => {
+            let (json, events) = split_body(&reply.body);
+            match serde_json::from_slice::<WireResult>(json) {
+                Ok(w) => match parse_events(events) {
+                    Some(events) => from_wire(w, events),
+                    None => ExecResult::failure(Status::ProtocolError, "malformed trace events"),
+                },
+                Err(e) => ExecResult::failure(
+                    Status::ProtocolError,
+                    format!("malformed result body: {e}"),
+                ),
+            }
+        }
+    };
+    if result.status == Status::Crashed && h.detail.is_none() {
+        result.detail = Some(match (h.signal, h.exit_code) {
+            (Some(sig), _) => format!("killed by signal {sig}"),
+            (None, Some(code)) => format!("exited with code {code} without a result"),
+            (None, None) => "ended without a result".to_string(),
+        });
+    }
+    if matches!(result.status, Status::Crashed | Status::ProtocolError) {
+        result.signal = h.signal;
+        result.exit_code = h.exit_code;
+    }
+    result.wall_ms = h.wall_ms;
+    result.maxrss_kb = h.maxrss_kb;
+    result
+}
+
+fn parse_events(text: &[u8]) -> Option<Vec<TraceEvent>> {
+    let text = std::str::from_utf8(text).ok()?;
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split('\n').map(event).collect()
+}
+
+fn from_wire(w: WireResult, events: Vec<TraceEvent>) -> ExecResult {
+    ExecResult {
+        status: w.status,
+        ret: w.ret,
+        exception: w.exception,
+        events,
+        elided: w.elided,
+        line_hits: w
+            .line_hits
+            .into_iter()
+            .filter_map(|(line, hits)| Some(LineHit { line: line?, hits }))
+            .collect(),
+        lines_executed: w.lines_executed,
+        stdout: w.stdout,
+        stdout_bytes: w.stdout_bytes,
+        trace_tampered: w.trace_tampered,
+        signal: None,
+        exit_code: None,
+        detail: w.detail,
+        wall_ms: 0.0,
+        maxrss_kb: 0,
+        iso_ms: w.iso_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(header: &str, body: &str) -> Reply {
+        Reply {
+            header: serde_json::from_str(header).unwrap(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn event_lines_become_typed_events() {
+        let body = "{\"status\":\"ok\",\"ret\":\"4\",\"line_hits\":[[2,1],[3,1]],\"lines_executed\":2}\0\
+            1\x1f0\x1f1\x1f2\x1f2\x1ff\x1fx\x1d3\x1dint\x1f0\x1f\x1f\x1f\n\
+            2\x1f2\x1f3\x1f2\x1f2\x1ff\x1fx\x1d3\x1dint\x1ey\x1d4\x1dint\x1f0\x1f4\x1f4\x1f4\x1c1\x1c";
+        let r = parse_result(&reply(r#"{"id":1,"wall_ms":1.5,"maxrss_kb":9}"#, body));
+        assert_eq!(r.status, Status::Ok, "{:?}", r.detail);
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(r.events[0].value, None);
+        assert_eq!(r.events[1].kind, EventKind::Return);
+        assert_eq!(r.events[1].locals[1].repr, "4");
+        assert_eq!(r.events[1].value.as_deref(), Some("4"));
+        let caller = r.events[1].caller.as_ref().unwrap();
+        assert_eq!((caller.line, caller.depth, caller.locals.len()), (4, 1, 0));
+        assert_eq!(
+            r.line_hits,
+            vec![LineHit { line: 2, hits: 1 }, LineHit { line: 3, hits: 1 }]
+        );
+        assert_eq!(r.maxrss_kb, 9);
+    }
+
+    #[test]
+    fn malformed_event_lines_are_protocol_errors() {
+        let body = "{\"status\":\"ok\"}\0not an event";
+        let r = parse_result(&reply(r#"{"id":1}"#, body));
+        assert_eq!(r.status, Status::ProtocolError);
+    }
+
+    #[test]
+    fn server_verdict_overrides_the_body() {
+        let r = parse_result(&reply(
+            r#"{"id":1,"status":"timeout","detail":"killed"}"#,
+            r#"{"status":"ok"}"#,
+        ));
+        assert_eq!(r.status, Status::Timeout);
+    }
+
+    #[test]
+    fn garbage_body_is_a_protocol_error() {
+        let r = parse_result(&reply(r#"{"id":1}"#, "{\"status\":\"ok\""));
+        assert_eq!(r.status, Status::ProtocolError);
+        let r = parse_result(&reply(r#"{"id":1}"#, r#"{"status":"great"}"#));
+        assert_eq!(r.status, Status::ProtocolError);
+    }
+}
