@@ -104,6 +104,13 @@ impl Executor {
         &self.caps
     }
 
+    /// How many fork-servers were killed and replaced (unresponsive or
+    /// broken) since start; each such event also cost its caller an
+    /// `internal_error`.
+    pub fn server_restarts(&self) -> u64 {
+        self.pool.restarts()
+    }
+
     /// The per-execution limits in force.
     pub fn limits(&self) -> &ExecLimits {
         &self.limits

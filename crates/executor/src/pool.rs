@@ -8,6 +8,7 @@
 //! worker takes the next job; the caller gets an error, never a hang.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -38,6 +39,7 @@ struct Task {
 pub(crate) struct Pool {
     queue: Option<Sender<Task>>,
     workers: Vec<JoinHandle<()>>,
+    restarts: Arc<AtomicU64>,
 }
 
 impl Pool {
@@ -50,15 +52,17 @@ impl Pool {
     ) -> Result<Pool, String> {
         let (queue, tasks) = unbounded::<Task>();
         let (ready_tx, ready_rx) = bounded::<Result<(), String>>(size);
+        let restarts = Arc::new(AtomicU64::new(0));
         let mut workers = Vec::with_capacity(size);
         for index in 0..size {
             let tasks = tasks.clone();
+            let restarts = restarts.clone();
             let launch = launch.clone();
             let scratch = scratch.clone();
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("egcfg-exec-{index}"))
-                .spawn(move || worker(index, &launch, &*scratch, &tasks, &ready))
+                .spawn(move || worker(index, &launch, &*scratch, &tasks, &ready, &restarts))
                 .map_err(|e| format!("cannot start worker thread: {e}"))?;
             workers.push(handle);
         }
@@ -66,6 +70,7 @@ impl Pool {
         let mut pool = Pool {
             queue: Some(queue),
             workers,
+            restarts,
         };
         for _ in 0..size {
             match ready_rx.recv() {
@@ -92,6 +97,11 @@ impl Pool {
             let _ = e.0.reply.send(Err("the executor is shutting down".into()));
         }
         rx
+    }
+
+    /// How many servers were killed and replaced so far.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     fn shutdown(&mut self) {
@@ -123,6 +133,7 @@ fn worker(
     scratch: &ScratchFactory,
     tasks: &Receiver<Task>,
     ready: &Sender<Result<(), String>>,
+    restarts: &AtomicU64,
 ) {
     let mut server = match start_server(index, launch, scratch) {
         Ok(server) => {
@@ -156,6 +167,7 @@ fn worker(
             Err(failure) => {
                 tracing::warn!(worker = index, "{failure}");
                 server = None; // dropping kills the process group
+                restarts.fetch_add(1, Ordering::Relaxed);
                 let _ = task.reply.send(Err(failure.to_string()));
             }
         }
