@@ -24,8 +24,8 @@ use egcfg_task::Task;
 use crate::budget::Control;
 use crate::candidates::{sample_candidates, Deduper, SampleParams, SampledCandidate};
 use crate::code_text::{
-    code_after_last_opening_fence, count_newlines, ends_with_closing_fence, last_code_block, last_line,
-    starts_target_def, utf8_prefix,
+    code_after_last_opening_fence, count_newlines, ends_with_closing_fence, last_code_block,
+    last_line, starts_target_def, utf8_prefix,
 };
 use crate::config::{derive_seed, AttemptSpec};
 use crate::cost::{AttemptCost, Trajectory};
@@ -34,7 +34,9 @@ use crate::error::MethodError;
 use crate::guidance::{argmax, guided_choice, softmax, top_guided, top_probs};
 use crate::options::DecodeOptions;
 use crate::prompt::PromptParts;
-use crate::record::{AttemptRecord, AttemptStop, ProbeRecord, RefreshRecord, TokenRecord, TraceRecord};
+use crate::record::{
+    AttemptRecord, AttemptStop, ProbeRecord, RefreshRecord, TokenRecord, TraceRecord,
+};
 use crate::runner::{CodeRunner, Invocation, RunnerError, TraceJob, TraceOutcome};
 use crate::signal::{build_signal, SignalEntry};
 use crate::solve::ProgressEvent;
@@ -124,7 +126,10 @@ struct Attempt<'a> {
 ///
 /// Never fails as a whole: an engine or executor error ends the attempt and
 /// is returned next to the (partial) record, whose `error` names it.
-pub fn run_attempt(env: &AttemptEnv<'_>, spec: AttemptSpec) -> (AttemptRecord, Option<MethodError>) {
+pub fn run_attempt(
+    env: &AttemptEnv<'_>,
+    spec: AttemptSpec,
+) -> (AttemptRecord, Option<MethodError>) {
     let started = Instant::now();
     let mut attempt = Attempt {
         env,
@@ -148,10 +153,15 @@ pub fn run_attempt(env: &AttemptEnv<'_>, spec: AttemptSpec) -> (AttemptRecord, O
     };
     let outcome = attempt.decode_loop();
     let reply = attempt.reply();
-    let code = attempt.early_program.clone().unwrap_or_else(|| last_code_block(&reply));
+    let code = attempt
+        .early_program
+        .clone()
+        .unwrap_or_else(|| last_code_block(&reply));
     let (stop, mut error) = match outcome {
         Ok(stop) => (stop, None),
-        Err(MethodError::Engine(EngineError::ContextFull { .. })) => (AttemptStop::ContextFull, None),
+        Err(MethodError::Engine(EngineError::ContextFull { .. })) => {
+            (AttemptStop::ContextFull, None)
+        }
         Err(e) => (AttemptStop::Eos, Some(e)),
     };
     let mut visible = Vec::new();
@@ -163,7 +173,10 @@ pub fn run_attempt(env: &AttemptEnv<'_>, spec: AttemptSpec) -> (AttemptRecord, O
     );
     if error.is_none() && !solved_elsewhere {
         let t = Instant::now();
-        match env.runner.check(&code, env.task.setup.as_deref(), &env.task.visible) {
+        match env
+            .runner
+            .check(&code, env.task.setup.as_deref(), &env.task.visible)
+        {
             Ok(v) => visible = v,
             Err(e) => error = Some(e.into()),
         }
@@ -193,7 +206,11 @@ impl<'a> Attempt<'a> {
 
     /// The reply so far: the forced response prefix plus the decoded ids.
     fn reply(&self) -> String {
-        format!("{}{}", self.env.prompt.parts.response_prefix, utf8_prefix(&self.bytes))
+        format!(
+            "{}{}",
+            self.env.prompt.parts.response_prefix,
+            utf8_prefix(&self.bytes)
+        )
     }
 
     /// Decode several tokens into one sequence, counted as prefill.
@@ -222,7 +239,10 @@ impl<'a> Attempt<'a> {
                 return Ok(AttemptStop::Cancelled { cause });
             }
             let reply = self.reply();
-            if guiding && !self.guidance_on && starts_target_def(last_line(&reply), &self.env.task.entry_point) {
+            if guiding
+                && !self.guidance_on
+                && starts_target_def(last_line(&reply), &self.env.task.entry_point)
+            {
                 self.guidance_on = true;
                 self.signal = SignalState::NotBuilt;
             }
@@ -235,7 +255,7 @@ impl<'a> Attempt<'a> {
                 let due = match self.signal {
                     SignalState::NotBuilt => true,
                     SignalState::Empty => new_line,
-                    SignalState::Active => new_line && line % self.spec.config.k == 0,
+                    SignalState::Active => new_line && line.is_multiple_of(self.spec.config.k),
                 };
                 if due {
                     if let Some(program) = self.refresh(&u, &p_logits, &mut cond, line)? {
@@ -256,8 +276,11 @@ impl<'a> Attempt<'a> {
             let record_top = options.record_top;
             let (token, record) = match guided_stream {
                 Some(c) => {
-                    let choice = guided_choice(&p_logits, &c.logits, self.spec.gamma, options.top_k);
-                    self.trajectory.guided_contexts.push((c.prompt_len + step) as u64);
+                    let choice =
+                        guided_choice(&p_logits, &c.logits, self.spec.gamma, options.top_k);
+                    self.trajectory
+                        .guided_contexts
+                        .push((c.prompt_len + step) as u64);
                     let record = TokenRecord {
                         step,
                         token: choice.token,
@@ -460,7 +483,8 @@ impl<'a> Attempt<'a> {
             let control = self.env.control;
             let index = self.spec.index;
             let cancelled = || control.stop_cause(index).is_some();
-            let (samples, cost) = sample_candidates(engine, parent, parent_logits, &params, &cancelled)?;
+            let (samples, cost) =
+                sample_candidates(engine, parent, parent_logits, &params, &cancelled)?;
             self.cost.candidate_tokens += cost.decoded;
             self.env.control.charge(cost.decoded);
             self.cost.times.sampling_s += cost.seconds;
@@ -468,8 +492,18 @@ impl<'a> Attempt<'a> {
         };
         let t = Instant::now();
         let before = dedup.records.len();
-        dedup.add_round(path[1] as usize, prefix, &samples, config.d, self.env.runner, config.s)?;
-        self.cost.prepared += dedup.records[before..].iter().filter(|r| r.program.is_some()).count() as u64;
+        dedup.add_round(
+            path[1] as usize,
+            prefix,
+            &samples,
+            config.d,
+            self.env.runner,
+            config.s,
+        )?;
+        self.cost.prepared += dedup.records[before..]
+            .iter()
+            .filter(|r| r.program.is_some())
+            .count() as u64;
         self.cost.times.execution_s += t.elapsed().as_secs_f64();
         Ok(())
     }
@@ -482,7 +516,10 @@ impl<'a> Attempt<'a> {
             return Ok(Vec::new());
         }
         let t = Instant::now();
-        let fresh: Vec<&String> = programs.iter().filter(|p| !self.memo.contains_key(*p)).collect();
+        let fresh: Vec<&String> = programs
+            .iter()
+            .filter(|p| !self.memo.contains_key(*p))
+            .collect();
         let jobs: Vec<TraceJob> = fresh
             .iter()
             .flat_map(|p| {
@@ -527,10 +564,316 @@ impl<'a> Attempt<'a> {
     /// The largest signal that still leaves room for the answer.
     fn signal_cap(&self) -> usize {
         let prompt = self.env.prompt;
-        let fixed = prompt.head_len + prompt.marker_tokens.len() + self.env.options.max_new_tokens + 1;
+        let fixed =
+            prompt.head_len + prompt.marker_tokens.len() + self.env.options.max_new_tokens + 1;
         self.env
             .options
             .signal_max_tokens
             .min(self.engine().info().n_ctx.saturating_sub(fixed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::PromptStyle;
+    use crate::prompt::build_prompt;
+    use crate::solve::{solve, SolveOutcome};
+    use crate::testing::*;
+
+    fn run(
+        engine: &Arc<ScriptedEngine>,
+        runner: Arc<FakeRunner>,
+        k: usize,
+        d: u32,
+        gamma: f32,
+    ) -> SolveOutcome {
+        let options = single_options(config(k, d), vec![gamma]);
+        solve(&add_one_task(), engine.clone(), runner, &options, &|_| {}).unwrap()
+    }
+
+    fn body(reply: &str) -> String {
+        crate::code_text::last_code_block(reply)
+    }
+
+    #[test]
+    fn gamma_zero_is_plain_greedy_without_signals() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let runner = adds_one_runner();
+        let out = run(&engine, runner.clone(), 1, 2, 0.0);
+        let a = &out.attempts[0];
+        assert_eq!(a.code, body(WRONG));
+        assert!(a.refreshes.is_empty());
+        assert!(runner.traced.lock().unwrap().is_empty());
+        assert!(a.tokens.iter().all(|t| !t.guided));
+        assert_eq!(a.stop, AttemptStop::Fence);
+        assert!(!out.passed);
+        assert_eq!(a.visible.len(), 2);
+        // Only U is decoded: one input per single-token step.
+        assert!(engine
+            .calls()
+            .iter()
+            .filter(|c| c[0].appended.len() == 1)
+            .all(|c| c.len() == 1));
+        assert_eq!(
+            a.cost.decode_tokens as usize,
+            a.tokens.len() - 1,
+            "the closing fence is not decoded"
+        );
+    }
+
+    #[test]
+    fn gamma_one_follows_the_conditional_stream_alone() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let out = run(&engine, adds_one_runner(), 1, 1, 1.0);
+        let a = &out.attempts[0];
+        assert_eq!(a.code, body(RIGHT));
+        assert!(out.passed);
+        let first_guided = a.tokens.iter().position(|t| t.guided).unwrap();
+        assert_eq!(
+            first_guided,
+            "def add_one(".len(),
+            "guidance starts right after `def NAME(`"
+        );
+        assert!(a.tokens[first_guided..]
+            .iter()
+            .all(|t| t.guided && t.top_p.is_empty()));
+        assert!(!a.tokens[first_guided].top_pc.is_empty());
+    }
+
+    #[test]
+    fn gamma_half_keeps_the_plain_answer_and_three_flips_it() {
+        // Logits 40 vs 0: log P ≈ −40 for the informed token, but ε = 1e-8
+        // caps the ratio at ≈ 18.4 nats, so γ = 0.5 cannot overturn P and
+        // γ = 3 does (method.md §8 arithmetic).
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        assert_eq!(run(&engine, adds_one_runner(), 1, 1, 0.5).code, body(WRONG));
+        assert_eq!(run(&engine, adds_one_runner(), 1, 1, 3.0).code, body(RIGHT));
+    }
+
+    #[test]
+    fn refresh_schedule_follows_new_lines_and_k() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let lines_steps = |k| {
+            let out = run(&engine, adds_one_runner(), k, 1, 1.0);
+            out.attempts[0]
+                .refreshes
+                .iter()
+                .map(|r| (r.line, r.step))
+                .collect::<Vec<_>>()
+        };
+        // "def add_one(" = 12 tokens; "x):\n" = 4; "    y = x + 1\n" = 1 + 10;
+        // "    return y\n" = 1 + 9 (four spaces are one token here).
+        assert_eq!(lines_steps(1), vec![(0, 12), (1, 16), (2, 27), (3, 37)]);
+        assert_eq!(lines_steps(2), vec![(0, 12), (2, 27)]);
+        assert_eq!(lines_steps(3), vec![(0, 12), (3, 37)]);
+    }
+
+    #[test]
+    fn refresh_counts_newlines_in_text_not_tokens() {
+        // ")\n\n" is one token holding two newlines: the count jumps from 1
+        // to 3, so with k = 3 the refresh fires right after that token (a
+        // token count would say 2).
+        const PLAIN: &str = "```python\ndef add_one(x):\n    return (x + 2)\n\n# done\n```";
+        const INFORMED: &str = "```python\ndef add_one(x):\n    return (x + 1)\n\n# done\n```";
+        let engine = Arc::new(ScriptedEngine::new(two_minds(PLAIN, INFORMED)));
+        let out = run(&engine, adds_one_runner(), 3, 1, 1.0);
+        let lines: Vec<usize> = out.attempts[0].refreshes.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![0, 3]);
+        assert!(out.attempts[0].tokens.iter().any(|t| t.piece == ")\n\n"));
+    }
+
+    #[test]
+    fn splicing_is_exact_at_every_step() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let out = run(&engine, adds_one_runner(), 1, 1, 3.0);
+        let a = &out.attempts[0];
+        let parts = build_prompt(
+            engine.as_ref(),
+            &add_one_task(),
+            PromptStyle::Instruct,
+            true,
+        )
+        .unwrap();
+        let head = engine.tokenize(&parts.head, true).unwrap();
+        let marker = engine.tokenize(&parts.marker, true).unwrap();
+        let gen: Vec<Token> = a.tokens.iter().map(|t| t.token).collect();
+        let signals: Vec<Vec<Token>> = a
+            .refreshes
+            .iter()
+            .filter_map(|r| r.signal.as_ref())
+            .map(|s| engine.tokenize(s, false).unwrap())
+            .collect();
+        assert_eq!(signals.len(), 4);
+        let calls = engine.calls();
+        assert_eq!(calls[0][0].appended, head, "the head is prefilled once");
+        let u = calls
+            .iter()
+            .flatten()
+            .find(|i| i.appended == marker)
+            .unwrap()
+            .seq;
+        let mut c_prefills = 0;
+        let mut in_force: Option<&Vec<Token>> = None;
+        for call in &calls {
+            for input in call {
+                if input.seq == u {
+                    let g = input.full.len() - head.len() - marker.len();
+                    let expect: Vec<Token> = [&head[..], &marker[..], &gen[..g]].concat();
+                    assert_eq!(input.full, expect, "U = head ++ marker ++ gen");
+                } else if input.full.starts_with(&head)
+                    && input.full.len() > head.len() + marker.len()
+                {
+                    let sig_start = &input.full[head.len()..];
+                    if let Some(s) = signals
+                        .iter()
+                        .find(|s| sig_start.starts_with(s) && input.appended.len() > 1)
+                    {
+                        in_force = Some(s);
+                        c_prefills += 1;
+                        assert!(
+                            input.appended.starts_with(s),
+                            "a refresh prefills only signal + marker + gen"
+                        );
+                    }
+                    let Some(sig) = in_force else { continue };
+                    if !input.full[head.len()..].starts_with(sig) {
+                        continue; // a candidate fork of U
+                    }
+                    let g = input.full.len() - head.len() - sig.len() - marker.len();
+                    let expect: Vec<Token> = [&head[..], &sig[..], &marker[..], &gen[..g]].concat();
+                    assert_eq!(input.full, expect, "C = head ++ signal ++ marker ++ gen");
+                }
+            }
+        }
+        assert_eq!(c_prefills, 4);
+        // Every guided step is one batched decode of U and C with the same token.
+        let guided_steps = a.tokens.iter().filter(|t| t.guided).count();
+        let paired = calls
+            .iter()
+            .filter(|c| c.len() == 2 && c[0].seq == u && c.iter().all(|i| i.appended.len() == 1))
+            .filter(|c| c[0].appended == c[1].appended)
+            .count();
+        assert_eq!(
+            paired,
+            guided_steps - 1,
+            "the final fence token is not decoded"
+        );
+        assert_eq!(engine.live(), 0, "every sequence is freed");
+    }
+
+    #[test]
+    fn empty_signal_means_no_guidance_and_a_retry_at_every_new_line() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let runner = FakeRunner::refusing(|p| p.contains("x + 1"));
+        let out = solve(
+            &add_one_task(),
+            engine.clone(),
+            runner.clone(),
+            &single_options(config(3, 1), vec![3.0]),
+            &|_| {},
+        )
+        .unwrap();
+        let a = &out.attempts[0];
+        assert_eq!(a.code, body(WRONG));
+        assert!(a.tokens.iter().all(|t| !t.guided));
+        // k = 3, but an empty signal is retried at the next new line.
+        let lines: Vec<usize> = a.refreshes.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![0, 1, 2, 3]);
+        assert!(a
+            .refreshes
+            .iter()
+            .all(|r| r.signal.is_none() && r.unique.is_empty()));
+        assert!(runner.traced.lock().unwrap().is_empty());
+        assert_eq!(
+            a.cost.prefill_tokens as usize,
+            engine
+                .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
+                .unwrap()
+                .len()
+        );
+        // The reference would resample on every one of the other guided-span steps.
+        let span = a.tokens.len() - 12;
+        assert_eq!(a.cost.reference.refreshes as usize, span);
+    }
+
+    #[test]
+    fn early_stop_returns_the_pending_program() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(RIGHT, RIGHT)));
+        let mut options = single_options(config(1, 8), vec![0.5]);
+        options.decode.early_stop = true;
+        let out = solve(
+            &add_one_task(),
+            engine,
+            adds_one_runner(),
+            &options,
+            &|_| {},
+        )
+        .unwrap();
+        let a = &out.attempts[0];
+        assert_eq!(a.stop, AttemptStop::EarlyStop);
+        assert_eq!(
+            a.refreshes.len(),
+            4,
+            "both counters reach 4 at the fourth refresh"
+        );
+        assert!(a.refreshes.iter().all(|r| r.probe.is_some()));
+        assert_eq!(a.code, "def add_one(x):\n    y = x + 1\n    return y");
+        assert!(out.passed);
+    }
+
+    #[test]
+    fn candidates_are_traced_once_per_program_and_test() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let runner = adds_one_runner();
+        let out = run(&engine, runner.clone(), 1, 8, 1.0);
+        let a = &out.attempts[0];
+        let traced = runner.traced.lock().unwrap();
+        let mut programs: Vec<&String> = traced.iter().map(|j| &j.program).collect();
+        programs.dedup();
+        let unique_total: std::collections::BTreeSet<&String> =
+            a.refreshes.iter().flat_map(|r| &r.unique).collect();
+        assert_eq!(
+            programs.len(),
+            unique_total.len(),
+            "memoised across refreshes"
+        );
+        assert_eq!(traced.len(), 2 * unique_total.len());
+        assert_eq!(a.cost.executions as usize, traced.len());
+        let first = &a.refreshes[0];
+        assert_eq!(first.traces.len(), 2 * first.unique.len());
+        assert_eq!(first.traces[0].invocation, "add_one(1)");
+        assert_eq!(first.traces[1].test, 1);
+    }
+
+    #[test]
+    fn costs_add_up() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let out = run(&engine, adds_one_runner(), 2, 1, 3.0);
+        let a = &out.attempts[0];
+        let marker = engine
+            .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
+            .unwrap()
+            .len() as u64;
+        let signal_prefill: u64 = a
+            .refreshes
+            .iter()
+            .filter_map(|r| {
+                r.signal
+                    .as_ref()
+                    .map(|_| r.signal_tokens as u64 + marker + r.step as u64)
+            })
+            .sum();
+        assert_eq!(a.cost.prefill_tokens, marker + signal_prefill);
+        let guided = a.tokens.iter().filter(|t| t.guided).count() as u64;
+        let steps = a.tokens.len() as u64;
+        assert_eq!(a.cost.decode_tokens, (steps - 1) + (guided - 1));
+        assert!(a.cost.reference.forward_tokens() > a.cost.forward_tokens());
+        assert_eq!(
+            out.cost.forward_tokens,
+            out.cost.head_prefill_tokens + a.cost.forward_tokens()
+        );
     }
 }

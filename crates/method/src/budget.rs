@@ -107,7 +107,9 @@ impl Control {
     pub fn stop_cause(&self, index: usize) -> Option<CancelCause> {
         if self.cancel.is_cancelled() {
             Some(CancelCause::Caller)
-        } else if self.all_solved.load(Ordering::SeqCst) || index > self.cutoff.load(Ordering::SeqCst) {
+        } else if self.all_solved.load(Ordering::SeqCst)
+            || index > self.cutoff.load(Ordering::SeqCst)
+        {
             Some(CancelCause::Solved)
         } else if self.max_tokens.is_some_and(|m| self.tokens() >= m) {
             Some(CancelCause::TokenBudget)
@@ -136,7 +138,11 @@ mod tests {
         assert_eq!(control.stop_cause(3), None);
         assert_eq!(control.stop_cause(4), Some(CancelCause::Solved));
         control.cut_after(7);
-        assert_eq!(control.stop_cause(4), Some(CancelCause::Solved), "cutoff only moves down");
+        assert_eq!(
+            control.stop_cause(4),
+            Some(CancelCause::Solved),
+            "cutoff only moves down"
+        );
         control.charge(10);
         assert_eq!(control.stop_cause(0), Some(CancelCause::TokenBudget));
         cancel.cancel();

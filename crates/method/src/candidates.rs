@@ -160,7 +160,12 @@ pub fn sample_candidates(
         logits = engine.decode(&batch)?;
     }
     cost.seconds = started.elapsed().as_secs_f64();
-    Ok((done.into_iter().map(|c| c.expect("every candidate stops")).collect(), cost))
+    Ok((
+        done.into_iter()
+            .map(|c| c.expect("every candidate stops"))
+            .collect(),
+        cost,
+    ))
 }
 
 /// Steps 1–2 of building a candidate: cut the sample at its first fence and
@@ -181,7 +186,9 @@ pub fn kept_text(sample: &str, horizon: Horizon) -> &str {
 pub fn candidate_program(code_so_far: &str, sample: &str, horizon: Horizon) -> Option<String> {
     let program = format!("{code_so_far}{}", kept_text(sample, horizon));
     let first = program.lines().find(|l| !l.trim().is_empty())?;
-    let starts_ok = ["def", "import", "from", "#"].iter().any(|p| first.starts_with(p));
+    let starts_ok = ["def", "import", "from", "#"]
+        .iter()
+        .any(|p| first.starts_with(p));
     starts_ok.then_some(program)
 }
 
@@ -301,8 +308,14 @@ mod tests {
         let s = "x):\n    y = x\n    return y\n```\nmore";
         assert_eq!(kept_text(s, Horizon::Lines(0)), "x):\n");
         assert_eq!(kept_text(s, Horizon::Lines(1)), "x):\n    y = x\n");
-        assert_eq!(kept_text(s, Horizon::Lines(5)), "x):\n    y = x\n    return y\n");
-        assert_eq!(kept_text(s, Horizon::Unlimited), "x):\n    y = x\n    return y\n");
+        assert_eq!(
+            kept_text(s, Horizon::Lines(5)),
+            "x):\n    y = x\n    return y\n"
+        );
+        assert_eq!(
+            kept_text(s, Horizon::Unlimited),
+            "x):\n    y = x\n    return y\n"
+        );
     }
 
     #[test]
@@ -329,14 +342,15 @@ mod tests {
         let runner = FakeRunner::new(|_| false);
         let samples = vec![
             sample("x):\n    return x\n"),
-            sample("x):\n    return x\n"),         // raw duplicate
+            sample("x):\n    return x\n"),            // raw duplicate
             sample("x):\n    return x\n    if x:\n"), // same executable form
-            sample("x):\n    SYNTAX\n"),           // not executable
+            sample("x):\n    SYNTAX\n"),              // not executable
             sample("x):\n    return 2 * x\n"),
-            sample("x):\n    return 3 * x\n"),     // beyond the limit
+            sample("x):\n    return 3 * x\n"), // beyond the limit
         ];
         let mut d = Deduper::default();
-        d.add_round(0, "def f(", &samples, Horizon::Lines(4), runner.as_ref(), 2).unwrap();
+        d.add_round(0, "def f(", &samples, Horizon::Lines(4), runner.as_ref(), 2)
+            .unwrap();
         let fates: Vec<_> = d.records.iter().map(|r| r.fate.clone()).collect();
         assert_eq!(
             fates,
@@ -349,7 +363,10 @@ mod tests {
                 CandidateFate::Surplus,
             ]
         );
-        assert_eq!(d.unique, vec!["def f(x):\n    return x", "def f(x):\n    return 2 * x"]);
+        assert_eq!(
+            d.unique,
+            vec!["def f(x):\n    return x", "def f(x):\n    return 2 * x"]
+        );
     }
 
     #[test]
@@ -359,7 +376,13 @@ mod tests {
         let engine = ScriptedEngine::new(|_| Some("a = 1\nbb = 22\nccc = 333\n".into()));
         let parent = engine.new_sequence().unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine.decode(&[SeqInput { seq: parent, tokens: prompt }]).unwrap().remove(0);
+        let logits = engine
+            .decode(&[SeqInput {
+                seq: parent,
+                tokens: prompt,
+            }])
+            .unwrap()
+            .remove(0);
         let params = SampleParams {
             n: 3,
             temperature: 0.7,
@@ -367,7 +390,8 @@ mod tests {
             max_tokens: 512,
             seed: 9,
         };
-        let (cands, cost) = sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap();
+        let (cands, cost) =
+            sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap();
         for c in &cands {
             assert_eq!(c.text, "a = 1\nbb = 22\n");
             assert_eq!(c.stop, CandidateStop::Lines);
@@ -377,6 +401,9 @@ mod tests {
         assert_eq!(engine.live(), 1, "forks are freed");
         // Every step decodes all live forks together.
         assert!(engine.calls()[1..].iter().all(|c| c.len() == 3));
+        assert!(engine.calls()[1..]
+            .iter()
+            .all(|c| c.iter().all(|i| i.appended.len() == 1)));
     }
 
     #[test]
@@ -385,7 +412,13 @@ mod tests {
         let engine = ScriptedEngine::new(|_| Some("a = 1\n```\n".into())).with_strength(8.0);
         let parent = engine.new_sequence().unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine.decode(&[SeqInput { seq: parent, tokens: prompt }]).unwrap().remove(0);
+        let logits = engine
+            .decode(&[SeqInput {
+                seq: parent,
+                tokens: prompt,
+            }])
+            .unwrap()
+            .remove(0);
         let params = SampleParams {
             n: 16,
             temperature: 1.0,
@@ -395,7 +428,10 @@ mod tests {
         };
         let (cands, _) = sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap();
         let stops: HashSet<CandidateStop> = cands.iter().map(|c| c.stop).collect();
-        assert!(stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence), "{cands:?}");
+        assert!(
+            stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence),
+            "{cands:?}"
+        );
         for c in &cands {
             match c.stop {
                 CandidateStop::Fence => assert!(c.text.ends_with(FENCE)),
@@ -403,7 +439,9 @@ mod tests {
                 other => panic!("unexpected stop {other:?}"),
             }
         }
-        let again = sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap().0;
+        let again = sample_candidates(&engine, parent, &logits, &params, &|| false)
+            .unwrap()
+            .0;
         assert_eq!(cands, again, "same seed, same samples");
     }
 
@@ -412,7 +450,13 @@ mod tests {
         let engine = ScriptedEngine::new(|_| Some("a = 1\n".repeat(100)));
         let parent = engine.new_sequence().unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine.decode(&[SeqInput { seq: parent, tokens: prompt }]).unwrap().remove(0);
+        let logits = engine
+            .decode(&[SeqInput {
+                seq: parent,
+                tokens: prompt,
+            }])
+            .unwrap()
+            .remove(0);
         let params = SampleParams {
             n: 2,
             temperature: 0.5,
@@ -423,6 +467,8 @@ mod tests {
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
         let (cands, _) = sample_candidates(&engine, parent, &logits, &params, &cancel).unwrap();
-        assert!(cands.iter().all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));
+        assert!(cands
+            .iter()
+            .all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));
     }
 }

@@ -138,7 +138,10 @@ mod tests {
     #[test]
     fn code_after_fence() {
         assert_eq!(code_after_last_opening_fence("```python\ndef f("), "def f(");
-        assert_eq!(code_after_last_opening_fence("no fence\nx = 1"), "no fence\nx = 1");
+        assert_eq!(
+            code_after_last_opening_fence("no fence\nx = 1"),
+            "no fence\nx = 1"
+        );
         assert_eq!(code_after_last_opening_fence("text\n```py"), "");
         let two = "```python\na = 1\n```\nmore\n```python\nb = 2\n";
         assert_eq!(code_after_last_opening_fence(two), "b = 2\n");
@@ -165,7 +168,10 @@ mod tests {
     #[test]
     fn last_block() {
         assert_eq!(last_code_block("hi\n```python\na = 1\n```\nbye"), "a = 1");
-        assert_eq!(last_code_block("```python\na = 1\n```\n```python\nb = 2\n"), "b = 2");
+        assert_eq!(
+            last_code_block("```python\na = 1\n```\n```python\nb = 2\n"),
+            "b = 2"
+        );
         assert_eq!(last_code_block("x = 3\n"), "x = 3");
     }
 

@@ -123,7 +123,14 @@ pub struct AgentConfig {
 impl AgentConfig {
     /// The reference-style name, e.g. `ns3t0.7d2k1_ln`.
     pub fn name(&self) -> String {
-        format!("ns{}t{}d{}k{}_{}", self.s, self.t, self.d, self.k, self.style.suffix())
+        format!(
+            "ns{}t{}d{}k{}_{}",
+            self.s,
+            self.t,
+            self.d,
+            self.k,
+            self.style.suffix()
+        )
     }
 }
 
@@ -229,8 +236,7 @@ impl Grid {
     pub fn from_file(path: &Path) -> Result<Grid, MethodError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MethodError::Grid(format!("cannot read {}: {e}", path.display())))?;
-        Grid::from_toml(&text)
-            .map_err(|e| MethodError::Grid(format!("{}: {e}", path.display())))
+        Grid::from_toml(&text).map_err(|e| MethodError::Grid(format!("{}: {e}", path.display())))
     }
 
     /// A grid of one configuration.

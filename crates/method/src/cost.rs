@@ -127,11 +127,11 @@ impl Trajectory {
             conditional: self.guided_contexts.iter().sum(),
             ..ReferenceCost::default()
         };
-        let refresh_points = self
-            .refreshes
-            .iter()
-            .copied()
-            .chain(self.empty_signal_steps.iter().map(|&(g, tests)| (g, self.s, tests)));
+        let refresh_points = self.refreshes.iter().copied().chain(
+            self.empty_signal_steps
+                .iter()
+                .map(|&(g, tests)| (g, self.s, tests)),
+        );
         for (g, unique, tests) in refresh_points {
             cost.refreshes += 1;
             cost.candidate_prefill += self.s * (self.prompt_tokens + g);

@@ -81,10 +81,18 @@ mod tests {
         assert_eq!(stop.unconditional.count, 5);
         assert_eq!(stop.decision(false), None);
         stop.unconditional.observe(&other);
-        assert_eq!(stop.unconditional.count, 1, "a different program restarts the count");
-        stop.unconditional.observe(&progs(&["def f(x):\n    y = x"]));
-        assert!(!stop.unconditional.is_pending(), "no return on the last line");
-        stop.unconditional.observe(&progs(&["a\nreturn 1", "b\nreturn 2"]));
+        assert_eq!(
+            stop.unconditional.count, 1,
+            "a different program restarts the count"
+        );
+        stop.unconditional
+            .observe(&progs(&["def f(x):\n    y = x"]));
+        assert!(
+            !stop.unconditional.is_pending(),
+            "no return on the last line"
+        );
+        stop.unconditional
+            .observe(&progs(&["a\nreturn 1", "b\nreturn 2"]));
         assert!(!stop.unconditional.is_pending(), "two candidates reset");
         for _ in 0..6 {
             stop.unconditional.observe(&done);
@@ -104,13 +112,23 @@ mod tests {
         let mut differ = EarlyStop::default();
         for _ in 0..4 {
             differ.unconditional.observe(&done);
-            differ.conditional.observe(&progs(&["def f(x):\n    return 0"]));
+            differ
+                .conditional
+                .observe(&progs(&["def f(x):\n    return 0"]));
         }
         assert_eq!(differ.decision(false), None);
         for _ in 0..2 {
-            differ.conditional.observe(&progs(&["def f(x):\n    return 0"]));
+            differ
+                .conditional
+                .observe(&progs(&["def f(x):\n    return 0"]));
         }
-        assert_eq!(differ.decision(false).as_deref(), Some("def f(x):\n    return x"));
-        assert_eq!(differ.decision(true).as_deref(), Some("def f(x):\n    return 0"));
+        assert_eq!(
+            differ.decision(false).as_deref(),
+            Some("def f(x):\n    return x")
+        );
+        assert_eq!(
+            differ.decision(true).as_deref(),
+            Some("def f(x):\n    return 0")
+        );
     }
 }

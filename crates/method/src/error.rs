@@ -34,6 +34,9 @@ pub enum MethodError {
         /// Prompt plus the answer budget.
         needed_total: usize,
     },
+    /// The shared prompt head could not be prefilled.
+    #[error("prefilling the prompt failed: {0}")]
+    HeadPrefill(String),
     /// The model's chat template could not hold the prompt layout.
     #[error("the chat template does not keep the user message intact, so the trace signal cannot be spliced in: {0}")]
     Template(String),

@@ -119,19 +119,36 @@ fn explain_refresh(out: &mut String, refresh: &RefreshRecord) {
         refresh.candidates.len(),
         refresh.unique.len(),
         refresh.signal_tokens,
-        if refresh.signal.is_none() { " (none: no guidance)" } else { "" }
+        if refresh.signal.is_none() {
+            " (none: no guidance)"
+        } else {
+            ""
+        }
     );
     for cand in &refresh.candidates {
         let fate = match &cand.fate {
             CandidateFate::Kept { unique } => format!("kept as #{unique}"),
             other => format!("{other:?}").to_lowercase(),
         };
-        let _ = writeln!(out, "       sample {}.{} [{fate}, {:?}]: {:?}", cand.round, cand.sample, cand.stop, cand.sampled);
+        let _ = writeln!(
+            out,
+            "       sample {}.{} [{fate}, {:?}]: {:?}",
+            cand.round, cand.sample, cand.stop, cand.sampled
+        );
     }
     for (i, program) in refresh.unique.iter().enumerate() {
-        let _ = writeln!(out, "       #{i} program:\n{}", indent(program, "         "));
+        let _ = writeln!(
+            out,
+            "       #{i} program:\n{}",
+            indent(program, "         ")
+        );
         for trace in refresh.traces.iter().filter(|t| t.candidate == i) {
-            let _ = writeln!(out, "         run {} -> {}", trace.invocation.replace('\n', "; "), trace.status);
+            let _ = writeln!(
+                out,
+                "         run {} -> {}",
+                trace.invocation.replace('\n', "; "),
+                trace.status
+            );
             let shown: Vec<&str> = trace.text.lines().take(TRACE_LINES).collect();
             let more = trace.text.lines().count().saturating_sub(TRACE_LINES);
             let _ = writeln!(out, "{}", indent(&shown.join("\n"), "           "));
@@ -141,7 +158,11 @@ fn explain_refresh(out: &mut String, refresh: &RefreshRecord) {
         }
     }
     if let Some(probe) = &refresh.probe {
-        let _ = writeln!(out, "       early-stop probe: {} unique from the conditional stream", probe.unique.len());
+        let _ = writeln!(
+            out,
+            "       early-stop probe: {} unique from the conditional stream",
+            probe.unique.len()
+        );
     }
 }
 
@@ -176,5 +197,8 @@ fn lines(tokens: &[TokenRecord]) -> Vec<Vec<&TokenRecord>> {
 }
 
 fn indent(text: &str, prefix: &str) -> String {
-    text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

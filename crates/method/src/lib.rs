@@ -51,5 +51,7 @@ pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions};
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
-pub use runner::{CodeRunner, Invocation, RunnerError, TestVerdict, TraceJob, TraceOutcome, TraceStyle};
+pub use runner::{
+    CodeRunner, Invocation, RunnerError, TestVerdict, TraceJob, TraceOutcome, TraceStyle,
+};
 pub use solve::{baseline, solve, ProgressEvent, SolveCost, SolveOutcome};

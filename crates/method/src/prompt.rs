@@ -102,7 +102,9 @@ pub fn user_message(task: &Task, style: PromptStyle) -> String {
                     i + 1
                 ));
             }
-            out.push_str(&format!("\n\n### Your task\nTask: {problem}\nTests:\n{tests}"));
+            out.push_str(&format!(
+                "\n\n### Your task\nTask: {problem}\nTests:\n{tests}"
+            ));
             out
         }
         PromptStyle::LongCode => {
@@ -121,7 +123,10 @@ pub fn user_message(task: &Task, style: PromptStyle) -> String {
 /// The problem statement, with the stdin/stdout contract for IO tasks.
 fn problem_text(task: &Task) -> String {
     let statement = task.prompt.trim();
-    let io = task.visible.iter().any(|t| matches!(t, TestCase::Stdio { .. }));
+    let io = task
+        .visible
+        .iter()
+        .any(|t| matches!(t, TestCase::Stdio { .. }));
     if io {
         format!(
             "{statement}\nPut the whole solution in a function `{name}()` that reads standard \
@@ -140,7 +145,9 @@ pub fn tests_text(tests: &[TestCase]) -> String {
     let mut io_case = 0;
     for test in tests {
         match test {
-            TestCase::Assert { code } | TestCase::Script { code } => lines.push(code.trim().to_string()),
+            TestCase::Assert { code } | TestCase::Script { code } => {
+                lines.push(code.trim().to_string())
+            }
             TestCase::Stdio { stdin, stdout } => {
                 io_case += 1;
                 lines.push(format!(
@@ -156,7 +163,11 @@ pub fn tests_text(tests: &[TestCase]) -> String {
 
 /// A Python string literal for `s`, as Python's `repr` writes it.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -169,7 +180,9 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -204,7 +217,11 @@ pub fn build_prompt(
     let marked = render(format!("{user}{SPLIT_SENTINEL}"))?;
     let (head, marker) = match marked.split_once(SPLIT_SENTINEL) {
         Some((h, m)) if !m.contains(SPLIT_SENTINEL) => (h.to_string(), m.to_string()),
-        _ => return Err(MethodError::Template("the split marker was lost or repeated".into())),
+        _ => {
+            return Err(MethodError::Template(
+                "the split marker was lost or repeated".into(),
+            ))
+        }
     };
     let plain = render(user)?;
     if plain != format!("{head}{marker}") {
@@ -212,7 +229,11 @@ pub fn build_prompt(
             "rendering changes the end of the user message".into(),
         ));
     }
-    let response_prefix = if force_fence { OPENING_FENCE.to_string() } else { String::new() };
+    let response_prefix = if force_fence {
+        OPENING_FENCE.to_string()
+    } else {
+        String::new()
+    };
     Ok(PromptParts {
         head,
         marker: format!("{marker}{response_prefix}"),
@@ -247,8 +268,13 @@ mod tests {
     #[test]
     fn tests_block() {
         let tests = vec![
-            TestCase::Assert { code: "assert add_one(1) == 2".into() },
-            TestCase::Stdio { stdin: "3\n".into(), stdout: "4\n".into() },
+            TestCase::Assert {
+                code: "assert add_one(1) == 2".into(),
+            },
+            TestCase::Stdio {
+                stdin: "3\n".into(),
+                stdout: "4\n".into(),
+            },
         ];
         assert_eq!(
             tests_text(&tests),
@@ -259,12 +285,17 @@ mod tests {
     #[test]
     fn both_styles_end_with_the_tests_or_rules_and_split_at_the_user_turn() {
         let engine = ScriptedEngine::new(|_| None);
-        let t = task(vec![TestCase::Assert { code: "assert add_one(1) == 2".into() }]);
+        let t = task(vec![TestCase::Assert {
+            code: "assert add_one(1) == 2".into(),
+        }]);
         for style in [PromptStyle::Instruct, PromptStyle::LongCode] {
             let parts = build_prompt(&engine, &t, style, true).unwrap();
             assert!(parts.head.starts_with("<|im_start|>system\n"));
             assert!(parts.head.contains("assert add_one(1) == 2"));
-            assert_eq!(parts.marker, "<|im_end|>\n<|im_start|>assistant\n```python\n");
+            assert_eq!(
+                parts.marker,
+                "<|im_end|>\n<|im_start|>assistant\n```python\n"
+            );
             assert_eq!(parts.response_prefix, OPENING_FENCE);
         }
         let instruct = build_prompt(&engine, &t, PromptStyle::Instruct, false).unwrap();

@@ -90,7 +90,8 @@ pub trait CodeRunner: Send + Sync {
     fn call_expression(&self, assert: &str) -> Option<String>;
 
     /// Trace each job and render it in `style`, in input order.
-    fn trace(&self, jobs: &[TraceJob], style: TraceStyle) -> Result<Vec<TraceOutcome>, RunnerError>;
+    fn trace(&self, jobs: &[TraceJob], style: TraceStyle)
+        -> Result<Vec<TraceOutcome>, RunnerError>;
 
     /// Run `program` (after `setup`) against each test, in order.
     fn check(

@@ -62,7 +62,9 @@ mod tests {
         // Probabilities ≈ (0.665, 0.245, 0.090): top_p 0.8 keeps tokens 0, 1.
         let logits = [2.0f32, 1.0, 0.0];
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let draws: Vec<Token> = (0..500).map(|_| sample_token(&logits, 1.0, 0.8, &mut rng)).collect();
+        let draws: Vec<Token> = (0..500)
+            .map(|_| sample_token(&logits, 1.0, 0.8, &mut rng))
+            .collect();
         assert!(!draws.contains(&2));
         assert!(draws.contains(&0) && draws.contains(&1));
     }
@@ -72,7 +74,9 @@ mod tests {
         let logits = [0.5f32, 0.4, 0.3, 0.2];
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..20).map(|_| sample_token(&logits, 1.0, 0.95, &mut rng)).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| sample_token(&logits, 1.0, 0.95, &mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));

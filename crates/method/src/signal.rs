@@ -131,8 +131,14 @@ mod tests {
     fn token_cap_drops_trailing_entries() {
         let engine = ScriptedEngine::new(|_| None);
         let entries = vec![entry(0, 0), entry(1, 0), entry(2, 0)];
-        let one = engine.tokenize(&block_text(&entries[..1]), false).unwrap().len();
-        let two = engine.tokenize(&block_text(&entries[..2]), false).unwrap().len();
+        let one = engine
+            .tokenize(&block_text(&entries[..1]), false)
+            .unwrap()
+            .len();
+        let two = engine
+            .tokenize(&block_text(&entries[..2]), false)
+            .unwrap()
+            .len();
         let s = build_signal(&engine, &entries, two).unwrap().unwrap();
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert_eq!(s.tokens.len(), two);

@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use egcfg_engine::{Engine, SeqInput};
+use egcfg_engine::{Engine, EngineError, SeqInput, Token};
 use egcfg_task::{Task, TestCase};
 
 use crate::attempt::{run_attempt, AttemptEnv, StylePrompt, TracedTest};
@@ -23,7 +23,7 @@ use crate::budget::Control;
 use crate::config::{AgentConfig, Grid, Horizon, PromptStyle};
 use crate::error::MethodError;
 use crate::options::{Selection, SolveOptions};
-use crate::prompt::{build_prompt, py_repr};
+use crate::prompt::{build_prompt, py_repr, PromptParts};
 use crate::record::AttemptRecord;
 use crate::runner::{CodeRunner, Invocation, TestVerdict};
 use crate::streams::SeqGuard;
@@ -124,7 +124,8 @@ pub fn solve(
     if task.entry_point.trim().is_empty() {
         return Err(MethodError::Task {
             task: task.id.clone(),
-            message: "no function name: give `entry_point` or a visible assert that calls it".into(),
+            message: "no function name: give `entry_point` or a visible assert that calls it"
+                .into(),
         });
     }
     let mut schedule = options.grid.schedule(&task.id, options.retry);
@@ -133,19 +134,15 @@ pub fn solve(
     }
     let control = Control::new(&options.budget, options.cancel.clone());
     let tests = traced_tests(task, runner);
-    let mut prompts: BTreeMap<PromptStyle, (StylePrompt, SeqGuard<'_>)> = BTreeMap::new();
-    let mut head_tokens = 0u64;
+    let mut heads: BTreeMap<PromptStyle, Head<'_>> = BTreeMap::new();
     for spec in &schedule {
         let style = spec.config.style;
-        if prompts.contains_key(&style) {
-            continue;
+        if let std::collections::btree_map::Entry::Vacant(slot) = heads.entry(style) {
+            slot.insert(Head::render(engine, task, style, options)?);
         }
-        let (prompt, guard) = prefill_head(engine, task, style, options)?;
-        head_tokens += prompt.head_len as u64;
-        control.charge(prompt.head_len as u64);
-        prompts.insert(style, (prompt, guard));
     }
     let results: Mutex<Vec<(AttemptRecord, Option<MethodError>)>> = Mutex::new(Vec::new());
+    let failures: Mutex<Vec<MethodError>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     let workers = options.concurrency.clamp(1, schedule.len().max(1));
     std::thread::scope(|scope| {
@@ -158,11 +155,21 @@ pub fn solve(
                 if control.stop_cause(spec.index).is_some() {
                     continue;
                 }
+                let prompt = match heads[&spec.config.style].prefilled(&control) {
+                    Ok(prompt) => prompt,
+                    Err(e) => {
+                        failures
+                            .lock()
+                            .expect("no worker panics holding the lock")
+                            .push(e);
+                        continue;
+                    }
+                };
                 let env = AttemptEnv {
                     engine,
                     runner,
                     task,
-                    prompt: &prompts[&spec.config.style].0,
+                    prompt,
                     tests: &tests,
                     options: &options.decode,
                     control: &control,
@@ -187,13 +194,27 @@ pub fn solve(
                     forward_tokens: record.cost.forward_tokens(),
                     seconds: record.cost.times.total_s,
                 });
-                results.lock().expect("no worker panics holding the lock").push((record, error));
+                results
+                    .lock()
+                    .expect("no worker panics holding the lock")
+                    .push((record, error));
             });
         }
     });
-    drop(prompts);
+    let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
+    drop(heads);
     let mut results = results.into_inner().expect("workers are done");
     results.sort_by_key(|(r, _)| r.spec.index);
+    if let Some(error) = failures
+        .into_inner()
+        .expect("workers are done")
+        .into_iter()
+        .next()
+    {
+        if results.is_empty() {
+            return Err(error);
+        }
+    }
     if !results.is_empty() && results.iter().all(|(_, e)| e.is_some()) {
         let (_, error) = results.swap_remove(0);
         return Err(error.expect("checked above"));
@@ -203,8 +224,15 @@ pub fn solve(
     let cost = SolveCost {
         attempts_run: attempts.len(),
         head_prefill_tokens: head_tokens,
-        forward_tokens: head_tokens + attempts.iter().map(|a| a.cost.forward_tokens()).sum::<u64>(),
-        reference_forward_tokens: attempts.iter().map(|a| a.cost.reference.forward_tokens()).sum(),
+        forward_tokens: head_tokens
+            + attempts
+                .iter()
+                .map(|a| a.cost.forward_tokens())
+                .sum::<u64>(),
+        reference_forward_tokens: attempts
+            .iter()
+            .map(|a| a.cost.reference.forward_tokens())
+            .sum(),
         executions: attempts.iter().map(|a| a.cost.executions).sum(),
         wall_s: started.elapsed().as_secs_f64(),
     };
@@ -265,39 +293,80 @@ fn choose(attempts: &[AttemptRecord]) -> Option<usize> {
     best.or_else(|| (!attempts.is_empty()).then_some(0))
 }
 
-/// Render, tokenize and prefill the head of one prompt style.
-fn prefill_head<'e>(
+/// The prompt of one style: rendered and tokenized up front (so a prompt
+/// that cannot work fails the solve at once), its head prefilled by the
+/// first attempt that needs it (so a style the schedule never reaches costs
+/// nothing).
+struct Head<'e> {
     engine: &'e dyn Engine,
-    task: &Task,
-    style: PromptStyle,
-    options: &SolveOptions,
-) -> Result<(StylePrompt, SeqGuard<'e>), MethodError> {
-    let parts = build_prompt(engine, task, style, options.decode.force_fence)?;
-    let head = engine.tokenize(&parts.head, true)?;
-    let marker_tokens = engine.tokenize(&parts.marker, true)?;
-    let n_ctx = engine.info().n_ctx;
-    let needed = head.len() + marker_tokens.len();
-    let needed_total = needed + options.decode.max_new_tokens;
-    if needed_total > n_ctx {
-        return Err(MethodError::PromptTooLong {
-            needed,
-            n_ctx,
-            needed_total,
-        });
+    parts: PromptParts,
+    head: Vec<Token>,
+    marker: Vec<Token>,
+    cell: OnceLock<Result<(StylePrompt, SeqGuard<'e>), String>>,
+}
+
+impl<'e> Head<'e> {
+    fn render(
+        engine: &'e dyn Engine,
+        task: &Task,
+        style: PromptStyle,
+        options: &SolveOptions,
+    ) -> Result<Self, MethodError> {
+        let parts = build_prompt(engine, task, style, options.decode.force_fence)?;
+        let head = engine.tokenize(&parts.head, true)?;
+        let marker = engine.tokenize(&parts.marker, true)?;
+        let n_ctx = engine.info().n_ctx;
+        let needed = head.len() + marker.len();
+        let needed_total = needed + options.decode.max_new_tokens;
+        if needed_total > n_ctx {
+            return Err(MethodError::PromptTooLong {
+                needed,
+                n_ctx,
+                needed_total,
+            });
+        }
+        Ok(Head {
+            engine,
+            parts,
+            head,
+            marker,
+            cell: OnceLock::new(),
+        })
     }
-    let guard = SeqGuard::new(engine, engine.new_sequence()?);
-    let head_len = head.len();
-    engine.decode(&[SeqInput {
-        seq: guard.id(),
-        tokens: head,
-    }])?;
-    let prompt = StylePrompt {
-        parts,
-        head_seq: guard.id(),
-        head_len,
-        marker_tokens,
-    };
-    Ok((prompt, guard))
+
+    /// The prompt with its head in the engine, prefilling it on first use.
+    fn prefilled(&self, control: &Control) -> Result<&StylePrompt, MethodError> {
+        let cell = self.cell.get_or_init(|| {
+            let prefill = || -> Result<(StylePrompt, SeqGuard<'e>), EngineError> {
+                let guard = SeqGuard::new(self.engine, self.engine.new_sequence()?);
+                self.engine.decode(&[SeqInput {
+                    seq: guard.id(),
+                    tokens: self.head.clone(),
+                }])?;
+                control.charge(self.head.len() as u64);
+                let prompt = StylePrompt {
+                    parts: self.parts.clone(),
+                    head_seq: guard.id(),
+                    head_len: self.head.len(),
+                    marker_tokens: self.marker.clone(),
+                };
+                Ok((prompt, guard))
+            };
+            prefill().map_err(|e| e.to_string())
+        });
+        match cell {
+            Ok((prompt, _)) => Ok(prompt),
+            Err(message) => Err(MethodError::HeadPrefill(message.clone())),
+        }
+    }
+
+    /// Head tokens actually prefilled (0 when no attempt needed this style).
+    fn prefilled_tokens(&self) -> u64 {
+        match self.cell.get() {
+            Some(Ok(_)) => self.head.len() as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// The visible tests a candidate can be traced on: asserts with a call
@@ -312,11 +381,17 @@ fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
                     label: expr.clone(),
                     invocation: Invocation::Call { expr },
                 }),
-                None => tracing::warn!(task = %task.id, test = index, "visible assert has no call to trace; skipped"),
+                None => {
+                    tracing::warn!(task = %task.id, test = index, "visible assert has no call to trace; skipped")
+                }
             },
             TestCase::Stdio { stdin, stdout } => out.push(TracedTest {
                 index,
-                label: format!("stdin: {}\nexpected stdout: {}", py_repr(stdin), py_repr(stdout)),
+                label: format!(
+                    "stdin: {}\nexpected stdout: {}",
+                    py_repr(stdin),
+                    py_repr(stdout)
+                ),
                 invocation: Invocation::Stdin {
                     stdin: stdin.clone(),
                     entry: task.entry_point.clone(),
@@ -326,4 +401,272 @@ fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::{Budget, CancelCause};
+    use crate::config::GridAgent;
+    use crate::record::AttemptStop;
+    use crate::testing::*;
+
+    fn grid(agents: &[(f32, Vec<f32>)]) -> Grid {
+        Grid {
+            grid: None,
+            agents: agents
+                .iter()
+                .map(|(t, gamma)| GridAgent {
+                    t: *t,
+                    s: 2,
+                    d: Horizon::Lines(1),
+                    k: 1,
+                    style: PromptStyle::Instruct,
+                    gamma: gamma.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn options(grid: Grid) -> SolveOptions {
+        SolveOptions {
+            grid,
+            concurrency: 1,
+            ..SolveOptions::default()
+        }
+    }
+
+    fn engine() -> Arc<ScriptedEngine> {
+        Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)))
+    }
+
+    #[test]
+    fn the_first_attempt_passing_every_visible_test_wins_and_stops_the_rest() {
+        let opts = options(grid(&[(0.7, vec![0.0, 0.5, 3.0, 1.0])]));
+        let out = solve(&add_one_task(), engine(), adds_one_runner(), &opts, &|_| {}).unwrap();
+        assert_eq!(out.cost.attempts_run, 3, "γ=1 never starts");
+        assert_eq!(out.winner, Some(2));
+        assert_eq!(out.winner_name.as_deref(), Some("ns2t0.7d1k1_ln@g3"));
+        assert!(out.passed);
+        assert_eq!(out.code, "def add_one(x):\n    y = x + 1\n    return y");
+        assert!(out.visible.iter().all(|v| v.passed));
+    }
+
+    #[test]
+    fn without_a_full_pass_the_most_passing_wins_ties_to_the_earliest() {
+        let task = {
+            let mut t = add_one_task();
+            t.visible.push(egcfg_task::TestCase::Assert {
+                code: "assert add_one(0) == 1".into(),
+            });
+            t
+        };
+        let opts = options(grid(&[(0.7, vec![0.0, 3.0])]));
+        let more = FakeRunner::per_test(|p, i| i == 0 || (i == 1 && p.contains("x + 1")));
+        let out = solve(&task, engine(), more, &opts, &|_| {}).unwrap();
+        assert_eq!((out.winner, out.passed), (Some(1), false));
+        let tie = FakeRunner::per_test(|_, i| i == 0);
+        let out = solve(&task, engine(), tie, &opts, &|_| {}).unwrap();
+        assert_eq!(out.winner, Some(0));
+        assert_eq!(out.attempts.len(), 2);
+    }
+
+    #[test]
+    fn attempt_and_token_budgets() {
+        let mut opts = options(grid(&[(0.7, vec![0.0, 0.5, 3.0])]));
+        opts.budget = Budget {
+            max_attempts: Some(1),
+            ..Budget::default()
+        };
+        let out = solve(&add_one_task(), engine(), adds_one_runner(), &opts, &|_| {}).unwrap();
+        assert_eq!(out.cost.attempts_run, 1);
+
+        let e = engine();
+        let head =
+            crate::prompt::build_prompt(e.as_ref(), &add_one_task(), PromptStyle::Instruct, true)
+                .unwrap()
+                .head;
+        let head_tokens = e.tokenize(&head, true).unwrap().len() as u64;
+        opts.budget = Budget {
+            max_tokens: Some(head_tokens + 30),
+            ..Budget::default()
+        };
+        let out = solve(&add_one_task(), e, adds_one_runner(), &opts, &|_| {}).unwrap();
+        assert_eq!(out.cost.attempts_run, 1, "later attempts never start");
+        assert_eq!(
+            out.attempts[0].stop,
+            AttemptStop::Cancelled {
+                cause: CancelCause::TokenBudget
+            }
+        );
+        assert!(out.cost.forward_tokens <= head_tokens + 30 + 2);
+    }
+
+    #[test]
+    fn the_caller_can_cancel_mid_attempt() {
+        let opts = options(grid(&[(0.7, vec![3.0, 1.0])]));
+        let cancel = opts.cancel.clone();
+        let on_progress = move |e: ProgressEvent| {
+            if matches!(e, ProgressEvent::Refresh { .. }) {
+                cancel.cancel();
+            }
+        };
+        let e = engine();
+        let out = solve(
+            &add_one_task(),
+            e.clone(),
+            adds_one_runner(),
+            &opts,
+            &on_progress,
+        )
+        .unwrap();
+        assert_eq!(out.attempts.len(), 1);
+        assert_eq!(
+            out.attempts[0].stop,
+            AttemptStop::Cancelled {
+                cause: CancelCause::Caller
+            }
+        );
+        assert_eq!(out.attempts[0].refreshes.len(), 1);
+        assert_eq!(e.live(), 0, "cancelled sequences are freed");
+    }
+
+    #[test]
+    fn deterministic_under_a_seed_and_independent_of_concurrency() {
+        // A weak preference makes the candidates vary with the seed.
+        let weak = || Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_strength(7.0));
+        let mut opts = options(grid(&[(1.2, vec![0.5, 3.0]), (0.9, vec![1.0])]));
+        opts.selection = crate::options::Selection::ScheduleOrder;
+        let runner = || FakeRunner::new(|_| false);
+        let strip = |out: &SolveOutcome| {
+            out.attempts
+                .iter()
+                .map(|a| {
+                    serde_json::to_string(&(&a.refreshes, &a.tokens, &a.code, &a.spec)).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let one = solve(&add_one_task(), weak(), runner(), &opts, &|_| {}).unwrap();
+        let again = solve(&add_one_task(), weak(), runner(), &opts, &|_| {}).unwrap();
+        assert_eq!(strip(&one), strip(&again));
+        opts.concurrency = 3;
+        let parallel = solve(&add_one_task(), weak(), runner(), &opts, &|_| {}).unwrap();
+        assert_eq!(strip(&one), strip(&parallel));
+        opts.concurrency = 1;
+        opts.retry = 1;
+        let other = solve(&add_one_task(), weak(), runner(), &opts, &|_| {}).unwrap();
+        assert_ne!(
+            strip(&one),
+            strip(&other),
+            "another retry draws other candidates"
+        );
+        let sampled: std::collections::BTreeSet<&String> = one.attempts[0].refreshes[0]
+            .candidates
+            .iter()
+            .map(|c| &c.sampled)
+            .collect();
+        assert!(sampled.len() > 1, "the test needs varied candidates");
+    }
+
+    #[test]
+    fn the_head_is_prefilled_once_per_style() {
+        let mut g = grid(&[(0.7, vec![0.5]), (0.9, vec![3.0])]);
+        g.agents.push(GridAgent {
+            style: PromptStyle::LongCode,
+            ..g.agents[0].clone()
+        });
+        let e = engine();
+        let out = solve(
+            &add_one_task(),
+            e.clone(),
+            adds_one_runner(),
+            &options(g),
+            &|_| {},
+        )
+        .unwrap();
+        // γ=0.5 fails, γ=3 passes, so the long_code attempt never starts
+        // and its head is never prefilled.
+        assert_eq!(out.cost.attempts_run, 2);
+        let heads: usize = [PromptStyle::Instruct, PromptStyle::LongCode]
+            .iter()
+            .map(|s| {
+                let head = crate::prompt::build_prompt(e.as_ref(), &add_one_task(), *s, true)
+                    .unwrap()
+                    .head;
+                let tokens = e.tokenize(&head, true).unwrap();
+                e.calls()
+                    .iter()
+                    .flatten()
+                    .filter(|i| i.appended == tokens)
+                    .count()
+            })
+            .sum();
+        assert_eq!(heads, 1);
+        let instruct =
+            crate::prompt::build_prompt(e.as_ref(), &add_one_task(), PromptStyle::Instruct, true)
+                .unwrap();
+        assert_eq!(
+            out.cost.head_prefill_tokens as usize,
+            e.tokenize(&instruct.head, true).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn engine_errors_are_reported_and_free_everything() {
+        let e = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(2));
+        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let err = solve(
+            &add_one_task(),
+            e.clone(),
+            adds_one_runner(),
+            &opts,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sequence slots"), "{err}");
+        assert_eq!(e.live(), 0);
+        let none = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(0));
+        let err = solve(&add_one_task(), none, adds_one_runner(), &opts, &|_| {}).unwrap_err();
+        assert!(matches!(err, MethodError::HeadPrefill(_)), "{err}");
+    }
+
+    #[test]
+    fn outcome_round_trips_through_json_and_explains() {
+        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let e = engine();
+        let out = solve(
+            &add_one_task(),
+            e.clone(),
+            adds_one_runner(),
+            &opts,
+            &|_| {},
+        )
+        .unwrap();
+        let json = serde_json::to_string(&out).unwrap();
+        let back: SolveOutcome = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, out);
+        let piece = |t| e.text_of(&[t]);
+        let text = crate::explain::explain_outcome(&out, &piece);
+        assert!(text.contains("refresh at token 12 (line 0)"), "{text}");
+        assert!(text.contains("^ guided \"1\""), "{text}");
+        assert!(text.contains("reference estimate"), "{text}");
+    }
+
+    #[test]
+    fn baseline_is_one_greedy_attempt() {
+        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let out = baseline(
+            &add_one_task(),
+            engine(),
+            adds_one_runner(),
+            PromptStyle::Instruct,
+            &opts,
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(out.attempts.len(), 1);
+        assert_eq!(out.attempts[0].spec.gamma, 0.0);
+        assert!(out.attempts[0].refreshes.is_empty());
+        assert_eq!(out.code, "def add_one(x):\n    y = x + 2\n    return y");
+    }
 }

@@ -10,7 +10,7 @@ use egcfg_engine::{
 };
 use egcfg_task::TestCase;
 
-use crate::runner::{CodeRunner, RunnerError, TraceJob, TraceOutcome, TraceStyle, TestVerdict};
+use crate::runner::{CodeRunner, RunnerError, TestVerdict, TraceJob, TraceOutcome, TraceStyle};
 
 /// Special and multi-byte tokens after the 256 byte tokens.
 pub const IM_START: Token = 256;
@@ -33,7 +33,18 @@ type Policy = dyn Fn(&str) -> Option<String> + Send + Sync;
 struct State {
     next: u64,
     seqs: HashMap<SeqId, Vec<Token>>,
-    calls: Vec<Vec<(SeqId, Vec<Token>)>>,
+    calls: Vec<Vec<DecodeInput>>,
+}
+
+/// One input of a logged decode call.
+#[derive(Debug, Clone)]
+pub struct DecodeInput {
+    /// The sequence.
+    pub seq: SeqId,
+    /// The tokens appended.
+    pub appended: Vec<Token>,
+    /// The sequence's whole content after the append.
+    pub full: Vec<Token>,
 }
 
 /// A deterministic fake model over a byte-level vocabulary.
@@ -84,13 +95,8 @@ impl ScriptedEngine {
         self
     }
 
-    /// The tokens a live sequence holds.
-    pub fn tokens_of(&self, seq: SeqId) -> Option<Vec<Token>> {
-        self.state.lock().unwrap().seqs.get(&seq).cloned()
-    }
-
-    /// Every decode call so far: the (sequence, tokens) inputs of each.
-    pub fn calls(&self) -> Vec<Vec<(SeqId, Vec<Token>)>> {
+    /// Every decode call so far, with its inputs.
+    pub fn calls(&self) -> Vec<Vec<DecodeInput>> {
         self.state.lock().unwrap().calls.clone()
     }
 
@@ -110,7 +116,9 @@ impl ScriptedEngine {
         let mut logits = vec![0.0f32; N_VOCAB];
         let reply = text.rsplit_once("<|im_start|>assistant\n").map(|(_, r)| r);
         let next = match (reply, (self.policy)(&text)) {
-            (Some(so_far), Some(wanted)) if wanted.len() > so_far.len() && wanted.starts_with(so_far) => {
+            (Some(so_far), Some(wanted))
+                if wanted.len() > so_far.len() && wanted.starts_with(so_far) =>
+            {
                 longest_token(&wanted[so_far.len()..])
             }
             _ => IM_END,
@@ -121,7 +129,11 @@ impl ScriptedEngine {
 }
 
 fn piece(token: Token) -> Vec<u8> {
-    if let Some((s, _)) = SPECIALS.iter().chain(MERGES.iter()).find(|(_, t)| *t == token) {
+    if let Some((s, _)) = SPECIALS
+        .iter()
+        .chain(MERGES.iter())
+        .find(|(_, t)| *t == token)
+    {
         return s.as_bytes().to_vec();
     }
     vec![token as u8]
@@ -199,7 +211,11 @@ impl Engine for ScriptedEngine {
 
     fn fork(&self, seq: SeqId) -> Result<SeqId, EngineError> {
         let mut st = self.state.lock().unwrap();
-        let tokens = st.seqs.get(&seq).cloned().ok_or(EngineError::UnknownSequence(seq))?;
+        let tokens = st
+            .seqs
+            .get(&seq)
+            .cloned()
+            .ok_or(EngineError::UnknownSequence(seq))?;
         if st.seqs.len() >= self.max_seqs {
             return Err(EngineError::NoFreeSlot(self.max_seqs));
         }
@@ -211,12 +227,18 @@ impl Engine for ScriptedEngine {
 
     fn len(&self, seq: SeqId) -> Result<usize, EngineError> {
         let st = self.state.lock().unwrap();
-        st.seqs.get(&seq).map(Vec::len).ok_or(EngineError::UnknownSequence(seq))
+        st.seqs
+            .get(&seq)
+            .map(Vec::len)
+            .ok_or(EngineError::UnknownSequence(seq))
     }
 
     fn truncate(&self, seq: SeqId, len: usize) -> Result<(), EngineError> {
         let mut st = self.state.lock().unwrap();
-        let tokens = st.seqs.get_mut(&seq).ok_or(EngineError::UnknownSequence(seq))?;
+        let tokens = st
+            .seqs
+            .get_mut(&seq)
+            .ok_or(EngineError::UnknownSequence(seq))?;
         tokens.truncate(len);
         Ok(())
     }
@@ -233,7 +255,10 @@ impl Engine for ScriptedEngine {
             if input.tokens.is_empty() {
                 return Err(EngineError::InvalidRequest("empty token list".into()));
             }
-            let tokens = st.seqs.get_mut(&input.seq).ok_or(EngineError::UnknownSequence(input.seq))?;
+            let tokens = st
+                .seqs
+                .get_mut(&input.seq)
+                .ok_or(EngineError::UnknownSequence(input.seq))?;
             tokens.extend_from_slice(&input.tokens);
             if tokens.len() > self.info.n_ctx {
                 return Err(EngineError::ContextFull {
@@ -244,19 +269,29 @@ impl Engine for ScriptedEngine {
             }
             snapshots.push(tokens.clone());
         }
-        st.calls.push(inputs.iter().map(|i| (i.seq, i.tokens.clone())).collect());
+        let logged = inputs
+            .iter()
+            .zip(&snapshots)
+            .map(|(i, full)| DecodeInput {
+                seq: i.seq,
+                appended: i.tokens.clone(),
+                full: full.clone(),
+            })
+            .collect();
+        st.calls.push(logged);
         drop(st);
         Ok(snapshots.iter().map(|t| self.logits_for(t)).collect())
     }
 }
 
-type CheckFn = dyn Fn(&str) -> bool + Send + Sync;
+type CheckFn = dyn Fn(&str, usize) -> bool + Send + Sync;
 
 /// A runner that executes nothing: `prepare` strips fences and drops a
 /// trailing block header (a crude stand-in for method.md §5), traces are
 /// descriptive strings, and `check` asks a predicate.
 pub struct FakeRunner {
     passes: Box<CheckFn>,
+    refuse_all: bool,
     /// Programs traced so far (one per job).
     pub traced: Mutex<Vec<TraceJob>>,
     /// Number of `prepare` calls.
@@ -266,8 +301,26 @@ pub struct FakeRunner {
 impl FakeRunner {
     /// A runner whose `check` passes a program on every test iff `passes`.
     pub fn new(passes: impl Fn(&str) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Self::per_test(move |p, _| passes(p))
+    }
+
+    /// A runner whose `check` passes test `i` of a program iff `passes(program, i)`.
+    pub fn per_test(passes: impl Fn(&str, usize) -> bool + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(FakeRunner {
             passes: Box::new(passes),
+            refuse_all: false,
+            traced: Mutex::new(Vec::new()),
+            prepares: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl FakeRunner {
+    /// A runner for which no candidate is ever executable.
+    pub fn refusing(passes: impl Fn(&str) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(FakeRunner {
+            passes: Box::new(move |p, _| passes(p)),
+            refuse_all: true,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
         })
@@ -277,15 +330,22 @@ impl FakeRunner {
 impl CodeRunner for FakeRunner {
     fn prepare(&self, programs: &[String]) -> Result<Vec<Option<String>>, RunnerError> {
         self.prepares.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_all {
+            return Ok(vec![None; programs.len()]);
+        }
         Ok(programs
             .iter()
             .map(|p| {
                 let mut lines: Vec<&str> = p.lines().filter(|l| !l.starts_with("```")).collect();
-                while lines.last().is_some_and(|l| l.trim_end().ends_with(':') || l.trim().is_empty()) {
+                while lines
+                    .last()
+                    .is_some_and(|l| l.trim_end().ends_with(':') || l.trim().is_empty())
+                {
                     lines.pop();
                 }
                 let text = lines.join("\n");
-                (!text.is_empty() && !text.contains("SYNTAX") && text.contains('\n')).then_some(text)
+                (!text.is_empty() && !text.contains("SYNTAX") && text.contains('\n'))
+                    .then_some(text)
             })
             .collect())
     }
@@ -295,13 +355,21 @@ impl CodeRunner for FakeRunner {
         Some(rest.split(" ==").next()?.trim().to_string())
     }
 
-    fn trace(&self, jobs: &[TraceJob], _style: TraceStyle) -> Result<Vec<TraceOutcome>, RunnerError> {
+    fn trace(
+        &self,
+        jobs: &[TraceJob],
+        _style: TraceStyle,
+    ) -> Result<Vec<TraceOutcome>, RunnerError> {
         self.traced.lock().unwrap().extend(jobs.iter().cloned());
         Ok(jobs
             .iter()
             .map(|j| TraceOutcome {
                 status: "ok".into(),
-                text: format!("ran {} lines for {:?}", j.program.lines().count(), j.invocation),
+                text: format!(
+                    "ran {} lines for {:?}",
+                    j.program.lines().count(),
+                    j.invocation
+                ),
             })
             .collect())
     }
@@ -312,13 +380,90 @@ impl CodeRunner for FakeRunner {
         _setup: Option<&str>,
         tests: &[TestCase],
     ) -> Result<Vec<TestVerdict>, RunnerError> {
-        let passed = (self.passes)(program);
         Ok((0..tests.len())
-            .map(|test| TestVerdict {
-                test,
-                passed,
-                detail: if passed { "ok".into() } else { "failed".into() },
+            .map(|test| {
+                let passed = (self.passes)(program, test);
+                TestVerdict {
+                    test,
+                    passed,
+                    detail: if passed { "ok".into() } else { "failed".into() },
+                }
             })
             .collect())
+    }
+}
+
+/// The reply the unconditional scripted model wants: a wrong answer.
+pub const WRONG: &str = "```python\ndef add_one(x):\n    y = x + 2\n    return y\n```";
+/// The reply the conditional scripted model wants: the right answer.
+pub const RIGHT: &str = "```python\ndef add_one(x):\n    y = x + 1\n    return y\n```";
+
+/// A small task with two visible asserts.
+pub fn add_one_task() -> egcfg_task::Task {
+    egcfg_task::Task {
+        id: "test/add_one".into(),
+        prompt: "Add one to a number.".into(),
+        entry_point: "add_one".into(),
+        visible: vec![
+            TestCase::Assert {
+                code: "assert add_one(1) == 2".into(),
+            },
+            TestCase::Assert {
+                code: "assert add_one(5) == 6".into(),
+            },
+        ],
+        hidden: vec![],
+        setup: None,
+    }
+}
+
+/// A policy with two minds: without a signal in its context it prefers
+/// `plain`, with one it prefers `informed`; either way it continues
+/// whichever of the two the reply so far is a prefix of.
+pub fn two_minds(
+    plain: &'static str,
+    informed: &'static str,
+) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    move |text: &str| {
+        let reply = text
+            .rsplit_once("<|im_start|>assistant\n")
+            .map_or("", |(_, r)| r);
+        let order = if text.contains("### Execution traces") {
+            [informed, plain]
+        } else {
+            [plain, informed]
+        };
+        order
+            .iter()
+            .find(|w| w.starts_with(reply))
+            .map(|w| w.to_string())
+    }
+}
+
+/// A runner whose check passes programs that add exactly one.
+pub fn adds_one_runner() -> Arc<FakeRunner> {
+    FakeRunner::new(|p| p.contains("x + 1"))
+}
+
+/// Solve options for a single configuration.
+pub fn single_options(
+    config: crate::config::AgentConfig,
+    gammas: Vec<f32>,
+) -> crate::options::SolveOptions {
+    crate::options::SolveOptions {
+        grid: crate::config::Grid::single(config, gammas),
+        concurrency: 1,
+        ..crate::options::SolveOptions::default()
+    }
+}
+
+/// A configuration with `k` and `d` set and the rest fixed.
+pub fn config(k: usize, d: u32) -> crate::config::AgentConfig {
+    crate::config::AgentConfig {
+        t: 0.7,
+        s: 2,
+        d: crate::config::Horizon::Lines(d),
+        k,
+        style: crate::config::PromptStyle::Instruct,
     }
 }
