@@ -1,0 +1,324 @@
+//! The datasets egcfg ships, their names, splits, licences and caveats.
+
+use serde::Serialize;
+
+use super::embedded::{
+    DataFile, CODECONTESTS_LPW, HUMANEVAL, HUMANEVAL_ET, HUMANEVAL_PLUS, HUMANEVAL_PLUS_MINI,
+    HUMANEVAL_PLUS_NOEXTREME, LIVECODE_LPW, MBPP, MBPP_ET_PARTIAL, MBPP_PLUS, MBPP_PLUS_NOEXTREME,
+    MBPP_SANITIZED,
+};
+use super::mbpp::{split_ids, Variant, SPLITS};
+use super::plus::{self, OutputOracle, PlusKind};
+use super::{humaneval, lpw, mbpp, BenchTask, Dataset, DatasetError};
+
+/// How a dataset's tasks are built.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    HumanEval { et_first: bool },
+    Mbpp(Variant),
+    Plus(PlusKind, &'static DataFile),
+    Lpw(&'static DataFile),
+}
+
+struct Entry {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    /// Task counts per split (MBPP family: prompt, test, validation, train,
+    /// all), from the MANIFEST; checked against the loaders by tests.
+    counts: &'static [usize],
+    default_split: &'static str,
+    licence: &'static str,
+    note: &'static str,
+}
+
+const ENTRIES: &[Entry] = &[
+    Entry {
+        name: "humaneval",
+        aliases: &[],
+        kind: Kind::HumanEval { et_first: false },
+        counts: &[164],
+        default_split: "all",
+        licence: "MIT",
+        note: "visible = docstring >>> examples (76 tasks have any); hidden = official check(); also scored on humaneval-et",
+    },
+    Entry {
+        name: "humaneval-et",
+        aliases: &[],
+        kind: Kind::HumanEval { et_first: true },
+        counts: &[164],
+        default_split: "all",
+        licence: "MIT (HumanEval fields); no licence stated for the extended tests",
+        note: "hidden = 12-143 extended asserts per task; the canonical solution itself fails 6 tasks",
+    },
+    Entry {
+        name: "humaneval+",
+        aliases: &["humanevalplus"],
+        kind: Kind::Plus(PlusKind::HumanEval, &HUMANEVAL_PLUS),
+        counts: &[164],
+        default_split: "all",
+        licence: "Apache-2.0 (and HumanEval's MIT)",
+        note: "EvalPlus v0.1.10; expected outputs computed once from canonical_solution in the sandbox, cached",
+    },
+    Entry {
+        name: "humaneval+-mini",
+        aliases: &[],
+        kind: Kind::Plus(PlusKind::HumanEval, &HUMANEVAL_PLUS_MINI),
+        counts: &[164],
+        default_split: "all",
+        licence: "Apache-2.0 (and HumanEval's MIT)",
+        note: "EvalPlus v0.1.10 Mini (1-19 plus inputs per task)",
+    },
+    Entry {
+        name: "humaneval+-noextreme",
+        aliases: &[],
+        kind: Kind::Plus(PlusKind::HumanEval, &HUMANEVAL_PLUS_NOEXTREME),
+        counts: &[164],
+        default_split: "all",
+        licence: "Apache-2.0 (and HumanEval's MIT)",
+        note: "EvalPlus v0.1.10 NoExtreme",
+    },
+    Entry {
+        name: "mbpp",
+        aliases: &[],
+        kind: Kind::Mbpp(Variant::Full),
+        counts: &[10, 500, 90, 374, 974],
+        default_split: "test",
+        licence: "CC BY 4.0",
+        note: "visible = 3 asserts; hidden = the same 3 + challenge_test_list (11 test tasks), also mbpp/base (3 only) and mbpp-et-partial where present; tasks 180 276 310 312 313 436 438 461 493 reported invalid, kept",
+    },
+    Entry {
+        name: "mbpp-sanitized",
+        aliases: &[],
+        kind: Kind::Mbpp(Variant::Sanitized),
+        counts: &[7, 257, 43, 120, 427],
+        default_split: "test",
+        licence: "CC BY 4.0",
+        note: "hand-verified subset; visible = hidden = test_list (3-7 asserts)",
+    },
+    Entry {
+        name: "mbpp-et-partial",
+        aliases: &["mbpp-et"],
+        kind: Kind::Mbpp(Variant::EtPartial),
+        counts: &[5, 235, 40, 117, 397],
+        default_split: "test",
+        licence: "CC BY 4.0 (MBPP fields); no licence stated for the extended tests",
+        note: "PARTIAL: 397 of 974 MBPP-ET tasks (235 of the 500 test tasks), not comparable to full MBPP-ET; hidden = 102 asserts",
+    },
+    Entry {
+        name: "mbpp+",
+        aliases: &["mbppplus"],
+        kind: Kind::Plus(PlusKind::Mbpp, &MBPP_PLUS),
+        counts: &[7, 224, 39, 108, 378],
+        default_split: "all",
+        licence: "Apache-2.0 (built on CC BY 4.0 MBPP)",
+        note: "EvalPlus v0.2.0; visible = the one assert in the prompt; expected outputs computed once from canonical_solution, cached",
+    },
+    Entry {
+        name: "mbpp+-noextreme",
+        aliases: &[],
+        kind: Kind::Plus(PlusKind::Mbpp, &MBPP_PLUS_NOEXTREME),
+        counts: &[7, 224, 39, 108, 378],
+        default_split: "all",
+        licence: "Apache-2.0 (built on CC BY 4.0 MBPP)",
+        note: "EvalPlus v0.2.0 NoExtreme",
+    },
+    Entry {
+        name: "codecontests-lpw",
+        aliases: &["codecontests"],
+        kind: Kind::Lpw(&CODECONTESTS_LPW),
+        counts: &[150],
+        default_split: "all",
+        licence: "Apache-2.0 (LPW); problems CC BY 4.0 (CodeContests)",
+        note: "LPW function form, scored with asserts: NOT the original stdin/stdout CodeContests protocol",
+    },
+    Entry {
+        name: "livecode-lpw",
+        aliases: &["livecode"],
+        kind: Kind::Lpw(&LIVECODE_LPW),
+        counts: &[140],
+        default_split: "all",
+        licence: "Apache-2.0 (LPW); problems from LiveCodeBench (licence given as \"cc\")",
+        note: "LPW's 140-problem subset of LiveCodeBench, function form",
+    },
+];
+
+impl Entry {
+    fn splits(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::Mbpp(_) | Kind::Plus(PlusKind::Mbpp, _) => &SPLITS,
+            _ => &["all"],
+        }
+    }
+
+    fn file(&self) -> &'static DataFile {
+        match self.kind {
+            Kind::HumanEval { et_first: false } => &HUMANEVAL,
+            Kind::HumanEval { et_first: true } => &HUMANEVAL_ET,
+            Kind::Mbpp(Variant::Full) => &MBPP,
+            Kind::Mbpp(Variant::Sanitized) => &MBPP_SANITIZED,
+            Kind::Mbpp(Variant::EtPartial) => &MBPP_ET_PARTIAL,
+            Kind::Plus(_, file) | Kind::Lpw(file) => file,
+        }
+    }
+}
+
+/// A task count of one split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SplitCount {
+    /// The split name (`all` for unsplit datasets).
+    pub split: &'static str,
+    /// Tasks in it.
+    pub tasks: usize,
+}
+
+/// One line of `egcfg bench --list-datasets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetListing {
+    /// The name to pass to `--dataset`.
+    pub name: &'static str,
+    /// Other accepted names.
+    pub aliases: &'static [&'static str],
+    /// Splits with their task counts.
+    pub splits: Vec<SplitCount>,
+    /// The split used when none is given.
+    pub default_split: &'static str,
+    /// The data's licence.
+    pub licence: &'static str,
+    /// What is visible, what is hidden, and caveats.
+    pub note: &'static str,
+    /// The vendored file, below `data/`.
+    pub file: &'static str,
+}
+
+impl DatasetListing {
+    /// Tasks in the default split.
+    pub fn default_tasks(&self) -> usize {
+        self.splits
+            .iter()
+            .find(|s| s.split == self.default_split)
+            .map_or(0, |s| s.tasks)
+    }
+}
+
+/// Every shipped dataset, in a fixed order.
+pub fn list() -> Vec<DatasetListing> {
+    ENTRIES
+        .iter()
+        .map(|e| DatasetListing {
+            name: e.name,
+            aliases: e.aliases,
+            splits: e
+                .splits()
+                .iter()
+                .zip(e.counts)
+                .map(|(&split, &tasks)| SplitCount { split, tasks })
+                .collect(),
+            default_split: e.default_split,
+            licence: e.licence,
+            note: e.note,
+            file: e.file().path,
+        })
+        .collect()
+}
+
+fn find(name: &str) -> Option<&'static Entry> {
+    ENTRIES
+        .iter()
+        .find(|e| e.name == name || e.aliases.contains(&name))
+}
+
+pub(super) fn load(
+    name: &str,
+    split: Option<&str>,
+    oracle: Option<&mut OutputOracle<'_>>,
+) -> Result<Dataset, DatasetError> {
+    let entry = find(name).ok_or_else(|| DatasetError::Unknown {
+        name: name.to_string(),
+    })?;
+    let split = split.unwrap_or(entry.default_split);
+    if !entry.splits().contains(&split) {
+        return Err(DatasetError::UnknownSplit {
+            dataset: entry.name.to_string(),
+            split: split.to_string(),
+            known: entry.splits().join(", "),
+        });
+    }
+    let ids = split_ids(split).unwrap_or(1..=u32::MAX);
+    let tasks: Vec<BenchTask> = match entry.kind {
+        Kind::HumanEval { et_first } => humaneval::load(et_first)?,
+        Kind::Mbpp(variant) => mbpp::load(variant, ids)?,
+        Kind::Plus(kind, file) => {
+            let oracle = oracle.ok_or_else(|| DatasetError::Oracle {
+                dataset: entry.name.to_string(),
+                message: "this dataset needs the executor to compute expected outputs".into(),
+            })?;
+            plus::load(kind, file, entry.name, ids, oracle)?
+        }
+        Kind::Lpw(file) => lpw::load(file, entry.name)?,
+    };
+    let mut notes = vec![entry.note.to_string()];
+    if split != "all" {
+        notes.push(format!("split {split}: {} tasks", tasks.len()));
+    }
+    Ok(Dataset {
+        name: entry.name.to_string(),
+        split: split.to_string(),
+        version: entry.file().sha256.to_string(),
+        tasks,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_counts_match_what_the_loaders_produce() {
+        for listing in list() {
+            let entry = find(listing.name).unwrap();
+            if matches!(entry.kind, Kind::Plus(..)) {
+                continue; // checked in plus.rs without an oracle
+            }
+            for split in &listing.splits {
+                let ds = load(listing.name, Some(split.split), None).unwrap();
+                assert_eq!(
+                    ds.tasks.len(),
+                    split.tasks,
+                    "{} {}",
+                    listing.name,
+                    split.split
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn aliases_defaults_and_errors() {
+        assert_eq!(
+            load("codecontests", None, None).unwrap().name,
+            "codecontests-lpw"
+        );
+        let mbpp = load("mbpp", None, None).unwrap();
+        assert_eq!((mbpp.split.as_str(), mbpp.tasks.len()), ("test", 500));
+        let err = load("mbpp", Some("dev"), None).unwrap_err().to_string();
+        assert!(err.contains("validation"), "{err}");
+        assert!(load("humaneval", Some("test"), None).is_err());
+        assert!(load("nope", None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("--list-datasets"));
+        let err = load("humaneval+", None, None).unwrap_err().to_string();
+        assert!(err.contains("executor"), "{err}");
+    }
+
+    #[test]
+    fn every_listing_is_partial_where_the_data_is() {
+        let et = list()
+            .into_iter()
+            .find(|l| l.name == "mbpp-et-partial")
+            .unwrap();
+        assert!(et.note.starts_with("PARTIAL"));
+    }
+}

@@ -1,0 +1,433 @@
+//! Scores computed from recorded results, each with the task count it is
+//! computed over.
+//!
+//! * [`strict_pass_at_1`]: the selected program (chosen on visible tests
+//!   only) against the hidden suite.
+//! * [`any_of_n`]: the reference-style score: a task counts if any of its N
+//!   attempts passes; N is reported with it (mean and max).
+//! * [`pass_at_k`]: the unbiased estimator over tasks with at least k samples.
+//! * [`compare`]: a method against its baseline on the intersection of their
+//!   task sets, with RSR and the tasks fixed and broken.
+//! * [`cost`]: tokens, executions and wall time per task.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::store::TaskResult;
+
+/// `passed` of `total` tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    /// Tasks that passed.
+    pub passed: usize,
+    /// Tasks counted.
+    pub total: usize,
+}
+
+impl Rate {
+    /// The rate in percent; 0 when no task is counted.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.passed as f64 / self.total as f64
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1}% ({}/{})", self.percent(), self.passed, self.total)
+    }
+}
+
+/// Strict pass@1 on `suite`: over the tasks that have the suite.
+pub fn strict_pass_at_1(results: &[TaskResult], suite: &str) -> Rate {
+    let scores: Vec<bool> = results
+        .iter()
+        .filter_map(|r| r.score(suite).map(|s| s.passed))
+        .collect();
+    Rate {
+        passed: scores.iter().filter(|&&p| p).count(),
+        total: scores.len(),
+    }
+}
+
+/// The reference-style score and the N it was computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AnyOfN {
+    /// Tasks where any attempt passed.
+    pub rate: Rate,
+    /// Mean attempts per task.
+    pub mean_attempts: f64,
+    /// Most attempts on one task.
+    pub max_attempts: usize,
+}
+
+/// Any-of-N on `suite`, over the tasks whose attempts were scored on it.
+pub fn any_of_n(results: &[TaskResult], suite: &str) -> Option<AnyOfN> {
+    let per_task: Vec<&Vec<bool>> = results
+        .iter()
+        .filter_map(|r| r.score(suite)?.attempts_passed.as_ref())
+        .collect();
+    if per_task.is_empty() {
+        return None;
+    }
+    let attempts: usize = per_task.iter().map(|a| a.len()).sum();
+    Some(AnyOfN {
+        rate: Rate {
+            passed: per_task.iter().filter(|a| a.iter().any(|&p| p)).count(),
+            total: per_task.len(),
+        },
+        mean_attempts: attempts as f64 / per_task.len() as f64,
+        max_attempts: per_task.iter().map(|a| a.len()).max().unwrap_or(0),
+    })
+}
+
+/// The unbiased pass@k of one task with `n` samples of which `c` pass:
+/// 1 - C(n-c, k) / C(n, k), computed as a stable product.
+pub fn pass_at_k_one(n: usize, c: usize, k: usize) -> f64 {
+    assert!(
+        k >= 1 && k <= n && c <= n,
+        "pass@k needs 1 <= k <= n and c <= n"
+    );
+    if n - c < k {
+        return 1.0;
+    }
+    1.0 - ((n - c + 1)..=n)
+        .map(|i| 1.0 - k as f64 / i as f64)
+        .product::<f64>()
+}
+
+/// pass@k on `suite`, averaged over the tasks with at least `k` scored
+/// samples; `None` when no task has that many.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PassAtK {
+    /// The k.
+    pub k: usize,
+    /// The estimate, in percent.
+    pub percent: f64,
+    /// Tasks it is averaged over.
+    pub tasks: usize,
+}
+
+/// pass@k (see [`PassAtK`]).
+pub fn pass_at_k(results: &[TaskResult], suite: &str, k: usize) -> Option<PassAtK> {
+    let values: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.score(suite)?.attempts_passed.as_ref())
+        .filter(|a| a.len() >= k)
+        .map(|a| pass_at_k_one(a.len(), a.iter().filter(|&&p| p).count(), k))
+        .collect();
+    (!values.is_empty()).then(|| PassAtK {
+        k,
+        percent: 100.0 * values.iter().sum::<f64>() / values.len() as f64,
+        tasks: values.len(),
+    })
+}
+
+/// Relative success rate: (acc - base) / (100 - base), in percent; `None`
+/// when the baseline already solves everything.
+pub fn rsr(method: Rate, base: Rate) -> Option<f64> {
+    let base_pct = base.percent();
+    (base.total > 0 && base_pct < 100.0)
+        .then(|| 100.0 * (method.percent() - base_pct) / (100.0 - base_pct))
+}
+
+/// A method against its baseline on the tasks both have.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The suite compared.
+    pub suite: String,
+    /// The method's strict pass@1 on the shared tasks.
+    pub method: Rate,
+    /// The baseline's strict pass@1 on the same tasks.
+    pub base: Rate,
+    /// RSR in percent.
+    pub rsr: Option<f64>,
+    /// Tasks the method passes and the baseline fails, in id order.
+    pub fixed: Vec<String>,
+    /// Tasks the baseline passes and the method fails, in id order.
+    pub broken: Vec<String>,
+}
+
+/// Compares `method` with `base` on `suite` over their shared tasks only.
+pub fn compare(method: &[TaskResult], base: &[TaskResult], suite: &str) -> Comparison {
+    let outcomes = |results: &[TaskResult]| -> BTreeMap<String, bool> {
+        results
+            .iter()
+            .filter_map(|r| r.score(suite).map(|s| (r.task_id.clone(), s.passed)))
+            .collect()
+    };
+    let (m, b) = (outcomes(method), outcomes(base));
+    let shared: Vec<(&String, bool, bool)> = m
+        .iter()
+        .filter_map(|(id, &mp)| b.get(id).map(|&bp| (id, mp, bp)))
+        .collect();
+    let rate = |pick: fn(&(&String, bool, bool)) -> bool| Rate {
+        passed: shared.iter().filter(|t| pick(t)).count(),
+        total: shared.len(),
+    };
+    let (method_rate, base_rate) = (rate(|t| t.1), rate(|t| t.2));
+    Comparison {
+        suite: suite.to_string(),
+        method: method_rate,
+        base: base_rate,
+        rsr: rsr(method_rate, base_rate),
+        fixed: shared
+            .iter()
+            .filter(|t| t.1 && !t.2)
+            .map(|t| t.0.clone())
+            .collect(),
+        broken: shared
+            .iter()
+            .filter(|t| !t.1 && t.2)
+            .map(|t| t.0.clone())
+            .collect(),
+    }
+}
+
+/// Mean, median and maximum of one per-task quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Mean.
+    pub mean: f64,
+    /// Median (mean of the middle two for an even count).
+    pub median: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Total over all tasks.
+    pub total: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; all zero when empty.
+    pub fn of(values: &[f64]) -> Spread {
+        if values.is_empty() {
+            return Spread {
+                mean: 0.0,
+                median: 0.0,
+                max: 0.0,
+                total: 0.0,
+            };
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        let total: f64 = sorted.iter().sum();
+        Spread {
+            mean: total / n as f64,
+            median,
+            max: sorted[n - 1],
+            total,
+        }
+    }
+}
+
+/// Cost per task of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CostSummary {
+    /// Tasks counted.
+    pub tasks: usize,
+    /// Prefill plus decode tokens.
+    pub tokens: Spread,
+    /// Prefill tokens.
+    pub prefill_tokens: Spread,
+    /// Decode tokens.
+    pub decode_tokens: Spread,
+    /// Sandboxed executions.
+    pub executions: Spread,
+    /// Wall time in seconds.
+    pub wall_s: Spread,
+    /// Attempts run.
+    pub attempts: Spread,
+}
+
+/// The cost summary of `results`.
+pub fn cost(results: &[TaskResult]) -> CostSummary {
+    let of =
+        |f: &dyn Fn(&TaskResult) -> f64| Spread::of(&results.iter().map(f).collect::<Vec<_>>());
+    CostSummary {
+        tasks: results.len(),
+        tokens: of(&|r| (r.solution.cost.prefill_tokens + r.solution.cost.decode_tokens) as f64),
+        prefill_tokens: of(&|r| r.solution.cost.prefill_tokens as f64),
+        decode_tokens: of(&|r| r.solution.cost.decode_tokens as f64),
+        executions: of(&|r| r.solution.cost.executions as f64),
+        wall_s: of(&|r| r.wall_ms / 1000.0),
+        attempts: of(&|r| r.solution.attempt_programs().len() as f64),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::solver::{Cost, Solution};
+    use crate::store::SuiteScore;
+
+    /// A result on suite `s` with the given selected outcome and attempts.
+    pub(crate) fn result(
+        id: &str,
+        passed: bool,
+        attempts: &[bool],
+        tokens: u64,
+        wall_ms: f64,
+    ) -> TaskResult {
+        TaskResult {
+            task_id: id.into(),
+            solution: Solution {
+                program: "p".into(),
+                attempts: Vec::new(),
+                cost: Cost {
+                    prefill_tokens: tokens,
+                    decode_tokens: 0,
+                    executions: 1,
+                },
+                records: serde_json::Value::Null,
+            },
+            wall_ms,
+            scores: vec![SuiteScore {
+                suite: "s".into(),
+                passed,
+                tests_passed: 0,
+                tests_total: 1,
+                detail: String::new(),
+                attempts_passed: Some(attempts.to_vec()),
+            }],
+        }
+    }
+
+    #[test]
+    fn strict_and_any_of_n_by_hand() {
+        let rs = vec![
+            result("a", true, &[true], 10, 1000.0),
+            result("b", false, &[false, true, false], 20, 2000.0),
+            result("c", false, &[false, false], 30, 6000.0),
+            result("d", true, &[false, true], 40, 3000.0),
+        ];
+        assert_eq!(
+            strict_pass_at_1(&rs, "s"),
+            Rate {
+                passed: 2,
+                total: 4
+            }
+        );
+        assert_eq!(
+            strict_pass_at_1(&rs, "other"),
+            Rate {
+                passed: 0,
+                total: 0
+            }
+        );
+        let any = any_of_n(&rs, "s").unwrap();
+        assert_eq!(
+            any.rate,
+            Rate {
+                passed: 3,
+                total: 4
+            }
+        );
+        assert_eq!((any.mean_attempts, any.max_attempts), (2.0, 3));
+        let c = cost(&rs);
+        assert_eq!(
+            (c.tokens.mean, c.tokens.median, c.tokens.max),
+            (25.0, 25.0, 40.0)
+        );
+        assert_eq!((c.wall_s.total, c.wall_s.median), (12.0, 2.5));
+        assert_eq!(
+            Rate {
+                passed: 2,
+                total: 4
+            }
+            .to_string(),
+            "50.0% (2/4)"
+        );
+    }
+
+    #[test]
+    fn pass_at_k_matches_the_closed_form() {
+        // n=5, c=2, k=2: 1 - C(3,2)/C(5,2) = 1 - 3/10.
+        assert!((pass_at_k_one(5, 2, 2) - 0.7).abs() < 1e-12);
+        // n=4, c=1, k=1: 1/4.
+        assert!((pass_at_k_one(4, 1, 1) - 0.25).abs() < 1e-12);
+        assert_eq!(pass_at_k_one(3, 2, 2), 1.0);
+        assert_eq!(pass_at_k_one(3, 0, 2), 0.0);
+        let rs = vec![
+            result("a", true, &[true, false, false, false], 0, 0.0),
+            result("b", false, &[false], 0, 0.0),
+        ];
+        let p2 = pass_at_k(&rs, "s", 2).unwrap();
+        // Only task a has >= 2 samples: 1 - C(3,2)/C(4,2) = 1 - 3/6.
+        assert_eq!(p2.tasks, 1);
+        assert!((p2.percent - 50.0).abs() < 1e-9);
+        assert_eq!(pass_at_k(&rs, "s", 1).unwrap().tasks, 2);
+        assert!(pass_at_k(&rs, "s", 5).is_none());
+    }
+
+    #[test]
+    fn rsr_and_comparison_use_only_shared_tasks() {
+        // base 60%, method 80% -> RSR = 20 / 40 = 50%.
+        let r = rsr(
+            Rate {
+                passed: 8,
+                total: 10,
+            },
+            Rate {
+                passed: 6,
+                total: 10,
+            },
+        )
+        .unwrap();
+        assert!((r - 50.0).abs() < 1e-9);
+        assert_eq!(
+            rsr(
+                Rate {
+                    passed: 1,
+                    total: 2
+                },
+                Rate {
+                    passed: 2,
+                    total: 2
+                }
+            ),
+            None
+        );
+        let method = vec![
+            result("a", true, &[], 0, 0.0),
+            result("b", true, &[], 0, 0.0),
+            result("c", false, &[], 0, 0.0),
+            result("only-method", true, &[], 0, 0.0),
+        ];
+        let base = vec![
+            result("a", true, &[], 0, 0.0),
+            result("b", false, &[], 0, 0.0),
+            result("c", true, &[], 0, 0.0),
+            result("only-base", false, &[], 0, 0.0),
+        ];
+        let cmp = compare(&method, &base, "s");
+        assert_eq!(
+            cmp.method,
+            Rate {
+                passed: 2,
+                total: 3
+            }
+        );
+        assert_eq!(
+            cmp.base,
+            Rate {
+                passed: 2,
+                total: 3
+            }
+        );
+        assert_eq!(cmp.rsr, Some(0.0));
+        assert_eq!(
+            (cmp.fixed, cmp.broken),
+            (vec!["b".to_string()], vec!["c".to_string()])
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! The report as a markdown table (readable in a terminal as it is).
+
+use std::fmt::Write;
+
+use super::{fmt_count, fmt_opt, Group, Report, RunReport, SuiteReport};
+
+/// One table per (dataset, split, model): a row per run and suite.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    if report.groups.is_empty() {
+        out.push_str("No runs recorded yet.\n");
+    }
+    for group in &report.groups {
+        group_table(&mut out, group);
+    }
+    out
+}
+
+fn group_table(out: &mut String, group: &Group) {
+    let _ = writeln!(
+        out,
+        "## {}:{} · {}\n",
+        group.dataset, group.split, group.model
+    );
+    if let Some(note) = group.note {
+        let _ = writeln!(out, "{note}\n");
+    }
+    out.push_str(
+        "| method | config | suite | tasks | strict pass@1 | any-of-N | N mean/max | pass@k | RSR vs baseline (shared tasks) | fixed/broken | tokens/task | exec/task | wall s/task |\n",
+    );
+    out.push_str("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n");
+    for run in &group.runs {
+        for suite in &run.suites {
+            row(out, run, suite);
+        }
+        if run.suites.is_empty() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | - | 0 | - | - | - | - | - | - | - | - | - |",
+                run.info.key.method, run.info.config_hash
+            );
+        }
+    }
+    match group.baseline {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "\nBaseline: run {} (config {}).\n",
+                group.runs[b].info.id.0, group.runs[b].info.config_hash
+            );
+        }
+        None => out.push_str("\nNo baseline run in this group: RSR not available.\n\n"),
+    }
+}
+
+fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
+    let (any, n) = match &suite.any_of_n {
+        Some(a) => (
+            a.rate.to_string(),
+            format!("{:.1}/{}", a.mean_attempts, a.max_attempts),
+        ),
+        None => ("-".into(), "-".into()),
+    };
+    let pass_k = if suite.pass_at_k.is_empty() {
+        "-".to_string()
+    } else {
+        suite
+            .pass_at_k
+            .iter()
+            .map(|p| format!("@{} {:.1}% (n={})", p.k, p.percent, p.tasks))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (rsr, fixed) = match &suite.vs_baseline {
+        Some(c) => (
+            format!("{} ({} vs {})", fmt_opt(c.rsr), c.method, c.base),
+            format!("+{}/-{}", c.fixed.len(), c.broken.len()),
+        ),
+        None => ("-".into(), "-".into()),
+    };
+    let c = &run.cost;
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+        run.info.key.method,
+        run.info.config_hash,
+        suite.suite,
+        suite.strict.total,
+        suite.strict,
+        any,
+        n,
+        pass_k,
+        rsr,
+        fixed,
+        fmt_count(c.tokens.mean),
+        fmt_count(c.executions.mean),
+        c.wall_s.mean
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{build, tests::sample_store};
+    use super::*;
+
+    #[test]
+    fn table_shows_counts_rsr_and_n() {
+        let text = markdown(&build(&sample_store()).unwrap());
+        assert!(text.contains("## mbpp:validation · qwen"), "{text}");
+        let eg = text.lines().find(|l| l.starts_with("| egcfg")).unwrap();
+        // 3 of 4 strict; shared tasks 2/3 each: RSR 0.0.
+        assert!(
+            eg.contains("| 4 | 75.0% (3/4) | 75.0% (3/4) | 1.0/1 |"),
+            "{eg}"
+        );
+        assert!(eg.contains("0.0 (66.7% (2/3) vs 66.7% (2/3))"), "{eg}");
+        assert!(eg.contains("| +1/-1 |"), "{eg}");
+        assert!(eg.contains("| 1010 | 2 | 1.5 |"), "{eg}");
+        let base = text.lines().find(|l| l.starts_with("| baseline")).unwrap();
+        assert!(base.contains("66.7% (2/3)"), "{base}");
+    }
+
+    #[test]
+    fn empty_database() {
+        let store = crate::store::Store::open_in_memory().unwrap();
+        assert_eq!(markdown(&build(&store).unwrap()), "No runs recorded yet.\n");
+    }
+}

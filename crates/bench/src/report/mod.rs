@@ -1,0 +1,275 @@
+//! `egcfg report`: what a results database says, as a markdown table and
+//! as one self-contained HTML page.
+//!
+//! Runs are grouped by (dataset, split, model). Within a group the run of
+//! method `baseline` (the first one, if several configs exist) is the
+//! reference for RSR and for the per-task fixed/broken lists; comparisons
+//! are always on the tasks both runs finished.
+
+mod html;
+mod markdown;
+mod svg;
+
+pub use html::html;
+pub use markdown::markdown;
+
+use serde::Serialize;
+
+use crate::metrics::{self, AnyOfN, Comparison, CostSummary, PassAtK, Rate};
+use crate::store::{RunInfo, Store, StoreError, TaskResult};
+
+/// The method name whose runs are the baseline of their group.
+pub const BASELINE_METHOD: &str = "baseline";
+
+/// The k values reported for pass@k (each only when some task has k samples).
+const PASS_AT_K: [usize; 3] = [1, 5, 10];
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// One group per (dataset, split, model), in order of first run.
+    pub groups: Vec<Group>,
+}
+
+/// The runs of one dataset split on one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The dataset.
+    pub dataset: String,
+    /// The split.
+    pub split: String,
+    /// The model.
+    pub model: String,
+    /// The dataset's caveats, from the registry.
+    pub note: Option<&'static str>,
+    /// Runs, by id.
+    pub runs: Vec<RunReport>,
+    /// Index into `runs` of the baseline, if the group has one.
+    pub baseline: Option<usize>,
+}
+
+/// One run's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run.
+    pub info: RunInfo,
+    /// Its finished tasks.
+    pub results: Vec<TaskResult>,
+    /// Scores per suite, the primary suite first.
+    pub suites: Vec<SuiteReport>,
+    /// Cost per task.
+    pub cost: CostSummary,
+}
+
+/// One suite's scores in one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    /// The suite.
+    pub suite: String,
+    /// Strict pass@1.
+    pub strict: Rate,
+    /// Any-of-N, when attempts were scored.
+    pub any_of_n: Option<AnyOfN>,
+    /// pass@k estimates that exist.
+    pub pass_at_k: Vec<PassAtK>,
+    /// Against the group's baseline (absent for the baseline itself).
+    pub vs_baseline: Option<Comparison>,
+}
+
+/// The suites of `results` in order of first appearance.
+fn suites_of(results: &[TaskResult]) -> Vec<String> {
+    let mut suites: Vec<String> = Vec::new();
+    for s in results.iter().flat_map(|r| &r.scores) {
+        if !suites.contains(&s.suite) {
+            suites.push(s.suite.clone());
+        }
+    }
+    suites
+}
+
+/// Reads every run of `store` and computes its numbers.
+pub fn build(store: &Store) -> Result<Report, StoreError> {
+    let mut groups: Vec<Group> = Vec::new();
+    for info in store.runs()? {
+        let results = store.results(info.id)?;
+        let cost = metrics::cost(&results);
+        let suites = suites_of(&results)
+            .into_iter()
+            .map(|suite| SuiteReport {
+                strict: metrics::strict_pass_at_1(&results, &suite),
+                any_of_n: metrics::any_of_n(&results, &suite),
+                pass_at_k: PASS_AT_K
+                    .iter()
+                    .filter_map(|&k| metrics::pass_at_k(&results, &suite, k))
+                    .collect(),
+                vs_baseline: None,
+                suite,
+            })
+            .collect();
+        let run = RunReport {
+            info,
+            results,
+            suites,
+            cost,
+        };
+        let k = &run.info.key;
+        let at = groups
+            .iter()
+            .position(|g| g.dataset == k.dataset && g.split == k.split && g.model == k.model);
+        let group = match at {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(Group {
+                    dataset: k.dataset.clone(),
+                    split: k.split.clone(),
+                    model: k.model.clone(),
+                    note: crate::datasets::list()
+                        .into_iter()
+                        .find(|l| l.name == k.dataset)
+                        .map(|l| l.note),
+                    runs: Vec::new(),
+                    baseline: None,
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        if group.baseline.is_none() && k.method == BASELINE_METHOD {
+            group.baseline = Some(group.runs.len());
+        }
+        group.runs.push(run);
+    }
+    for group in &mut groups {
+        let Some(b) = group.baseline else { continue };
+        let base = group.runs[b].results.clone();
+        for (i, run) in group.runs.iter_mut().enumerate() {
+            if i == b {
+                continue;
+            }
+            for suite in &mut run.suites {
+                suite.vs_baseline = Some(metrics::compare(&run.results, &base, &suite.suite));
+            }
+        }
+    }
+    Ok(Report { groups })
+}
+
+/// An anchor id for a task's recorded generation in one run.
+pub(crate) fn record_anchor(run: i64, task_id: &str) -> String {
+    let slug: String = task_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("r{run}-{slug}")
+}
+
+/// `12.3` or `-` for a missing value.
+pub(crate) fn fmt_opt(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+/// A compact count: 1234 → `1.2k`.
+pub(crate) fn fmt_count(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.1}M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::solver::{Attempt, Cost, Solution};
+    use crate::store::{RunKey, SuiteScore};
+
+    fn result(id: &str, passed: bool, tokens: u64) -> TaskResult {
+        TaskResult {
+            task_id: id.into(),
+            solution: Solution {
+                program: format!("def f():\n    return {}  # <b>&\n", passed),
+                attempts: vec![Attempt {
+                    label: "greedy".into(),
+                    program: "def f(): pass".into(),
+                    visible_passed: 1,
+                    visible_total: 3,
+                }],
+                cost: Cost {
+                    prefill_tokens: tokens,
+                    decode_tokens: 10,
+                    executions: 2,
+                },
+                records: serde_json::json!({"note": "<script>x</script>"}),
+            },
+            wall_ms: 1500.0,
+            scores: vec![SuiteScore {
+                suite: "mbpp".into(),
+                passed,
+                tests_passed: passed as usize,
+                tests_total: 1,
+                detail: String::new(),
+                attempts_passed: Some(vec![passed]),
+            }],
+        }
+    }
+
+    /// A store with a baseline and an EG-CFG run on mbpp:validation; the
+    /// method fixes Mbpp/512 and breaks Mbpp/513; Mbpp/514 only in EG-CFG.
+    pub(crate) fn sample_store() -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        let key = |method: &str| RunKey {
+            dataset: "mbpp".into(),
+            split: "validation".into(),
+            method: method.into(),
+            model: "qwen".into(),
+            config: serde_json::json!({}),
+        };
+        let base = store.open_run(&key("baseline"), "v").unwrap();
+        let eg = store.open_run(&key("egcfg"), "v").unwrap();
+        for (id, b, e) in [
+            ("Mbpp/511", true, true),
+            ("Mbpp/512", false, true),
+            ("Mbpp/513", true, false),
+        ] {
+            store.record(base, &result(id, b, 100)).unwrap();
+            store.record(eg, &result(id, e, 1000)).unwrap();
+        }
+        store.record(eg, &result("Mbpp/514", true, 1000)).unwrap();
+        store
+    }
+
+    #[test]
+    fn groups_runs_and_compares_on_shared_tasks() {
+        let report = build(&sample_store()).unwrap();
+        assert_eq!(report.groups.len(), 1);
+        let g = &report.groups[0];
+        assert_eq!(g.baseline, Some(0));
+        assert!(g.note.is_some_and(|n| n.contains("3 asserts")));
+        let eg = &g.runs[1].suites[0];
+        assert_eq!(
+            eg.strict,
+            Rate {
+                passed: 3,
+                total: 4
+            }
+        );
+        let cmp = eg.vs_baseline.as_ref().unwrap();
+        assert_eq!(
+            (cmp.method, cmp.base),
+            (
+                Rate {
+                    passed: 2,
+                    total: 3
+                },
+                Rate {
+                    passed: 2,
+                    total: 3
+                }
+            )
+        );
+        assert_eq!(cmp.fixed, vec!["Mbpp/512"]);
+        assert_eq!(cmp.broken, vec!["Mbpp/513"]);
+        assert!(g.runs[0].suites[0].vs_baseline.is_none());
+    }
+}

@@ -1,0 +1,175 @@
+//! Small inline SVG charts drawn by hand: horizontal bars and box plots.
+
+use std::fmt::Write;
+
+use super::html::escape;
+
+/// One bar: its label, its value and the text printed after it.
+pub struct Bar {
+    /// Left label.
+    pub label: String,
+    /// Value; bars scale from `min(0, values)` to `max`.
+    pub value: f64,
+    /// Shown right of the bar (e.g. `75.0% (3/4)`).
+    pub text: String,
+}
+
+const WIDTH: f64 = 640.0;
+const LABEL_W: f64 = 200.0;
+const TEXT_W: f64 = 150.0;
+const ROW_H: f64 = 22.0;
+
+/// A horizontal bar chart; `max` fixes the scale (e.g. 100 for percents).
+pub fn bars(title: &str, bars: &[Bar], max: f64) -> String {
+    let min = bars.iter().map(|b| b.value).fold(0.0, f64::min);
+    let max = bars.iter().map(|b| b.value).fold(max, f64::max);
+    let span = (max - min).max(1e-9);
+    let plot_w = WIDTH - LABEL_W - TEXT_W;
+    let x = |v: f64| LABEL_W + (v - min) / span * plot_w;
+    let height = 28.0 + ROW_H * bars.len() as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{t}</title><text x="0" y="16" class="ct">{t}</text>"#,
+        t = escape(title)
+    );
+    for (i, b) in bars.iter().enumerate() {
+        let y = 24.0 + ROW_H * i as f64;
+        let (x0, x1) = (x(0.0_f64.max(min)), x(b.value));
+        let (left, w) = if x1 >= x0 {
+            (x0, x1 - x0)
+        } else {
+            (x1, x0 - x1)
+        };
+        let class = if b.value < 0.0 { "neg" } else { "pos" };
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{ty}" class="cl">{label}</text><rect x="{left:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="{class}"/><text x="{tx}" y="{ty}" class="cv">{text}</text>"#,
+            lx = LABEL_W - 6.0,
+            ty = y + 14.0,
+            label = escape(&b.label),
+            bh = ROW_H - 6.0,
+            tx = WIDTH - TEXT_W + 6.0,
+            text = escape(&b.text),
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One distribution: its label and its values.
+pub struct Distribution {
+    /// Left label.
+    pub label: String,
+    /// The values (any order).
+    pub values: Vec<f64>,
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Box plots (min, quartiles, median, max) on a shared linear scale.
+pub fn boxes(title: &str, unit: &str, dists: &[Distribution]) -> String {
+    let max = dists
+        .iter()
+        .flat_map(|d| d.values.iter().copied())
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let plot_w = WIDTH - LABEL_W - TEXT_W;
+    let x = |v: f64| LABEL_W + v / max * plot_w;
+    let height = 28.0 + ROW_H * dists.len() as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{t}</title><text x="0" y="16" class="ct">{t}</text>"#,
+        t = escape(title)
+    );
+    for (i, d) in dists.iter().enumerate() {
+        let y = 24.0 + ROW_H * i as f64;
+        let mid = y + (ROW_H - 6.0) / 2.0;
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{ty}" class="cl">{label}</text>"#,
+            lx = LABEL_W - 6.0,
+            ty = y + 14.0,
+            label = escape(&d.label)
+        );
+        if d.values.is_empty() {
+            continue;
+        }
+        let mut v = d.values.clone();
+        v.sort_by(f64::total_cmp);
+        let (lo, q1, med, q3, hi) = (
+            v[0],
+            quantile(&v, 0.25),
+            quantile(&v, 0.5),
+            quantile(&v, 0.75),
+            v[v.len() - 1],
+        );
+        let _ = write!(
+            s,
+            r#"<line x1="{a:.1}" y1="{mid:.1}" x2="{b:.1}" y2="{mid:.1}" class="wh"/><rect x="{c:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="box"/><line x1="{m:.1}" y1="{y:.1}" x2="{m:.1}" y2="{y2:.1}" class="med"/><text x="{tx}" y="{ty}" class="cv">median {med:.1} {unit} (n={n})</text>"#,
+            a = x(lo),
+            b = x(hi),
+            c = x(q1),
+            w = (x(q3) - x(q1)).max(1.0),
+            bh = ROW_H - 6.0,
+            m = x(med),
+            y2 = y + ROW_H - 6.0,
+            tx = WIDTH - TEXT_W + 6.0,
+            ty = y + 14.0,
+            unit = escape(unit),
+            n = v.len(),
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_and_escape() {
+        let svg = bars(
+            "pass <rate>",
+            &[
+                Bar {
+                    label: "a&b".into(),
+                    value: 50.0,
+                    text: "50%".into(),
+                },
+                Bar {
+                    label: "c".into(),
+                    value: -20.0,
+                    text: "-20".into(),
+                },
+            ],
+            100.0,
+        );
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("pass &lt;rate&gt;") && svg.contains("a&amp;b"));
+        // Scale -20..100 over 290 px: zero at 200 + 20/120*290.
+        assert!(svg.contains(r#"x="248.3" y="24.0" width="120.8""#), "{svg}");
+        assert!(svg.contains(r#"class="neg""#));
+    }
+
+    #[test]
+    fn quartiles() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!((quantile(&v, 0.25), quantile(&v, 0.5)), (2.0, 3.0));
+        let svg = boxes(
+            "wall",
+            "s",
+            &[Distribution {
+                label: "m".into(),
+                values: vec![5.0, 1.0, 3.0],
+            }],
+        );
+        assert!(svg.contains("median 3.0 s (n=3)"), "{svg}");
+    }
+}

@@ -1,0 +1,291 @@
+//! `egcfg bench`: solve each task, score the selected program once on the
+//! hidden suites, and record it before moving on.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use egcfg_executor::{CheckReport, CheckRequest, Executor, Verdict};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::datasets::{BenchTask, Dataset};
+use crate::solver::{Solution, Solver};
+use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult};
+
+/// Runs programs against tests in the sandbox. [`Executor`] is the one real
+/// implementation; the trait exists so the runner's bookkeeping can be
+/// tested with a checker that runs nothing.
+pub trait Checker {
+    /// Runs `request.program` against each test; one outcome per test.
+    fn check(&self, request: &CheckRequest) -> CheckReport;
+}
+
+impl Checker for Executor {
+    fn check(&self, request: &CheckRequest) -> CheckReport {
+        Executor::check(self, request)
+    }
+}
+
+/// Which tasks of a dataset to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// Every task.
+    #[default]
+    All,
+    /// The first N tasks, in dataset order.
+    First(usize),
+    /// These task ids (dataset order is kept); unknown ids are an error.
+    Ids(Vec<String>),
+}
+
+/// An id given to [`Selection::Ids`] that the dataset does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("dataset {dataset} has no task {id}; ids look like {example}")]
+pub struct UnknownTask {
+    /// The dataset.
+    pub dataset: String,
+    /// The id.
+    pub id: String,
+    /// An id it does have.
+    pub example: String,
+}
+
+impl Dataset {
+    /// Keeps only the selected tasks.
+    pub fn select(&mut self, selection: &Selection) -> Result<(), UnknownTask> {
+        match selection {
+            Selection::All => {}
+            Selection::First(n) => self.tasks.truncate(*n),
+            Selection::Ids(ids) => {
+                for id in ids {
+                    if !self.tasks.iter().any(|t| t.id() == id) {
+                        return Err(UnknownTask {
+                            dataset: self.name.clone(),
+                            id: id.clone(),
+                            example: self.tasks.first().map_or(String::new(), |t| t.id().into()),
+                        });
+                    }
+                }
+                self.tasks.retain(|t| ids.iter().any(|id| id == t.id()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a run checks hidden tests and reports progress.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Per-test timeout for hidden tests (`None`: the executor's limit).
+    pub test_timeout: Option<Duration>,
+    /// Also score every attempt on the hidden suites, for any-of-N and
+    /// pass@k. Costs one check per distinct attempt program and suite.
+    pub score_attempts: bool,
+    /// Draw a progress bar on stderr (hidden when stderr is no terminal).
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            test_timeout: None,
+            score_attempts: true,
+            progress: true,
+        }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: std::error::Error + 'static> {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The solver failed on a task (the task is not recorded).
+    #[error("solver failed on task {task}: {source}")]
+    Solver {
+        /// The task.
+        task: String,
+        /// The solver's error.
+        source: E,
+    },
+}
+
+/// What a run did this time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The run's id in the database.
+    pub run: RunId,
+    /// Tasks selected.
+    pub tasks: usize,
+    /// Tasks already finished before this invocation (skipped).
+    pub skipped: usize,
+    /// Tasks solved and recorded now.
+    pub recorded: usize,
+    /// Of all finished tasks of the selection, how many pass the primary suite.
+    pub passed: usize,
+    /// Wall time of this invocation.
+    pub wall_s: f64,
+}
+
+/// Runs `solver` on every selected task of `dataset` not yet finished in
+/// the run `key`, recording each task as it finishes.
+pub fn run_benchmark<S: Solver>(
+    store: &mut Store,
+    checker: &dyn Checker,
+    solver: &mut S,
+    dataset: &Dataset,
+    key: &RunKey,
+    options: &RunOptions,
+) -> Result<RunSummary, RunError<S::Error>> {
+    let started = Instant::now();
+    let run = store.open_run(key, &dataset.version)?;
+    let finished = store.finished_tasks(run)?;
+    let primary = |t: &BenchTask| t.suites.first().map(|s| s.name.clone());
+    let mut passed = store
+        .results(run)?
+        .iter()
+        .filter(|r| {
+            dataset.tasks.iter().any(|t| {
+                t.id() == r.task_id
+                    && primary(t).is_some_and(|p| r.score(&p).is_some_and(|s| s.passed))
+            })
+        })
+        .count();
+    let todo: Vec<&BenchTask> = dataset
+        .tasks
+        .iter()
+        .filter(|t| !finished.contains(t.id()))
+        .collect();
+    let skipped = dataset.tasks.len() - todo.len();
+    let bar = progress_bar(options.progress, dataset.tasks.len(), skipped);
+    let mut done = skipped;
+    let mut recorded = 0;
+    bar.set_message(pass_message(passed, done));
+    for task in todo {
+        tracing::debug!(task = task.id(), "solving");
+        let solve_start = Instant::now();
+        let solution = solver
+            .solve(&task.visible)
+            .map_err(|source| RunError::Solver {
+                task: task.id().to_string(),
+                source,
+            })?;
+        let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
+        let scores = score(checker, task, &solution, options);
+        let result = TaskResult {
+            task_id: task.id().to_string(),
+            solution,
+            wall_ms,
+            scores,
+        };
+        if store.record(run, &result)? {
+            recorded += 1;
+            if result.scores.first().is_some_and(|s| s.passed) {
+                passed += 1;
+            }
+        }
+        done += 1;
+        bar.inc(1);
+        bar.set_message(pass_message(passed, done));
+    }
+    bar.finish_and_clear();
+    Ok(RunSummary {
+        run,
+        tasks: dataset.tasks.len(),
+        skipped,
+        recorded,
+        passed,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn progress_bar(enabled: bool, len: usize, done: usize) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}, ETA {eta}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(done as u64);
+    bar.reset_eta();
+    bar
+}
+
+fn pass_message(passed: usize, done: usize) -> String {
+    if done == 0 {
+        "pass -".into()
+    } else {
+        format!(
+            "pass {passed}/{done} ({:.1}%)",
+            100.0 * passed as f64 / done as f64
+        )
+    }
+}
+
+/// Scores the selected program once on every suite, and, if asked, every
+/// distinct attempt program. Suites with identical tests share one check.
+fn score(
+    checker: &dyn Checker,
+    task: &BenchTask,
+    solution: &Solution,
+    options: &RunOptions,
+) -> Vec<SuiteScore> {
+    // Suites with the same tests (e.g. `mbpp` and `mbpp/base` on a task
+    // without challenge tests) map to the first of them.
+    let same_as: Vec<usize> = (0..task.suites.len())
+        .map(|i| {
+            (0..i)
+                .find(|&j| task.suites[j].tests == task.suites[i].tests)
+                .unwrap_or(i)
+        })
+        .collect();
+    let mut cache: HashMap<(String, usize), CheckReport> = HashMap::new();
+    let mut check = |program: &str, suite: usize| -> (bool, usize, String) {
+        let tests = &task.suites[suite].tests;
+        if program.trim().is_empty() {
+            return (false, 0, "no program".into());
+        }
+        let report = cache
+            .entry((program.to_string(), same_as[suite]))
+            .or_insert_with(|| {
+                checker.check(&CheckRequest {
+                    program: program.to_string(),
+                    setup: task.visible.setup.clone(),
+                    tests: tests.clone(),
+                    timeout: options.test_timeout,
+                })
+            });
+        let detail = report
+            .tests
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.verdict != Verdict::Pass)
+            .map(|(i, t)| format!("test {} {}: {}", i + 1, t.status, t.detail))
+            .unwrap_or_default();
+        let complete = report.tests.len() == tests.len();
+        (complete && report.all_passed(), report.passed(), detail)
+    };
+    (0..task.suites.len())
+        .map(|suite| {
+            let (passed, tests_passed, detail) = check(&solution.program, suite);
+            let attempts_passed = options.score_attempts.then(|| {
+                solution
+                    .attempt_programs()
+                    .into_iter()
+                    .map(|p| check(p, suite).0)
+                    .collect()
+            });
+            SuiteScore {
+                suite: task.suites[suite].name.clone(),
+                passed,
+                tests_passed,
+                tests_total: task.suites[suite].tests.len(),
+                detail,
+                attempts_passed,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! What the harness asks of a code-generation method.
+//!
+//! The CLI implements [`Solver`] for each method (EG-CFG, the greedy
+//! baseline, best-of-N sampling); the harness never depends on them. A
+//! solver sees only a [`VisibleTask`], a task whose hidden tests were removed
+//! when it was built, so the evaluation protocol (select on visible tests
+//! only) holds by construction rather than by discipline.
+
+use std::ops::Deref;
+
+use egcfg_task::Task;
+use serde::{Deserialize, Serialize};
+
+/// A task with its hidden tests removed: all a solver may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleTask(Task);
+
+impl VisibleTask {
+    /// Wraps `task`, discarding its hidden tests.
+    pub fn new(mut task: Task) -> VisibleTask {
+        task.hidden.clear();
+        VisibleTask(task)
+    }
+
+    /// The task (its `hidden` field is empty).
+    pub fn task(&self) -> &Task {
+        &self.0
+    }
+}
+
+impl Deref for VisibleTask {
+    type Target = Task;
+
+    fn deref(&self) -> &Task {
+        &self.0
+    }
+}
+
+/// One program a solver produced, in the order it produced them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Which configuration produced it, e.g. `ns3t0.7d2k1_ln γ=1` or
+    /// `greedy`; shown in reports.
+    pub label: String,
+    /// The complete program.
+    pub program: String,
+    /// Visible tests it passed.
+    pub visible_passed: usize,
+    /// Visible tests it ran.
+    pub visible_total: usize,
+}
+
+/// What a solver spent on one task. Wall time is measured by the harness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Tokens evaluated in prefill (prompt and signal blocks).
+    pub prefill_tokens: u64,
+    /// Tokens decoded one step at a time.
+    pub decode_tokens: u64,
+    /// Sandboxed executions run (traces and checks).
+    pub executions: u64,
+}
+
+/// A solver's answer for one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Solution {
+    /// The one program chosen using visible tests only. Strict pass@1
+    /// scores this program and nothing else. Empty when the solver produced
+    /// no program at all (it then fails every hidden test).
+    pub program: String,
+    /// Every attempt run, in schedule order; N = `attempts.len()`. Used for
+    /// the reference-style any-of-N score and pass@k. May be empty for a
+    /// solver that only ever makes one program.
+    pub attempts: Vec<Attempt>,
+    /// Tokens and executions spent.
+    pub cost: Cost,
+    /// The solver's own records (per-line decisions, traces, timings), kept
+    /// verbatim in the database and linked from reports.
+    pub records: serde_json::Value,
+}
+
+impl Solution {
+    /// The attempt programs scored for any-of-N: the attempts, or the
+    /// selected program alone when the solver listed none.
+    pub fn attempt_programs(&self) -> Vec<&str> {
+        if self.attempts.is_empty() {
+            vec![self.program.as_str()]
+        } else {
+            self.attempts.iter().map(|a| a.program.as_str()).collect()
+        }
+    }
+}
+
+/// A code-generation method under evaluation.
+///
+/// Implement `solve`: generate programs for the task, pick one using the
+/// visible tests only, and report what was tried and what it cost. Return an
+/// error only when the run cannot go on (the model failed to load, the
+/// executor died); such a task is not recorded and is retried on resume.
+pub trait Solver {
+    /// The error type of a failed solve.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Solves one task.
+    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egcfg_task::TestCase;
+
+    #[test]
+    fn visible_task_drops_hidden_tests() {
+        let task = Task {
+            id: "t".into(),
+            prompt: "p".into(),
+            entry_point: "f".into(),
+            visible: vec![TestCase::Assert {
+                code: "assert f() == 1".into(),
+            }],
+            hidden: vec![TestCase::Assert {
+                code: "assert f() != 2".into(),
+            }],
+            setup: None,
+        };
+        let visible = VisibleTask::new(task);
+        assert!(visible.hidden.is_empty());
+        assert_eq!(visible.visible.len(), 1);
+    }
+}

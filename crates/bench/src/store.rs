@@ -1,0 +1,662 @@
+//! The results database: one SQLite file holding any number of runs.
+//!
+//! A *run* is keyed by (dataset, split, method, model, config hash); its
+//! *results* hold one row per finished task (unique per run), each with its
+//! per-suite *scores*. A task's result and scores are written in one
+//! transaction as soon as the task finishes, in WAL mode: killing the
+//! process at any moment loses at most the task in flight, and the unique
+//! constraint makes a duplicate impossible. Starting the same run again
+//! skips every task already recorded.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::solver::{Attempt, Cost, Solution};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    split TEXT NOT NULL,
+    method TEXT NOT NULL,
+    model TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    config TEXT NOT NULL,
+    dataset_version TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (dataset, split, method, model, config_hash)
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    task_id TEXT NOT NULL,
+    program TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    prefill_tokens INTEGER NOT NULL,
+    decode_tokens INTEGER NOT NULL,
+    executions INTEGER NOT NULL,
+    wall_ms REAL NOT NULL,
+    attempt_list TEXT NOT NULL,
+    records TEXT NOT NULL,
+    finished_at INTEGER NOT NULL,
+    UNIQUE (run_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    result_id INTEGER NOT NULL REFERENCES results(id),
+    suite TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    tests_passed INTEGER NOT NULL,
+    tests_total INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    attempts_passed TEXT,
+    PRIMARY KEY (result_id, suite)
+);
+";
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("results database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The file was written by an incompatible egcfg.
+    #[error("results database {path} has schema version {found}, this egcfg writes {SCHEMA_VERSION}; use a new --db file")]
+    Schema {
+        /// The database file.
+        path: String,
+        /// The version found.
+        found: i64,
+    },
+    /// The run exists but was recorded on different data.
+    #[error("run {key} was recorded on dataset version {recorded}, but the data now is {current}; use a new --db file to keep the runs apart")]
+    DatasetChanged {
+        /// The run.
+        key: String,
+        /// The version in the database.
+        recorded: String,
+        /// The version loaded now.
+        current: String,
+    },
+    /// A stored JSON column could not be read.
+    #[error("results database {path}: corrupt {column} in result {id}: {message}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// The column.
+        column: &'static str,
+        /// The row id.
+        id: i64,
+        /// The parse error.
+        message: String,
+    },
+}
+
+/// What identifies a run: the same key on the same database resumes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunKey {
+    /// Dataset name, e.g. `mbpp`.
+    pub dataset: String,
+    /// Split, e.g. `validation`, or `all`.
+    pub split: String,
+    /// Method name, e.g. `baseline` or `egcfg`.
+    pub method: String,
+    /// Model name or path, as the user gave it.
+    pub model: String,
+    /// Everything else that changes the outcome (agent grid, sampling,
+    /// limits); hashed into the key.
+    pub config: serde_json::Value,
+}
+
+impl RunKey {
+    /// The config's hash: sha256 of its canonical JSON (keys sorted), first
+    /// 16 hex digits.
+    pub fn config_hash(&self) -> String {
+        let mut text = String::new();
+        canonical_json(&self.config, &mut text);
+        hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    }
+}
+
+impl std::fmt::Display for RunKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{} {} {} [{}]",
+            self.dataset,
+            self.split,
+            self.method,
+            self.model,
+            self.config_hash()
+        )
+    }
+}
+
+/// JSON with object keys in sorted order, whatever serde_json's map order.
+fn canonical_json(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// The database id of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RunId(pub i64);
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// Its id.
+    pub id: RunId,
+    /// Its key.
+    pub key: RunKey,
+    /// The key's config hash.
+    pub config_hash: String,
+    /// The data version it ran on.
+    pub dataset_version: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// Tasks finished.
+    pub tasks_done: usize,
+}
+
+/// The outcome of one hidden-test suite on one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuiteScore {
+    /// The suite, e.g. `humaneval` or `mbpp-et-partial`.
+    pub suite: String,
+    /// Whether the selected program passed every test.
+    pub passed: bool,
+    /// Tests the selected program passed.
+    pub tests_passed: usize,
+    /// Tests in the suite.
+    pub tests_total: usize,
+    /// The first failure's explanation, empty on a pass.
+    pub detail: String,
+    /// For any-of-N: whether each attempt (in order) passed the suite;
+    /// `None` when attempts were not scored.
+    pub attempts_passed: Option<Vec<bool>>,
+}
+
+/// A finished task, as the runner records it and the report reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskResult {
+    /// The task id.
+    pub task_id: String,
+    /// The solver's answer.
+    pub solution: Solution,
+    /// Wall time of the solve, in milliseconds.
+    pub wall_ms: f64,
+    /// One score per suite.
+    pub scores: Vec<SuiteScore>,
+}
+
+impl TaskResult {
+    /// The score of `suite`, if this task has it.
+    pub fn score(&self, suite: &str) -> Option<&SuiteScore> {
+        self.scores.iter().find(|s| s.suite == suite)
+    }
+}
+
+/// An open results database.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: name.clone(),
+            source,
+        })?;
+        Store::init(conn, name)
+    }
+
+    /// An in-memory database (for tests and dry runs).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Store::init(conn, ":memory:".into())
+    }
+
+    fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
+        let store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| store.err(e))?;
+        store
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .map_err(|e| store.err(e))?;
+        store
+            .conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| store.err(e))?;
+        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        let found: Option<String> = store
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| store.err(e))?;
+        match found {
+            None => {
+                store
+                    .conn
+                    .execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                        [SCHEMA_VERSION.to_string()],
+                    )
+                    .map_err(|e| store.err(e))?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(StoreError::Schema {
+                    path: store.path.clone(),
+                    found: v.parse().unwrap_or(-1),
+                })
+            }
+        }
+        Ok(store)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The run with this key, created if new. Fails if it exists with
+    /// another dataset version.
+    pub fn open_run(&self, key: &RunKey, dataset_version: &str) -> Result<RunId, StoreError> {
+        let hash = key.config_hash();
+        let config = key.config.to_string();
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO runs
+                 (dataset, split, method, model, config_hash, config, dataset_version, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.dataset,
+                    key.split,
+                    key.method,
+                    key.model,
+                    hash,
+                    config,
+                    dataset_version,
+                    now()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        let (id, recorded): (i64, String) = self
+            .conn
+            .query_row(
+                "SELECT id, dataset_version FROM runs
+                 WHERE dataset = ?1 AND split = ?2 AND method = ?3 AND model = ?4 AND config_hash = ?5",
+                params![key.dataset, key.split, key.method, key.model, hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        if recorded != dataset_version {
+            return Err(StoreError::DatasetChanged {
+                key: key.to_string(),
+                recorded,
+                current: dataset_version.to_string(),
+            });
+        }
+        Ok(RunId(id))
+    }
+
+    /// The ids of the tasks this run has finished.
+    pub fn finished_tasks(&self, run: RunId) -> Result<BTreeSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT task_id FROM results WHERE run_id = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run.0], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records a finished task and its scores in one transaction. Returns
+    /// `false` (and writes nothing) when the run already has this task, as
+    /// when two processes race on one run.
+    pub fn record(&mut self, run: RunId, result: &TaskResult) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let s = &result.solution;
+        let inserted = tx
+            .execute(
+                "INSERT OR IGNORE INTO results
+                 (run_id, task_id, program, attempts, prefill_tokens, decode_tokens, executions,
+                  wall_ms, attempt_list, records, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    run.0,
+                    result.task_id,
+                    s.program,
+                    s.attempt_programs().len() as i64,
+                    s.cost.prefill_tokens as i64,
+                    s.cost.decode_tokens as i64,
+                    s.cost.executions as i64,
+                    result.wall_ms,
+                    serde_json::to_string(&s.attempts).unwrap_or_else(|_| "[]".into()),
+                    s.records.to_string(),
+                    now()
+                ],
+            )
+            .map_err(err)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        let result_id = tx.last_insert_rowid();
+        for score in &result.scores {
+            tx.execute(
+                "INSERT INTO scores
+                 (result_id, suite, passed, tests_passed, tests_total, detail, attempts_passed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    result_id,
+                    score.suite,
+                    score.passed,
+                    score.tests_passed as i64,
+                    score.tests_total as i64,
+                    score.detail,
+                    score
+                        .attempts_passed
+                        .as_ref()
+                        .map(|v| serde_json::to_string(v).unwrap_or_default()),
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Every run, by id.
+    pub fn runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.id, r.dataset, r.split, r.method, r.model, r.config_hash, r.config,
+                        r.dataset_version, r.created_at,
+                        (SELECT COUNT(*) FROM results WHERE run_id = r.id)
+                 FROM runs r ORDER BY r.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let config: String = r.get(6)?;
+                Ok(RunInfo {
+                    id: RunId(r.get(0)?),
+                    key: RunKey {
+                        dataset: r.get(1)?,
+                        split: r.get(2)?,
+                        method: r.get(3)?,
+                        model: r.get(4)?,
+                        config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
+                    },
+                    config_hash: r.get(5)?,
+                    dataset_version: r.get(7)?,
+                    created_at: r.get(8)?,
+                    tasks_done: r.get::<_, i64>(9)? as usize,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// A run's results, ordered by task id as recorded (insertion order).
+    pub fn results(&self, run: RunId) -> Result<Vec<TaskResult>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, task_id, program, prefill_tokens, decode_tokens, executions, wall_ms,
+                        attempt_list, records
+                 FROM results WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        type Row = (i64, String, String, i64, i64, i64, f64, String, String);
+        let rows: Vec<Row> = stmt
+            .query_map([run.0], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut scores_stmt = self
+            .conn
+            .prepare(
+                "SELECT suite, passed, tests_passed, tests_total, detail, attempts_passed
+                 FROM scores WHERE result_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let corrupt = |column, id, e: serde_json::Error| StoreError::Corrupt {
+            path: self.path.clone(),
+            column,
+            id,
+            message: e.to_string(),
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, task_id, program, prefill, decode, executions, wall_ms, attempts, records) in rows
+        {
+            let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> = scores_stmt
+                .query_map([id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.err(e))?;
+            let mut scores = Vec::with_capacity(raw_scores.len());
+            for (suite, passed, tests_passed, tests_total, detail, attempts_passed) in raw_scores {
+                let attempts_passed = attempts_passed
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()
+                    .map_err(|e| corrupt("attempts_passed", id, e))?;
+                scores.push(SuiteScore {
+                    suite,
+                    passed,
+                    tests_passed: tests_passed as usize,
+                    tests_total: tests_total as usize,
+                    detail,
+                    attempts_passed,
+                });
+            }
+            let attempts: Vec<Attempt> =
+                serde_json::from_str(&attempts).map_err(|e| corrupt("attempt_list", id, e))?;
+            let records = serde_json::from_str(&records).map_err(|e| corrupt("records", id, e))?;
+            out.push(TaskResult {
+                task_id,
+                solution: Solution {
+                    program,
+                    attempts,
+                    cost: Cost {
+                        prefill_tokens: prefill as u64,
+                        decode_tokens: decode as u64,
+                        executions: executions as u64,
+                    },
+                    records,
+                },
+                wall_ms,
+                scores,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn key(method: &str) -> RunKey {
+        RunKey {
+            dataset: "mbpp".into(),
+            split: "validation".into(),
+            method: method.into(),
+            model: "tiny".into(),
+            config: serde_json::json!({"b": 1, "a": [1, {"y": 2, "x": 1}]}),
+        }
+    }
+
+    fn result(task: &str, passed: bool) -> TaskResult {
+        TaskResult {
+            task_id: task.into(),
+            solution: Solution {
+                program: "def f():\n    return 1\n".into(),
+                attempts: vec![Attempt {
+                    label: "greedy".into(),
+                    program: "def f():\n    return 1\n".into(),
+                    visible_passed: 3,
+                    visible_total: 3,
+                }],
+                cost: Cost {
+                    prefill_tokens: 10,
+                    decode_tokens: 20,
+                    executions: 3,
+                },
+                records: serde_json::json!({"lines": 2}),
+            },
+            wall_ms: 12.5,
+            scores: vec![SuiteScore {
+                suite: "mbpp".into(),
+                passed,
+                tests_passed: if passed { 3 } else { 1 },
+                tests_total: 3,
+                detail: String::new(),
+                attempts_passed: Some(vec![passed]),
+            }],
+        }
+    }
+
+    #[test]
+    fn config_hash_ignores_key_order() {
+        let mut other = key("x");
+        other.config = serde_json::json!({"a": [1, {"x": 1, "y": 2}], "b": 1});
+        assert_eq!(key("x").config_hash(), other.config_hash());
+        other.config = serde_json::json!({"a": [1, {"x": 1, "y": 3}], "b": 1});
+        assert_ne!(key("x").config_hash(), other.config_hash());
+        assert_eq!(key("x").config_hash().len(), 16);
+    }
+
+    #[test]
+    fn runs_are_keyed_and_results_round_trip() {
+        let mut store = Store::open_in_memory().unwrap();
+        let a = store.open_run(&key("baseline"), "v1").unwrap();
+        let b = store.open_run(&key("egcfg"), "v1").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(store.open_run(&key("baseline"), "v1").unwrap(), a);
+        assert!(matches!(
+            store.open_run(&key("baseline"), "v2"),
+            Err(StoreError::DatasetChanged { .. })
+        ));
+        assert!(store.record(a, &result("Mbpp/511", true)).unwrap());
+        let back = store.results(a).unwrap();
+        assert_eq!(back, vec![result("Mbpp/511", true)]);
+        assert!(store.results(b).unwrap().is_empty());
+        let runs = store.runs().unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[0].tasks_done, runs[1].tasks_done), (1, 0));
+        assert_eq!(runs[0].key, key("baseline"));
+    }
+
+    #[test]
+    fn a_task_is_recorded_at_most_once_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            assert!(store.record(run, &result("Mbpp/511", true)).unwrap());
+            assert!(!store.record(run, &result("Mbpp/511", false)).unwrap());
+        }
+        let store = Store::open(&path).unwrap();
+        let run = store.open_run(&key("egcfg"), "v1").unwrap();
+        let results = store.results(run).unwrap();
+        assert_eq!(results.len(), 1);
+        assert!(results[0].scores[0].passed, "the first record stands");
+        assert_eq!(
+            store
+                .finished_tasks(run)
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["Mbpp/511"]
+        );
+    }
+}
