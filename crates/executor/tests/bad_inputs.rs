@@ -95,14 +95,22 @@ fn after_every_case() {
         .trace(&[TraceRequest {
             program: "def f(x):\n    return x + 1".into(),
             setup: None,
-            invocation: Invocation::Call { expr: "f(1)".into() },
+            invocation: Invocation::Call {
+                expr: "f(1)".into(),
+            },
         }])
         .remove(0);
     assert_eq!(ok.status, Status::Ok, "pool must keep serving: {ok:?}");
     assert_eq!(ok.ret.as_deref(), Some("2"));
-    assert_eq!(f.executor.server_restarts(), 0, "no fork-server may be killed");
     assert_eq!(
-        std::fs::read_to_string(f.canary.join("keep.txt")).ok().as_deref(),
+        f.executor.server_restarts(),
+        0,
+        "no fork-server may be killed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.canary.join("keep.txt"))
+            .ok()
+            .as_deref(),
         Some("canary"),
         "canary outside scratch changed"
     );
@@ -134,7 +142,11 @@ fn stray_processes() -> Vec<(i32, i32)> {
         let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r.to_string()) else {
             continue;
         };
-        let ppid: i32 = rest.split(' ').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let ppid: i32 = rest
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let is_harness = cmdline.windows(7).any(|w| w == b"<egcfg>");
         procs.push((pid, ppid, is_harness));
@@ -149,7 +161,10 @@ fn stray_processes() -> Vec<(i32, i32)> {
 
 #[test]
 fn case_01_infinite_loop_hits_the_line_limit() {
-    let (r, _) = run("def case():\n    i = 0\n    while True:\n        i += 1", "case()");
+    let (r, _) = run(
+        "def case():\n    i = 0\n    while True:\n        i += 1",
+        "case()",
+    );
     assert_eq!(r.status, Status::LineLimit);
     assert!(!r.events.is_empty(), "partial trace expected");
     assert!(r.lines_executed > 1_000_000 - 10);
@@ -318,7 +333,10 @@ fn case_13_unbounded_recursion_is_contained() {
 
 #[test]
 fn case_14_segfault_is_a_crash() {
-    let (r, _) = run("import ctypes\ndef case():\n    return ctypes.string_at(0)", "case()");
+    let (r, _) = run(
+        "import ctypes\ndef case():\n    return ctypes.string_at(0)",
+        "case()",
+    );
     assert_eq!(r.status, Status::Crashed);
     assert_eq!(r.signal, Some(11));
 }
@@ -346,7 +364,11 @@ fn case_16_patched_builtins_do_not_corrupt_results() {
         "import math\ndef case():\n    return (len('abc'), math.sqrt(16))",
         "case()",
     );
-    assert_eq!(next.ret.as_deref(), Some("(3, 4.0)"), "the next run is clean");
+    assert_eq!(
+        next.ret.as_deref(),
+        Some("(3, 4.0)"),
+        "the next run is clean"
+    );
 }
 
 #[test]
@@ -381,7 +403,10 @@ fn case_19_threads_die_with_the_child() {
 
 #[test]
 fn case_20_closing_every_fd_is_a_crash() {
-    let (r, _) = run("import os\ndef case():\n    os.closerange(0, 1024)\n    return 1", "case()");
+    let (r, _) = run(
+        "import os\ndef case():\n    os.closerange(0, 1024)\n    return 1",
+        "case()",
+    );
     assert_eq!(r.status, Status::Crashed, "{r:?}");
 }
 

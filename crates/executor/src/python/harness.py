@@ -286,7 +286,10 @@ class Repr:
     def other(self, v, t, depth):
         name = type_name(t)
         if _issubclass(t, BaseException):
-            return name + self.walk(tuple(BaseException.__getattribute__(v, "args")), depth)
+            args = tuple(BaseException.__getattribute__(v, "args"))
+            if _len(args) == 1:
+                return name + "(" + self.walk(args[0], depth - 1) + ")"
+            return name + self.walk(args, depth)
         if _issubclass(t, dict):
             return name + "(" + self.mapping(v, depth, "{", "}") + ")"
         for base in (list, set, frozenset, collections.deque):

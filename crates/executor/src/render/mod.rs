@@ -8,6 +8,9 @@
 //!   state *after* it (including a callee's final state), bounded, with
 //!   elided stretches summarised and a closing status line.
 
+mod compat;
+mod improved;
+
 use serde::{Deserialize, Serialize};
 
 use crate::result::ExecResult;
@@ -22,7 +25,7 @@ pub enum TraceFormat {
     Improved,
 }
 
-/// Caps applied while rendering.
+/// Caps applied while rendering (the tracer's own caps apply first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderLimits {
     /// Events rendered at most (later ones are summarised).
@@ -49,6 +52,9 @@ pub fn render(
     format: TraceFormat,
     limits: &RenderLimits,
 ) -> String {
-    let _ = (result, source, format, limits);
-    todo!("in progress")
+    let lines: Vec<&str> = source.split('\n').collect();
+    match format {
+        TraceFormat::Compat => compat::render(result, &lines, limits.max_events),
+        TraceFormat::Improved => improved::render(result, &lines, limits),
+    }
 }

@@ -56,10 +56,7 @@ pub(crate) fn usable_abi() -> Option<ABI> {
         ABI::V6,
         ABI::V7,
     ];
-    known
-        .into_iter()
-        .filter(|abi| (*abi as i32) <= kernel)
-        .last()
+    known.into_iter().rev().find(|abi| (*abi as i32) <= kernel)
 }
 
 /// Builds the ruleset for children writing beneath `scratch`; the returned
