@@ -644,7 +644,7 @@ mod tests {
         .unwrap();
         let json = serde_json::to_string(&out).unwrap();
         let back: SolveOutcome = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, out);
+        assert_eq!(back, out, "records replay exactly (floats round-trip)");
         let piece = |t| e.text_of(&[t]);
         let text = crate::explain::explain_outcome(&out, &piece);
         assert!(text.contains("refresh at token 12 (line 0)"), "{text}");
