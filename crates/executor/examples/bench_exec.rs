@@ -15,8 +15,8 @@ fn main() {
         Ok(report) => {
             println!("{report}");
             eprintln!(
-                "({:.0} traced lines per execution, isolation {:.2} ms per child)\n{}",
-                report.lines_per_exec, report.iso_ms, report.caps
+                "({:.0} traced lines per execution, {:.2} ms CPU per fork-server execution, isolation {:.2} ms per child)\n{}",
+                report.lines_per_exec, report.fork_server_cpu_ms, report.iso_ms, report.caps
             );
         }
         Err(e) => {

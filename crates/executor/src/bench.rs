@@ -51,6 +51,10 @@ pub struct BenchReport {
     pub lines_per_exec: f64,
     /// Mean time a child spent installing isolation, in ms.
     pub iso_ms: f64,
+    /// CPU time per fork-server execution (manager, servers and children
+    /// together), in ms: the machine-independent cost; on an idle machine
+    /// exec/s ≈ cores × 1000 / this.
+    pub fork_server_cpu_ms: f64,
     /// The isolation both sides ran with.
     pub caps: SandboxCaps,
 }
@@ -87,9 +91,11 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
     let executor = Executor::start(config)?;
     let requests = workload(options.executions.max(1));
     executor.trace(&requests[..parallel.min(requests.len())]); // warm-up
+    let cpu_before = tree_cpu_seconds();
     let started = Instant::now();
     let results = executor.trace(&requests);
     let fork_secs = started.elapsed().as_secs_f64();
+    let fork_cpu = tree_cpu_seconds() - cpu_before;
     let failed = results.iter().filter(|r| r.status != Status::Ok).count();
     if failed > 0 {
         let first = results
@@ -126,8 +132,51 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
         spawn_per_s: spawned.len() as f64 / spawn_secs,
         lines_per_exec,
         iso_ms,
+        fork_server_cpu_ms: fork_cpu * 1000.0 / n,
         caps: executor.caps().clone(),
     })
+}
+
+/// CPU seconds used so far by this process and its direct children
+/// (the fork-servers) including the children they reaped, from `/proc`.
+fn tree_cpu_seconds() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let me = std::process::id().to_string();
+    let mut total = 0.0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let is_self = name == me;
+        if !(is_self || fields.get(1) == Some(&me.as_str())) {
+            continue;
+        }
+        // utime, stime, and for servers also their reaped children.
+        let wanted: &[usize] = if is_self {
+            &[11, 12]
+        } else {
+            &[11, 12, 13, 14]
+        };
+        total += wanted
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum::<f64>()
+            / ticks;
+    }
+    total
 }
 
 /// MBPP-style functions, each called with arguments that make it run about

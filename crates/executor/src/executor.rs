@@ -50,9 +50,13 @@ impl Executor {
         let probe_limits = (&config.limits).into();
         let mut launch = Launch {
             python: python.path.clone(),
-            seccomp_hex: seccomp
+            seccomp_server: seccomp
                 .as_ref()
-                .map(SeccompPrograms::to_hex)
+                .map(|p| SeccompPrograms::to_hex(&p.server))
+                .unwrap_or_default(),
+            seccomp_child: seccomp
+                .as_ref()
+                .map(|p| SeccompPrograms::to_hex(&p.child))
                 .unwrap_or_default(),
             namespaces: true,
             probe_limits,
@@ -440,6 +444,8 @@ struct Probe {
     seccomp_mode: String,
     #[serde(default)]
     write_outside: String,
+    #[serde(default)]
+    fork: String,
 }
 
 /// Starts a throw-away server (with namespaces if the kernel allows) and
@@ -494,7 +500,8 @@ fn probe(
 fn clone_launch(l: &Launch) -> Launch {
     Launch {
         python: l.python.clone(),
-        seccomp_hex: l.seccomp_hex.clone(),
+        seccomp_server: l.seccomp_server.clone(),
+        seccomp_child: l.seccomp_child.clone(),
         namespaces: l.namespaces,
         probe_limits: l.probe_limits.clone(),
     }
@@ -511,20 +518,23 @@ fn sandbox_caps(
 ) -> Result<SandboxCaps, ExecutorError> {
     let seccomp_state = match seccomp {
         None => LayerState::off("the kernel has no seccomp filter mode"),
-        Some(p) if probe.seccomp_mode == "2" && probe.inet_socket == "EPERM" => {
+        Some(p)
+            if probe.seccomp_mode == "2"
+                && probe.inet_socket == "EPERM"
+                && probe.fork == "EPERM" =>
+        {
+            let (server, child) = p.instructions();
             LayerState::on(format!(
-                "deny-list, {} BPF instructions; probe: inet socket -> EPERM",
-                p.instructions()
+                "deny-lists of {server} BPF instructions per server and {child} per child; \
+                 probe: inet socket, fork -> EPERM"
             ))
         }
-        Some(_) => {
-            return Err(ExecutorError::ServerStart {
-                detail: format!(
-                    "the seccomp filter did not take effect (Seccomp: {}, inet socket: {})",
-                    probe.seccomp_mode, probe.inet_socket
-                ),
-            })
-        }
+        Some(_) => return Err(ExecutorError::ServerStart {
+            detail: format!(
+                "the seccomp filters did not take effect (Seccomp: {}, inet socket: {}, fork: {})",
+                probe.seccomp_mode, probe.inet_socket, probe.fork
+            ),
+        }),
     };
     let landlock_state = match landlock_abi {
         None => LayerState::off(format!(

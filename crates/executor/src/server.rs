@@ -35,8 +35,11 @@ pub(crate) const HARNESS: &str = include_str!("python/harness.py");
 pub(crate) struct Launch {
     /// The real interpreter.
     pub(crate) python: PathBuf,
-    /// seccomp programs, hex encoded; empty when seccomp is off.
-    pub(crate) seccomp_hex: Vec<String>,
+    /// seccomp programs the server installs, hex encoded; empty when
+    /// seccomp is off.
+    pub(crate) seccomp_server: Vec<String>,
+    /// seccomp programs each child installs.
+    pub(crate) seccomp_child: Vec<String>,
     /// Enter user + network namespaces.
     pub(crate) namespaces: bool,
     /// Limits for the start-up probe child.
@@ -46,7 +49,8 @@ pub(crate) struct Launch {
 /// The config frame the harness reads first.
 #[derive(Serialize)]
 struct ServerConfig<'a> {
-    seccomp: &'a [String],
+    seccomp_server: &'a [String],
+    seccomp_child: &'a [String],
     landlock_fd: Option<i32>,
     scratch: String,
     probe_limits: &'a crate::wire::WireLimits,
@@ -115,7 +119,8 @@ impl Server {
             },
         };
         let config = ServerConfig {
-            seccomp: &launch.seccomp_hex,
+            seccomp_server: &launch.seccomp_server,
+            seccomp_child: &launch.seccomp_child,
             landlock_fd,
             scratch: scratch.to_string_lossy().into_owned(),
             probe_limits: &launch.probe_limits,
@@ -329,7 +334,8 @@ pub(crate) fn run_oneshot(
     };
     drop(landlock);
     let config = ServerConfig {
-        seccomp: &launch.seccomp_hex,
+        seccomp_server: &launch.seccomp_server,
+        seccomp_child: &launch.seccomp_child,
         landlock_fd,
         scratch: scratch.to_string_lossy().into_owned(),
         probe_limits: &launch.probe_limits,

@@ -28,10 +28,10 @@ import time
 
 # Pre-imported so children start warm (lowers the per-execution cost) and
 # candidates' imports are cheap.
-import bisect, collections, copy, datetime, decimal, fractions, functools  # noqa: E401,F401
-import heapq, itertools, math, operator, random, re, statistics, string  # noqa: E401,F401
-import textwrap, typing, dataclasses, enum, array, cmath, threading  # noqa: E401,F401
-import tempfile, socket, errno  # noqa: E401,F401
+# Only the modules MBPP/HumanEval-style code imports most: every megabyte of
+# server heap makes each fork dearer.
+import bisect, collections, copy, functools, heapq, itertools, math  # noqa: E401,F401
+import operator, random, re, string, typing, threading, tempfile  # noqa: E401,F401
 
 # --- bound at import: candidates may patch the originals ---------------------
 _len = len
@@ -45,6 +45,10 @@ _str_repr = str.__repr__
 _bytes_repr = bytes.__repr__
 _object_getattribute = object.__getattribute__
 _dict_items = dict.items
+_list_repr = list.__repr__
+_tuple_repr = tuple.__repr__
+_set_repr = set.__repr__
+_dict_repr = dict.__repr__
 _dict_len = dict.__len__
 _list_len = list.__len__
 _tuple_len = tuple.__len__
@@ -123,25 +127,43 @@ class SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+def seccomp_programs(hexes):
+    """ctypes `struct sock_fprog`s (and their buffers) from hex BPF."""
+    progs = []
+    for hexbpf in hexes or []:
+        raw = bytes.fromhex(hexbpf)
+        buf = ctypes.create_string_buffer(raw, _len(raw))
+        progs.append((SockFprog(_len(raw) // 8, ctypes.addressof(buf)), buf))
+    return progs
+
+
+def install_filters(progs):
+    for prog, _ in progs:
+        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
+            return "seccomp filter refused: errno %d" % ctypes.get_errno()
+    return None
+
+
 class Isolation:
-    """What every child installs; built once per server from the config."""
+    """The layers, built once per server from the config: the server's own
+    seccomp filter (inherited by every child) and what each child installs
+    after its set-up."""
 
     def __init__(self, config):
-        self.programs = []
-        self.buffers = []
-        for hexbpf in config.get("seccomp") or []:
-            raw = bytes.fromhex(hexbpf)
-            buf = ctypes.create_string_buffer(raw, _len(raw))
-            self.buffers.append(buf)
-            self.programs.append(SockFprog(_len(raw) // 8, ctypes.addressof(buf)))
+        self.server_filters = seccomp_programs(config.get("seccomp_server"))
+        self.child_filters = seccomp_programs(config.get("seccomp_child"))
         self.landlock_fd = config.get("landlock_fd")
-        self.pdeathsig = True
-        # Warm the ctypes call paths so the first call after fork is cheap.
-        _prctl(PR_GET_SECCOMP, 0, 0, 0, 0)
+
+    def install_server(self):
+        """no_new_privs (inherited; Landlock and seccomp need it) and the
+        server's filter. Returns an error string or None."""
+        if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return "prctl(PR_SET_NO_NEW_PRIVS) failed: errno %d" % ctypes.get_errno()
+        return install_filters(self.server_filters)
 
     def install(self, limits, scratch):
-        """rlimits, no_new_privs, Landlock, seccomp. Returns an error string
-        or None. Must run after every fd and signal set-up."""
+        """rlimits, Landlock, the child's filter. Returns an error string or
+        None. Must run after every fd and signal set-up."""
         as_bytes = limits["memory_bytes"]
         cpu = int(limits["timeout_s"]) + 2
         for res, val in (
@@ -154,16 +176,11 @@ class Isolation:
             resource.setrlimit(res, (val, val))
         if os.getuid() != 0:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-        if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            return "prctl(PR_SET_NO_NEW_PRIVS) failed: errno %d" % ctypes.get_errno()
         if self.landlock_fd is not None:
             if _syscall(SYS_LANDLOCK_RESTRICT_SELF, self.landlock_fd, 0) != 0:
                 return "landlock_restrict_self failed: errno %d" % ctypes.get_errno()
             os.close(self.landlock_fd)
-        for prog in self.programs:
-            if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
-                return "seccomp filter refused: errno %d" % ctypes.get_errno()
-        return None
+        return install_filters(self.child_filters)
 
 
 # --- bounded output ----------------------------------------------------------
@@ -202,6 +219,13 @@ class Streams:
         self.stderr = text_stream(Sink(0))
         self.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
 
+    def install(self):
+        """Make these the process's standard streams. A server does this once
+        it has started (it never prints), so children need not."""
+        sys.stdout = sys.__stdout__ = self.stdout
+        sys.stderr = sys.__stderr__ = self.stderr
+        sys.stdin = sys.__stdin__ = self.stdin
+
 
 STREAMS = None
 
@@ -236,14 +260,31 @@ class Repr:
         if t is float:
             return _float_repr(v)
         if t is list:
-            return self.seq(list.__iter__(v), "[", "]", depth, _list_len(v))
+            n = _list_len(v)
+            if depth > 0:
+                fast = self.flat(v[: self.items], _list_repr)
+                if fast is not None:
+                    return fast if n <= self.items else fast[:-1] + ", ...(+%d)]" % (n - self.items)
+            return self.seq(list.__iter__(v), "[", "]", depth, n)
         if t is tuple:
             n = _tuple_len(v)
+            if depth > 0 and n <= self.items:
+                fast = self.flat(v, _tuple_repr)
+                if fast is not None:
+                    return fast
             return self.seq(tuple.__iter__(v), "(", ",)" if n == 1 else ")", depth, n)
         if t is dict:
+            if depth > 0 and _dict_len(v) <= self.items:
+                fast = self.flat_dict(v)
+                if fast is not None:
+                    return fast
             return self.mapping(v, depth, "{", "}")
         if t is set:
             n = _set_len(v)
+            if depth > 0 and 0 < n <= self.items:
+                fast = self.flat(v, _set_repr)
+                if fast is not None:
+                    return fast
             return self.seq(set.__iter__(v), "{", "}", depth, n) if n else "set()"
         if t is frozenset:
             return "frozenset(" + self.seq(frozenset.__iter__(v), "{", "}", depth, _frozenset_len(v)) + ")"
@@ -258,6 +299,28 @@ class Repr:
         if t is complex or t is range or t is slice:
             return t.__repr__(v)
         return self.other(v, t, depth)
+
+    def flat(self, items, c_repr):
+        """The C repr of a container of plain numbers, or of short strings
+        (no user code can run there); None when the slow walk is needed."""
+        kinds = set(map(_type, items))
+        if kinds <= NUMBERS or (kinds == STRINGS and max(map(_len, items)) <= self.chars):
+            try:
+                return c_repr(items)
+            except ValueError:  # an int too long to print
+                return None
+        return None
+
+    def flat_dict(self, v):
+        kinds = set(map(_type, dict.keys(v))) | set(map(_type, dict.values(v)))
+        if kinds <= NUMBERS or kinds <= SCALARS and all(
+                _len(x) <= self.chars for x in itertools.chain(dict.keys(v), dict.values(v))
+                if _type(x) is str):
+            try:
+                return _dict_repr(v)
+            except ValueError:
+                return None
+        return None
 
     def seq(self, items, open_, close, depth, n):
         """`items` is an iterator from the base type, never the object's own."""
@@ -467,6 +530,10 @@ def sorted_safe(xs):
 # --- the tracer ---------------------------------------------------------------
 SKIP_TYPES = (_FunctionType, _ModuleType, _BuiltinFunctionType)
 BIG_INT = 1 << 60
+NUMBERS = frozenset((int, float, bool, type(None)))
+STRINGS = frozenset((str,))
+SCALARS = NUMBERS | STRINGS
+PLAIN_TYPES = frozenset((int, str, float, bool, list, tuple, dict, set, frozenset, bytes, type(None)))
 BUILTIN_NAMES = {t: t.__name__ for t in (int, str, float, bool, list, tuple, dict, set, frozenset,
                                          bytes, bytearray, type(None), complex, range)}
 KIND = {"call": 0, "line": 1, "return": 2, "exception": 3}
@@ -488,17 +555,12 @@ class Run:
         self.compat = CompatRepr(self.srepr, max(r["chars"] * 8, 1000)) if lim["compat_values"] else None
         self.rlrepr = ReprlibStyle(self.srepr)
         self.events = []
-        self.elided = 0
-        self.n_events = 0
-        self.n_lines = 0
         self.hits = {}
         self.head = lim["head_events"]
-        self.next_sample = self.head * 2
         self.samples_left = lim["max_samples"]
         self.outer_left = 64
         self.max_lines = lim["max_lines"]
-        self.depth = 0
-        self.frame_ids = 0
+        self.counts = lambda: (0, 0, 0)
         self.tracer = None
         self.stdout = None
         self.sink = None
@@ -518,12 +580,17 @@ class Run:
         compat = self.compat
         max_vars = self.max_vars
         is_module = frame.f_code.co_name == "<module>"
+        chars = self.srepr.chars
         for name, v in _dict_items(frame.f_locals):
-            if name[:2] == "__" and name[-2:] == "__":
+            if name[0] == "_" and name[:2] == "__" and name[-2:] == "__":
                 continue
             t = _type(v)
             if t is int and -BIG_INT < v < BIG_INT:
                 r = _int_repr(v)
+            elif t is str and _len(v) <= chars:
+                r = _str_repr(v)
+            elif t in PLAIN_TYPES:
+                r = srepr(v)
             elif t in SKIP_TYPES or _issubclass(t, type):
                 if compat is None or t is not _FunctionType or not is_module:
                     continue
@@ -542,7 +609,7 @@ class Run:
                 out.append(name + "\x1d" + r + "\x1d" + ct + "\x1d" + c)
         return "\x1e".join(out), more
 
-    def record(self, frame, kind, fid, depth, arg):
+    def record(self, frame, kind, fid, depth, arg, index):
         """Append one event as a line of \x1f-separated fields:
         index, kind, line, depth, frame id, function, locals, more, value,
         compat value, caller (line \x1c depth \x1c locals)."""
@@ -563,7 +630,7 @@ class Run:
                 clocs, _ = self.snapshot(back)
                 caller = "%d\x1c%d\x1c%s" % (back.f_lineno or 0, depth - 1, clocs)
         self.events.append("%d\x1f%d\x1f%d\x1f%d\x1f%d\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s" % (
-            self.n_events, kind, frame.f_lineno or frame.f_code.co_firstlineno, depth, fid,
+            index, kind, frame.f_lineno or frame.f_code.co_firstlineno, depth, fid,
             frame.f_code.co_name, locs, more, value, cvalue, caller))
 
     def message(self, ev):
@@ -582,70 +649,81 @@ class Run:
 
     def make_tracer(self):
         """The global trace function: it traces only frames of the candidate,
-        each with a closure that knows its frame id and depth."""
+        each with a closure that knows its frame id and depth. Counters
+        live in closure cells (the hot path); `counts` reads them."""
         run = self
         record = self.record
         hits = self.hits
         hits_get = hits.get
         head = self.head
         max_lines = self.max_lines
+        n_events = n_lines = elided = depth_now = frame_ids = 0
+        next_sample = self.head * 2
+        samples_left = self.samples_left
+        outer_left = self.outer_left
+
+        def counts():
+            return n_events, n_lines, elided
 
         def local_for(fid, depth):
             def local(frame, event, arg):
-                run.n_events += 1
-                n = run.n_events
+                nonlocal n_events, n_lines, elided, next_sample, samples_left, outer_left, depth_now
+                n_events += 1
                 if event == "line":
                     ln = frame.f_lineno
                     hits[ln] = hits_get(ln, 0) + 1
-                    run.n_lines += 1
-                    if run.n_lines > max_lines:
+                    n_lines += 1
+                    if n_lines > max_lines:
                         run.finish("line_limit")
-                    if n <= head:
-                        record(frame, 1, fid, depth, None)
-                    elif n == run.next_sample and run.samples_left > 0:
-                        run.samples_left -= 1
-                        run.next_sample *= 2
-                        record(frame, 1, fid, depth, None)
+                    if n_events <= head:
+                        record(frame, 1, fid, depth, None, n_events)
+                    elif n_events == next_sample and samples_left > 0:
+                        samples_left -= 1
+                        next_sample *= 2
+                        record(frame, 1, fid, depth, None, n_events)
                     else:
-                        run.elided += 1
+                        elided += 1
                     return local
                 kind = KIND[event]
-                if n <= head:
-                    record(frame, kind, fid, depth, arg)
-                elif kind >= 2 and depth <= 2 and run.outer_left > 0:
-                    run.outer_left -= 1
-                    record(frame, kind, fid, depth, arg)
-                elif n == run.next_sample and run.samples_left > 0:
-                    run.samples_left -= 1
-                    run.next_sample *= 2
-                    record(frame, kind, fid, depth, arg)
+                if n_events <= head:
+                    record(frame, kind, fid, depth, arg, n_events)
+                elif kind >= 2 and depth <= 2 and outer_left > 0:
+                    outer_left -= 1
+                    record(frame, kind, fid, depth, arg, n_events)
+                elif n_events == next_sample and samples_left > 0:
+                    samples_left -= 1
+                    next_sample *= 2
+                    record(frame, kind, fid, depth, arg, n_events)
                 else:
-                    run.elided += 1
-                if event == "return":
-                    run.depth -= 1
+                    elided += 1
+                if kind == 2:
+                    depth_now -= 1
                 return local
             return local
 
         def on_call(frame, event, arg):
+            nonlocal depth_now, frame_ids
             if frame.f_code.co_filename != CAND:
                 return None
-            run.depth += 1
-            run.frame_ids += 1
-            local = local_for(run.frame_ids, run.depth)
+            depth_now += 1
+            frame_ids += 1
+            local = local_for(frame_ids, depth_now)
             local(frame, event, arg)
             return local
 
+        self.counts = counts
         self.tracer = on_call
         return on_call
 
     def result(self, status):
+        _, n_lines, elided = self.counts()
         res = {
             "status": status,
             "ret": self.ret,
             "exception": self.exc,
-            "elided": self.elided,
+            "elided": elided,
             "line_hits": sorted(self.hits.items()),
-            "lines_executed": self.n_lines,
+            "lines_executed": n_lines,
             "stdout": "",
             "stdout_bytes": 0,
             "trace_tampered": self.tampered,
@@ -840,8 +918,20 @@ def call_expression(stmt):
 
 
 # --- the child ----------------------------------------------------------------
-def child_main(job, nonce, out_fd, iso, scratch, keep_fds, oneshot=False):
-    """Set up and run one execution; never returns."""
+def on_alarm(*_):
+    """The soft deadline: installed once per server, armed per child."""
+    if CURRENT_RUN is not None:
+        CURRENT_RUN.finish("timeout")
+
+
+CURRENT_RUN = None
+
+
+def child_main(run, iso, scratch, keep_fds, oneshot=False):
+    """Set up and run one execution (`run`, built before the fork); never
+    returns."""
+    global CURRENT_RUN
+    job, nonce, out_fd = run.job, run.nonce, run.out_fd
     try:
         t0 = _monotonic()
         if not oneshot:
@@ -863,20 +953,17 @@ def child_main(job, nonce, out_fd, iso, scratch, keep_fds, oneshot=False):
             os.lseek(mfd, 0, 0)
             os.dup2(mfd, 0)
             os.close(mfd)
-        run = Run(job, nonce, out_fd)
         lim = job["limits"]
         # Streams built by the server before the fork, still empty here.
         run.sink = STREAMS.sink
         run.sink.cap = lim["stdout_bytes"]
         run.stdout = STREAMS.stdout
-        sys.stdout = sys.__stdout__ = STREAMS.stdout
-        sys.stderr = sys.__stderr__ = STREAMS.stderr
-        sys.stdin = sys.__stdin__ = STREAMS.stdin
+        if oneshot:
+            STREAMS.install()
         # The environment was cleared by the manager (PATH, LANG only).
         tempfile.tempdir = scratch
-        soft = lim["timeout_s"] * 0.9
-        signal.signal(signal.SIGALRM, lambda *_: run.finish("timeout"))
-        signal.setitimer(signal.ITIMER_REAL, soft)
+        CURRENT_RUN = run
+        signal.setitimer(signal.ITIMER_REAL, lim["timeout_s"] * 0.9)
         err = iso.install(lim, scratch)
         run.iso_ms = (_monotonic() - t0) * 1000.0
         if err is not None:
@@ -919,11 +1006,12 @@ class Server:
         rfd, wfd = os.pipe()
         timeout = job["limits"]["timeout_s"]
         cap = job["limits"]["result_bytes"] + 4 + 16 + 65536
+        run = Run(job, nonce, wfd)
         t0 = _monotonic()
         pid = os.fork()
         if pid == 0:
             os.close(rfd)
-            child_main(job, nonce, wfd, self.iso, scratch, self.keep)
+            child_main(run, self.iso, scratch, self.keep)
         os.close(wfd)
         header = {"id": job["id"]}
         buf = bytearray()
@@ -1026,6 +1114,8 @@ class Server:
 
 def probe_layers():
     """What an isolated child can still do (run inside one)."""
+    import errno
+    import socket
     found = {}
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -1039,6 +1129,14 @@ def probe_layers():
         found["seccomp_mode"] = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")][0]
     except OSError as e:
         found["seccomp_mode"] = "unknown"
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _exit(0)
+        os.waitpid(pid, 0)
+        found["fork"] = "allowed"
+    except OSError as e:
+        found["fork"] = errno.errorcode.get(e.errno, str(e.errno))
     try:
         fd = os.open("/dev/shm/.egcfg-probe-%d" % os.getpid(), os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
@@ -1061,18 +1159,30 @@ def main():
     if mode == "oneshot":
         job = _loads(read_frame(req_fd))
         iso = Isolation(config)
+        err = iso.install_server()
+        if err is not None:
+            sys.stderr.write("egcfg harness: %s\n" % err)
+            _exit(1)
         os.makedirs(config["scratch"], exist_ok=True)
         keep = [config["landlock_fd"]] if config.get("landlock_fd") is not None else []
         STREAMS = Streams()
-        child_main(job, bytes.fromhex(job["nonce"]), rep_fd, iso, config["scratch"], keep + [devnull], oneshot=True)
+        signal.signal(signal.SIGALRM, on_alarm)
+        run = Run(job, bytes.fromhex(job["nonce"]), rep_fd)
+        child_main(run, iso, config["scratch"], keep + [devnull], oneshot=True)
     STREAMS = Streams()
+    signal.signal(signal.SIGALRM, on_alarm)
     server = Server(config, req_fd, rep_fd)
+    err = server.iso.install_server()
+    if err is not None:
+        sys.stderr.write("egcfg harness: %s\n" % err)
+        _exit(1)
     header, body = server.probe()
     header["python"] = "%d.%d.%d" % sys.version_info[:3]
     header["executable"] = sys.executable
     header["pid"] = os.getpid()
     server.reply(header, body)
     os.dup2(devnull, 2)
+    STREAMS.install()
     server.serve()
 
 

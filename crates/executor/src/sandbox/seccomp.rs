@@ -1,13 +1,21 @@
-//! The seccomp deny-list every child installs, compiled here with
-//! `seccompiler` and handed to the servers as raw BPF.
+//! The seccomp deny-lists, compiled here with `seccompiler` and handed to
+//! the servers as raw BPF.
 //!
-//! Default allow; denied with `EPERM`: exec, process creation (`clone`
-//! without `CLONE_THREAD`, so threads still work), non-Unix sockets and all
-//! connect/bind/listen/accept, ptrace and cross-process memory access,
-//! mount/namespace/chroot calls, kernel-level administration, signals to
-//! process groups or init, re-arming or replacing the soft-deadline alarm,
-//! and changing resource limits. `clone3` fails with `ENOSYS` instead, so
-//! glibc falls back to `clone`, where the flags can be inspected.
+//! Two layers, both default-allow with `EPERM` for what they deny:
+//! * the **server filter**, installed once by each server before it forks
+//!   anything and inherited by every child at no cost: exec, non-Unix
+//!   sockets and all connect/bind/listen/accept, ptrace and cross-process
+//!   memory access, mount/namespace/chroot calls and kernel administration;
+//!   `clone3` fails with `ENOSYS` so glibc falls back to `clone`, whose
+//!   flags a filter can inspect;
+//! * the **child filter**, installed by each child after its own set-up:
+//!   process creation (`fork`, `vfork`, `clone` without `CLONE_THREAD`;
+//!   threads still work), signals to process groups or init, pidfd
+//!   signalling, re-arming or replacing the soft-deadline alarm, and
+//!   changing resource limits.
+//!
+//! Keeping the child's part small keeps its per-execution install (the
+//! kernel validates and JIT-compiles the program) in microseconds.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +26,10 @@ use seccompiler::{
 
 use crate::error::ExecutorError;
 
-/// Syscalls denied whatever their arguments.
-const DENY_ALWAYS: &[i64] = &[
+/// Denied for servers and children, whatever the arguments.
+const SERVER_DENY: &[i64] = &[
     libc::SYS_execve,
     libc::SYS_execveat,
-    libc::SYS_fork,
-    libc::SYS_vfork,
     libc::SYS_connect,
     libc::SYS_bind,
     libc::SYS_listen,
@@ -32,9 +38,7 @@ const DENY_ALWAYS: &[i64] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
-    libc::SYS_pidfd_open,
     libc::SYS_pidfd_getfd,
-    libc::SYS_pidfd_send_signal,
     libc::SYS_mount,
     libc::SYS_umount2,
     libc::SYS_pivot_root,
@@ -76,37 +80,65 @@ const DENY_ALWAYS: &[i64] = &[
     libc::SYS_setdomainname,
     libc::SYS_syslog,
     libc::SYS_quotactl,
+];
+
+/// Denied for children only (the server forks, signals its children's
+/// process groups and uses pidfds), whatever the arguments.
+const CHILD_DENY: &[i64] = &[
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
     libc::SYS_setitimer,
     libc::SYS_alarm,
     libc::SYS_setrlimit,
 ];
 
-/// The compiled filters, in installation order: the `EPERM` deny-list and
-/// the `clone3` → `ENOSYS` rule (one filter has one action).
+/// The compiled filters.
 #[derive(Debug, Clone)]
 pub(crate) struct SeccompPrograms {
-    pub(crate) programs: Vec<BpfProgram>,
+    /// Installed by the server, in order: the `EPERM` deny-list, then the
+    /// `clone3` → `ENOSYS` rule (one filter has one action).
+    pub(crate) server: Vec<BpfProgram>,
+    /// Installed by each child.
+    pub(crate) child: Vec<BpfProgram>,
 }
 
 impl SeccompPrograms {
-    /// Compiles both filters for the architecture this binary runs on.
+    /// Compiles the filters for the architecture this binary runs on.
     pub(crate) fn compile() -> Result<Self, ExecutorError> {
         let arch = target_arch()?;
-        let deny = filter(deny_rules()?, libc::EPERM, arch)?;
-        let clone3 = filter(
-            BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-            libc::ENOSYS,
-            arch,
-        )?;
+        let always = |list: &[i64]| {
+            list.iter()
+                .map(|&nr| (nr, Vec::new()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut server_rules = always(SERVER_DENY);
+        server_rules.insert(
+            libc::SYS_socket,
+            vec![rule(vec![cond(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Ne,
+                libc::AF_UNIX as u64,
+            )?])?],
+        );
+        let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+        let mut child_rules = always(CHILD_DENY);
+        child_rules.extend(child_argument_rules()?);
         Ok(SeccompPrograms {
-            programs: vec![deny, clone3],
+            server: vec![
+                filter(server_rules, libc::EPERM, arch)?,
+                filter(clone3, libc::ENOSYS, arch)?,
+            ],
+            child: vec![filter(child_rules, libc::EPERM, arch)?],
         })
     }
 
-    /// Each program as the bytes of its `struct sock_filter` array, hex
+    /// Programs as the bytes of their `struct sock_filter` arrays, hex
     /// encoded for the server's config frame.
-    pub(crate) fn to_hex(&self) -> Vec<String> {
-        self.programs
+    pub(crate) fn to_hex(programs: &[BpfProgram]) -> Vec<String> {
+        programs
             .iter()
             .map(|program| {
                 let mut hex = String::with_capacity(program.len() * 16);
@@ -125,9 +157,10 @@ impl SeccompPrograms {
             .collect()
     }
 
-    /// Instructions over all programs (reported by `doctor`).
-    pub(crate) fn instructions(&self) -> usize {
-        self.programs.iter().map(Vec::len).sum()
+    /// Instructions of the server's and the child's programs (for `doctor`).
+    pub(crate) fn instructions(&self) -> (usize, usize) {
+        let count = |ps: &[BpfProgram]| ps.iter().map(Vec::len).sum();
+        (count(&self.server), count(&self.child))
     }
 }
 
@@ -156,54 +189,44 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, ExecutorError>
     SeccompRule::new(conditions).map_err(|e| ExecutorError::Seccomp(e.to_string()))
 }
 
-fn deny_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ExecutorError> {
+/// The child's rules that look at arguments.
+fn child_argument_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ExecutorError> {
     use SeccompCmpArgLen::{Dword, Qword};
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENY_ALWAYS.iter().map(|&nr| (nr, Vec::new())).collect();
-    // A new process, not a thread.
-    rules.insert(
-        libc::SYS_clone,
-        vec![rule(vec![cond(
-            0,
-            Qword,
-            SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
-            0,
-        )?])?],
-    );
-    // Any socket family but AF_UNIX.
-    rules.insert(
-        libc::SYS_socket,
-        vec![rule(vec![cond(
-            0,
-            Dword,
-            SeccompCmpOp::Ne,
-            libc::AF_UNIX as u64,
-        )?])?],
-    );
-    // kill(pid < 0) reaches process groups (kill(-1) everything); kill(1) init.
-    rules.insert(
-        libc::SYS_kill,
-        vec![
-            rule(vec![cond(0, Dword, SeccompCmpOp::Ge, 0x8000_0000)?])?,
-            rule(vec![cond(0, Dword, SeccompCmpOp::Eq, 1)?])?,
-        ],
-    );
-    // The soft deadline is a SIGALRM handler installed before the filter.
-    rules.insert(
-        libc::SYS_rt_sigaction,
-        vec![rule(vec![cond(
-            0,
-            Dword,
-            SeccompCmpOp::Eq,
-            libc::SIGALRM as u64,
-        )?])?],
-    );
-    // Setting limits (reading them passes a null new-limit pointer).
-    rules.insert(
-        libc::SYS_prlimit64,
-        vec![rule(vec![cond(2, Qword, SeccompCmpOp::Ne, 0)?])?],
-    );
-    Ok(rules)
+    Ok(BTreeMap::from([
+        // A new process, not a thread.
+        (
+            libc::SYS_clone,
+            vec![rule(vec![cond(
+                0,
+                Qword,
+                SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+                0,
+            )?])?],
+        ),
+        // kill(pid < 0) reaches process groups (kill(-1) everything); kill(1) init.
+        (
+            libc::SYS_kill,
+            vec![
+                rule(vec![cond(0, Dword, SeccompCmpOp::Ge, 0x8000_0000)?])?,
+                rule(vec![cond(0, Dword, SeccompCmpOp::Eq, 1)?])?,
+            ],
+        ),
+        // The soft deadline is a SIGALRM handler installed before the filter.
+        (
+            libc::SYS_rt_sigaction,
+            vec![rule(vec![cond(
+                0,
+                Dword,
+                SeccompCmpOp::Eq,
+                libc::SIGALRM as u64,
+            )?])?],
+        ),
+        // Setting limits (reading them passes a null new-limit pointer).
+        (
+            libc::SYS_prlimit64,
+            vec![rule(vec![cond(2, Qword, SeccompCmpOp::Ne, 0)?])?],
+        ),
+    ]))
 }
 
 fn filter(
@@ -228,10 +251,15 @@ mod tests {
     #[test]
     fn compiles_to_whole_instructions() {
         let programs = SeccompPrograms::compile().unwrap();
-        assert_eq!(programs.programs.len(), 2);
-        for (hex, program) in programs.to_hex().iter().zip(&programs.programs) {
-            assert_eq!(hex.len(), program.len() * 16);
+        assert_eq!(programs.server.len(), 2);
+        assert_eq!(programs.child.len(), 1);
+        for set in [&programs.server, &programs.child] {
+            for (hex, program) in SeccompPrograms::to_hex(set).iter().zip(set) {
+                assert_eq!(hex.len(), program.len() * 16);
+            }
         }
-        assert!(programs.instructions() > DENY_ALWAYS.len());
+        let (server, child) = programs.instructions();
+        assert!(server > SERVER_DENY.len() && child > CHILD_DENY.len());
+        assert!(child < server / 2, "the per-child filter stays small");
     }
 }
