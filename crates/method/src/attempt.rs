@@ -18,26 +18,29 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use egcfg_engine::sampler::argmax;
+use egcfg_engine::text::Utf8Stream;
 use egcfg_engine::{Engine, EngineError, Logits, SeqId, SeqInput, Token};
+use egcfg_executor::{Invocation, TraceRequest};
 use egcfg_task::Task;
 
 use crate::budget::Control;
 use crate::candidates::{sample_candidates, Deduper, SampleParams, SampledCandidate};
 use crate::code_text::{
     code_after_last_opening_fence, count_newlines, ends_with_closing_fence, last_code_block,
-    last_line, starts_target_def, utf8_prefix,
+    last_line, starts_target_def,
 };
 use crate::config::{derive_seed, AttemptSpec};
 use crate::cost::{AttemptCost, Trajectory};
 use crate::early_stop::EarlyStop;
 use crate::error::MethodError;
-use crate::guidance::{argmax, guided_choice, softmax, top_guided, top_probs};
+use crate::guidance::{guided_choice, softmax, top_guided, top_probs};
 use crate::options::DecodeOptions;
 use crate::prompt::PromptParts;
 use crate::record::{
     AttemptRecord, AttemptStop, ProbeRecord, RefreshRecord, TokenRecord, TraceRecord,
 };
-use crate::runner::{CodeRunner, Invocation, RunnerError, TraceJob, TraceOutcome};
+use crate::runner::{CodeRunner, RunnerError, TraceOutcome};
 use crate::signal::{build_signal, SignalEntry};
 use crate::solve::ProgressEvent;
 use crate::streams::SeqGuard;
@@ -84,6 +87,24 @@ pub struct AttemptEnv<'a> {
     pub control: &'a Control,
     /// Where progress events go.
     pub progress: &'a (dyn Fn(ProgressEvent) + Sync),
+    /// For stdin/stdout tasks, the call of the entry function (`solve()`)
+    /// appended to every program that runs, the answer included.
+    pub script_call: Option<String>,
+}
+
+impl AttemptEnv<'_> {
+    /// `program` as it runs: with the entry call appended for script tasks.
+    pub fn runnable(&self, program: &str) -> String {
+        match &self.script_call {
+            Some(call) => format!(
+                "{}
+
+{call}",
+                program.trim_end()
+            ),
+            None => program.to_string(),
+        }
+    }
 }
 
 /// Where the signal stands while guidance is on.
@@ -109,7 +130,9 @@ struct Attempt<'a> {
     env: &'a AttemptEnv<'a>,
     spec: AttemptSpec,
     gen: Vec<Token>,
-    bytes: Vec<u8>,
+    stream: Utf8Stream,
+    /// The reply so far: the forced response prefix plus the decoded ids.
+    text: String,
     guidance_on: bool,
     signal: SignalState,
     seen_lines: usize,
@@ -135,7 +158,8 @@ pub fn run_attempt(
         env,
         spec,
         gen: Vec::new(),
-        bytes: Vec::new(),
+        stream: Utf8Stream::new(),
+        text: env.prompt.parts.response_prefix.clone(),
         guidance_on: false,
         signal: SignalState::NotBuilt,
         seen_lines: 0,
@@ -152,11 +176,13 @@ pub fn run_attempt(
         early_program: None,
     };
     let outcome = attempt.decode_loop();
-    let reply = attempt.reply();
-    let code = attempt
-        .early_program
-        .clone()
-        .unwrap_or_else(|| last_code_block(&reply));
+    let reply = attempt.text.clone();
+    let code = env.runnable(
+        &attempt
+            .early_program
+            .clone()
+            .unwrap_or_else(|| last_code_block(&reply)),
+    );
     let (stop, mut error) = match outcome {
         Ok(stop) => (stop, None),
         Err(MethodError::Engine(EngineError::ContextFull { .. })) => {
@@ -204,15 +230,6 @@ impl<'a> Attempt<'a> {
         self.env.engine
     }
 
-    /// The reply so far: the forced response prefix plus the decoded ids.
-    fn reply(&self) -> String {
-        format!(
-            "{}{}",
-            self.env.prompt.parts.response_prefix,
-            utf8_prefix(&self.bytes)
-        )
-    }
-
     /// Decode several tokens into one sequence, counted as prefill.
     fn prefill(&mut self, seq: SeqId, tokens: Vec<Token>) -> Result<Logits, MethodError> {
         let t = Instant::now();
@@ -238,7 +255,7 @@ impl<'a> Attempt<'a> {
             if let Some(cause) = self.env.control.stop_cause(self.spec.index) {
                 return Ok(AttemptStop::Cancelled { cause });
             }
-            let reply = self.reply();
+            let reply = self.text.clone();
             if guiding
                 && !self.guidance_on
                 && starts_target_def(last_line(&reply), &self.env.task.entry_point)
@@ -293,7 +310,7 @@ impl<'a> Attempt<'a> {
                     (choice.token, record)
                 }
                 None => {
-                    let token = argmax(&p_logits) as Token;
+                    let token = argmax(&p_logits);
                     let top_p = if record_top > 0 {
                         top_probs(&softmax(&p_logits), record_top)
                     } else {
@@ -321,8 +338,9 @@ impl<'a> Attempt<'a> {
                 return Ok(AttemptStop::Eos);
             }
             self.gen.push(token);
-            self.bytes.extend(piece);
-            if ends_with_closing_fence(&self.reply()) {
+            let completed = self.stream.push(&piece);
+            self.text.push_str(&completed);
+            if ends_with_closing_fence(&self.text) {
                 return Ok(AttemptStop::Fence);
             }
             if self.gen.len() >= options.max_new_tokens {
@@ -365,8 +383,7 @@ impl<'a> Attempt<'a> {
         cond: &mut Option<CondStream<'a>>,
         line: usize,
     ) -> Result<Option<String>, MethodError> {
-        let reply = self.reply();
-        let prefix = code_after_last_opening_fence(&reply).to_string();
+        let prefix = code_after_last_opening_fence(&self.text).to_string();
         let index = self.refreshes.len() as u64;
         let mut dedup = Deduper::default();
         self.sample_round(&mut dedup, u.id(), p_logits, &prefix, [index, 0], 1.0)?;
@@ -520,18 +537,21 @@ impl<'a> Attempt<'a> {
             .iter()
             .filter(|p| !self.memo.contains_key(*p))
             .collect();
-        let jobs: Vec<TraceJob> = fresh
+        let jobs: Vec<TraceRequest> = fresh
             .iter()
             .flat_map(|p| {
-                tests.iter().map(|test| TraceJob {
-                    program: (*p).clone(),
+                tests.iter().map(|test| TraceRequest {
+                    program: self.env.runnable(p),
                     setup: self.env.task.setup.clone(),
                     invocation: test.invocation.clone(),
                 })
             })
             .collect();
         if !jobs.is_empty() {
-            let outcomes = self.env.runner.trace(&jobs, self.env.options.trace_style)?;
+            let outcomes = self
+                .env
+                .runner
+                .trace(&jobs, self.env.options.trace_format)?;
             if outcomes.len() != jobs.len() {
                 return Err(RunnerError(format!(
                     "the executor answered {} of {} trace requests",

@@ -5,17 +5,16 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use egcfg_engine::sampler::{Sampler, SamplerConfig};
+use egcfg_engine::text::Utf8Stream;
 use egcfg_engine::{Engine, Logits, SeqId, SeqInput, Token};
 
-use crate::code_text::{count_newlines, utf8_prefix, FENCE};
+use crate::code_text::{count_newlines, FENCE};
 use crate::config::{derive_seed, Horizon};
 use crate::error::MethodError;
 use crate::runner::CodeRunner;
-use crate::sampling::sample_token;
 use crate::streams::SeqGuard;
 
 /// Nucleus mass for candidate sampling (the paper's value).
@@ -55,7 +54,7 @@ pub struct SampleParams {
 /// One sampled continuation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampledCandidate {
-    /// The sampled text (valid UTF-8 prefix of its tokens' bytes).
+    /// The sampled text (an incomplete trailing character is left out).
     pub text: String,
     /// The sampled token ids (EOS not included).
     pub tokens: Vec<Token>,
@@ -75,8 +74,9 @@ pub struct SampleCost {
 struct Live<'e> {
     index: usize,
     seq: SeqGuard<'e>,
-    rng: ChaCha8Rng,
-    bytes: Vec<u8>,
+    sampler: Sampler,
+    stream: Utf8Stream,
+    text: String,
     tokens: Vec<Token>,
 }
 
@@ -102,8 +102,13 @@ pub fn sample_candidates(
         live.push(Live {
             index,
             seq: SeqGuard::new(engine, engine.fork(parent)?),
-            rng: ChaCha8Rng::seed_from_u64(derive_seed(params.seed, &[index as u64])),
-            bytes: Vec::new(),
+            sampler: Sampler::new(SamplerConfig::nucleus(
+                params.temperature,
+                TOP_P,
+                derive_seed(params.seed, &[index as u64]),
+            )),
+            stream: Utf8Stream::new(),
+            text: String::new(),
             tokens: Vec::new(),
         });
     }
@@ -117,16 +122,17 @@ pub fn sample_candidates(
             let stop = if stop_all {
                 Some(CandidateStop::Cancelled)
             } else {
-                let token = sample_token(logit, params.temperature, TOP_P, &mut cand.rng);
+                let token = cand.sampler.sample(logit);
                 if eos.contains(&token) {
                     Some(CandidateStop::Eos)
                 } else {
                     cand.tokens.push(token);
-                    cand.bytes.extend(engine.token_bytes(token)?);
-                    let text = utf8_prefix(&cand.bytes);
+                    let piece = cand.stream.push(&engine.token_bytes(token)?);
+                    cand.text.push_str(&piece);
+                    let text = &cand.text;
                     if text.contains(FENCE) {
                         Some(CandidateStop::Fence)
-                    } else if newline_limit.is_some_and(|n| count_newlines(&text) >= n) {
+                    } else if newline_limit.is_some_and(|n| count_newlines(text) >= n) {
                         Some(CandidateStop::Lines)
                     } else if cand.tokens.len() >= params.max_tokens {
                         Some(CandidateStop::TokenLimit)
@@ -138,7 +144,7 @@ pub fn sample_candidates(
             match stop {
                 Some(stop) => {
                     done[cand.index] = Some(SampledCandidate {
-                        text: utf8_prefix(&cand.bytes),
+                        text: std::mem::take(&mut cand.text),
                         tokens: std::mem::take(&mut cand.tokens),
                         stop,
                     });
@@ -409,7 +415,7 @@ mod tests {
     #[test]
     fn sequences_stop_independently_on_fence_and_eos() {
         // Low strength: samples diverge from the script and then get EOS.
-        let engine = ScriptedEngine::new(|_| Some("a = 1\n```\n".into())).with_strength(8.0);
+        let engine = ScriptedEngine::new(|_| Some("a = 1\n```\n".into())).with_strength(7.0);
         let parent = engine.new_sequence().unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
         let logits = engine

@@ -92,40 +92,6 @@ pub fn last_code_block(reply: &str) -> String {
     }
 }
 
-/// The longest valid UTF-8 prefix of `bytes` as text; invalid sequences in
-/// the middle become U+FFFD, an incomplete character at the end is left out
-/// until its remaining bytes arrive.
-pub fn utf8_prefix(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
-        Err(e) if e.error_len().is_none() => {
-            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
-        }
-        Err(_) => {
-            let cut = incomplete_tail_start(bytes);
-            String::from_utf8_lossy(&bytes[..cut]).into_owned()
-        }
-    }
-}
-
-/// Where a trailing, still incomplete UTF-8 character starts (or `len`).
-fn incomplete_tail_start(bytes: &[u8]) -> usize {
-    let n = bytes.len();
-    for back in 1..=3.min(n) {
-        let b = bytes[n - back];
-        if b & 0xC0 != 0x80 {
-            let width = match b {
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                0xF0..=0xF7 => 4,
-                _ => 1,
-            };
-            return if width > back { n - back } else { n };
-        }
-    }
-    n
-}
-
 /// Number of newline characters in `text`.
 pub fn count_newlines(text: &str) -> usize {
     text.bytes().filter(|&b| b == b'\n').count()
@@ -173,14 +139,6 @@ mod tests {
             "b = 2"
         );
         assert_eq!(last_code_block("x = 3\n"), "x = 3");
-    }
-
-    #[test]
-    fn utf8_tail_is_held_back() {
-        let euro = "€".as_bytes();
-        assert_eq!(utf8_prefix(&[b'a', euro[0], euro[1]]), "a");
-        assert_eq!(utf8_prefix(&[b'a', euro[0], euro[1], euro[2]]), "a€");
-        assert_eq!(utf8_prefix(&[b'a', 0xFF, b'b', euro[0]]), "a\u{FFFD}b");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use egcfg_engine::sampler::argmax;
 use egcfg_engine::Token;
 
 /// The ε of the guidance ratio, as in the paper.
@@ -54,17 +55,6 @@ pub fn guided_scores(p: &[f32], p_c: &[f32], gamma: f32) -> Vec<f32> {
         .zip(p_c)
         .map(|(&pu, &pc)| pu.ln() + gamma * ((pc + EPSILON).ln() - (pu + EPSILON).ln()))
         .collect()
-}
-
-/// Index of the largest value; ties go to the lowest index, NaN never wins.
-pub fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] || values[best].is_nan() {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Indices of the `n` largest values, largest first, ties to the lower index.
@@ -140,7 +130,7 @@ pub fn guided_choice(
     mask_top_k(&mut p_c, top_k);
     if gamma == 1.0 {
         let scores: Vec<f32> = p_c.iter().map(|p| p.ln()).collect();
-        let token = argmax(&scores) as Token;
+        let token = argmax(&scores);
         return GuidedChoice {
             token,
             p: Vec::new(),
@@ -151,7 +141,7 @@ pub fn guided_choice(
     let mut p = softmax(uncond_logits);
     mask_top_k(&mut p, top_k);
     let scores = guided_scores(&p, &p_c, gamma);
-    let token = argmax(&scores) as Token;
+    let token = argmax(&scores);
     GuidedChoice {
         token,
         p,
@@ -242,9 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn argmax_ties_and_nan() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
-        assert_eq!(argmax(&[f32::NAN, 0.5, 0.1]), 1);
+    fn top_indices_ties_go_to_the_lower_id() {
         assert_eq!(top_indices(&[0.1, 0.5, 0.5, 0.2], 3), vec![1, 2, 3]);
     }
 

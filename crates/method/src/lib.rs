@@ -38,7 +38,6 @@ pub mod options;
 pub mod prompt;
 pub mod record;
 pub mod runner;
-pub mod sampling;
 pub mod signal;
 pub mod solve;
 mod streams;
@@ -51,7 +50,5 @@ pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions};
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
-pub use runner::{
-    CodeRunner, Invocation, RunnerError, TestVerdict, TraceJob, TraceOutcome, TraceStyle,
-};
+pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
 pub use solve::{baseline, solve, ProgressEvent, SolveCost, SolveOutcome};

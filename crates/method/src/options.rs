@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
-use crate::runner::TraceStyle;
+use egcfg_executor::render::TraceFormat;
 
 /// How one attempt decodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,8 +16,8 @@ pub struct DecodeOptions {
     pub candidate_max_tokens: usize,
     /// Keep only the top-k of `P` and `P_c` before guidance (0 = off).
     pub top_k: usize,
-    /// How traces are rendered.
-    pub trace_style: TraceStyle,
+    /// How traces are rendered (the improved format by default).
+    pub trace_format: TraceFormat,
     /// Token cap of the signal block (every refresh re-prefills it).
     pub signal_max_tokens: usize,
     /// Stop early when candidates keep collapsing to one finished program.
@@ -37,7 +37,7 @@ impl Default for DecodeOptions {
             max_new_tokens: 512,
             candidate_max_tokens: 512,
             top_k: 0,
-            trace_style: TraceStyle::Improved,
+            trace_format: TraceFormat::Improved,
             signal_max_tokens: 2048,
             early_stop: false,
             top_up: false,

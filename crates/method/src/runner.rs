@@ -3,54 +3,15 @@
 //! The decoder never runs model-written code itself. It hands candidate
 //! programs to a [`CodeRunner`], which makes them executable, traces them on
 //! the visible tests and renders the traces as prompt text, and checks final
-//! programs against the visible tests. `egcfg-executor`'s sandboxed pool is
-//! the real implementation (see [`crate::executor_runner`]); tests use fakes
-//! that run nothing.
+//! programs against the visible tests. [`egcfg_executor::Executor`] (the
+//! sandboxed fork-server pool) implements it; tests use fakes that run
+//! nothing.
 
 use serde::{Deserialize, Serialize};
 
+use egcfg_executor::render::{render, RenderLimits, TraceFormat};
+use egcfg_executor::{CheckRequest, Executor, TraceRequest, Verdict};
 use egcfg_task::TestCase;
-
-/// How traces are rendered as text for the signal (method.md §6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TraceStyle {
-    /// The reference's format: state before each line, caller frame at return.
-    Compat,
-    /// State after each line, callee's final state, bounded, with a status line.
-    #[default]
-    Improved,
-}
-
-/// How a traced program is run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Invocation {
-    /// Evaluate this call expression after the program (the assert's call,
-    /// never the assert itself).
-    Call {
-        /// The expression, e.g. `remove_Occ("hello", "l")`.
-        expr: String,
-    },
-    /// Feed `stdin` to the program and call `entry()` after it.
-    Stdin {
-        /// Standard input.
-        stdin: String,
-        /// The function that reads stdin, called with no arguments.
-        entry: String,
-    },
-}
-
-/// One traced run of a candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TraceJob {
-    /// The executable candidate program.
-    pub program: String,
-    /// The task's setup code, run before the program.
-    pub setup: Option<String>,
-    /// How to run it.
-    pub invocation: Invocation,
-}
 
 /// A rendered trace and how the run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +29,7 @@ pub struct TestVerdict {
     pub test: usize,
     /// Whether it passed.
     pub passed: bool,
-    /// The executor's status or a short reason.
+    /// The executor's explanation, or its status when there is none.
     pub detail: String,
 }
 
@@ -89,9 +50,12 @@ pub trait CodeRunner: Send + Sync {
     /// `None` when the assert has no such call.
     fn call_expression(&self, assert: &str) -> Option<String>;
 
-    /// Trace each job and render it in `style`, in input order.
-    fn trace(&self, jobs: &[TraceJob], style: TraceStyle)
-        -> Result<Vec<TraceOutcome>, RunnerError>;
+    /// Trace each request and render it in `format`, in input order.
+    fn trace(
+        &self,
+        requests: &[TraceRequest],
+        format: TraceFormat,
+    ) -> Result<Vec<TraceOutcome>, RunnerError>;
 
     /// Run `program` (after `setup`) against each test, in order.
     fn check(
@@ -100,4 +64,61 @@ pub trait CodeRunner: Send + Sync {
         setup: Option<&str>,
         tests: &[TestCase],
     ) -> Result<Vec<TestVerdict>, RunnerError>;
+}
+
+impl CodeRunner for Executor {
+    fn prepare(&self, programs: &[String]) -> Result<Vec<Option<String>>, RunnerError> {
+        Ok(Executor::prepare(self, programs))
+    }
+
+    fn call_expression(&self, assert: &str) -> Option<String> {
+        Executor::call_expression(self, assert)
+    }
+
+    fn trace(
+        &self,
+        requests: &[TraceRequest],
+        format: TraceFormat,
+    ) -> Result<Vec<TraceOutcome>, RunnerError> {
+        let limits = RenderLimits::default();
+        Ok(Executor::trace(self, requests)
+            .iter()
+            .zip(requests)
+            .map(|(result, request)| TraceOutcome {
+                status: result.status.as_str().to_string(),
+                text: render(result, &request.traced_source(), format, &limits),
+            })
+            .collect())
+    }
+
+    fn check(
+        &self,
+        program: &str,
+        setup: Option<&str>,
+        tests: &[TestCase],
+    ) -> Result<Vec<TestVerdict>, RunnerError> {
+        let report = Executor::check(
+            self,
+            &CheckRequest {
+                program: program.to_string(),
+                setup: setup.map(str::to_string),
+                tests: tests.to_vec(),
+                timeout: None,
+            },
+        );
+        Ok(report
+            .tests
+            .into_iter()
+            .enumerate()
+            .map(|(test, outcome)| TestVerdict {
+                test,
+                passed: outcome.verdict == Verdict::Pass,
+                detail: if outcome.detail.is_empty() {
+                    outcome.status.as_str().to_string()
+                } else {
+                    outcome.detail
+                },
+            })
+            .collect())
+    }
 }

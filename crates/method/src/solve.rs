@@ -25,8 +25,9 @@ use crate::error::MethodError;
 use crate::options::{Selection, SolveOptions};
 use crate::prompt::{build_prompt, py_repr, PromptParts};
 use crate::record::AttemptRecord;
-use crate::runner::{CodeRunner, Invocation, TestVerdict};
+use crate::runner::{CodeRunner, TestVerdict};
 use crate::streams::SeqGuard;
+use egcfg_executor::Invocation;
 
 /// Progress reported while solving (for a terminal display).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +135,11 @@ pub fn solve(
     }
     let control = Control::new(&options.budget, options.cancel.clone());
     let tests = traced_tests(task, runner);
+    let script_call = task
+        .visible
+        .iter()
+        .any(|t| matches!(t, TestCase::Stdio { .. }))
+        .then(|| format!("{}()", task.entry_point));
     let mut heads: BTreeMap<PromptStyle, Head<'_>> = BTreeMap::new();
     for spec in &schedule {
         let style = spec.config.style;
@@ -174,6 +180,7 @@ pub fn solve(
                     options: &options.decode,
                     control: &control,
                     progress,
+                    script_call: script_call.clone(),
                 };
                 progress(ProgressEvent::AttemptStarted {
                     index: spec.index,
@@ -394,7 +401,6 @@ fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
                 ),
                 invocation: Invocation::Stdin {
                     stdin: stdin.clone(),
-                    entry: task.entry_point.clone(),
                 },
             }),
             TestCase::Script { .. } => {}

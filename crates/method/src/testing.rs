@@ -10,7 +10,10 @@ use egcfg_engine::{
 };
 use egcfg_task::TestCase;
 
-use crate::runner::{CodeRunner, RunnerError, TestVerdict, TraceJob, TraceOutcome, TraceStyle};
+use egcfg_executor::render::TraceFormat;
+use egcfg_executor::TraceRequest;
+
+use crate::runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
 
 /// Special and multi-byte tokens after the 256 byte tokens.
 pub const IM_START: Token = 256;
@@ -293,7 +296,7 @@ pub struct FakeRunner {
     passes: Box<CheckFn>,
     refuse_all: bool,
     /// Programs traced so far (one per job).
-    pub traced: Mutex<Vec<TraceJob>>,
+    pub traced: Mutex<Vec<TraceRequest>>,
     /// Number of `prepare` calls.
     pub prepares: AtomicUsize,
 }
@@ -357,8 +360,8 @@ impl CodeRunner for FakeRunner {
 
     fn trace(
         &self,
-        jobs: &[TraceJob],
-        _style: TraceStyle,
+        jobs: &[TraceRequest],
+        _format: TraceFormat,
     ) -> Result<Vec<TraceOutcome>, RunnerError> {
         self.traced.lock().unwrap().extend(jobs.iter().cloned());
         Ok(jobs
