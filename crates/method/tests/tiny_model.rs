@@ -115,7 +115,7 @@ impl Engine for Recorder {
 
 impl Recorder {
     fn bias(&self, len: usize, logits: Logits) -> Logits {
-        if len % 5 != 0 {
+        if !len.is_multiple_of(5) {
             return logits;
         }
         let mut l = logits.to_vec();
