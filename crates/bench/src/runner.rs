@@ -289,3 +289,234 @@ fn score(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use egcfg_executor::{Status, TestOutcome};
+    use egcfg_task::{Task, TestCase};
+
+    use super::*;
+    use crate::datasets::Suite;
+    use crate::solver::{Attempt, Cost, VisibleTask};
+
+    /// Judges programs without running them: a test passes when the
+    /// program contains the marker `CORRECT`. Counts the checks it gets.
+    #[derive(Default)]
+    struct MarkerChecker {
+        checks: RefCell<usize>,
+    }
+
+    impl Checker for MarkerChecker {
+        fn check(&self, request: &CheckRequest) -> CheckReport {
+            *self.checks.borrow_mut() += 1;
+            let verdict = if request.program.contains("CORRECT") {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            CheckReport {
+                tests: request
+                    .tests
+                    .iter()
+                    .map(|_| TestOutcome {
+                        verdict,
+                        status: Status::Ok,
+                        detail: String::new(),
+                        wall_ms: 0.0,
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("simulated crash")]
+    struct Crash;
+
+    /// Answers task i with attempts [wrong, CORRECT if i is even]; fails
+    /// (like a killed process) on the task named in `crash_on`.
+    struct FakeSolver {
+        crash_on: Option<String>,
+        solved: Vec<String>,
+    }
+
+    impl Solver for FakeSolver {
+        type Error = Crash;
+
+        fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Crash> {
+            assert!(task.hidden.is_empty(), "the solver never sees hidden tests");
+            if self.crash_on.as_deref() == Some(task.id.as_str()) {
+                return Err(Crash);
+            }
+            self.solved.push(task.id.clone());
+            let n: usize = task.id.trim_start_matches("t").parse().unwrap();
+            let good = if n.is_multiple_of(2) {
+                "CORRECT"
+            } else {
+                "wrong"
+            };
+            let attempt = |program: &str| Attempt {
+                label: "a".into(),
+                program: program.into(),
+                visible_passed: 0,
+                visible_total: 1,
+            };
+            Ok(Solution {
+                program: format!("# {good}"),
+                attempts: vec![attempt("# wrong"), attempt(&format!("# {good}"))],
+                cost: Cost {
+                    prefill_tokens: 5,
+                    decode_tokens: 7,
+                    executions: 2,
+                },
+                records: serde_json::json!({ "task": task.id }),
+            })
+        }
+    }
+
+    fn dataset(n: usize) -> Dataset {
+        let tests = vec![TestCase::Assert {
+            code: "assert f() == 1".into(),
+        }];
+        Dataset {
+            name: "toy".into(),
+            split: "all".into(),
+            version: "v1".into(),
+            tasks: (0..n)
+                .map(|i| {
+                    let task = Task {
+                        id: format!("t{i}"),
+                        prompt: "p".into(),
+                        entry_point: "f".into(),
+                        visible: tests.clone(),
+                        hidden: tests.clone(),
+                        setup: None,
+                    };
+                    let suites = vec![
+                        Suite {
+                            name: "toy".into(),
+                            tests: tests.clone(),
+                        },
+                        Suite {
+                            name: "toy/same".into(),
+                            tests: tests.clone(),
+                        },
+                    ];
+                    crate::datasets::BenchTask::new(task, suites)
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn key() -> RunKey {
+        RunKey {
+            dataset: "toy".into(),
+            split: "all".into(),
+            method: "fake".into(),
+            model: "none".into(),
+            config: serde_json::json!({"k": 1}),
+        }
+    }
+
+    fn quiet() -> RunOptions {
+        RunOptions {
+            progress: false,
+            ..RunOptions::default()
+        }
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_without_redoing_or_duplicating() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let data = dataset(5);
+        let checker = MarkerChecker::default();
+        {
+            let mut store = Store::open(&db).unwrap();
+            let mut solver = FakeSolver {
+                crash_on: Some("t3".into()),
+                solved: Vec::new(),
+            };
+            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
+            assert!(matches!(err, Err(RunError::Solver { ref task, .. }) if task == "t3"));
+            assert_eq!(solver.solved, vec!["t0", "t1", "t2"]);
+        }
+        let mut store = Store::open(&db).unwrap();
+        let mut solver = FakeSolver {
+            crash_on: None,
+            solved: Vec::new(),
+        };
+        let summary =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        assert_eq!(
+            solver.solved,
+            vec!["t3", "t4"],
+            "finished tasks are skipped"
+        );
+        assert_eq!(
+            (summary.tasks, summary.skipped, summary.recorded),
+            (5, 3, 2)
+        );
+        assert_eq!(summary.passed, 3, "t0, t2, t4 pass");
+        let results = store.results(summary.run).unwrap();
+        let ids: Vec<&str> = results.iter().map(|r| r.task_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["t0", "t1", "t2", "t3", "t4"],
+            "each task exactly once"
+        );
+        // A third invocation does nothing.
+        let mut solver = FakeSolver {
+            crash_on: None,
+            solved: Vec::new(),
+        };
+        let again =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        assert!(solver.solved.is_empty());
+        assert_eq!((again.skipped, again.recorded, again.passed), (5, 0, 3));
+    }
+
+    #[test]
+    fn selected_program_and_attempts_are_scored_once_per_distinct_check() {
+        let mut store = Store::open_in_memory().unwrap();
+        let checker = MarkerChecker::default();
+        let mut solver = FakeSolver {
+            crash_on: None,
+            solved: Vec::new(),
+        };
+        let data = dataset(2);
+        let s = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        // t0 has two distinct programs ("# wrong", and "# CORRECT", which is
+        // both attempt 2 and the selected one); t1 has one ("# wrong"
+        // three times). One check each; the identical second suite reuses
+        // them: 2 + 1.
+        assert_eq!(*checker.checks.borrow(), 3);
+        let results = store.results(s.run).unwrap();
+        let t0 = &results[0].scores;
+        assert_eq!(t0.len(), 2);
+        assert!(t0[0].passed && t0[1].passed);
+        assert_eq!(t0[0].attempts_passed, Some(vec![false, true]));
+        let t1 = &results[1].scores[0];
+        assert!(!t1.passed);
+        assert_eq!(t1.attempts_passed, Some(vec![false, false]));
+    }
+
+    #[test]
+    fn selection_by_limit_and_ids() {
+        let mut data = dataset(5);
+        data.select(&Selection::First(2)).unwrap();
+        assert_eq!(data.tasks.len(), 2);
+        let mut data = dataset(5);
+        data.select(&Selection::Ids(vec!["t4".into(), "t1".into()]))
+            .unwrap();
+        let ids: Vec<&str> = data.tasks.iter().map(|t| t.id()).collect();
+        assert_eq!(ids, vec!["t1", "t4"], "dataset order");
+        let err = dataset(5)
+            .select(&Selection::Ids(vec!["nope".into()]))
+            .unwrap_err();
+        assert!(err.to_string().contains("t0"), "{err}");
+    }
+}

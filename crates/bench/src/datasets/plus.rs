@@ -38,8 +38,10 @@ pub enum PlusKind {
     Mbpp,
 }
 
-/// Inputs per hidden test script (each gets the per-test timeout).
-const CHUNK: usize = 50;
+/// Inputs per hidden test script. Each script gets the per-test timeout,
+/// so a few slow inputs (Mbpp/599 sums ranges of 10^8) need a timeout of
+/// several seconds: set `RunOptions::test_timeout` for these datasets.
+const CHUNK: usize = 10;
 
 /// Computes and caches expected outputs by running canonical solutions in
 /// the sandbox.
@@ -60,9 +62,9 @@ impl<'a> OutputOracle<'a> {
     }
 
     /// Executor settings for the oracle: `base` with room for the printed
-    /// outputs of a whole chunk of inputs and generous time and line budgets
-    /// (canonical solutions run traced, since tracing is how the executor
-    /// returns what a program printed).
+    /// outputs of a whole chunk of inputs and a generous time budget.
+    /// (A trace is how the executor returns what a program printed; all the
+    /// oracle's work runs as untraced setup.)
     pub fn executor_config(mut base: ExecutorConfig) -> ExecutorConfig {
         base.limits.timeout = Duration::from_secs(60);
         base.limits.max_lines = u64::MAX / 2;
@@ -153,8 +155,13 @@ fn args_helper(kind: PlusKind, task_id: &str) -> String {
             .and_then(mbpp_input_shape),
     };
     format!(
-        "def _egcfg_deep_tuple(x):\n    return tuple(_egcfg_deep_tuple(y) for y in x) if isinstance(x, list) else x\n\n\
-         def _egcfg_args(a):\n    return list({})\n",
+        r#"def _egcfg_deep_tuple(x):
+    return tuple(_egcfg_deep_tuple(y) for y in x) if isinstance(x, list) else x
+
+
+def _egcfg_args(a):
+    return list({})
+"#,
         shape.unwrap_or("a")
     )
 }
@@ -164,36 +171,47 @@ fn py_str(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// The program that prints, per input, `V repr`, `E ExceptionType` or `U`.
-fn oracle_program(kind: PlusKind, raw: &RawTask, inputs: &[String]) -> String {
+/// The oracle's whole work as setup code, which the executor runs
+/// untraced: the canonical solution, the argument helper and the driver.
+/// The traced program itself is a bare `pass`.
+fn oracle_setup(kind: PlusKind, raw: &RawTask, inputs: &[String]) -> String {
     let r = &raw.record;
     let solution = match kind {
         PlusKind::HumanEval => format!("{}{}", r.prompt, r.canonical_solution),
         PlusKind::Mbpp => r.canonical_solution.clone(),
     };
     format!(
-        "{solution}\n\n{helper}\n\
-def _egcfg_oracle():\n\
-    import json\n\
-    env = {{'__builtins__': {{}}, 'inf': float('inf'), 'nan': float('nan')}}\n\
-    for a in json.loads({inputs}):\n\
-        try:\n\
-            out = {entry}(*_egcfg_args(a))\n\
-        except BaseException as e:\n\
-            print('E ' + type(e).__name__)\n\
-            continue\n\
-        try:\n\
-            text = repr(out)\n\
-            eval(text, env)\n\
-            ok = '\\n' not in text\n\
-        except BaseException:\n\
-            ok = False\n\
-        print('V ' + text if ok else 'U')\n\
-\n\
-_egcfg_oracle()\n",
-        helper = args_helper(kind, &r.task_id),
+        "{solution}\n\n{}\n\n{}",
+        args_helper(kind, &r.task_id),
+        oracle_driver(raw, inputs)
+    )
+}
+
+/// The driver that prints, per input, `V repr`, `E ExceptionType` or `U`.
+fn oracle_driver(raw: &RawTask, inputs: &[String]) -> String {
+    format!(
+        r#"def _egcfg_oracle():
+    import json
+    env = {{'__builtins__': {{}}, 'inf': float('inf'), 'nan': float('nan')}}
+    for a in json.loads({inputs}):
+        try:
+            out = {entry}(*_egcfg_args(a))
+        except BaseException as e:
+            print('E ' + type(e).__name__)
+            continue
+        try:
+            text = repr(out)
+            eval(text, env)
+            ok = '\n' not in text
+        except BaseException:
+            ok = False
+        print('V ' + text if ok else 'U')
+
+
+_egcfg_oracle()
+"#,
         inputs = py_str(&format!("[{}]", inputs.join(", "))),
-        entry = r.entry_point,
+        entry = raw.record.entry_point,
     )
 }
 
@@ -215,30 +233,36 @@ fn check_script(kind: PlusKind, raw: &RawTask, chunk: &[(&String, &String)]) -> 
     let expected: Vec<&str> = chunk.iter().map(|(_, e)| e.as_str()).collect();
     TestCase::Script {
         code: format!(
-            "{helper}\n\
-def _egcfg_check():\n\
-    import json, math\n\
-    inf, nan = float('inf'), float('nan')\n\
-    atol = {atol:?}\n\
-    def same(got, want):\n\
-        if type(got) is type(want) and got == want:\n\
-            return True\n\
-        numbers = (int, float)\n\
-        if isinstance(got, numbers) and isinstance(want, numbers) and not isinstance(got, bool) \
-and not isinstance(want, bool) and (isinstance(got, float) or isinstance(want, float)):\n\
-            if math.isnan(want) or math.isnan(got):\n\
-                return math.isnan(want) and math.isnan(got)\n\
-            return abs(got - want) <= atol + 1e-07 * abs(want)\n\
-        if isinstance(want, (list, tuple)) and type(got) is type(want) and len(got) == len(want):\n\
-            return all(same(g, w) for g, w in zip(got, want))\n\
-        return got == want\n\
-    inputs = json.loads({inputs})\n\
-    expected = [{expected}]\n\
-    for k, (a, want) in enumerate(zip(inputs, expected)):\n\
-        got = {entry}(*_egcfg_args(a))\n\
-        assert same(got, want), 'wrong output on input %d of this chunk' % k\n\
-\n\
-_egcfg_check()\n",
+            r#"{helper}
+
+def _egcfg_check():
+    import json, math
+    inf, nan = float('inf'), float('nan')
+    atol = {atol:?}
+
+    def same(got, want):
+        if type(got) is type(want) and got == want:
+            return True
+        numbers = (int, float)
+        if (isinstance(got, numbers) and isinstance(want, numbers)
+                and not isinstance(got, bool) and not isinstance(want, bool)
+                and (isinstance(got, float) or isinstance(want, float))):
+            if math.isnan(want) or math.isnan(got):
+                return math.isnan(want) and math.isnan(got)
+            return abs(got - want) <= atol + 1e-07 * abs(want)
+        if isinstance(want, (list, tuple)) and type(got) is type(want) and len(got) == len(want):
+            return all(same(g, w) for g, w in zip(got, want))
+        return got == want
+
+    inputs = json.loads({inputs})
+    expected = [{expected}]
+    for k, (a, want) in enumerate(zip(inputs, expected)):
+        got = {entry}(*_egcfg_args(a))
+        assert same(got, want), 'wrong output on input %d of this chunk' % k
+
+
+_egcfg_check()
+"#,
             helper = args_helper(kind, &raw.record.task_id),
             atol = raw.record.atol,
             inputs = py_str(&format!("[{}]", inputs.join(", "))),
@@ -255,8 +279,8 @@ impl OutputOracle<'_> {
         let requests: Vec<TraceRequest> = inputs
             .chunks(CHUNK)
             .map(|chunk| TraceRequest {
-                program: oracle_program(kind, raw, chunk),
-                setup: None,
+                program: "pass".into(),
+                setup: Some(oracle_setup(kind, raw, chunk)),
                 invocation: Invocation::Stdin {
                     stdin: String::new(),
                 },
@@ -270,7 +294,14 @@ impl OutputOracle<'_> {
                     "canonical solution of {} ended with {} ({})",
                     raw.record.task_id,
                     result.status,
-                    result.detail.clone().unwrap_or_default()
+                    result
+                        .detail
+                        .clone()
+                        .or_else(|| result.exception.as_ref().map(|e| format!(
+                            "{}: {} at line {:?}",
+                            e.type_name, e.message, e.line
+                        )))
+                        .unwrap_or_default()
                 ));
             }
             out.extend(
