@@ -199,15 +199,14 @@ fn evalplus_outputs_come_from_the_sandboxed_oracle_and_are_cached() {
     let oracle_executor = Executor::start(OutputOracle::executor_config(config())).unwrap();
     let cache = tempfile::tempdir().unwrap();
     let mut oracle = OutputOracle::new(&oracle_executor, cache.path());
-    let spec: DatasetSpec = "mbpp+:validation".parse().unwrap();
-    let started = std::time::Instant::now();
+    // The prompt split (7 tasks) keeps this fast; larger splits hold slow
+    // canonical solutions (Mbpp/599 sums ranges of 10^8).
+    let spec: DatasetSpec = "mbpp+:prompt".parse().unwrap();
     let ds = datasets::load(&spec, Some(&mut oracle)).unwrap();
-    eprintln!("oracle: {:.1} s", started.elapsed().as_secs_f64());
-    assert_eq!(ds.tasks.len(), 39);
+    assert_eq!(ds.tasks.len(), 7);
     let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(files.len(), 1, "one cache file per dataset version");
     let solutions = reference("mbpp-plus/MbppPlus-v0.2.0.jsonl.gz", "canonical_solution");
-    let started = std::time::Instant::now();
     let mut failing = Vec::new();
     for task in &ds.tasks {
         assert_eq!(task.suites[0].name, "mbpp+");
@@ -227,16 +226,23 @@ fn evalplus_outputs_come_from_the_sandboxed_oracle_and_are_cached() {
             task.id()
         );
     }
-    eprintln!("checks: {:.1} s", started.elapsed().as_secs_f64());
-    // Mbpp/579 returns a tuple built from a set of strings: its order
-    // depends on each interpreter's string-hash seed.
-    assert!(failing.iter().all(|id| *id == "Mbpp/579"), "{failing:?}");
+    assert!(failing.is_empty(), "{failing:?}");
     let wrong = format!(
         "def {}(*a):\n    return 0\n",
         ds.tasks[0].visible.entry_point
     );
     assert!(!passes(&ds.tasks[0], &wrong, &ds.tasks[0].suites[0].tests));
-    // Loading again reads the cache: it works even with a dead oracle path.
+    // Loading again reads the cache instead of recomputing: plant a marker
+    // value in it and find it in the rebuilt tests.
+    let path = files[0].as_ref().unwrap().path();
+    let mut cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cached["tasks"]["Mbpp/2"][0] = serde_json::json!({"value": "987654321"});
+    std::fs::write(&path, cached.to_string()).unwrap();
     let again = datasets::load(&spec, Some(&mut oracle)).unwrap();
-    assert_eq!(again.tasks.len(), 39);
+    let script = match &again.tasks[0].suites[0].tests[0] {
+        TestCase::Script { code } => code.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(script.contains("987654321"), "the cached value is used");
 }
