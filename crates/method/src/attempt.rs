@@ -348,7 +348,7 @@ impl<'a> Attempt<'a> {
             }
             let u_len = prompt.head_len + prompt.marker_tokens.len() + self.gen.len();
             let c_len = guided_stream.map_or(0, |c| c.prompt_len + self.gen.len());
-            if u_len.max(c_len) >= n_ctx {
+            if u_len.max(c_len) > n_ctx {
                 return Ok(AttemptStop::ContextFull);
             }
             let t = Instant::now();
@@ -866,6 +866,47 @@ mod tests {
         assert_eq!(first.traces.len(), 2 * first.unique.len());
         assert_eq!(first.traces[0].invocation, "add_one(1)");
         assert_eq!(first.traces[1].test, 1);
+    }
+
+    #[test]
+    fn top_up_samples_twice_as_many_when_candidates_collapse() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let mut options = single_options(config(1, 1), vec![1.0]);
+        options.decode.top_up = true;
+        let out = solve(
+            &add_one_task(),
+            engine,
+            adds_one_runner(),
+            &options,
+            &|_| {},
+        )
+        .unwrap();
+        let first = &out.attempts[0].refreshes[0];
+        let rounds: Vec<usize> = first.candidates.iter().map(|c| c.round).collect();
+        assert_eq!(
+            rounds,
+            vec![0, 0, 1, 1, 1, 1],
+            "s = 2 identical samples, then 2s more"
+        );
+        assert_eq!(first.unique.len(), 1);
+    }
+
+    #[test]
+    fn a_prompt_that_cannot_fit_is_refused_up_front() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(600));
+        let options = single_options(config(1, 1), vec![1.0]);
+        let err = solve(
+            &add_one_task(),
+            engine,
+            adds_one_runner(),
+            &options,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, MethodError::PromptTooLong { n_ctx: 600, .. }),
+            "{err}"
+        );
     }
 
     #[test]

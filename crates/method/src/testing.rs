@@ -92,6 +92,12 @@ impl ScriptedEngine {
         self
     }
 
+    /// Set the context size.
+    pub fn with_n_ctx(mut self, n_ctx: usize) -> Self {
+        self.info.n_ctx = n_ctx;
+        self
+    }
+
     /// Limit the number of live sequences.
     pub fn with_max_seqs(mut self, n: usize) -> Self {
         self.max_seqs = n;
