@@ -200,16 +200,24 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Tests per candidate program, as for MBPP's three visible asserts.
+const TESTS_PER_PROGRAM: usize = 3;
+
+/// `n` requests shaped like EG-CFG's: distinct candidate programs (the
+/// task number is a default argument), each traced against three calls.
 pub(crate) fn workload(n: usize) -> Vec<TraceRequest> {
     (0..n)
         .map(|i| {
-            let (program, call) = PROGRAMS[i % PROGRAMS.len()];
-            let arg = match i % PROGRAMS.len() {
-                0 => 30 + (i / PROGRAMS.len()) % 7,
-                _ => i,
+            let task = i / TESTS_PER_PROGRAM;
+            let test = i % TESTS_PER_PROGRAM;
+            let (program, call) = PROGRAMS[task % PROGRAMS.len()];
+            let program = program.replacen("):", &format!(", _task={task}):"), 1);
+            let arg = match task % PROGRAMS.len() {
+                0 => 30 + test,
+                _ => test,
             };
             TraceRequest {
-                program: program.to_string(),
+                program,
                 setup: None,
                 invocation: Invocation::Call {
                     expr: call.replace("{}", &arg.to_string()),

@@ -14,13 +14,13 @@ use crate::check::{judge, STDOUT_MARGIN};
 use crate::config::{ExecLimits, ExecutorConfig};
 use crate::error::ExecutorError;
 use crate::interpreter::{self, Interpreter};
-use crate::pool::{Pool, ScratchFactory, STARTUP_DEADLINE};
+use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
 use crate::result::{ExecResult, Status};
 use crate::sandbox::landlock;
 use crate::sandbox::seccomp::SeccompPrograms;
-use crate::server::{Launch, Server};
-use crate::wire::{parse_result, Job, Op, Reply};
+use crate::server::{Launch, Server, MAX_BATCH};
+use crate::wire::{Job, Op, WireInvocation};
 
 /// A pool of sandboxed Python fork-servers. Cheap to share: wrap it in an
 /// `Arc` and call it from many threads; requests from all of them are
@@ -259,43 +259,49 @@ impl Executor {
         let mut job = Job::new(Op::Trace, &self.limits);
         job.program = Some(r.program.clone());
         job.setup = r.setup.clone();
-        match &r.invocation {
-            Invocation::Call { expr } => job.call = Some(expr.clone()),
-            Invocation::Stdin { stdin } => job.stdin = Some(stdin.clone()),
-        }
+        job.invocations = vec![match &r.invocation {
+            Invocation::Call { expr } => WireInvocation {
+                call: Some(expr.clone()),
+                ..WireInvocation::default()
+            },
+            Invocation::Stdin { stdin } => WireInvocation {
+                stdin: Some(stdin.clone()),
+                ..WireInvocation::default()
+            },
+        }];
         job
     }
 
     /// Runs a non-execution job (prepare, call expression) and decodes its
     /// body; `None` if the child failed.
     fn run_tool<T: for<'de> Deserialize<'de>>(&self, job: Job) -> Option<T> {
-        let reply = self.pool.submit(job).recv().ok()?;
-        match reply {
-            Ok(Reply { header, body }) if header.status.is_none() => {
-                match serde_json::from_slice(&body) {
-                    Ok(out) => Some(out),
-                    Err(e) => {
-                        tracing::warn!("malformed tool reply: {e}");
-                        None
-                    }
-                }
-            }
-            Ok(reply) => {
-                tracing::warn!(
-                    "tool job failed: {:?} {:?}",
-                    reply.header.status,
-                    reply.header.detail
-                );
-                None
-            }
-            Err(e) => {
+        let reply = match self.pool.submit(job).recv() {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
                 tracing::warn!("tool job failed: {e}");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let body = reply.bodies().and_then(|b| b.first().copied());
+        match (reply.header.status, body) {
+            (None, Some(body)) => match serde_json::from_slice(body) {
+                Ok(out) => Some(out),
+                Err(e) => {
+                    tracing::warn!("malformed tool reply: {e}");
+                    None
+                }
+            },
+            (status, _) => {
+                tracing::warn!("tool job failed: {status:?} {:?}", reply.header.detail);
                 None
             }
         }
     }
 
-    /// Runs jobs through the cache and the pool, preserving order.
+    /// Runs single-invocation jobs through the cache and the pool,
+    /// preserving order. Misses that share a program run together, up to
+    /// [`MAX_BATCH`] per child.
     fn run_cached(&self, jobs: Vec<Job>) -> Vec<ExecResult> {
         let n = jobs.len();
         let keys: Vec<_> = jobs
@@ -304,9 +310,8 @@ impl Executor {
             .collect();
         let mut results: Vec<Option<Arc<ExecResult>>> = vec![None; n];
         let mut first: HashMap<[u8; 32], usize> = HashMap::new();
-        let mut running = Vec::new();
+        let mut owned = Vec::new();
         let mut waiting = Vec::new();
-        let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
         for i in 0..n {
             if self.cache.enabled() {
                 if first.contains_key(&keys[i]) {
@@ -316,51 +321,108 @@ impl Executor {
             }
             match self.cache.claim(&keys[i]) {
                 Claim::Hit(r) => results[i] = Some(r),
-                Claim::Owner => {
-                    let job = jobs[i].take().expect("each job is taken once");
-                    running.push((i, self.pool.submit(job)));
-                }
+                Claim::Owner => owned.push(i),
                 Claim::Wait => waiting.push(i),
             }
         }
-        for (i, rx) in running {
-            let result = Arc::new(receive(&rx));
-            if result.status == Status::InternalError {
-                self.cache.abandon(&keys[i]);
-            } else {
-                self.cache.fulfil(&keys[i], result.clone());
+        let batches: Vec<(Vec<usize>, Job, ReplyReceiver)> = batches(&jobs, &owned)
+            .into_iter()
+            .map(|group| {
+                let invocations = group
+                    .iter()
+                    .map(|&i| jobs[i].invocations[0].clone())
+                    .collect();
+                let job = jobs[group[0]].with_invocations(invocations);
+                let rx = self.pool.submit(job.clone());
+                (group, job, rx)
+            })
+            .collect();
+        for (group, job, rx) in batches {
+            for (i, result) in group.into_iter().zip(self.collect(job, rx)) {
+                let result = Arc::new(result);
+                if result.status == Status::InternalError {
+                    self.cache.abandon(&keys[i]);
+                } else {
+                    self.cache.fulfil(&keys[i], result.clone());
+                }
+                results[i] = Some(result);
             }
-            results[i] = Some(result);
         }
         for i in waiting {
             results[i] = Some(match self.cache.wait(&keys[i]) {
                 Some(r) => r,
                 None => {
-                    let job = jobs[i].take().expect("each job is taken once");
-                    Arc::new(receive(&self.pool.submit(job)))
+                    let rx = self.pool.submit(jobs[i].clone());
+                    Arc::new(self.collect(jobs[i].clone(), rx).remove(0))
                 }
             });
         }
-        (0..n)
-            .map(|i| {
-                let r = match &results[i] {
-                    Some(r) => r,
-                    None => results[first[&keys[i]]]
-                        .as_ref()
-                        .expect("first occurrence ran"),
-                };
-                ExecResult::clone(r)
+        let mut results: Vec<Option<Arc<ExecResult>>> = (0..n)
+            .map(|i| match &results[i] {
+                Some(r) => Some(r.clone()),
+                None => results[first[&keys[i]]].clone(),
+            })
+            .collect();
+        drop(first);
+        results
+            .iter_mut()
+            .map(|r| {
+                let r = r.take().expect("every request has a result");
+                Arc::try_unwrap(r).unwrap_or_else(|shared| ExecResult::clone(&shared))
             })
             .collect()
     }
+
+    /// Waits for a batch's results, rerunning the invocations after the one
+    /// a child stopped at until each has a result.
+    fn collect(&self, mut job: Job, mut rx: ReplyReceiver) -> Vec<ExecResult> {
+        let total = job.invocations.len();
+        let mut out = Vec::with_capacity(total);
+        loop {
+            let left = job.invocations.len();
+            let mut got = match rx.recv() {
+                Ok(Ok(reply)) => reply.results(left),
+                Ok(Err(detail)) => vec![ExecResult::failure(Status::InternalError, detail)],
+                Err(_) => vec![ExecResult::failure(
+                    Status::InternalError,
+                    "the executor worker vanished",
+                )],
+            };
+            if got.is_empty() {
+                got.push(ExecResult::failure(
+                    Status::InternalError,
+                    "the server returned no result",
+                ));
+            }
+            got.truncate(left);
+            let taken = got.len();
+            out.extend(got);
+            if out.len() == total {
+                return out;
+            }
+            job = job.with_invocations(job.invocations[taken..].to_vec());
+            rx = self.pool.submit(job.clone());
+        }
+    }
 }
 
-fn receive(rx: &crossbeam_channel::Receiver<Result<Reply, String>>) -> ExecResult {
-    match rx.recv() {
-        Ok(Ok(reply)) => parse_result(&reply),
-        Ok(Err(detail)) => ExecResult::failure(Status::InternalError, detail),
-        Err(_) => ExecResult::failure(Status::InternalError, "the executor worker vanished"),
+/// Groups `owned` job indices by (op, program, setup, limits), in order of
+/// first appearance, at most [`MAX_BATCH`] per group.
+fn batches(jobs: &[Job], owned: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut open: HashMap<Vec<u8>, usize> = HashMap::new();
+    for &i in owned {
+        let base =
+            serde_json::to_vec(&jobs[i].with_invocations(Vec::new())).expect("jobs serialise");
+        match open.get(&base) {
+            Some(&g) if groups[g].len() < MAX_BATCH => groups[g].push(i),
+            _ => {
+                open.insert(base, groups.len());
+                groups.push(vec![i]);
+            }
+        }
     }
+    groups
 }
 
 fn test_job(program: &str, setup: Option<&str>, test: &TestCase, limits: &ExecLimits) -> Job {
@@ -372,10 +434,16 @@ fn test_job(program: &str, setup: Option<&str>, test: &TestCase, limits: &ExecLi
     let mut job = Job::new(Op::Test, &limits);
     job.program = Some(program.to_string());
     job.setup = setup.map(str::to_string);
-    match test {
-        TestCase::Assert { code } | TestCase::Script { code } => job.test = Some(code.clone()),
-        TestCase::Stdio { stdin, .. } => job.stdin = Some(stdin.clone()),
-    }
+    job.invocations = vec![match test {
+        TestCase::Assert { code } | TestCase::Script { code } => WireInvocation {
+            test: Some(code.clone()),
+            ..WireInvocation::default()
+        },
+        TestCase::Stdio { stdin, .. } => WireInvocation {
+            stdin: Some(stdin.clone()),
+            ..WireInvocation::default()
+        },
+    }];
     job
 }
 
@@ -485,10 +553,13 @@ fn probe(
             ),
         });
     }
-    let body: Body =
-        serde_json::from_slice(&hello.body).map_err(|e| ExecutorError::ServerStart {
-            detail: format!("malformed probe reply: {e}"),
-        })?;
+    let raw = hello
+        .bodies()
+        .and_then(|b| b.first().copied())
+        .unwrap_or_default();
+    let body: Body = serde_json::from_slice(raw).map_err(|e| ExecutorError::ServerStart {
+        detail: format!("malformed probe reply: {e}"),
+    })?;
     match (body.status, body.probe) {
         (Status::Ok, Some(probe)) => Ok((probe, namespaces)),
         (status, _) => Err(ExecutorError::ServerStart {
@@ -529,12 +600,14 @@ fn sandbox_caps(
                  probe: inet socket, fork -> EPERM"
             ))
         }
-        Some(_) => return Err(ExecutorError::ServerStart {
-            detail: format!(
+        Some(_) => {
+            return Err(ExecutorError::ServerStart {
+                detail: format!(
                 "the seccomp filters did not take effect (Seccomp: {}, inet socket: {}, fork: {})",
                 probe.seccomp_mode, probe.inet_socket, probe.fork
             ),
-        }),
+            })
+        }
     };
     let landlock_state = match landlock_abi {
         None => LayerState::off(format!(

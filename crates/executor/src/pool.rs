@@ -30,6 +30,9 @@ pub(crate) const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) type ScratchFactory =
     dyn Fn(usize) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>), String> + Send + Sync;
 
+/// Where a job's reply arrives: the server's reply, or why there is none.
+pub(crate) type ReplyReceiver = Receiver<Result<Reply, String>>;
+
 struct Task {
     job: Job,
     reply: Sender<Result<Reply, String>>,
@@ -90,7 +93,7 @@ impl Pool {
 
     /// Queues `job`; the receiver yields the server's reply or why there is
     /// none.
-    pub(crate) fn submit(&self, job: Job) -> Receiver<Result<Reply, String>> {
+    pub(crate) fn submit(&self, job: Job) -> ReplyReceiver {
         let (reply, rx) = bounded(1);
         let queue = self.queue.as_ref().expect("pool is running");
         if let Err(e) = queue.send(Task { job, reply }) {

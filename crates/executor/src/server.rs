@@ -20,8 +20,15 @@ use serde::Serialize;
 use crate::sandbox::namespaces::NamespacePlan;
 use crate::wire::{Job, Reply, ReplyHeader};
 
-/// Frames larger than this are refused in both directions.
+/// Requests and single results larger than this are refused.
 pub(crate) const FRAME_CAP: usize = 4 << 20;
+
+/// Most invocations of one program a single child runs: enough to share
+/// its start-up cost, few enough to keep the pool busy.
+pub(crate) const MAX_BATCH: usize = 4;
+
+/// A reply carries up to one result per invocation of a batch.
+const MAX_REPLY: usize = MAX_BATCH * (FRAME_CAP + 65536);
 
 /// Executes the harness with a private copy of the builtins (see
 /// `python/harness.py`).
@@ -189,7 +196,7 @@ impl Server {
         let mut len = [0u8; 4];
         self.read_exact_until(&mut len, until, deadline)?;
         let n = u32::from_le_bytes(len) as usize;
-        if !(4..=FRAME_CAP + 65536).contains(&n) {
+        if !(4..=MAX_REPLY).contains(&n) {
             return Err(ServerFailure::Broken(format!("reply frame of {n} bytes")));
         }
         let mut frame = vec![0u8; n];
@@ -367,10 +374,7 @@ pub(crate) fn run_oneshot(
     {
         return ExecResult::failure(Status::ProtocolError, "bad one-shot result frame");
     }
-    crate::wire::parse_result(&Reply {
-        header: ReplyHeader::default(),
-        body: buf.split_off(20),
-    })
+    crate::wire::parse_body(&buf[20..])
 }
 
 fn read_to_end_until(

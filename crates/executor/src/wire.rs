@@ -1,11 +1,14 @@
 //! The messages exchanged with the Python servers, and their conversion
 //! into the public result types.
 //!
-//! Requests are JSON objects. Replies are a JSON header written by the
-//! server (identity, resource use, and the status when the server itself
-//! decided it: timeout, crash, forged frame) followed by the child's result
-//! body. Trace events travel as compact arrays; [`parse_result`] turns them
-//! into [`TraceEvent`]s.
+//! Requests are JSON objects; a trace or test job carries one program and
+//! several invocations, which one child runs one after the other. Replies
+//! are a JSON header written by the server (identity, resource use, how
+//! many invocations finished, and the status of the one it stopped at when
+//! it had to: timeout, crash, forged frame) followed by one length-prefixed
+//! body per finished invocation. A body is the child's JSON result, a NUL,
+//! and its trace events as lines of separated fields, which
+//! [`parse_body`] turns into [`TraceEvent`]s.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,12 +60,10 @@ pub(crate) struct Job {
     pub(crate) program: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) setup: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) call: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) stdin: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) test: Option<String>,
+    /// What to run after the program, each in a fresh namespace with its
+    /// own budgets and result frame (trace and test jobs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) invocations: Vec<WireInvocation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) partials: Option<Vec<String>>,
     #[serde(rename = "assert", skip_serializing_if = "Option::is_none")]
@@ -72,6 +73,20 @@ pub(crate) struct Job {
     /// draws its own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) nonce: Option<String>,
+}
+
+/// One invocation of a job's program.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub(crate) struct WireInvocation {
+    /// A call expression appended to the program (traces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) call: Option<String>,
+    /// Standard input for the program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stdin: Option<String>,
+    /// Test code run after the program (checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) test: Option<String>,
 }
 
 /// What a job does in the child.
@@ -96,9 +111,7 @@ impl Job {
             op,
             program: None,
             setup: None,
-            call: None,
-            stdin: None,
-            test: None,
+            invocations: Vec::new(),
             partials: None,
             assert_stmt: None,
             limits: limits.into(),
@@ -106,9 +119,17 @@ impl Job {
         }
     }
 
-    /// The job's wall-clock budget in the child.
+    /// The job's wall-clock budget: one timeout per invocation.
     pub(crate) fn timeout_s(&self) -> f64 {
-        self.limits.timeout_s
+        self.limits.timeout_s * self.invocations.len().max(1) as f64
+    }
+
+    /// This job with only `invocations` (same program, setup and limits).
+    pub(crate) fn with_invocations(&self, invocations: Vec<WireInvocation>) -> Job {
+        Job {
+            invocations,
+            ..self.clone()
+        }
     }
 }
 
@@ -128,6 +149,9 @@ pub(crate) struct ReplyHeader {
     pub(crate) signal: Option<i32>,
     #[serde(default)]
     pub(crate) exit_code: Option<i32>,
+    /// Invocations whose result frames the body holds.
+    #[serde(default)]
+    pub(crate) done: usize,
 }
 
 /// A server's complete reply.
@@ -158,6 +182,8 @@ struct WireResult {
     trace_tampered: bool,
     #[serde(default)]
     iso_ms: f64,
+    #[serde(default)]
+    wall_ms: f64,
     #[serde(default)]
     detail: Option<String>,
 }
@@ -236,43 +262,80 @@ fn split_body(body: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// Turns a reply into an [`ExecResult`]: the server's verdict when it gave
-/// one, else the child's validated body.
-pub(crate) fn parse_result(reply: &Reply) -> ExecResult {
-    let h = &reply.header;
-    let mut result = match h.status {
-        Some(status) => ExecResult::failure(
-            status,
-            h.detail.clone().unwrap_or_else(|| status.to_string()),
-        ),
-        None => {
-            let (json, events) = split_body(&reply.body);
-            match serde_json::from_slice::<WireResult>(json) {
-                Ok(w) => match parse_events(events) {
-                    Some(events) => from_wire(w, events),
-                    None => ExecResult::failure(Status::ProtocolError, "malformed trace events"),
-                },
-                Err(e) => ExecResult::failure(
-                    Status::ProtocolError,
-                    format!("malformed result body: {e}"),
-                ),
+impl Reply {
+    /// The child's result bodies, one per finished invocation; `None` if
+    /// the framing is broken.
+    pub(crate) fn bodies(&self) -> Option<Vec<&[u8]>> {
+        let mut out = Vec::new();
+        let mut rest = self.body.as_slice();
+        while !rest.is_empty() {
+            let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            out.push(rest.get(4..4 + n)?);
+            rest = &rest[4 + n..];
+        }
+        Some(out)
+    }
+
+    /// The results of a trace or test job with `n` invocations, in order:
+    /// one per finished invocation, then the server's verdict on the one it
+    /// stopped at. Shorter than `n` when the child ended early; the caller
+    /// reruns the rest.
+    pub(crate) fn results(&self, n: usize) -> Vec<ExecResult> {
+        let h = &self.header;
+        let Some(bodies) = self.bodies().filter(|b| b.len() == h.done && b.len() <= n) else {
+            return vec![ExecResult::failure(
+                Status::ProtocolError,
+                "malformed reply body",
+            )];
+        };
+        let mut results: Vec<ExecResult> = bodies
+            .into_iter()
+            .map(|body| {
+                let mut r = parse_body(body);
+                r.maxrss_kb = h.maxrss_kb;
+                r
+            })
+            .collect();
+        if results.len() < n {
+            if let Some(status) = h.status {
+                results.push(server_verdict(status, h));
             }
         }
-    };
-    if result.status == Status::Crashed && h.detail.is_none() {
-        result.detail = Some(match (h.signal, h.exit_code) {
+        results
+    }
+}
+
+/// The result the server decided for the invocation it stopped at.
+fn server_verdict(status: Status, h: &ReplyHeader) -> ExecResult {
+    let detail = match (&h.detail, status) {
+        (Some(d), _) => d.clone(),
+        (None, Status::Crashed) => match (h.signal, h.exit_code) {
             (Some(sig), _) => format!("killed by signal {sig}"),
             (None, Some(code)) => format!("exited with code {code} without a result"),
             (None, None) => "ended without a result".to_string(),
-        });
-    }
-    if matches!(result.status, Status::Crashed | Status::ProtocolError) {
+        },
+        (None, _) => status.to_string(),
+    };
+    let mut result = ExecResult::failure(status, detail);
+    if matches!(status, Status::Crashed | Status::ProtocolError) {
         result.signal = h.signal;
         result.exit_code = h.exit_code;
     }
     result.wall_ms = h.wall_ms;
     result.maxrss_kb = h.maxrss_kb;
     result
+}
+
+/// Parses one child result body: JSON, then `\0` and the event lines.
+pub(crate) fn parse_body(body: &[u8]) -> ExecResult {
+    let (json, events) = split_body(body);
+    match serde_json::from_slice::<WireResult>(json) {
+        Ok(w) => match parse_events(events) {
+            Some(events) => from_wire(w, events),
+            None => ExecResult::failure(Status::ProtocolError, "malformed trace events"),
+        },
+        Err(e) => ExecResult::failure(Status::ProtocolError, format!("malformed result body: {e}")),
+    }
 }
 
 fn parse_events(text: &[u8]) -> Option<Vec<TraceEvent>> {
@@ -302,7 +365,7 @@ fn from_wire(w: WireResult, events: Vec<TraceEvent>) -> ExecResult {
         signal: None,
         exit_code: None,
         detail: w.detail,
-        wall_ms: 0.0,
+        wall_ms: w.wall_ms,
         maxrss_kb: 0,
         iso_ms: w.iso_ms,
     }
@@ -312,10 +375,15 @@ fn from_wire(w: WireResult, events: Vec<TraceEvent>) -> ExecResult {
 mod tests {
     use super::*;
 
-    fn reply(header: &str, body: &str) -> Reply {
+    fn reply(header: &str, bodies: &[&str]) -> Reply {
+        let mut body = Vec::new();
+        for b in bodies {
+            body.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            body.extend_from_slice(b.as_bytes());
+        }
         Reply {
             header: serde_json::from_str(header).unwrap(),
-            body: body.as_bytes().to_vec(),
+            body,
         }
     }
 
@@ -324,7 +392,9 @@ mod tests {
         let body = "{\"status\":\"ok\",\"ret\":\"4\",\"line_hits\":[[2,1],[3,1]],\"lines_executed\":2}\0\
             1\x1f0\x1f1\x1f2\x1f2\x1ff\x1fx\x1d3\x1dint\x1f0\x1f\x1f\x1f\n\
             2\x1f2\x1f3\x1f2\x1f2\x1ff\x1fx\x1d3\x1dint\x1ey\x1d4\x1dint\x1f0\x1f4\x1f4\x1f4\x1c1\x1c";
-        let r = parse_result(&reply(r#"{"id":1,"wall_ms":1.5,"maxrss_kb":9}"#, body));
+        let r = reply(r#"{"id":1,"done":1,"maxrss_kb":9}"#, &[body])
+            .results(1)
+            .remove(0);
         assert_eq!(r.status, Status::Ok, "{:?}", r.detail);
         assert_eq!(r.events.len(), 2);
         assert_eq!(r.events[0].value, None);
@@ -342,25 +412,38 @@ mod tests {
 
     #[test]
     fn malformed_event_lines_are_protocol_errors() {
-        let body = "{\"status\":\"ok\"}\0not an event";
-        let r = parse_result(&reply(r#"{"id":1}"#, body));
+        let r = parse_body(b"{\"status\":\"ok\"}\0not an event");
         assert_eq!(r.status, Status::ProtocolError);
     }
 
     #[test]
-    fn server_verdict_overrides_the_body() {
-        let r = parse_result(&reply(
-            r#"{"id":1,"status":"timeout","detail":"killed"}"#,
-            r#"{"status":"ok"}"#,
-        ));
-        assert_eq!(r.status, Status::Timeout);
+    fn an_early_stop_yields_finished_results_then_the_verdict() {
+        let r = reply(
+            r#"{"id":1,"done":1,"status":"timeout","detail":"killed"}"#,
+            &[r#"{"status":"ok"}"#],
+        );
+        let results = r.results(3);
+        assert_eq!(results.len(), 2, "the third invocation is left to rerun");
+        assert_eq!(results[0].status, Status::Ok);
+        assert_eq!(results[1].status, Status::Timeout);
+        let crash = reply(r#"{"id":1,"done":0,"status":"crashed","signal":11}"#, &[]);
+        let r = crash.results(1).remove(0);
+        assert_eq!((r.status, r.signal), (Status::Crashed, Some(11)));
+        assert_eq!(r.detail.as_deref(), Some("killed by signal 11"));
     }
 
     #[test]
-    fn garbage_body_is_a_protocol_error() {
-        let r = parse_result(&reply(r#"{"id":1}"#, "{\"status\":\"ok\""));
-        assert_eq!(r.status, Status::ProtocolError);
-        let r = parse_result(&reply(r#"{"id":1}"#, r#"{"status":"great"}"#));
-        assert_eq!(r.status, Status::ProtocolError);
+    fn garbage_is_a_protocol_error() {
+        assert_eq!(
+            parse_body(b"{\"status\":\"ok\"").status,
+            Status::ProtocolError
+        );
+        assert_eq!(
+            parse_body(br#"{"status":"great"}"#).status,
+            Status::ProtocolError
+        );
+        let mut broken = reply(r#"{"id":1,"done":1}"#, &[r#"{"status":"ok"}"#]);
+        broken.body.truncate(6);
+        assert_eq!(broken.results(1)[0].status, Status::ProtocolError);
     }
 }

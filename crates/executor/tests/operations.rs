@@ -330,3 +330,33 @@ fn identical_requests_run_once() {
         .remove(0);
     assert_ne!(other.ret, results[0].ret, "a different invocation runs");
 }
+
+#[test]
+fn invocations_of_one_program_are_isolated_and_survive_failures() {
+    let program = "import os, time\ncount = 0\ndef f(x):\n    global count\n    count += 1\n    if x == 'crash':\n        os._exit(3)\n    if x == 'spin':\n        while True:\n            pass\n    return (x, count)";
+    let calls = ["f(1)", "f('crash')", "f(2)", "f('spin')", "f(3)", "f(4)"];
+    let requests: Vec<TraceRequest> = calls.iter().map(|c| call(program, c)).collect();
+    let results = executor().trace(&requests);
+    let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::Ok,
+            Status::Crashed,
+            Status::Ok,
+            Status::LineLimit,
+            Status::Ok,
+            Status::Ok
+        ]
+    );
+    let rets: Vec<Option<&str>> = results.iter().map(|r| r.ret.as_deref()).collect();
+    assert_eq!(rets[0], Some("(1, 1)"), "module state starts fresh");
+    assert_eq!(
+        rets[2],
+        Some("(2, 1)"),
+        "module state starts fresh after a crash"
+    );
+    assert_eq!(rets[4], Some("(3, 1)"));
+    assert_eq!(rets[5], Some("(4, 1)"));
+    assert_eq!(results[1].exit_code, Some(3));
+}

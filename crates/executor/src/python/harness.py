@@ -554,59 +554,80 @@ class Run:
         self.max_vars = r["vars"]
         self.compat = CompatRepr(self.srepr, max(r["chars"] * 8, 1000)) if lim["compat_values"] else None
         self.rlrepr = ReprlibStyle(self.srepr)
-        self.events = []
-        self.hits = {}
         self.head = lim["head_events"]
-        self.samples_left = lim["max_samples"]
-        self.outer_left = 64
         self.max_lines = lim["max_lines"]
-        self.counts = lambda: (0, 0, 0)
-        self.tracer = None
         self.stdout = None
         self.sink = None
+        self.iso_ms = 0.0
+        self.begin()
+
+    def begin(self):
+        """Fresh per-invocation state (a child may run several invocations
+        of one program, each reported in its own frame)."""
+        self.events = []
+        self.hits = {}
+        self.samples_left = self.limits["max_samples"]
+        self.outer_left = 64
+        self.counts = lambda: (0, 0, 0)
+        self.tracer = None
         self.ret = None
         self.exc = None
-        self.done = False
         self.tampered = False
         self.started = _monotonic()
-        self.iso_ms = 0.0
+        if self.sink is not None:
+            try:
+                self.stdout.flush()
+            except BaseException:
+                pass
+            self.sink.kept = bytearray()
+            self.sink.total = 0
 
     def snapshot(self, frame):
         """A frame's variables as name \x1d repr \x1d type (\x1d compat),
         joined by \x1e, and how many were left out by the cap."""
         out = []
+        append = out.append
         more = 0
         srepr = self.srepr
         compat = self.compat
-        max_vars = self.max_vars
-        is_module = frame.f_code.co_name == "<module>"
-        chars = self.srepr.chars
+        room = self.max_vars
+        chars = srepr.chars
+        names = BUILTIN_NAMES
+        module = frame.f_code.co_name == "<module>"
         for name, v in _dict_items(frame.f_locals):
             if name[0] == "_" and name[:2] == "__" and name[-2:] == "__":
                 continue
             t = _type(v)
-            if t is int and -BIG_INT < v < BIG_INT:
-                r = _int_repr(v)
-            elif t is str and _len(v) <= chars:
-                r = _str_repr(v)
+            # The common scalar cases inline; everything else via srepr.
+            if t is int:
+                r = _int_repr(v) if -BIG_INT < v < BIG_INT else srepr(v)
+            elif t is str:
+                r = _str_repr(v) if _len(v) <= chars else srepr(v)
+            elif t is bool:
+                r = "True" if v else "False"
+            elif v is None:
+                r = "None"
+            elif t is float:
+                r = _float_repr(v)
             elif t in PLAIN_TYPES:
                 r = srepr(v)
             elif t in SKIP_TYPES or _issubclass(t, type):
-                if compat is None or t is not _FunctionType or not is_module:
+                if compat is None or t is not _FunctionType or not module:
                     continue
                 r = srepr(v)
             else:
                 r = srepr(v)
-            if _len(out) >= max_vars:
+            if not room:
                 more += 1
                 continue
-            if not name.isidentifier():
+            room -= 1
+            if module and not name.isidentifier():
                 name = clean(name)
             if compat is None:
-                out.append(name + "\x1d" + r + "\x1d" + (BUILTIN_NAMES.get(t) or type_name(t)))
+                append("%s\x1d%s\x1d%s" % (name, r, names.get(t) or type_name(t)))
             else:
                 c, ct = compat.value(v)
-                out.append(name + "\x1d" + r + "\x1d" + ct + "\x1d" + c)
+                append("%s\x1d%s\x1d%s\x1d%s" % (name, r, ct, c))
         return "\x1e".join(out), more
 
     def record(self, frame, kind, fid, depth, arg, index):
@@ -728,6 +749,7 @@ class Run:
             "stdout_bytes": 0,
             "trace_tampered": self.tampered,
             "iso_ms": self.iso_ms,
+            "wall_ms": (_monotonic() - self.started) * 1000.0,
         }
         if self.sink is not None:
             try:
@@ -743,20 +765,26 @@ class Run:
         if self.tracer is not None and _gettrace() is not self.tracer:
             self.tampered = True
 
+    def emit(self, status):
+        """Write this invocation's result frame."""
+        res = self.result(status)
+        payload = _encode(res).encode("utf-8") + b"\0" + "\n".join(self.events).encode("utf-8", "replace")
+        if _len(payload) > self.limits["result_bytes"]:
+            res["status"] = "result_too_large"
+            payload = _encode(res).encode("utf-8")
+        write_frame(self.out_fd, self.nonce + payload)
+
     def finish(self, status):
-        """Write the result and leave; never returns, cannot be caught."""
+        """Write the current invocation's result and leave (later invocations
+        are rerun by the manager); never returns, cannot be caught."""
+        global CURRENT_RUN
         self.check_tracer()
         _settrace(None)
-        if self.done:
+        if CURRENT_RUN is None:  # already finishing
             _exit(0)
-        self.done = True
+        CURRENT_RUN = None
         try:
-            res = self.result(status)
-            payload = _encode(res).encode("utf-8") + b"\0" + "\n".join(self.events).encode("utf-8", "replace")
-            if _len(payload) > self.limits["result_bytes"]:
-                res["status"] = "result_too_large"
-                payload = _encode(res).encode("utf-8")
-            write_frame(self.out_fd, self.nonce + payload)
+            self.emit(status)
         except BaseException:
             _exit(101)
         _exit(0)
@@ -799,21 +827,49 @@ def run_job(run):
         res = {"status": "ok", "probe": probe_layers()}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
+    for inv in job["invocations"]:
+        run_invocation(run, op == "trace", inv)
+    _exit(0)
+
+
+def run_invocation(run, traced, inv):
+    """One invocation of the job's program in a fresh namespace, with its own
+    deadline, line budget and result frame. Aborts end the child."""
+    global CURRENT_RUN
+    job = run.job
+    run.begin()
+    stdin = inv.get("stdin")
+    if stdin is not None:
+        mfd = os.memfd_create("stdin")
+        write_all(mfd, stdin.encode("utf-8"))
+        os.lseek(mfd, 0, 0)
+        os.dup2(mfd, 0)
+        os.close(mfd)
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    random.seed(0)
+    CURRENT_RUN = run
+    signal.setitimer(signal.ITIMER_REAL, job["limits"]["timeout_s"] * 0.9)
+    status = execute(run, traced, job, inv)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    CURRENT_RUN = None
+    run.emit(status)
+
+
+def execute(run, traced, job, inv):
+    """Compile and run; returns the status (aborts never return)."""
     ns = {"__name__": "__main__", "__builtins__": sys.modules["builtins"]}
-    traced = op == "trace"
-    call = job.get("call")
+    call = inv.get("call")
     try:
         setup = compile(job["setup"], "<setup>", "exec") if job.get("setup") else None
         code = compile_candidate(job["program"], call if traced else None)
-        test = compile(job["test"], "<test>", "exec") if job.get("test") else None
+        test = compile(inv["test"], "<test>", "exec") if inv.get("test") else None
     except SyntaxError as e:
-        run.exc = {"type": type_name(_type(e)), "message": _str(e.msg)[:300],
+        run.exc = {"type": type_name(_type(e)), "message": clean(_str(e.msg)[:300]),
                    "line": e.lineno if _type(e.lineno) is int else None}
-        run.finish("syntax_error")
+        return "syntax_error"
     except (ValueError, RecursionError, MemoryError) as e:
         run.exc = {"type": type_name(_type(e)), "message": run.message(e), "line": None}
-        run.finish("syntax_error")
-    status = "ok"
+        return "syntax_error"
     try:
         if setup is not None:
             exec(setup, ns)
@@ -832,17 +888,15 @@ def run_job(run):
                 exec(test, ns)
     except SystemExit as e:
         _settrace(None)
-        code_ = e.code
-        if job.get("stdin") is not None and (code_ is None or code_ == 0):
-            status = "ok"
-        else:
-            run.exc = run.exception_info(e, e.__traceback__)
-            status = "exception"
+        if inv.get("stdin") is not None and (e.code is None or e.code == 0):
+            return "ok"
+        run.exc = run.exception_info(e, e.__traceback__)
+        return "exception"
     except BaseException as e:
         _settrace(None)
         run.exc = run.exception_info(e, e.__traceback__)
-        status = "exception"
-    run.finish(status)
+        return "exception"
+    return "ok"
 
 
 # --- prepare (method.md §5) and call expressions -----------------------------
@@ -946,13 +1000,6 @@ def child_main(run, iso, scratch, keep_fds, oneshot=False):
                 lo = fd + 1
         os.closerange(lo, 4096)
         os.chdir(scratch)
-        stdin = job.get("stdin")
-        if stdin is not None:
-            mfd = os.memfd_create("stdin")
-            write_all(mfd, stdin.encode("utf-8"))
-            os.lseek(mfd, 0, 0)
-            os.dup2(mfd, 0)
-            os.close(mfd)
         lim = job["limits"]
         # Streams built by the server before the fork, still empty here.
         run.sink = STREAMS.sink
@@ -962,7 +1009,7 @@ def child_main(run, iso, scratch, keep_fds, oneshot=False):
             STREAMS.install()
         # The environment was cleared by the manager (PATH, LANG only).
         tempfile.tempdir = scratch
-        CURRENT_RUN = run
+        CURRENT_RUN = run  # set-up itself is under the soft deadline
         signal.setitimer(signal.ITIMER_REAL, lim["timeout_s"] * 0.9)
         err = iso.install(lim, scratch)
         run.iso_ms = (_monotonic() - t0) * 1000.0
@@ -998,14 +1045,19 @@ class Server:
         write_frame(self.rep_fd, _pack("<I", _len(h)) + h + body)
 
     def execute(self, job):
-        """Fork a child for `job`, supervise it, return (header, body)."""
+        """Fork a child for `job` and supervise it. The child writes one
+        frame per invocation, each with its own deadline. Returns (header,
+        body): the body holds the verified frames' payloads, each behind its
+        u32 length; header["done"] counts them, and when the child stopped
+        early header["status"] tells what happened to the next invocation."""
         self.counter += 1
         scratch = os.path.join(self.scratch, "x%d" % self.counter)
         os.mkdir(scratch, 0o700)
         nonce = os.urandom(16)
         rfd, wfd = os.pipe()
+        expected = _len(job.get("invocations") or [None])
         timeout = job["limits"]["timeout_s"]
-        cap = job["limits"]["result_bytes"] + 4 + 16 + 65536
+        cap = job["limits"]["result_bytes"] + 16 + 65536
         run = Run(job, nonce, wfd)
         t0 = _monotonic()
         pid = os.fork()
@@ -1013,8 +1065,6 @@ class Server:
             os.close(rfd)
             child_main(run, self.iso, scratch, self.keep)
         os.close(wfd)
-        header = {"id": job["id"]}
-        buf = bytearray()
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -1023,30 +1073,46 @@ class Server:
         poller.register(rfd, select.POLLIN)
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
+        buf = bytearray()
+        pos = 0
+        frames = []
+        started = t0
         deadline = t0 + timeout + 0.1
         eof = exited = False
-        killed = None
-        while not (eof and exited):
+        stop = None
+        while not (eof and exited) and stop is None:
             remaining = deadline - _monotonic()
             if remaining <= 0:
-                killed = "timeout"
+                stop = ("timeout", "killed after %.1f s" % timeout)
                 break
             for fd, _ in poller.poll(remaining * 1000.0):
-                if fd == rfd:
-                    data = _read(rfd, 1 << 16)
-                    if not data:
-                        eof = True
-                        poller.unregister(rfd)
-                    else:
-                        buf += data
-                        if _len(buf) > cap:
-                            killed = "result_too_large"
-                            break
-                else:
+                if fd != rfd:
                     exited = True
                     poller.unregister(pidfd)
-            if killed:
-                break
+                    continue
+                data = _read(rfd, 1 << 16)
+                if not data:
+                    eof = True
+                    poller.unregister(rfd)
+                    continue
+                buf += data
+                while _len(buf) - pos >= 4:
+                    (n,) = _unpack("<I", bytes(buf[pos:pos + 4]))
+                    if n > cap:
+                        stop = ("result_too_large", "result frame over the cap")
+                        break
+                    if _len(buf) - pos - 4 < n:
+                        break
+                    frame = bytes(buf[pos + 4:pos + 4 + n])
+                    pos += 4 + n
+                    if n < 16 or frame[:16] != nonce:
+                        stop = ("protocol_error", "result frame with a wrong length or nonce")
+                        break
+                    frames.append(frame[16:])
+                    started = _monotonic()
+                    deadline = started + timeout + 0.1
+                if stop is not None:
+                    break
             if pidfd is None and eof:
                 exited = True
         for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -1059,8 +1125,7 @@ class Server:
             os.killpg(pid, signal.SIGKILL)  # anything the child left in its group
         except OSError:
             pass
-        header["wall_ms"] = (_monotonic() - t0) * 1000.0
-        header["maxrss_kb"] = rusage.ru_maxrss
+        end = _monotonic()
         os.close(rfd)
         if pidfd is not None:
             os.close(pidfd)
@@ -1068,31 +1133,20 @@ class Server:
             os.rmdir(scratch)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
-        if killed:
-            header["status"] = killed
-            header["detail"] = "killed after %.1f s" % timeout if killed == "timeout" else "result frame over the cap"
-            return header, b""
-        if os.WIFSIGNALED(wstatus):
-            header["signal"] = os.WTERMSIG(wstatus)
-        elif os.WIFEXITED(wstatus):
-            header["exit_code"] = os.WEXITSTATUS(wstatus)
-        if not buf:
-            header["status"] = "crashed"
-            return header, b""
-        if _len(buf) < 20:
-            header["status"] = "protocol_error"
-            header["detail"] = "truncated result frame"
-            return header, b""
-        (n,) = _unpack("<I", bytes(buf[:4]))
-        if n != _len(buf) - 4 or bytes(buf[4:20]) != nonce:
-            header["status"] = "protocol_error"
-            header["detail"] = "result frame with a wrong length or nonce"
-            return header, b""
-        if header.get("exit_code", 0) != 0 or "signal" in header:
-            header["status"] = "protocol_error"
-            header["detail"] = "the child died after writing its result"
-            return header, b""
-        return header, bytes(buf[20:])
+        header = {"id": job["id"], "done": _len(frames), "wall_ms": (end - started) * 1000.0,
+                  "maxrss_kb": rusage.ru_maxrss}
+        if _len(frames) < expected:
+            if stop is None and pos < _len(buf):
+                stop = ("protocol_error", "truncated or garbled result frame")
+            if stop is not None:
+                header["status"], header["detail"] = stop
+            else:
+                header["status"] = "crashed"
+                if os.WIFSIGNALED(wstatus):
+                    header["signal"] = os.WTERMSIG(wstatus)
+                elif os.WIFEXITED(wstatus):
+                    header["exit_code"] = os.WEXITSTATUS(wstatus)
+        return header, b"".join(_pack("<I", _len(f)) + f for f in frames)
 
     def probe(self):
         """Run one child that installs the isolation and tests its effect."""
