@@ -460,6 +460,7 @@ struct ScratchRoot {
 impl ScratchRoot {
     fn create(parent: &Path) -> Result<Self, ExecutorError> {
         use std::os::unix::fs::DirBuilderExt;
+        sweep_stale(parent);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -472,6 +473,28 @@ impl ScratchRoot {
                 source,
             })?;
         Ok(ScratchRoot { path })
+    }
+}
+
+/// Removes scratch roots of executors whose process is gone (one that
+/// exits without dropping its executor leaves its root behind).
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("egcfg-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

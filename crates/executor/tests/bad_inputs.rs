@@ -20,6 +20,7 @@ const SECRET: &str = "egcfg-test-secret-5b1f";
 
 struct Fixture {
     executor: Executor,
+    scratch: PathBuf,
     canary: PathBuf,
     tcp: TcpListener,
     udp: UdpSocket,
@@ -36,7 +37,18 @@ fn fixture() -> &'static Fixture {
         tcp.set_nonblocking(true).unwrap();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.set_nonblocking(true).unwrap();
+        // Our own scratch root: every child's working directory is beneath
+        // it, which is how its leftovers are told from other executors'.
+        let shm = PathBuf::from("/dev/shm");
+        let parent = if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        };
+        let scratch = parent.join(format!("egcfg-{}-bad-inputs", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
         let config = ExecutorConfig {
+            scratch_root: scratch.clone(),
             pool_size: 3,
             limits: ExecLimits {
                 timeout: Duration::from_secs(2),
@@ -50,6 +62,7 @@ fn fixture() -> &'static Fixture {
         let executor = Executor::start(config).expect("executor starts");
         Fixture {
             executor,
+            scratch,
             canary,
             tcp,
             udp,
@@ -127,10 +140,15 @@ fn after_every_case() {
     assert!(stray.is_empty(), "harness processes left behind: {stray:?}");
 }
 
-/// Harness processes whose parent is neither this process nor one of its
-/// children (a server): anything a child managed to leave behind.
+/// Processes working beneath our scratch root that are not a server's
+/// child in flight: anything a child managed to leave behind.
 fn stray_processes() -> Vec<(i32, i32)> {
+    strays_beneath(&fixture().scratch)
+}
+
+fn strays_beneath(root: &std::path::Path) -> Vec<(i32, i32)> {
     let me = std::process::id() as i32;
+    let scratch = root.to_string_lossy().into_owned();
     let mut procs = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -147,16 +165,31 @@ fn stray_processes() -> Vec<(i32, i32)> {
             .nth(1)
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let is_harness = cmdline.windows(7).any(|w| w == b"<egcfg>");
-        procs.push((pid, ppid, is_harness));
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        procs.push((pid, ppid, cwd.to_string_lossy().starts_with(&scratch)));
     }
     let servers: Vec<i32> = procs.iter().filter(|p| p.1 == me).map(|p| p.0).collect();
     procs
         .iter()
-        .filter(|p| p.2 && p.1 != me && !servers.contains(&p.1))
+        .filter(|p| p.2 && !servers.contains(&p.1))
         .map(|p| (p.0, p.1))
         .collect()
+}
+
+#[test]
+fn the_stray_detector_finds_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    std::process::Command::new("sh")
+        .args(["-c", "(sleep 5 &)"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    let strays = strays_beneath(dir.path());
+    assert_eq!(strays.len(), 1, "{strays:?}");
+    for (pid, _) in strays {
+        // SAFETY: killing the orphan this test made.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 #[test]
