@@ -49,7 +49,7 @@ pub struct BenchReport {
     pub spawn_per_s: f64,
     /// Mean traced lines per execution (checks the workload is MBPP-size).
     pub lines_per_exec: f64,
-    /// Mean time a child spent installing isolation, in ms.
+    /// Median time a child spent setting up and installing isolation, in ms.
     pub iso_ms: f64,
     /// CPU time per fork-server execution (manager, servers and children
     /// together), in ms: the machine-independent cost; on an idle machine
@@ -102,7 +102,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
             .iter()
             .find(|r| r.status != Status::Ok)
             .expect("one failed");
-        return Err(ExecutorError::ServerStart {
+        return Err(ExecutorError::Bench {
             detail: format!(
                 "{failed} of {} benchmark executions failed, e.g. {}: {:?}",
                 results.len(),
@@ -113,7 +113,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
     }
     let n = results.len() as f64;
     let lines_per_exec = results.iter().map(|r| r.lines_executed as f64).sum::<f64>() / n;
-    let iso_ms = results.iter().map(|r| r.iso_ms).sum::<f64>() / n;
+    let mut iso: Vec<f64> = results.iter().map(|r| r.iso_ms).collect();
+    iso.sort_by(f64::total_cmp);
+    let iso_ms = iso[iso.len() / 2];
 
     let spawn_requests = &requests[..options.spawn_executions.clamp(1, requests.len())];
     let started = Instant::now();

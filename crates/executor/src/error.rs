@@ -46,6 +46,12 @@ pub enum ExecutorError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The benchmark's workload did not run cleanly (so no rate is given).
+    #[error("the executor benchmark failed: {detail}")]
+    Bench {
+        /// What failed.
+        detail: String,
+    },
     /// The seccomp filter could not be compiled.
     #[error("cannot compile the seccomp filter: {0}")]
     Seccomp(String),

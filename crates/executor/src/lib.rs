@@ -6,20 +6,31 @@
 //! happened. This crate is that executor:
 //!
 //! * a pool of long-lived Python *fork-servers* ([`Executor`]); each forks
-//!   one child per execution, so an execution costs a few milliseconds, not a
-//!   fresh interpreter;
-//! * layered isolation in every child (rlimits, seccomp, Landlock, a user and
-//!   network namespace per server), probed at start-up and reported as
-//!   [`SandboxCaps`];
+//!   one child per program, which runs that program's invocations one after
+//!   the other (each in a fresh namespace, with its own budgets and result),
+//!   so an execution costs a few milliseconds, not a fresh interpreter;
+//! * layered isolation (rlimits, seccomp, Landlock, a user and network
+//!   namespace per server), probed at start-up and reported as
+//!   [`SandboxCaps`] (what `egcfg doctor` prints);
 //! * a tracer that records the candidate's own lines with bounded, safe
 //!   value reprs, under line and time budgets the candidate cannot escape;
 //! * the operations decoders and benchmarks need: [`Executor::prepare`]
-//!   (make a partial function runnable), [`Executor::trace`] and
-//!   [`Executor::check`] (pass/fail per test), with a result cache;
+//!   (make a partial function runnable), [`Executor::call_expression`],
+//!   [`Executor::trace`] and [`Executor::check`] (pass/fail per test), with
+//!   a result cache so nothing identical runs twice;
 //! * [`render`]: turning raw traces into prompt text, in the reference's
-//!   format or a compact one of our own.
+//!   format or a compact one of our own;
+//! * [`bench`]: the fork-server against a fresh interpreter per execution.
+//!
+//! Inside: `server` starts and talks to one Python process running the
+//! embedded `python/harness.py` (fork-server, tracer, `prepare`), `pool`
+//! gives each server a worker thread and a watchdog, `wire` is the message
+//! format, `sandbox` builds the seccomp and Landlock policies and the
+//! namespaces, `cache` de-duplicates work.
 //!
 //! Nothing here knows about language models or decoding.
+
+#![warn(missing_docs)]
 
 pub mod bench;
 mod cache;

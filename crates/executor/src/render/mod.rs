@@ -58,3 +58,153 @@ pub fn render(
         TraceFormat::Improved => improved::render(result, &lines, limits),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{EventKind, Status, TraceEvent, Variable};
+
+    fn var(name: &str, repr: &str, type_name: &str) -> Variable {
+        Variable {
+            name: name.into(),
+            repr: repr.into(),
+            type_name: type_name.into(),
+            compat: None,
+        }
+    }
+
+    fn event(
+        index: u64,
+        kind: EventKind,
+        line: u32,
+        depth: u32,
+        frame: u32,
+        locals: Vec<Variable>,
+    ) -> TraceEvent {
+        TraceEvent {
+            index,
+            kind,
+            line,
+            depth,
+            frame,
+            function: if frame == 1 {
+                "<module>".into()
+            } else {
+                "double".into()
+            },
+            locals,
+            more_locals: 0,
+            value: None,
+            compat_value: None,
+            caller: None,
+        }
+    }
+
+    /// `def double(x):` / `    y = x * 2` / `    return y` called as
+    /// `double(5)`, as the tracer records it without compat values.
+    fn traced() -> (ExecResult, &'static str) {
+        let x = || var("x", "5", "int");
+        let mut ret = event(
+            6,
+            EventKind::Return,
+            3,
+            2,
+            2,
+            vec![x(), var("y", "10", "int")],
+        );
+        ret.value = Some("10".into());
+        let mut result = ExecResult::failure(Status::Ok, "");
+        result.detail = None;
+        result.ret = Some("10".into());
+        result.lines_executed = 4;
+        result.events = vec![
+            event(1, EventKind::Call, 1, 1, 1, vec![]),
+            event(2, EventKind::Line, 1, 1, 1, vec![]),
+            event(3, EventKind::Line, 4, 1, 1, vec![]),
+            event(4, EventKind::Call, 1, 2, 2, vec![x()]),
+            event(5, EventKind::Line, 2, 2, 2, vec![x()]),
+            event(
+                6,
+                EventKind::Line,
+                3,
+                2,
+                2,
+                vec![x(), var("y", "10", "int")],
+            ),
+            ret,
+            event(8, EventKind::Return, 4, 1, 1, vec![]),
+        ];
+        for (i, e) in result.events.iter_mut().enumerate() {
+            e.index = i as u64 + 1;
+        }
+        (
+            result,
+            "def double(x):\n    y = x * 2\n    return y\ndouble(5)",
+        )
+    }
+
+    #[test]
+    fn compat_golden() {
+        let (result, source) = traced();
+        let text = render(
+            &result,
+            source,
+            TraceFormat::Compat,
+            &RenderLimits::default(),
+        );
+        let expected = [
+            " ",
+            "= {} , {}",
+            "CALL: def double(x):",
+            "= {} , {}",
+            "LINE: double(5)",
+            "== {'x': 5} , {'x': 'int'}",
+            "CALL: def double(x):",
+            "== {'x': 5} , {'x': 'int'}",
+            "LINE:     y = x * 2",
+            "== {'x': 5, 'y': 10} , {'x': 'int', 'y': 'int'}",
+            "LINE:     return y",
+            "= {} , {}",
+            "RETURN: double(5)",
+            "Return Value: 10",
+            " ",
+        ]
+        .join("\n");
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn improved_golden() {
+        let (result, source) = traced();
+        let text = render(
+            &result,
+            source,
+            TraceFormat::Improved,
+            &RenderLimits::default(),
+        );
+        let expected = [
+            "  call double(x=5)",
+            "  L2 y = x * 2 | y=10",
+            "  L3 return y -> 10",
+            "L4 double(5)",
+            "result: 10",
+            "status: ok (4 lines executed)",
+        ]
+        .join("\n");
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn improved_marks_gaps_and_clips_values() {
+        let (mut result, source) = traced();
+        result.events.remove(4);
+        result.events[5].locals[1].repr = "1".repeat(200);
+        let limits = RenderLimits {
+            max_events: 200,
+            max_value_chars: 10,
+        };
+        let text = render(&result, source, TraceFormat::Improved, &limits);
+        assert!(text.contains("... 1 events not shown"), "{text}");
+        assert!(text.contains("y=1111111111..."), "{text}");
+    }
+}
