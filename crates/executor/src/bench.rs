@@ -122,7 +122,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, ExecutorError> {
     let spawned = executor.trace_spawning(spawn_requests, parallel);
     let spawn_secs = started.elapsed().as_secs_f64();
     if let Some(bad) = spawned.iter().find(|r| r.status != Status::Ok) {
-        return Err(ExecutorError::ServerStart {
+        return Err(ExecutorError::Bench {
             detail: format!(
                 "spawn-per-exec run failed: {}: {:?}",
                 bad.status, bad.detail
