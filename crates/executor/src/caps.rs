@@ -148,3 +148,56 @@ impl fmt::Display for SandboxCaps {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(landlock: bool) -> SandboxCaps {
+        SandboxCaps {
+            python: PathBuf::from("/usr/bin/python3"),
+            python_version: "3.11.7".into(),
+            pool_size: 3,
+            scratch_root: PathBuf::from("/dev/shm"),
+            scratch_tmpfs: true,
+            rlimits: LayerState::on("AS 1024 MiB"),
+            seccomp: LayerState::on("deny-lists"),
+            landlock: if landlock {
+                LayerState::on("ABI 7")
+            } else {
+                LayerState::off("kernel Landlock ABI 0 (0 = unavailable)")
+            },
+            namespaces: LayerState::off("unshare refused: EPERM"),
+        }
+    }
+
+    #[test]
+    fn missing_layers_are_reported_in_order() {
+        let c = caps(false);
+        let required = [
+            Layer::Namespaces,
+            Layer::Seccomp,
+            Layer::Landlock,
+            Layer::Namespaces,
+        ];
+        assert_eq!(
+            c.missing(&required),
+            vec![Layer::Landlock, Layer::Namespaces]
+        );
+        assert!(caps(true)
+            .missing(&[Layer::Seccomp, Layer::Landlock])
+            .is_empty());
+    }
+
+    #[test]
+    fn doctor_text_names_every_layer() {
+        let text = caps(false).to_string();
+        assert!(text.contains("seccomp:     on   deny-lists"), "{text}");
+        assert!(
+            text.contains("landlock:    OFF  kernel Landlock ABI 0"),
+            "{text}"
+        );
+        assert!(text.contains("namespaces:  OFF  unshare refused"), "{text}");
+        assert_eq!(text.lines().count(), 7);
+    }
+}

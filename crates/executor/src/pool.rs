@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::server::{Launch, Server};
+use crate::server::{Launch, Server, ServerFailure};
 use crate::wire::{Job, Reply};
 
 /// Extra time the watchdog grants a server beyond the child's own budget
@@ -166,6 +166,9 @@ fn worker(
         match live.request(&mut task.job, deadline) {
             Ok(reply) => {
                 let _ = task.reply.send(Ok(reply));
+            }
+            Err(failure @ ServerFailure::Refused(_)) => {
+                let _ = task.reply.send(Err(failure.to_string()));
             }
             Err(failure) => {
                 tracing::warn!(worker = index, "{failure}");

@@ -63,9 +63,12 @@ struct ServerConfig<'a> {
     probe_limits: &'a crate::wire::WireLimits,
 }
 
-/// Why talking to a server failed. The server is unusable afterwards.
+/// Why talking to a server failed. Except for `Refused`, the server is
+/// unusable afterwards.
 #[derive(Debug)]
 pub(crate) enum ServerFailure {
+    /// The request was not sent (too large); the server is fine.
+    Refused(String),
     /// No complete reply before the deadline.
     Unresponsive(Duration),
     /// The pipe broke or the reply was malformed.
@@ -75,6 +78,7 @@ pub(crate) enum ServerFailure {
 impl std::fmt::Display for ServerFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ServerFailure::Refused(why) => f.write_str(why),
             ServerFailure::Unresponsive(d) => {
                 write!(
                     f,
@@ -165,7 +169,7 @@ impl Server {
         self.next_id += 1;
         let frame = serde_json::to_vec(job).expect("jobs serialise");
         if frame.len() > FRAME_CAP {
-            return Err(ServerFailure::Broken(format!(
+            return Err(ServerFailure::Refused(format!(
                 "request of {} bytes exceeds the {} byte frame cap",
                 frame.len(),
                 FRAME_CAP

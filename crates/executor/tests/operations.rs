@@ -360,3 +360,16 @@ fn invocations_of_one_program_are_isolated_and_survive_failures() {
     assert_eq!(rets[5], Some("(4, 1)"));
     assert_eq!(results[1].exit_code, Some(3));
 }
+
+#[test]
+fn oversized_programs_are_refused_without_harming_the_pool() {
+    let ex = executor();
+    let before = ex.server_restarts();
+    let huge = format!("x = '{}'", "a".repeat(5 << 20));
+    let r = ex.trace(&[call(&huge, "x")]).remove(0);
+    assert_eq!(r.status, Status::InternalError);
+    assert!(r.detail.unwrap().contains("frame cap"));
+    assert_eq!(ex.server_restarts(), before);
+    let ok = ex.trace(&[call("def f():\n    return 1", "f()")]).remove(0);
+    assert_eq!(ok.status, Status::Ok);
+}
