@@ -20,7 +20,7 @@
 //!   a result cache so nothing identical runs twice;
 //! * [`render`]: turning raw traces into prompt text, in the reference's
 //!   format or a compact one of our own;
-//! * [`bench`]: the fork-server against a fresh interpreter per execution.
+//! * [`bench`](mod@bench): the fork-server against a fresh interpreter per execution.
 //!
 //! Inside: `server` starts and talks to one Python process running the
 //! embedded `python/harness.py` (fork-server, tracer, `prepare`), `pool`
