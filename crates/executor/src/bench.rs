@@ -33,7 +33,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             executions: 2000,
-            spawn_executions: 150,
+            spawn_executions: 60,
             pool_size: None,
             python: None,
         }
