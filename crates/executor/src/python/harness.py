@@ -3,15 +3,20 @@
 # where BOOTSTRAP executes this source with a private copy of the builtins,
 # so a candidate that patches `builtins` cannot change how results are built.
 #
-# MODE "server": read a config frame, answer with a hello frame, then serve
-# requests, forking one sandboxed child per execution.
+# MODE "server": read a config frame, install the server's seccomp filter,
+# answer with a hello frame (the result of an isolated probe child), then
+# serve requests, forking one sandboxed child per request. A request holds
+# one program and its invocations; the child runs them one after the other,
+# each in a fresh namespace with its own deadline and line budget.
 # MODE "oneshot": read a config frame and one request, run it in this very
 # process (the spawn-per-execution baseline of `egcfg bench exec`).
 #
 # Frames are a u32 little-endian length followed by the payload, both ways.
-# Replies to the Rust manager are a u32 header length, a JSON header and a
-# body (the child's raw result JSON). A child writes its result as
-# length + 16-byte nonce + JSON on a pipe of its own.
+# A child writes one frame per invocation on a pipe of its own: its 16-byte
+# nonce, then the result (JSON, NUL, trace event lines). A reply to the
+# manager is a u32 header length, a JSON header (how many invocations
+# finished, resource use, and the server's verdict on the invocation it
+# stopped at), then each finished result behind its u32 length.
 
 import ast
 import ctypes
@@ -118,7 +123,6 @@ _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_GET_SECCOMP = 21
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_RESTRICT_SELF = {"x86_64": 446, "aarch64": 446}.get(os.uname().machine, 446)
 
@@ -815,7 +819,6 @@ def run_job(run):
     job = run.job
     op = job["op"]
     if op == "prepare":
-        run.ret = None
         res = {"status": "ok", "prepared": [prepare(p) for p in job["partials"]]}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
