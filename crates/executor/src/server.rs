@@ -20,15 +20,15 @@ use serde::Serialize;
 use crate::sandbox::namespaces::NamespacePlan;
 use crate::wire::{Job, Reply, ReplyHeader};
 
-/// Requests and single results larger than this are refused.
+/// Requests larger than this are refused.
 pub(crate) const FRAME_CAP: usize = 4 << 20;
 
 /// Most invocations of one program a single child runs: enough to share
 /// its start-up cost, few enough to keep the pool busy.
 pub(crate) const MAX_BATCH: usize = 4;
 
-/// A reply carries up to one result per invocation of a batch.
-const MAX_REPLY: usize = MAX_BATCH * (FRAME_CAP + 65536);
+/// The start-up reply (probe result) is small.
+const HELLO_CAP: usize = 1 << 20;
 
 /// Executes the harness with a private copy of the builtins (see
 /// `python/harness.py`).
@@ -139,7 +139,7 @@ impl Server {
         let frame = serde_json::to_vec(&config).expect("config serialises");
         let hello = server
             .write_frame(&frame)
-            .and_then(|()| server.read_reply(startup_deadline));
+            .and_then(|()| server.read_reply(startup_deadline, HELLO_CAP));
         match hello {
             Ok(reply) => {
                 server.hello = reply;
@@ -176,7 +176,7 @@ impl Server {
             )));
         }
         self.write_frame(&frame)?;
-        let reply = self.read_reply(deadline)?;
+        let reply = self.read_reply(deadline, job.reply_cap())?;
         if reply.header.id != Some(job.id) {
             return Err(ServerFailure::Broken(format!(
                 "reply for request {:?}, expected {}",
@@ -195,12 +195,12 @@ impl Server {
             .map_err(|e| ServerFailure::Broken(format!("write: {e}")))
     }
 
-    fn read_reply(&mut self, deadline: Duration) -> Result<Reply, ServerFailure> {
+    fn read_reply(&mut self, deadline: Duration, cap: usize) -> Result<Reply, ServerFailure> {
         let until = Instant::now() + deadline;
         let mut len = [0u8; 4];
         self.read_exact_until(&mut len, until, deadline)?;
         let n = u32::from_le_bytes(len) as usize;
-        if !(4..=MAX_REPLY).contains(&n) {
+        if !(4..=cap).contains(&n) {
             return Err(ServerFailure::Broken(format!("reply frame of {n} bytes")));
         }
         let mut frame = vec![0u8; n];
@@ -365,7 +365,7 @@ pub(crate) fn run_oneshot(
     let mut output = child.stdout.take().expect("piped stdout");
     let until = Instant::now() + deadline;
     let mut buf = Vec::new();
-    let read = read_to_end_until(&mut output, &mut buf, until);
+    let read = read_to_end_until(&mut output, &mut buf, until, job.reply_cap());
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&scratch);
@@ -385,6 +385,7 @@ fn read_to_end_until(
     output: &mut ChildStdout,
     buf: &mut Vec<u8>,
     until: Instant,
+    cap: usize,
 ) -> Result<(), String> {
     let fd = output.as_raw_fd();
     let mut chunk = [0u8; 65536];
@@ -405,7 +406,7 @@ fn read_to_end_until(
         }
         match output.read(&mut chunk) {
             Ok(0) => return Ok(()),
-            Ok(n) if buf.len() + n <= FRAME_CAP + 64 => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) if buf.len() + n <= cap => buf.extend_from_slice(&chunk[..n]),
             Ok(_) => return Err("result over the frame cap".into()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),

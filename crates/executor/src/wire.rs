@@ -124,6 +124,13 @@ impl Job {
         self.limits.timeout_s * self.invocations.len().max(1) as f64
     }
 
+    /// The largest reply the server may send for this job: one result
+    /// frame per invocation, each within the result cap, plus headers.
+    pub(crate) fn reply_cap(&self) -> usize {
+        let per_result = self.limits.result_bytes as usize + 65536;
+        self.invocations.len().max(1) * per_result + 65536
+    }
+
     /// This job with only `invocations` (same program, setup and limits).
     pub(crate) fn with_invocations(&self, invocations: Vec<WireInvocation>) -> Job {
         Job {

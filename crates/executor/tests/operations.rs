@@ -373,3 +373,30 @@ fn oversized_programs_are_refused_without_harming_the_pool() {
     let ok = ex.trace(&[call("def f():\n    return 1", "f()")]).remove(0);
     assert_eq!(ok.status, Status::Ok);
 }
+
+#[test]
+fn large_stdout_caps_need_and_get_large_result_frames() {
+    let ex = Executor::start(ExecutorConfig {
+        pool_size: 1,
+        limits: ExecLimits {
+            stdout_bytes: 8 << 20,
+            result_bytes: 16 << 20,
+            ..ExecLimits::default()
+        },
+        min_isolation: MinIsolation::none(),
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let r = ex
+        .trace(&[TraceRequest {
+            program: "print('x' * (6 << 20))".into(),
+            setup: None,
+            invocation: Invocation::Stdin {
+                stdin: String::new(),
+            },
+        }])
+        .remove(0);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.detail);
+    assert_eq!(r.stdout.len(), (6 << 20) + 1);
+    assert_eq!(ex.server_restarts(), 0);
+}
