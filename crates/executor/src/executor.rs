@@ -549,7 +549,7 @@ fn probe(
     const PROBE_SLOT: usize = usize::MAX;
     let start = |launch: &Launch| -> Result<Server, String> {
         let (dir, fd) = factory(PROBE_SLOT)?;
-        Server::spawn(&Arc::new(clone_launch(launch)), dir, fd, STARTUP_DEADLINE)
+        Server::spawn(&Arc::new(launch.clone()), dir, fd, STARTUP_DEADLINE)
     };
     let (server, namespaces) = match start(launch) {
         Ok(server) => (server, Ok(())),
@@ -588,16 +588,6 @@ fn probe(
         (status, _) => Err(ExecutorError::ServerStart {
             detail: format!("probe child: {status}: {}", body.detail.unwrap_or_default()),
         }),
-    }
-}
-
-fn clone_launch(l: &Launch) -> Launch {
-    Launch {
-        python: l.python.clone(),
-        seccomp_server: l.seccomp_server.clone(),
-        seccomp_child: l.seccomp_child.clone(),
-        namespaces: l.namespaces,
-        probe_limits: l.probe_limits.clone(),
     }
 }
 

@@ -39,6 +39,7 @@ const BOOTSTRAP: &str = "import builtins,sys;exec(compile(sys.argv[1],'<egcfg>',
 pub(crate) const HARNESS: &str = include_str!("python/harness.py");
 
 /// How a server process is started (shared by all servers of a pool).
+#[derive(Clone)]
 pub(crate) struct Launch {
     /// The real interpreter.
     pub(crate) python: PathBuf,
