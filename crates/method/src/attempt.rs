@@ -303,6 +303,7 @@ impl<'a> Attempt<'a> {
                         token: choice.token,
                         piece: String::new(),
                         guided: true,
+                        argmax_p: argmax(&p_logits),
                         top_p: top_probs(&choice.p, record_top),
                         top_pc: top_probs(&choice.p_c, record_top),
                         top_guided: top_guided(&choice.scores, record_top),
@@ -321,6 +322,7 @@ impl<'a> Attempt<'a> {
                         token,
                         piece: String::new(),
                         guided: false,
+                        argmax_p: token,
                         top_p,
                         top_pc: Vec::new(),
                         top_guided: Vec::new(),
@@ -548,10 +550,11 @@ impl<'a> Attempt<'a> {
             })
             .collect();
         if !jobs.is_empty() {
-            let outcomes = self
-                .env
-                .runner
-                .trace(&jobs, self.env.options.trace_format)?;
+            let options = self.env.options;
+            let outcomes =
+                self.env
+                    .runner
+                    .trace(&jobs, options.trace_format, &options.render_limits)?;
             if outcomes.len() != jobs.len() {
                 return Err(RunnerError(format!(
                     "the executor answered {} of {} trace requests",

@@ -94,8 +94,9 @@ pub fn explain_attempt(record: &AttemptRecord, piece: &dyn Fn(Token) -> String) 
         for token in line.iter().filter(|t| guidance_changed(t)) {
             let _ = writeln!(
                 out,
-                "     ^ guided {:?} at token {}: P {} | P_c {} | guided {}",
+                "     ^ guided {:?} instead of {:?} at token {}: P {} | P_c {} | guided {}",
                 token.piece,
+                piece(token.argmax_p),
                 token.step,
                 top_list(&token.top_p, piece),
                 top_list(&token.top_pc, piece),
@@ -168,7 +169,7 @@ fn explain_refresh(out: &mut String, refresh: &RefreshRecord) {
 
 /// Guided tokens whose choice differs from the unconditional argmax.
 fn guidance_changed(token: &TokenRecord) -> bool {
-    token.guided && token.top_p.first().is_none_or(|p| p.token != token.token)
+    token.guided && token.argmax_p != token.token
 }
 
 fn top_list(list: &[TokenProb], piece: &dyn Fn(Token) -> String) -> String {

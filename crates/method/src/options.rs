@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
-use egcfg_executor::render::TraceFormat;
+use egcfg_executor::render::{RenderLimits, TraceFormat};
 
-/// How one attempt decodes.
+/// How one attempt decodes. The defaults of the budgets (trace events,
+/// signal tokens) are starting points, to be tuned on MBPP train/validation
+/// only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecodeOptions {
@@ -18,6 +20,9 @@ pub struct DecodeOptions {
     pub top_k: usize,
     /// How traces are rendered (the improved format by default).
     pub trace_format: TraceFormat,
+    /// Caps on each rendered trace. Fewer events per trace let more
+    /// (candidate, test) entries into the capped block.
+    pub render_limits: RenderLimits,
     /// Token cap of the signal block (every refresh re-prefills it).
     pub signal_max_tokens: usize,
     /// Stop early when candidates keep collapsing to one finished program.
@@ -38,6 +43,10 @@ impl Default for DecodeOptions {
             candidate_max_tokens: 512,
             top_k: 0,
             trace_format: TraceFormat::Improved,
+            render_limits: RenderLimits {
+                max_events: 32,
+                max_value_chars: 80,
+            },
             signal_max_tokens: 2048,
             early_stop: false,
             top_up: false,

@@ -72,6 +72,8 @@ pub struct TokenRecord {
     pub piece: String,
     /// Whether guidance chose it.
     pub guided: bool,
+    /// The unconditional argmax (what plain greedy decoding would pick).
+    pub argmax_p: Token,
     /// The most likely tokens under `P` (empty when γ = 1 skipped `P`).
     pub top_p: Vec<TokenProb>,
     /// The most likely tokens under `P_c` (guided steps only).

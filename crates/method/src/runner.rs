@@ -50,11 +50,13 @@ pub trait CodeRunner: Send + Sync {
     /// `None` when the assert has no such call.
     fn call_expression(&self, assert: &str) -> Option<String>;
 
-    /// Trace each request and render it in `format`, in input order.
+    /// Trace each request and render it in `format` within `limits`, in
+    /// input order.
     fn trace(
         &self,
         requests: &[TraceRequest],
         format: TraceFormat,
+        limits: &RenderLimits,
     ) -> Result<Vec<TraceOutcome>, RunnerError>;
 
     /// Run `program` (after `setup`) against each test, in order.
@@ -79,14 +81,14 @@ impl CodeRunner for Executor {
         &self,
         requests: &[TraceRequest],
         format: TraceFormat,
+        limits: &RenderLimits,
     ) -> Result<Vec<TraceOutcome>, RunnerError> {
-        let limits = RenderLimits::default();
         Ok(Executor::trace(self, requests)
             .iter()
             .zip(requests)
             .map(|(result, request)| TraceOutcome {
                 status: result.status.as_str().to_string(),
-                text: render(result, &request.traced_source(), format, &limits),
+                text: render(result, &request.traced_source(), format, limits),
             })
             .collect())
     }

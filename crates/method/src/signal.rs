@@ -70,29 +70,33 @@ pub fn block_text(entries: &[SignalEntry]) -> String {
     format!("{BLOCK_INTRO}\n{}\n", body.join("\n"))
 }
 
-/// Build the signal from entries in order, keeping the longest prefix of
-/// entries whose block fits in `max_tokens`. `None` when no entry fits (or
-/// there are none), which means no guidance.
+/// Build the signal from entries in order, skipping any entry that would
+/// push the block past `max_tokens` (so one long trace does not hide the
+/// short ones after it). `None` when no entry fits (or there are none),
+/// which means no guidance.
 pub fn build_signal(
     engine: &dyn Engine,
     entries: &[SignalEntry],
     max_tokens: usize,
 ) -> Result<Option<Signal>, EngineError> {
-    let mut used = entries.len();
-    while used > 0 {
-        let text = block_text(&entries[..used]);
+    let mut kept: Vec<SignalEntry> = Vec::new();
+    let mut best: Option<(String, Vec<Token>)> = None;
+    for entry in entries {
+        kept.push(entry.clone());
+        let text = block_text(&kept);
         let tokens = engine.tokenize(&text, false)?;
         if tokens.len() <= max_tokens {
-            return Ok(Some(Signal {
-                text,
-                tokens,
-                entries_used: used,
-                entries_dropped: entries.len() - used,
-            }));
+            best = Some((text, tokens));
+        } else {
+            kept.pop();
         }
-        used -= 1;
     }
-    Ok(None)
+    Ok(best.map(|(text, tokens)| Signal {
+        text,
+        tokens,
+        entries_used: kept.len(),
+        entries_dropped: entries.len() - kept.len(),
+    }))
 }
 
 #[cfg(test)]
@@ -128,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn token_cap_drops_trailing_entries() {
+    fn token_cap_skips_entries_that_do_not_fit() {
         let engine = ScriptedEngine::new(|_| None);
         let entries = vec![entry(0, 0), entry(1, 0), entry(2, 0)];
         let one = engine
@@ -143,6 +147,13 @@ mod tests {
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert_eq!(s.tokens.len(), two);
         assert!(build_signal(&engine, &entries, one - 1).unwrap().is_none());
+        // A long entry in the middle is skipped, the short one after it kept.
+        let mut long = entry(1, 0);
+        long.trace = "x = 1\n".repeat(200);
+        let mixed = vec![entry(0, 0), long, entry(2, 0)];
+        let s = build_signal(&engine, &mixed, two).unwrap().unwrap();
+        assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
+        assert!(!s.text.contains(&"x = 1\n".repeat(200)));
         assert!(build_signal(&engine, &[], 10_000).unwrap().is_none());
     }
 }

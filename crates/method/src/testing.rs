@@ -10,7 +10,7 @@ use egcfg_engine::{
 };
 use egcfg_task::TestCase;
 
-use egcfg_executor::render::TraceFormat;
+use egcfg_executor::render::{RenderLimits, TraceFormat};
 use egcfg_executor::TraceRequest;
 
 use crate::runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
@@ -368,6 +368,7 @@ impl CodeRunner for FakeRunner {
         &self,
         jobs: &[TraceRequest],
         _format: TraceFormat,
+        _limits: &RenderLimits,
     ) -> Result<Vec<TraceOutcome>, RunnerError> {
         self.traced.lock().unwrap().extend(jobs.iter().cloned());
         Ok(jobs

@@ -14,7 +14,7 @@ use egcfg_engine::{
     ChatMessage, Engine, EngineConfig, EngineError, LlamaEngine, Logits, ModelInfo, SeqId,
     SeqInput, Token,
 };
-use egcfg_executor::render::TraceFormat;
+use egcfg_executor::render::{RenderLimits, TraceFormat};
 use egcfg_executor::{Invocation, TraceRequest};
 use egcfg_method::attempt::{run_attempt, AttemptEnv, StylePrompt, TracedTest};
 use egcfg_method::budget::{Budget, CancelToken, Control};
@@ -139,7 +139,12 @@ impl CodeRunner for StubRunner {
     fn call_expression(&self, _assert: &str) -> Option<String> {
         Some("f(1)".into())
     }
-    fn trace(&self, r: &[TraceRequest], _f: TraceFormat) -> Result<Vec<TraceOutcome>, RunnerError> {
+    fn trace(
+        &self,
+        r: &[TraceRequest],
+        _f: TraceFormat,
+        _l: &RenderLimits,
+    ) -> Result<Vec<TraceOutcome>, RunnerError> {
         Ok(r.iter()
             .map(|_| TraceOutcome {
                 status: "ok".into(),
