@@ -28,9 +28,7 @@ mod runner;
 mod solver;
 mod store;
 
-pub use datasets::{BenchTask, Dataset, DatasetError, DatasetSpec, Suite};
-pub use runner::{
-    run_benchmark, Checker, RunError, RunOptions, RunSummary, Selection, UnknownTask,
-};
+pub use datasets::{BenchTask, Dataset, DatasetError, DatasetSpec, Selection, Suite};
+pub use runner::{run_benchmark, Checker, RunError, RunOptions, RunSummary};
 pub use solver::{Attempt, Cost, Solution, Solver, VisibleTask};
 pub use store::{RunId, RunInfo, RunKey, Store, StoreError, SuiteScore, TaskResult};

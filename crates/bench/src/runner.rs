@@ -26,53 +26,6 @@ impl Checker for Executor {
     }
 }
 
-/// Which tasks of a dataset to run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Selection {
-    /// Every task.
-    #[default]
-    All,
-    /// The first N tasks, in dataset order.
-    First(usize),
-    /// These task ids (dataset order is kept); unknown ids are an error.
-    Ids(Vec<String>),
-}
-
-/// An id given to [`Selection::Ids`] that the dataset does not have.
-#[derive(Debug, thiserror::Error)]
-#[error("dataset {dataset} has no task {id}; ids look like {example}")]
-pub struct UnknownTask {
-    /// The dataset.
-    pub dataset: String,
-    /// The id.
-    pub id: String,
-    /// An id it does have.
-    pub example: String,
-}
-
-impl Dataset {
-    /// Keeps only the selected tasks.
-    pub fn select(&mut self, selection: &Selection) -> Result<(), UnknownTask> {
-        match selection {
-            Selection::All => {}
-            Selection::First(n) => self.tasks.truncate(*n),
-            Selection::Ids(ids) => {
-                for id in ids {
-                    if !self.tasks.iter().any(|t| t.id() == id) {
-                        return Err(UnknownTask {
-                            dataset: self.name.clone(),
-                            id: id.clone(),
-                            example: self.tasks.first().map_or(String::new(), |t| t.id().into()),
-                        });
-                    }
-                }
-                self.tasks.retain(|t| ids.iter().any(|id| id == t.id()));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// How a run checks hidden tests and reports progress.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -298,7 +251,7 @@ mod tests {
     use egcfg_task::{Task, TestCase};
 
     use super::*;
-    use crate::datasets::Suite;
+    use crate::datasets::{Selection, Suite};
     use crate::solver::{Attempt, Cost, VisibleTask};
 
     /// Judges programs without running them: a test passes when the

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use egcfg_bench::datasets::{self, plus::OutputOracle, DatasetSpec};
+use egcfg_bench::datasets::{self, plus::OutputOracle, DatasetSpec, Selection};
 use egcfg_bench::{
     run_benchmark, BenchTask, Checker, Cost, RunKey, RunOptions, Solution, Solver, Store,
     VisibleTask,
@@ -69,7 +69,12 @@ fn passes_within(
 
 #[test]
 fn humaneval_canonical_solutions_pass_check_and_the_parsed_examples() {
-    let ds = datasets::load(&"humaneval".parse::<DatasetSpec>().unwrap(), None).unwrap();
+    let ds = datasets::load(
+        &"humaneval".parse::<DatasetSpec>().unwrap(),
+        &Selection::All,
+        None,
+    )
+    .unwrap();
     let solutions = reference("humaneval/HumanEval.jsonl.gz", "canonical_solution");
     let mut failing_visible = Vec::new();
     for task in &ds.tasks {
@@ -110,11 +115,16 @@ fn humaneval_canonical_solutions_pass_check_and_the_parsed_examples() {
 #[test]
 fn mbpp_reference_code_passes_its_suites_including_setup_tasks() {
     let code = reference("mbpp/mbpp.jsonl.gz", "code");
-    let mut tasks = datasets::load(&"mbpp:validation".parse().unwrap(), None)
+    let mut tasks = datasets::load(&"mbpp:validation".parse().unwrap(), &Selection::All, None)
         .unwrap()
         .tasks;
     for split in ["test", "train"] {
-        let ds = datasets::load(&format!("mbpp:{split}").parse().unwrap(), None).unwrap();
+        let ds = datasets::load(
+            &format!("mbpp:{split}").parse().unwrap(),
+            &Selection::All,
+            None,
+        )
+        .unwrap();
         tasks.extend(
             ds.tasks
                 .into_iter()
@@ -167,8 +177,12 @@ impl Solver for ReferenceSolver {
 
 #[test]
 fn benchmark_run_through_the_executor() {
-    let mut ds = datasets::load(&"mbpp:validation".parse().unwrap(), None).unwrap();
-    ds.select(&egcfg_bench::Selection::First(6)).unwrap();
+    let ds = datasets::load(
+        &"mbpp:validation".parse().unwrap(),
+        &Selection::First(6),
+        None,
+    )
+    .unwrap();
     let mut store = Store::open_in_memory().unwrap();
     let key = RunKey {
         dataset: ds.name.clone(),
@@ -202,7 +216,7 @@ fn evalplus_outputs_come_from_the_sandboxed_oracle_and_are_cached() {
     // The prompt split (7 tasks) keeps this fast; larger splits hold slow
     // canonical solutions (Mbpp/599 sums ranges of 10^8).
     let spec: DatasetSpec = "mbpp+:prompt".parse().unwrap();
-    let ds = datasets::load(&spec, Some(&mut oracle)).unwrap();
+    let ds = datasets::load(&spec, &Selection::All, Some(&mut oracle)).unwrap();
     assert_eq!(ds.tasks.len(), 7);
     let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(files.len(), 1, "one cache file per dataset version");
@@ -239,10 +253,50 @@ fn evalplus_outputs_come_from_the_sandboxed_oracle_and_are_cached() {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     cached["tasks"]["Mbpp/2"][0] = serde_json::json!({"value": "987654321"});
     std::fs::write(&path, cached.to_string()).unwrap();
-    let again = datasets::load(&spec, Some(&mut oracle)).unwrap();
+    let again = datasets::load(&spec, &Selection::All, Some(&mut oracle)).unwrap();
     let script = match &again.tasks[0].suites[0].tests[0] {
         TestCase::Script { code } => code.clone(),
         other => panic!("{other:?}"),
     };
     assert!(script.contains("987654321"), "the cached value is used");
+}
+
+#[test]
+fn with_an_oracle_humaneval_and_mbpp_tasks_are_also_scored_on_evalplus() {
+    let oracle_executor = Executor::start(OutputOracle::executor_config(config())).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut oracle = OutputOracle::new(&oracle_executor, cache.path());
+    let mbpp = datasets::load(
+        &"mbpp:prompt".parse().unwrap(),
+        &Selection::All,
+        Some(&mut oracle),
+    )
+    .unwrap();
+    let with_plus: Vec<&str> = mbpp
+        .tasks
+        .iter()
+        .filter(|t| t.suites.iter().any(|s| s.name == "mbpp+"))
+        .map(|t| t.id())
+        .collect();
+    assert_eq!(
+        with_plus,
+        vec!["Mbpp/2", "Mbpp/3", "Mbpp/4", "Mbpp/6", "Mbpp/7", "Mbpp/8", "Mbpp/9"]
+    );
+    let he = datasets::load(
+        &"humaneval".parse().unwrap(),
+        &Selection::First(2),
+        Some(&mut oracle),
+    )
+    .unwrap();
+    let solutions = reference("humaneval/HumanEval.jsonl.gz", "canonical_solution");
+    for task in &he.tasks {
+        let names: Vec<&str> = task.suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["humaneval", "humaneval-et", "humaneval+"]);
+        let program = format!("{}{}", task.visible.prompt, solutions[task.id()]);
+        assert!(
+            passes(task, &program, &task.suites[2].tests),
+            "{}",
+            task.id()
+        );
+    }
 }

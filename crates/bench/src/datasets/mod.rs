@@ -19,6 +19,7 @@ mod mbpp;
 pub mod plus;
 mod registry;
 mod schema;
+mod selection;
 mod user;
 
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ use egcfg_task::{Task, TestCase};
 use serde::de::DeserializeOwned;
 
 pub use doctest::{parse_examples, DocExamples};
-pub use registry::{list, DatasetListing, SplitCount};
+pub use registry::{list, listing_table, DatasetListing, SplitCount};
+pub use selection::Selection;
 
 use crate::solver::VisibleTask;
 
@@ -154,6 +156,16 @@ pub enum DatasetError {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// A selected task id is not in the dataset.
+    #[error("dataset {dataset} has no task {id}; ids look like {example}")]
+    UnknownTask {
+        /// The dataset.
+        dataset: String,
+        /// The id.
+        id: String,
+        /// An id it does have.
+        example: String,
+    },
     /// Expected outputs of an EvalPlus dataset could not be computed.
     #[error("expected outputs for {dataset}: {message}")]
     Oracle {
@@ -202,16 +214,27 @@ fn check_script(test: &str, entry_point: &str) -> TestCase {
     }
 }
 
-/// Loads a dataset by its spec. EvalPlus datasets (`humaneval+`, `mbpp+`)
-/// need expected outputs; they are computed once through `oracle` and cached
-/// (see [`plus`]); other datasets ignore it.
+/// Loads the selected tasks of a dataset.
+///
+/// EvalPlus datasets (`humaneval+`, `mbpp+`) need expected outputs: they
+/// are computed once through `oracle` (only for the selected tasks) and
+/// cached (see [`plus`]). With an oracle, HumanEval and MBPP-family tasks
+/// also get the `humaneval+` / `mbpp+` suite where EvalPlus has the task,
+/// so the same selected programs are scored on the stronger tests.
 pub fn load(
     spec: &DatasetSpec,
+    selection: &Selection,
     oracle: Option<&mut plus::OutputOracle<'_>>,
 ) -> Result<Dataset, DatasetError> {
     match spec {
-        DatasetSpec::Jsonl(path) => user::load(path),
-        DatasetSpec::Builtin { name, split } => registry::load(name, split.as_deref(), oracle),
+        DatasetSpec::Jsonl(path) => {
+            let mut dataset = user::load(path)?;
+            dataset.select(selection)?;
+            Ok(dataset)
+        }
+        DatasetSpec::Builtin { name, split } => {
+            registry::load(name, split.as_deref(), selection, oracle)
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::embedded::DataFile;
 use super::humaneval::visible_task;
 use super::schema::PlusRecord;
-use super::{asserts, BenchTask, DatasetError, Suite};
+use super::{asserts, BenchTask, DatasetError, Selection, Suite};
 
 /// Which EvalPlus family a file belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,15 +536,22 @@ pub(super) fn load(
     file: &DataFile,
     name: &str,
     ids: RangeInclusive<u32>,
+    selection: &Selection,
     oracle: &mut OutputOracle<'_>,
 ) -> Result<Vec<BenchTask>, DatasetError> {
     let family = match kind {
         PlusKind::HumanEval => "humaneval+",
         PlusKind::Mbpp => "mbpp+",
     };
-    let raw: Vec<RawTask> = raw_tasks(file)?
+    let in_split: Vec<RawTask> = raw_tasks(file)?
         .into_iter()
         .filter(|t| kind == PlusKind::HumanEval || ids.contains(&mbpp_number(&t.record.task_id)))
+        .collect();
+    let all_ids: Vec<String> = in_split.iter().map(|t| t.record.task_id.clone()).collect();
+    let keep = selection.pick(name, &all_ids)?;
+    let raw: Vec<RawTask> = in_split
+        .into_iter()
+        .filter(|t| keep.contains(&t.record.task_id))
         .collect();
     let expected = oracle.expected(kind, name, file, &raw)?;
     Ok(raw
@@ -579,6 +586,35 @@ pub(super) fn load(
             };
             BenchTask::new(visible, suites)
         })
+        .collect())
+}
+
+/// The full-strength EvalPlus suite (`humaneval+` or `mbpp+`) of each of
+/// `ids` that EvalPlus has, by task id: for scoring HumanEval and MBPP runs
+/// on the stronger tests too.
+pub(super) fn companion_suites(
+    kind: PlusKind,
+    file: &DataFile,
+    name: &str,
+    ids: &[String],
+    oracle: &mut OutputOracle<'_>,
+) -> Result<BTreeMap<String, Suite>, DatasetError> {
+    let known: Vec<String> = raw_tasks(file)?
+        .into_iter()
+        .map(|t| t.record.task_id)
+        .filter(|id| ids.contains(id))
+        .collect();
+    let tasks = load(
+        kind,
+        file,
+        name,
+        1..=u32::MAX,
+        &Selection::Ids(known),
+        oracle,
+    )?;
+    Ok(tasks
+        .into_iter()
+        .map(|mut t| (t.id().to_string(), t.suites.swap_remove(0)))
         .collect())
 }
 

@@ -9,7 +9,7 @@ use super::embedded::{
 };
 use super::mbpp::{split_ids, Variant, SPLITS};
 use super::plus::{self, OutputOracle, PlusKind};
-use super::{humaneval, lpw, mbpp, BenchTask, Dataset, DatasetError};
+use super::{humaneval, lpw, mbpp, BenchTask, Dataset, DatasetError, Selection};
 
 /// How a dataset's tasks are built.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +163,15 @@ impl Entry {
     }
 }
 
+/// The EvalPlus file whose suite also scores a dataset's tasks.
+fn companion(kind: Kind) -> Option<(PlusKind, &'static DataFile, &'static str)> {
+    match kind {
+        Kind::HumanEval { .. } => Some((PlusKind::HumanEval, &HUMANEVAL_PLUS, "humaneval+")),
+        Kind::Mbpp(_) => Some((PlusKind::Mbpp, &MBPP_PLUS, "mbpp+")),
+        Kind::Plus(..) | Kind::Lpw(_) => None,
+    }
+}
+
 /// A task count of one split.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SplitCount {
@@ -222,6 +231,40 @@ pub fn list() -> Vec<DatasetListing> {
         .collect()
 }
 
+/// `egcfg bench --list-datasets`: one line per dataset with its task
+/// counts, licence and note, ready to print.
+pub fn listing_table() -> String {
+    let mut out = String::from("dataset (aliases)  tasks  licence  note\n");
+    for l in list() {
+        let aliases = if l.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", l.aliases.join(", "))
+        };
+        let splits = if l.splits.len() > 1 {
+            let per: Vec<String> = l
+                .splits
+                .iter()
+                .map(|s| format!("{} {}", s.split, s.tasks))
+                .collect();
+            format!(" [default :{}; {}]", l.default_split, per.join(", "))
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{}{}  {}{}  {}  {}\n",
+            l.name,
+            aliases,
+            l.default_tasks(),
+            splits,
+            l.licence,
+            l.note
+        ));
+    }
+    out.push_str("jsonl:PATH  -  yours  your tasks, one JSON object per line in MBPP's or HumanEval's schema\n");
+    out
+}
+
 fn find(name: &str) -> Option<&'static Entry> {
     ENTRIES
         .iter()
@@ -231,7 +274,8 @@ fn find(name: &str) -> Option<&'static Entry> {
 pub(super) fn load(
     name: &str,
     split: Option<&str>,
-    oracle: Option<&mut OutputOracle<'_>>,
+    selection: &Selection,
+    mut oracle: Option<&mut OutputOracle<'_>>,
 ) -> Result<Dataset, DatasetError> {
     let entry = find(name).ok_or_else(|| DatasetError::Unknown {
         name: name.to_string(),
@@ -245,18 +289,27 @@ pub(super) fn load(
         });
     }
     let ids = split_ids(split).unwrap_or(1..=u32::MAX);
-    let tasks: Vec<BenchTask> = match entry.kind {
+    let mut tasks: Vec<BenchTask> = match entry.kind {
         Kind::HumanEval { et_first } => humaneval::load(et_first)?,
         Kind::Mbpp(variant) => mbpp::load(variant, ids)?,
         Kind::Plus(kind, file) => {
-            let oracle = oracle.ok_or_else(|| DatasetError::Oracle {
+            let oracle = oracle.as_deref_mut().ok_or_else(|| DatasetError::Oracle {
                 dataset: entry.name.to_string(),
                 message: "this dataset needs the executor to compute expected outputs".into(),
             })?;
-            plus::load(kind, file, entry.name, ids, oracle)?
+            plus::load(kind, file, entry.name, ids, selection, oracle)?
         }
         Kind::Lpw(file) => lpw::load(file, entry.name)?,
     };
+    let all_ids: Vec<String> = tasks.iter().map(|t| t.id().to_string()).collect();
+    let keep = selection.pick(entry.name, &all_ids)?;
+    tasks.retain(|t| keep.iter().any(|k| k == t.id()));
+    if let (Some(oracle), Some((kind, file, plus_name))) = (oracle, companion(entry.kind)) {
+        let mut suites = plus::companion_suites(kind, file, plus_name, &keep, oracle)?;
+        for task in &mut tasks {
+            task.suites.extend(suites.remove(task.id()));
+        }
+    }
     let mut notes = vec![entry.note.to_string()];
     if split != "all" {
         notes.push(format!("split {split}: {} tasks", tasks.len()));
@@ -282,7 +335,7 @@ mod tests {
                 continue; // checked in plus.rs without an oracle
             }
             for split in &listing.splits {
-                let ds = load(listing.name, Some(split.split), None).unwrap();
+                let ds = load(listing.name, Some(split.split), &Selection::All, None).unwrap();
                 assert_eq!(
                     ds.tasks.len(),
                     split.tasks,
@@ -297,19 +350,25 @@ mod tests {
     #[test]
     fn aliases_defaults_and_errors() {
         assert_eq!(
-            load("codecontests", None, None).unwrap().name,
+            load("codecontests", None, &Selection::All, None)
+                .unwrap()
+                .name,
             "codecontests-lpw"
         );
-        let mbpp = load("mbpp", None, None).unwrap();
+        let mbpp = load("mbpp", None, &Selection::All, None).unwrap();
         assert_eq!((mbpp.split.as_str(), mbpp.tasks.len()), ("test", 500));
-        let err = load("mbpp", Some("dev"), None).unwrap_err().to_string();
+        let err = load("mbpp", Some("dev"), &Selection::All, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("validation"), "{err}");
-        assert!(load("humaneval", Some("test"), None).is_err());
-        assert!(load("nope", None, None)
+        assert!(load("humaneval", Some("test"), &Selection::All, None).is_err());
+        assert!(load("nope", None, &Selection::All, None)
             .unwrap_err()
             .to_string()
             .contains("--list-datasets"));
-        let err = load("humaneval+", None, None).unwrap_err().to_string();
+        let err = load("humaneval+", None, &Selection::All, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("executor"), "{err}");
     }
 
