@@ -14,7 +14,7 @@
 //! prompt style, γ) runs concurrently until one program passes every
 //! visible test.
 //!
-//! Entry points: [`solve`] (a task with a grid of agents) and [`baseline`]
+//! Entry points: [`solve()`] (a task with a grid of agents) and [`baseline`]
 //! (γ = 0 greedy). Every decision is kept in [`AttemptRecord`]s, which
 //! serialise to JSON and which [`explain`] renders as a readable account.
 //!
