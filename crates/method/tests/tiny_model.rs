@@ -20,8 +20,8 @@ use egcfg_method::attempt::{run_attempt, AttemptEnv, StylePrompt, TracedTest};
 use egcfg_method::budget::{Budget, CancelToken, Control};
 use egcfg_method::prompt::PromptParts;
 use egcfg_method::{
-    AgentConfig, AttemptSpec, CodeRunner, DecodeOptions, Horizon, PromptStyle, RunnerError,
-    TestVerdict, TraceOutcome,
+    AgentConfig, AttemptRecord, AttemptSpec, CodeRunner, DecodeOptions, Horizon, PromptStyle,
+    RunnerError, TestVerdict, TraceOutcome,
 };
 use egcfg_task::{Task, TestCase};
 
@@ -203,10 +203,18 @@ fn engine() -> (Recorder, tempfile::TempPath) {
     (recorder, path)
 }
 
-#[test]
-fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
-    std::env::set_var("OMP_WAIT_POLICY", "passive");
-    let (engine, _file) = engine();
+struct Setup {
+    task: Task,
+    prompt: StylePrompt,
+    head: Vec<Token>,
+    marker: Vec<Token>,
+    tests: Vec<TracedTest>,
+    options: DecodeOptions,
+}
+
+/// A short prompt whose reply already opens `def f(`, so guidance is on
+/// from the first token; its head is prefilled in `engine`.
+fn setup(engine: &Recorder) -> Setup {
     let task = Task {
         id: "tiny".into(),
         prompt: "f".into(),
@@ -217,8 +225,6 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
         hidden: vec![],
         setup: None,
     };
-    // A short prompt whose reply already opens `def f(`, so guidance is on
-    // from the first token.
     let parts = PromptParts {
         head: "<|im_start|>user\nf".into(),
         marker: "<|im_end|>\n<|im_start|>assistant\n```python\ndef f(".into(),
@@ -252,14 +258,25 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
         signal_max_tokens: 400,
         ..DecodeOptions::default()
     };
+    Setup {
+        task,
+        prompt,
+        head,
+        marker,
+        tests,
+        options,
+    }
+}
+
+fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
     let control = Control::new(&Budget::default(), CancelToken::new());
     let env = AttemptEnv {
-        engine: &engine,
+        engine,
         runner: &StubRunner,
-        task: &task,
-        prompt: &prompt,
-        tests: &tests,
-        options: &options,
+        task: &s.task,
+        prompt: &s.prompt,
+        tests: &s.tests,
+        options: &s.options,
         control: &control,
         progress: &|_| {},
         script_call: None,
@@ -278,6 +295,28 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
     };
     let (record, error) = run_attempt(&env, spec);
     assert!(error.is_none(), "{error:?}");
+    record
+}
+
+#[test]
+fn an_attempt_is_reproducible_on_the_real_engine() {
+    std::env::set_var("OMP_WAIT_POLICY", "passive");
+    let (engine, _file) = engine();
+    let s = setup(&engine);
+    let first = attempt(&engine, &s);
+    let second = attempt(&engine, &s);
+    assert_eq!(first.tokens, second.tokens);
+    assert_eq!(first.refreshes, second.refreshes);
+    assert!(!first.refreshes.is_empty());
+}
+
+#[test]
+fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
+    std::env::set_var("OMP_WAIT_POLICY", "passive");
+    let (engine, _file) = engine();
+    let s = setup(&engine);
+    let record = attempt(&engine, &s);
+    let (head, marker, head_seq) = (&s.head, &s.marker, s.prompt.head_seq);
     let signals: Vec<Vec<Token>> = record
         .refreshes
         .iter()
@@ -294,7 +333,7 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
     let u = calls
         .iter()
         .flatten()
-        .find(|(_, d)| d.appended == marker)
+        .find(|(_, d)| &d.appended == marker)
         .map(|(s, _)| *s)
         .unwrap();
     let mut checked_c = 0;
