@@ -29,7 +29,8 @@ impl Checker for Executor {
 /// How a run checks hidden tests and reports progress.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Per-test timeout for hidden tests (`None`: the executor's limit).
+    /// Per-test timeout for hidden tests (`None`: the executor's limit); a
+    /// suite that needs more (see [`crate::Suite::timeout`]) gets its own.
     pub test_timeout: Option<Duration>,
     /// Also score every attempt on the hidden suites, for any-of-N and
     /// pass@k. Costs one check per distinct attempt program and suite.
@@ -208,7 +209,7 @@ fn score(
                     program: program.to_string(),
                     setup: task.visible.setup.clone(),
                     tests: tests.clone(),
-                    timeout: options.test_timeout,
+                    timeout: task.suites[suite].timeout.max(options.test_timeout),
                 })
             });
         let detail = report
@@ -351,10 +352,12 @@ mod tests {
                         Suite {
                             name: "toy".into(),
                             tests: tests.clone(),
+                            timeout: None,
                         },
                         Suite {
                             name: "toy/same".into(),
                             tests: tests.clone(),
+                            timeout: None,
                         },
                     ];
                     crate::datasets::BenchTask::new(task, suites)

@@ -55,6 +55,7 @@ pub(super) fn load(et_first: bool) -> Result<Vec<BenchTask>, DatasetError> {
             let official = Suite {
                 name: "humaneval".into(),
                 tests: vec![check_script(&r.test, &r.entry_point)],
+                timeout: None,
             };
             let extended = Suite {
                 name: "humaneval-et".into(),
@@ -63,6 +64,7 @@ pub(super) fn load(et_first: bool) -> Result<Vec<BenchTask>, DatasetError> {
                     line: 0,
                     message: format!("no record for {}", r.task_id),
                 })?),
+                timeout: None,
             };
             let suites = if et_first {
                 vec![extended, official]

@@ -27,6 +27,7 @@ pub(super) fn load(file: &DataFile, suite_name: &str) -> Result<Vec<BenchTask>, 
             let suite = Suite {
                 name: suite_name.to_string(),
                 tests: vec![check_script(&r.test, &r.entry_point)],
+                timeout: None,
             };
             BenchTask::new(task, vec![suite])
         })

@@ -132,10 +132,12 @@ pub(super) fn mbpp_task(
         Suite {
             name: "mbpp".into(),
             tests: tests_with_setup(&full, &record.test_setup_code),
+            timeout: None,
         },
         Suite {
             name: "mbpp/base".into(),
             tests: visible.clone(),
+            timeout: None,
         },
     ];
     let task = Task {
@@ -168,6 +170,7 @@ fn et_suites() -> Result<HashMap<u32, Suite>, DatasetError> {
             let suite = Suite {
                 name: "mbpp-et-partial".into(),
                 tests: tests_with_setup(&r.test_list, &r.test_setup_code),
+                timeout: None,
             };
             (id, suite)
         })
@@ -236,6 +239,7 @@ pub(super) fn load(
                 let mut suites = vec![Suite {
                     name: "mbpp-sanitized".into(),
                     tests: asserts(&record.test_list),
+                    timeout: None,
                 }];
                 suites.extend(et.remove(&record.task_id));
                 let task = Task {

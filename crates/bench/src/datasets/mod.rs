@@ -40,6 +40,9 @@ pub struct Suite {
     pub name: String,
     /// The tests; a task passes the suite when every test passes.
     pub tests: Vec<TestCase>,
+    /// Per-test timeout these tests need, when more than the run's default
+    /// (EvalPlus chunks hold slow inputs).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// One benchmark task: what the solver may see, and what scores it.

@@ -38,10 +38,12 @@ pub enum PlusKind {
     Mbpp,
 }
 
-/// Inputs per hidden test script. Each script gets the per-test timeout,
-/// so a few slow inputs (Mbpp/599 sums ranges of 10^8) need a timeout of
-/// several seconds: set `RunOptions::test_timeout` for these datasets.
+/// Inputs per hidden test script.
 const CHUNK: usize = 10;
+
+/// The per-test timeout of a chunk: generous, as EvalPlus allows each input
+/// several times the canonical solution's time.
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Computes and caches expected outputs by running canonical solutions in
 /// the sandbox.
@@ -573,6 +575,7 @@ pub(super) fn load(
                     .chunks(CHUNK)
                     .map(|c| check_script(kind, t, c))
                     .collect(),
+                timeout: Some(CHUNK_TIMEOUT),
             };
             let suites = vec![
                 suite(family.to_string(), usable(0..inputs.len())),

@@ -58,7 +58,7 @@ const ENTRIES: &[Entry] = &[
         counts: &[164],
         default_split: "all",
         licence: "Apache-2.0 (and HumanEval's MIT)",
-        note: "EvalPlus v0.1.10; expected outputs computed once from canonical_solution in the sandbox, cached; give slow inputs a per-test timeout of several seconds",
+        note: "EvalPlus v0.1.10; expected outputs computed once from canonical_solution in the sandbox, cached",
     },
     Entry {
         name: "humaneval+-mini",

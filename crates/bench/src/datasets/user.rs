@@ -65,6 +65,7 @@ pub(super) fn load(path: &Path) -> Result<Dataset, DatasetError> {
             let suite = Suite {
                 name: "jsonl".into(),
                 tests: vec![check_script(&record.test, &record.entry_point)],
+                timeout: None,
             };
             BenchTask::new(
                 visible_task(&record.task_id, &record.prompt, &record.entry_point),
