@@ -1,1 +1,8 @@
-//! Integration tests of the `egcfg` binary (being written).
+//! Integration tests of the `egcfg` binary: whole behaviours as a user sees
+//! them, run against the real executable.
+
+mod util;
+
+mod bench;
+mod cli;
+mod solve;

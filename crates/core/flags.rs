@@ -87,9 +87,10 @@ pub struct SolveArgs {
     #[arg(long)]
     pub max_seconds: Option<f64>,
 
-    /// Seed for every random choice.
+    /// Seed mixed into every random choice (with the task and agent
+    /// settings); the same seed reproduces the same run.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub seed: u32,
 
     /// Print one JSON object (code, visible-test results, winner, costs)
     /// instead of the bare program.
@@ -185,9 +186,12 @@ pub enum BenchTarget {
     /// Traced executions/s through the sandboxed fork-server pool and through
     /// a fresh interpreter per execution.
     Exec {
-        /// Seconds to run each of the two workloads.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
+        /// Traced executions through the fork-server pool.
+        #[arg(long, default_value_t = 2000)]
+        executions: usize,
+        /// Executions with a fresh interpreter each (slower; fewer suffice).
+        #[arg(long, default_value_t = 150)]
+        spawn_executions: usize,
     },
 }
 
@@ -242,9 +246,9 @@ pub struct BenchRunArgs {
     #[arg(long)]
     pub max_seconds: Option<f64>,
 
-    /// Seed for every random choice.
+    /// Seed mixed into every random choice.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub seed: u32,
 }
 
 /// Flags of `egcfg report`.

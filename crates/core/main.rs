@@ -1,2 +1,56 @@
-//! The `egcfg` command line (being written).
-fn main() {}
+//! The `egcfg` command line: flags, logging and glue between the crates.
+//!
+//! Every capability lives in a library crate (`egcfg-engine`, `egcfg-models`,
+//! `egcfg-executor`, `egcfg-method`, `egcfg-bench`); each module of this
+//! binary parses nothing, decides nothing the user did not ask for, and only
+//! connects one subcommand to the libraries and prints the result.
+
+mod bench;
+mod doctor;
+mod flags;
+mod generate;
+mod load;
+mod model;
+mod report;
+mod solve;
+mod solver;
+
+use clap::Parser;
+
+use flags::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Solve(args) => solve::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Model(command) => model::run(command),
+        Command::Bench(args) => bench::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Doctor => doctor::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the `-v` count.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

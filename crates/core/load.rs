@@ -1,0 +1,32 @@
+//! Turning `--model` flags into a running engine.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use egcfg_engine::{EngineConfig, LlamaEngine};
+use egcfg_models::{FetchOptions, Models};
+
+use crate::flags::ModelArgs;
+
+/// Sequences one solve keeps alive at most: per running attempt an
+/// unconditional and a conditional stream plus its candidates, and a shared
+/// head per prompt style.
+pub const SEQUENCES_PER_SOLVE: usize = 32;
+
+/// Resolve the model (fetching a known one on first use) and load it.
+pub fn engine(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<LlamaEngine>> {
+    let models = Models::from_env(FetchOptions::default())?;
+    let path = models.resolve(&args.model)?;
+    let mut config = EngineConfig {
+        n_ctx: args.ctx,
+        n_seq_max,
+        ..EngineConfig::default()
+    };
+    if let Some(threads) = args.threads {
+        config.n_threads = threads;
+    }
+    tracing::info!(model = %path.display(), ?config, "loading model");
+    let engine = LlamaEngine::load(&path, config)
+        .with_context(|| format!("loading model `{}`", args.model))?;
+    Ok(Arc::new(engine))
+}

@@ -1,0 +1,55 @@
+//! `egcfg model`: list, fetch, verify and locate models.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use egcfg_models::{FetchOptions, Models};
+
+use crate::flags::ModelCommand;
+
+pub fn run(command: ModelCommand) -> Result<ExitCode> {
+    let models = Models::from_env(FetchOptions::default())?;
+    match command {
+        ModelCommand::List => list(&models),
+        ModelCommand::Fetch { name } => {
+            let path = models.fetch(&name)?;
+            eprintln!("{name}: verified");
+            println!("{}", path.display());
+        }
+        ModelCommand::Verify { name } => {
+            let path = models.verify(&name)?;
+            println!("{name}: sha256 matches ({})", path.display());
+        }
+        ModelCommand::Path { name } => {
+            let spec = models.spec(&name)?;
+            if !models.store().is_installed(spec) {
+                anyhow::bail!("{name} is not installed; run `egcfg model fetch {name}`");
+            }
+            println!("{}", models.store().model_path(spec).display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(models: &Models) {
+    println!(
+        "{:<30} {:>9} {:<8} {:<11} {}",
+        "NAME", "SIZE", "QUANT", "LICENCE", "STATUS"
+    );
+    for entry in models.list() {
+        let status = if entry.installed {
+            entry.path.display().to_string()
+        } else {
+            "not installed (fetched on first use)".to_owned()
+        };
+        println!(
+            "{:<30} {:>6} MB {:<8} {:<11} {}",
+            entry.name,
+            entry.size / 1_000_000,
+            entry.quantization,
+            entry.licence,
+            status
+        );
+    }
+    println!("\nAny local GGUF file also works: --model PATH");
+}

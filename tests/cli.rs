@@ -1,0 +1,85 @@
+//! Flags, help and the errors a user meets first.
+
+use crate::util::{stderr, stdout, Sandbox};
+
+#[test]
+fn help_names_every_subcommand() {
+    let out = Sandbox::new().run(&["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for command in ["solve", "generate", "model", "bench", "report", "doctor"] {
+        assert!(text.contains(command), "--help lacks {command}:\n{text}");
+    }
+}
+
+#[test]
+fn malformed_task_file_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let task = sandbox.write("broken.toml", "prompt = [\n");
+    let out = sandbox.run(&["solve", task.to_str().unwrap(), "--model", "/nonexistent.gguf"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("broken.toml") && err.contains("malformed"), "{err}");
+}
+
+#[test]
+fn unknown_model_lists_the_known_ones() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["generate", "--model", "no-such-model", "hello"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no-such-model") && err.contains("qwen2.5-coder-0.5b-instruct"), "{err}");
+}
+
+#[test]
+fn corrupt_model_file_is_refused() {
+    let sandbox = Sandbox::new();
+    let bad = sandbox.write("bad.gguf", "definitely not a gguf file");
+    let out = sandbox.run(&["generate", "--model", bad.to_str().unwrap(), "hello"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("bad.gguf"), "{err}");
+}
+
+#[test]
+fn model_list_shows_the_registry() {
+    let out = Sandbox::new().run(&["model", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for name in [
+        "qwen2.5-coder-1.5b-instruct",
+        "qwen2.5-coder-0.5b-instruct",
+        "smollm2-135m-instruct",
+    ] {
+        assert!(text.contains(name), "{text}");
+    }
+    assert!(text.contains("not installed"), "fresh home has nothing installed:\n{text}");
+}
+
+#[test]
+fn doctor_reports_every_layer() {
+    let out = Sandbox::new().run(&["doctor"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for layer in ["rlimits", "seccomp", "landlock"] {
+        assert!(text.contains(layer), "{text}");
+    }
+}
+
+#[test]
+fn generate_runs_on_the_tiny_model() {
+    let sandbox = Sandbox::new();
+    let model = crate::util::tiny_model();
+    let out = sandbox.run(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--max-tokens",
+        "8",
+        "def add(a, b):",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("generated"), "{}", stderr(&out));
+}

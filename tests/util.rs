@@ -1,0 +1,69 @@
+//! Running the `egcfg` binary in an isolated home.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn egcfg_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_egcfg"))
+}
+
+/// A scratch `$EGCFG_HOME` and working directory for one test.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `egcfg ARGS` with this sandbox as `$EGCFG_HOME` and working directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(egcfg_bin());
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("EGCFG_HOME", self.path().join("home"))
+            .env("OMP_WAIT_POLICY", "passive")
+            .env_remove("EGCFG_MODEL")
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs `egcfg ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run egcfg")
+    }
+
+    /// Writes `text` to `name` inside the sandbox and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+}
+
+/// The committed tiny random-weight model (loads in milliseconds).
+pub fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny/tiny-llama.gguf")
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
