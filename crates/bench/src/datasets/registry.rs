@@ -289,6 +289,7 @@ pub(super) fn load(
         });
     }
     let ids = split_ids(split).unwrap_or(1..=u32::MAX);
+    let mut notes = vec![entry.note.to_string()];
     let mut tasks: Vec<BenchTask> = match entry.kind {
         Kind::HumanEval { et_first } => humaneval::load(et_first)?,
         Kind::Mbpp(variant) => mbpp::load(variant, ids)?,
@@ -297,7 +298,12 @@ pub(super) fn load(
                 dataset: entry.name.to_string(),
                 message: "this dataset needs the executor to compute expected outputs".into(),
             })?;
-            plus::load(kind, file, entry.name, ids, selection, oracle)?
+            let loaded = plus::load(kind, file, entry.name, ids, selection, oracle)?;
+            notes.push(format!(
+                "{} of {} inputs scored; the others' canonical outputs raised, were unrepresentable or over 256 KiB",
+                loaded.inputs_used, loaded.inputs_total
+            ));
+            loaded.tasks
         }
         Kind::Lpw(file) => lpw::load(file, entry.name)?,
     };
@@ -310,7 +316,6 @@ pub(super) fn load(
             task.suites.extend(suites.remove(task.id()));
         }
     }
-    let mut notes = vec![entry.note.to_string()];
     if split != "all" {
         notes.push(format!("split {split}: {} tasks", tasks.len()));
     }
