@@ -107,7 +107,7 @@ impl fmt::Display for SandboxCaps {
         let mark = |s: &LayerState| if s.active { "on " } else { "OFF" };
         writeln!(
             f,
-            "python:      {} (Python {}, started -S -I)",
+            "python:      {} (Python {}, started -S -s, fixed hash seed)",
             self.python.display(),
             self.python_version
         )?;

@@ -1,7 +1,7 @@
 //! One Python fork-server process and the framed conversation with it.
 //!
-//! The server is started as `python -S -I -c BOOTSTRAP HARNESS MODE` with a
-//! cleared environment, in its own process group, with `PR_SET_PDEATHSIG`
+//! The server is started as `python -S -s -c BOOTSTRAP HARNESS MODE` with a
+//! cleared environment and a fixed `PYTHONHASHSEED`, in its own process group, with `PR_SET_PDEATHSIG`
 //! (so it dies with the thread that owns it) and optionally inside fresh
 //! user + network namespaces. Every read has a deadline: a server that does
 //! not answer in time is killed with its whole process group, and its owner
@@ -32,7 +32,15 @@ const HELLO_CAP: usize = 1 << 20;
 
 /// Executes the harness with a private copy of the builtins (see
 /// `python/harness.py`).
-const BOOTSTRAP: &str = "import builtins,sys;exec(compile(sys.argv[1],'<egcfg>','exec'),\
+///
+/// Why not `-I`: isolated mode also ignores `PYTHONHASHSEED`, so every server
+/// would hash strings with its own random seed and a candidate that prints a
+/// set of strings would get differently ordered traces (and verdicts)
+/// depending on which server ran it. The environment is cleared, so `-E`
+/// guards nothing here; `-s` drops the user site directory, and the
+/// bootstrap removes the current-directory entry that `-c` puts on
+/// `sys.path` (what `-P` does on Python 3.11+).
+const BOOTSTRAP: &str = "import builtins,sys;sys.path[:]=[p for p in sys.path if p];exec(compile(sys.argv[1],'<egcfg>','exec'),\
 {'__builtins__':dict(vars(builtins)),'__name__':'__egcfg__'})";
 
 /// The harness source, embedded in the binary.
@@ -283,8 +291,9 @@ impl Drop for Server {
 fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
     let mut command = Command::new(&launch.python);
     command
-        .args(["-S", "-I", "-c", BOOTSTRAP, HARNESS, mode])
+        .args(["-S", "-s", "-c", BOOTSTRAP, HARNESS, mode])
         .env_clear()
+        .env("PYTHONHASHSEED", "0")
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("LANG", "C.UTF-8")
         .env("OMP_NUM_THREADS", "1")

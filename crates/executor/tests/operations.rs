@@ -400,3 +400,20 @@ fn large_stdout_caps_need_and_get_large_result_frames() {
     assert_eq!(r.stdout.len(), (6 << 20) + 1);
     assert_eq!(ex.server_restarts(), 0);
 }
+
+#[test]
+fn string_hashing_is_the_same_in_every_server() {
+    // Distinct programs (no cache hits) spread over both servers; a set of
+    // strings prints in hash order, which must not depend on the server.
+    let requests: Vec<TraceRequest> = (0..8)
+        .map(|i| {
+            call(
+                &format!("def f():\n    n = {i}\n    return str({{'pear', 'fig', 'plum', 'kiwi', 'lime', 'date'}})"),
+                "f()",
+            )
+        })
+        .collect();
+    let orders: Vec<Option<String>> = executor().trace(&requests).into_iter().map(|r| r.ret).collect();
+    assert!(orders[0].is_some(), "{orders:?}");
+    assert!(orders.iter().all(|o| o == &orders[0]), "{orders:?}");
+}

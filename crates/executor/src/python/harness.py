@@ -1,5 +1,5 @@
 # egcfg fork-server and tracer. Embedded in the egcfg binary and started as
-#   python -S -I -c BOOTSTRAP HARNESS MODE
+#   python -S -s -c BOOTSTRAP HARNESS MODE  (cleared env, PYTHONHASHSEED=0)
 # where BOOTSTRAP executes this source with a private copy of the builtins,
 # so a candidate that patches `builtins` cannot change how results are built.
 #
