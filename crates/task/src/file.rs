@@ -163,12 +163,18 @@ mod tests {
     fn malformed_file_names_the_file() {
         let (_d, p) = write("bad.toml", "prompt = [1\n");
         let err = Task::from_file(&p).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("malformed"), "{err}");
+        assert!(
+            err.contains("bad.toml") && err.contains("malformed"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_field_is_rejected() {
-        let (_d, p) = write("x.toml", "prompt = \"p\"\ntests = [\"assert f(1) == 1\"]\ntest_list = []\n");
+        let (_d, p) = write(
+            "x.toml",
+            "prompt = \"p\"\ntests = [\"assert f(1) == 1\"]\ntest_list = []\n",
+        );
         assert!(Task::from_file(&p).is_err());
     }
 }

@@ -1,9 +1,27 @@
 //! Deriving the target function's name from a visible test.
 
+/// Builtins that tests wrap around the call under test, as in
+/// `assert set(f(x)) == {1, 2}`; the name is looked for inside them.
+const WRAPPERS: &[&str] = &[
+    "set",
+    "frozenset",
+    "sorted",
+    "list",
+    "tuple",
+    "abs",
+    "round",
+    "len",
+    "str",
+    "int",
+    "float",
+    "bool",
+];
+
 /// The name of the function an assert calls, as in
 /// `assert name(args) == expected` or `assert (name(args)) == expected`;
-/// also accepts `assert not name(...)`, `assert math.isclose(name(...), ...)`
-/// is *not* resolved (the outer call is a library function).
+/// also accepts `assert not name(...)` and looks inside builtin wrappers
+/// such as `assert set(name(...)) == ...`. Library calls such as
+/// `math.isclose(name(...), ...)` are *not* resolved (set `entry_point`).
 ///
 /// Returns `None` when the statement does not start with such a call.
 pub fn function_name_from_assert(assert: &str) -> Option<String> {
@@ -26,8 +44,20 @@ pub fn function_name_from_assert(assert: &str) -> Option<String> {
         .unwrap_or(rest.len());
     let name = &rest[..end];
     let after = rest[end..].trim_start();
-    let starts_ok = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
-    (starts_ok && after.starts_with('(')).then(|| name.to_string())
+    let starts_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    if !(starts_ok && after.starts_with('(')) {
+        return None;
+    }
+    if WRAPPERS.contains(&name) {
+        let inner = function_name_from_assert(&format!("assert {}", &after[1..]));
+        if inner.is_some() {
+            return inner;
+        }
+    }
+    Some(name.to_string())
 }
 
 #[cfg(test)]
@@ -36,10 +66,19 @@ mod tests {
 
     #[test]
     fn plain_and_parenthesised_calls() {
-        assert_eq!(name("assert remove_Occ(\"hello\",\"l\") == \"heo\""), Some("remove_Occ".into()));
+        assert_eq!(
+            name("assert remove_Occ(\"hello\",\"l\") == \"heo\""),
+            Some("remove_Occ".into())
+        );
         assert_eq!(name("assert (sum_x([1, 2])) == 3"), Some("sum_x".into()));
         assert_eq!(name("assert not is_odd(2)"), Some("is_odd".into()));
         assert_eq!(name("assert  f (1)==2"), Some("f".into()));
+        assert_eq!(
+            name("assert set(common([1], [1])) == {1}"),
+            Some("common".into())
+        );
+        assert_eq!(name("assert sorted(list(g(3))) == [1]"), Some("g".into()));
+        assert_eq!(name("assert len(x) == 1"), Some("len".into()));
     }
 
     #[test]
