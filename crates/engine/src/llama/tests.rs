@@ -113,8 +113,8 @@ fn model_info_comes_from_the_gguf() {
     let info = engine.info();
     assert_eq!(info.name, "egcfg tiny test llama");
     assert_eq!(info.n_vocab, reference.n_vocab);
-    // The model was trained for 256 positions; the cache holds 512 cells.
-    assert_eq!(info.n_ctx, 256);
+    // The model allows 4096 positions; the engine's cache holds 512 cells.
+    assert_eq!(info.n_ctx, 512);
     let im_end = reference.special_tokens["<|im_end|>"];
     let end_of_text = reference.special_tokens["<|endoftext|>"];
     assert!(info.eos_tokens.contains(&im_end) && info.eos_tokens.contains(&end_of_text));
@@ -374,7 +374,7 @@ fn long_inputs_are_split_into_several_decode_calls() {
 
 #[test]
 fn overflowing_a_sequence_or_the_cache_is_context_full() {
-    // 256 cells; the model's own limit is also 256 tokens per sequence.
+    // 256 cells, so one sequence holds at most 256 tokens.
     let engine = tiny_with(EngineConfig {
         n_ctx: 256,
         ..tiny_config()
