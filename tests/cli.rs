@@ -16,10 +16,18 @@ fn help_names_every_subcommand() {
 fn malformed_task_file_is_a_clear_error() {
     let sandbox = Sandbox::new();
     let task = sandbox.write("broken.toml", "prompt = [\n");
-    let out = sandbox.run(&["solve", task.to_str().unwrap(), "--model", "/nonexistent.gguf"]);
+    let out = sandbox.run(&[
+        "solve",
+        task.to_str().unwrap(),
+        "--model",
+        "/nonexistent.gguf",
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("broken.toml") && err.contains("malformed"), "{err}");
+    assert!(
+        err.contains("broken.toml") && err.contains("malformed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -28,7 +36,10 @@ fn unknown_model_lists_the_known_ones() {
     let out = sandbox.run(&["generate", "--model", "no-such-model", "hello"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("no-such-model") && err.contains("qwen2.5-coder-0.5b-instruct"), "{err}");
+    assert!(
+        err.contains("no-such-model") && err.contains("qwen2.5-coder-0.5b-instruct"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -53,7 +64,10 @@ fn model_list_shows_the_registry() {
     ] {
         assert!(text.contains(name), "{text}");
     }
-    assert!(text.contains("not installed"), "fresh home has nothing installed:\n{text}");
+    assert!(
+        text.contains("not installed"),
+        "fresh home has nothing installed:\n{text}"
+    );
 }
 
 #[test]

@@ -49,7 +49,10 @@ fn exec(executions: usize, spawn_executions: usize) -> Result<ExitCode> {
 }
 
 fn list_datasets() -> Result<ExitCode> {
-    println!("{:<18} {:<34} {:<26} NOTE", "NAME", "SPLITS (TASKS)", "LICENCE");
+    println!(
+        "{:<18} {:<34} {:<26} NOTE",
+        "NAME", "SPLITS (TASKS)", "LICENCE"
+    );
     for listing in datasets::list() {
         let splits: Vec<String> = listing
             .splits
@@ -81,9 +84,8 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     };
     let executor = Executor::start(ExecutorConfig::default())?;
     let data = {
-        let oracle_executor = Executor::start(OutputOracle::executor_config(
-            ExecutorConfig::default(),
-        ))?;
+        let oracle_executor =
+            Executor::start(OutputOracle::executor_config(ExecutorConfig::default()))?;
         let cache = egcfg_models::Store::from_env()?.root().join("cache");
         let mut oracle = OutputOracle::new(&oracle_executor, cache);
         datasets::load(&spec, &selection, Some(&mut oracle))?
@@ -112,7 +114,9 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         method: method_name.to_owned(),
         model: args.model.model.clone(),
         config: match args.method {
-            Method::Baseline => serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode }),
+            Method::Baseline => {
+                serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
+            }
             Method::Egcfg => serde_json::json!({
                 "grid": options.grid,
                 "decode": options.decode,
@@ -146,6 +150,10 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         summary.skipped,
         summary.wall_s
     );
-    println!("results in {}; summarise with `egcfg report {}`", args.db.display(), args.db.display());
+    println!(
+        "results in {}; summarise with `egcfg report {}`",
+        args.db.display(),
+        args.db.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -50,7 +50,12 @@ pub enum Command {
 pub struct ModelArgs {
     /// A model name from `egcfg model list` (fetched on first use) or the path
     /// of a local GGUF file.
-    #[arg(long, short, env = "EGCFG_MODEL", default_value = "qwen2.5-coder-0.5b-instruct")]
+    #[arg(
+        long,
+        short,
+        env = "EGCFG_MODEL",
+        default_value = "qwen2.5-coder-0.5b-instruct"
+    )]
     pub model: String,
 
     /// CPU threads for the model (default: all cores).

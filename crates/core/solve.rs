@@ -51,7 +51,11 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     eprintln!(
         "{}: {} ({} of {} visible tests) after {} attempt(s), {} forward tokens, {:.1} s",
         task.id,
-        if outcome.passed { "solved" } else { "NOT solved" },
+        if outcome.passed {
+            "solved"
+        } else {
+            "NOT solved"
+        },
         outcome.visible.iter().filter(|v| v.passed).count(),
         outcome.visible.len(),
         outcome.cost.attempts_run,
@@ -133,7 +137,9 @@ pub fn progress_spinner() -> ProgressBar {
 /// One line about what the agents are doing.
 fn describe(event: &ProgressEvent) -> String {
     match event {
-        ProgressEvent::AttemptStarted { index, name } => format!("attempt {index} ({name}) started"),
+        ProgressEvent::AttemptStarted { index, name } => {
+            format!("attempt {index} ({name}) started")
+        }
         ProgressEvent::Refresh {
             index,
             line,
