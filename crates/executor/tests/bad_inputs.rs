@@ -7,7 +7,7 @@
 
 use std::io::ErrorKind;
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,9 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         std::env::set_var("EGCFG_TEST_SECRET", SECRET);
-        let canary = std::env::temp_dir().join(format!("egcfg-canary-{}", std::process::id()));
+        // Under cargo's per-target scratch space, so runs leave nothing in /tmp.
+        let canary = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("egcfg-canary-{}", std::process::id()));
         std::fs::create_dir_all(&canary).unwrap();
         std::fs::write(canary.join("keep.txt"), "canary").unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();

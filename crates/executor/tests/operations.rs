@@ -413,7 +413,11 @@ fn string_hashing_is_the_same_in_every_server() {
             )
         })
         .collect();
-    let orders: Vec<Option<String>> = executor().trace(&requests).into_iter().map(|r| r.ret).collect();
+    let orders: Vec<Option<String>> = executor()
+        .trace(&requests)
+        .into_iter()
+        .map(|r| r.ret)
+        .collect();
     assert!(orders[0].is_some(), "{orders:?}");
     assert!(orders.iter().all(|o| o == &orders[0]), "{orders:?}");
 }
