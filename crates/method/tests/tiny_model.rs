@@ -168,23 +168,9 @@ impl CodeRunner for StubRunner {
     }
 }
 
-/// The tiny fixture with its training context raised from 256 to 2048
-/// tokens (a metadata patch; RoPE itself has no length limit), so a real
-/// signal block fits. Returns the engine and the temporary file it maps.
-fn engine() -> (Recorder, tempfile::TempPath) {
+/// The tiny fixture (4096 positions), recorded.
+fn engine() -> Recorder {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny/tiny-llama.gguf");
-    let mut bytes = std::fs::read(path).expect("the tiny fixture exists");
-    let key = b"llama.context_length";
-    let at = bytes
-        .windows(key.len())
-        .position(|w| w == key)
-        .expect("the fixture has a context length")
-        + key.len();
-    assert_eq!(&bytes[at..at + 8], &[4, 0, 0, 0, 0, 1, 0, 0], "u32 256");
-    bytes[at + 4..at + 8].copy_from_slice(&2048u32.to_le_bytes());
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut file, &bytes).unwrap();
-    let path = file.into_temp_path();
     let config = EngineConfig {
         n_ctx: 2048,
         n_threads: 1,
@@ -192,15 +178,14 @@ fn engine() -> (Recorder, tempfile::TempPath) {
         n_batch: 512,
         n_ubatch: 512,
     };
-    let inner = LlamaEngine::load(&path, config).expect("the patched tiny fixture loads");
+    let inner = LlamaEngine::load(&path, config).expect("the tiny fixture loads");
     let newline = inner.tokenize("\n", false).unwrap()[0];
-    let recorder = Recorder {
+    Recorder {
         inner,
         newline,
         contents: Mutex::new(HashMap::new()),
         calls: Mutex::new(Vec::new()),
-    };
-    (recorder, path)
+    }
 }
 
 struct Setup {
@@ -301,7 +286,7 @@ fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
 #[test]
 fn an_attempt_is_reproducible_on_the_real_engine() {
     std::env::set_var("OMP_WAIT_POLICY", "passive");
-    let (engine, _file) = engine();
+    let engine = engine();
     let s = setup(&engine);
     let first = attempt(&engine, &s);
     let second = attempt(&engine, &s);
@@ -313,7 +298,7 @@ fn an_attempt_is_reproducible_on_the_real_engine() {
 #[test]
 fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
     std::env::set_var("OMP_WAIT_POLICY", "passive");
-    let (engine, _file) = engine();
+    let engine = engine();
     let s = setup(&engine);
     let record = attempt(&engine, &s);
     let (head, marker, head_seq) = (&s.head, &s.marker, s.prompt.head_seq);
