@@ -28,7 +28,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 }
 
 fn engine(model: &crate::flags::ModelArgs) -> Result<ExitCode> {
-    let engine = load::engine(model, 8)?;
+    // The prompt, up to 8 decoding sequences and the timed forks.
+    let engine = load::engine(model, 32)?;
     let report = egcfg_engine::bench::run(engine.as_ref(), &Default::default())?;
     println!("model: {}", engine.info().name);
     println!("{report}");
