@@ -32,7 +32,10 @@ pub fn run(command: ModelCommand) -> Result<ExitCode> {
 }
 
 fn list(models: &Models) {
-    println!("{:<30} {:>9} {:<8} {:<11} STATUS", "NAME", "SIZE", "QUANT", "LICENCE");
+    println!(
+        "{:<30} {:>9} {:<8} {:<11} STATUS",
+        "NAME", "SIZE", "QUANT", "LICENCE"
+    );
     for entry in models.list() {
         let status = if entry.installed {
             entry.path.display().to_string()
