@@ -83,7 +83,9 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         (None, false) => Selection::Ids(args.ids.clone()),
         (None, true) => Selection::All,
     };
-    let executor = Executor::start(ExecutorConfig::default())?;
+    // One sandbox serves the solver's visible-test traces and the hidden
+    // tests; the EvalPlus oracle needs other limits, so it has its own.
+    let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
     let data = {
         let oracle_executor =
             Executor::start(OutputOracle::executor_config(ExecutorConfig::default()))?;
@@ -129,14 +131,14 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
     let mut solver = MethodSolver {
         engine,
-        executor: Arc::new(Executor::start(ExecutorConfig::default())?),
+        executor: executor.clone(),
         method: args.method,
         options,
     };
     let mut store = Store::open(&args.db)?;
     let summary = run_benchmark(
         &mut store,
-        &executor,
+        executor.as_ref(),
         &mut solver,
         &data,
         &key,

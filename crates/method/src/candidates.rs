@@ -309,6 +309,20 @@ mod tests {
     use super::*;
     use crate::testing::{FakeRunner, ScriptedEngine};
 
+    /// A sequence holding the opening of the assistant's turn, and its logits.
+    fn assistant_turn(engine: &ScriptedEngine) -> (SeqId, Logits) {
+        let parent = engine.new_sequence().unwrap();
+        let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
+        let logits = engine
+            .decode(&[SeqInput {
+                seq: parent,
+                tokens: prompt,
+            }])
+            .unwrap()
+            .remove(0);
+        (parent, logits)
+    }
+
     #[test]
     fn kept_text_cuts_at_fence_and_horizon() {
         let s = "x):\n    y = x\n    return y\n```\nmore";
@@ -380,15 +394,7 @@ mod tests {
         // The scripted reply has lines of different lengths; with d = 1 each
         // fork must stop after exactly two newlines of its own text.
         let engine = ScriptedEngine::new(|_| Some("a = 1\nbb = 22\nccc = 333\n".into()));
-        let parent = engine.new_sequence().unwrap();
-        let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine
-            .decode(&[SeqInput {
-                seq: parent,
-                tokens: prompt,
-            }])
-            .unwrap()
-            .remove(0);
+        let (parent, logits) = assistant_turn(&engine);
         let params = SampleParams {
             n: 3,
             temperature: 0.7,
@@ -416,15 +422,7 @@ mod tests {
     fn sequences_stop_independently_on_fence_and_eos() {
         // Low strength: samples diverge from the script and then get EOS.
         let engine = ScriptedEngine::new(|_| Some("a = 1\n```\n".into())).with_strength(7.0);
-        let parent = engine.new_sequence().unwrap();
-        let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine
-            .decode(&[SeqInput {
-                seq: parent,
-                tokens: prompt,
-            }])
-            .unwrap()
-            .remove(0);
+        let (parent, logits) = assistant_turn(&engine);
         let params = SampleParams {
             n: 16,
             temperature: 1.0,
@@ -454,15 +452,7 @@ mod tests {
     #[test]
     fn cancellation_stops_sampling() {
         let engine = ScriptedEngine::new(|_| Some("a = 1\n".repeat(100)));
-        let parent = engine.new_sequence().unwrap();
-        let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
-        let logits = engine
-            .decode(&[SeqInput {
-                seq: parent,
-                tokens: prompt,
-            }])
-            .unwrap()
-            .remove(0);
+        let (parent, logits) = assistant_turn(&engine);
         let params = SampleParams {
             n: 2,
             temperature: 0.5,
