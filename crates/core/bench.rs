@@ -2,14 +2,13 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use egcfg_bench::datasets::{self, plus::OutputOracle};
 use egcfg_bench::{run_benchmark, DatasetSpec, RunKey, RunOptions, Selection, Store};
 use egcfg_engine::Engine;
 use egcfg_executor::{Executor, ExecutorConfig};
-use egcfg_method::{Budget, PromptStyle, SolveOptions};
+use egcfg_method::PromptStyle;
 
 use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
 use crate::load;
@@ -97,16 +96,7 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         eprintln!("note: {note}");
     }
 
-    let options = SolveOptions {
-        grid: crate::solve::load_grid(args.agents.as_deref())?,
-        budget: Budget {
-            max_attempts: args.max_attempts,
-            max_tokens: None,
-            max_wall: args.max_seconds.map(Duration::from_secs_f64),
-        },
-        retry: args.seed,
-        ..SolveOptions::default()
-    };
+    let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {
         Method::Baseline => "baseline",
         Method::Egcfg => "egcfg",

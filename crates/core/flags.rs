@@ -76,26 +76,8 @@ pub struct SolveArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
-    /// A TOML grid of agent configurations (default: the built-in grid).
-    #[arg(long)]
-    pub agents: Option<PathBuf>,
-
-    /// Run at most this many attempts.
-    #[arg(long)]
-    pub max_attempts: Option<usize>,
-
-    /// Stop after this many generated tokens over all attempts.
-    #[arg(long)]
-    pub max_tokens: Option<u64>,
-
-    /// Stop after this many seconds.
-    #[arg(long)]
-    pub max_seconds: Option<f64>,
-
-    /// Seed mixed into every random choice (with the task and agent
-    /// settings); the same seed reproduces the same run.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u32,
+    #[command(flatten)]
+    pub options: MethodArgs,
 
     /// Print one JSON object (code, visible-test results, winner, costs)
     /// instead of the bare program.
@@ -109,6 +91,71 @@ pub struct SolveArgs {
     /// Write the full generation record (JSON) to this file for replay.
     #[arg(long)]
     pub record: Option<PathBuf>,
+}
+
+/// How EG-CFG solves a task: agents, budgets and decoding knobs, shared by
+/// `egcfg solve` and `egcfg bench`.
+#[derive(Debug, Args, Clone)]
+pub struct MethodArgs {
+    /// A TOML grid of agent configurations (default: the built-in grid; see
+    /// examples/agents.toml).
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+
+    /// Per task: start at most this many attempts.
+    #[arg(long)]
+    pub max_attempts: Option<usize>,
+
+    /// Per task: stop after this many forward tokens (prefill, decode and
+    /// candidates) over all attempts. Unlike --max-seconds it does not depend
+    /// on the machine's speed or load.
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+
+    /// Per task: stop after this many seconds.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+
+    /// Attempts run at once; they share the model's batched decode.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub concurrency: u16,
+
+    /// Token cap of the execution-trace block the model is shown (every
+    /// refresh prefills it again, so it sets the cost of a guided line).
+    #[arg(long)]
+    pub signal_tokens: Option<usize>,
+
+    /// Events (executed lines, returns, exceptions) kept per trace; fewer
+    /// events let more candidates and tests into the capped block.
+    #[arg(long)]
+    pub trace_events: Option<usize>,
+
+    /// How traces are written for the model.
+    #[arg(long, value_enum, default_value_t = TraceStyle::Improved)]
+    pub trace_format: TraceStyle,
+
+    /// Keep only the k most likely tokens before guidance (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+
+    /// Stop an attempt early when its candidates keep agreeing on one
+    /// finished program.
+    #[arg(long)]
+    pub early_stop: bool,
+
+    /// Seed mixed into every random choice (with the task and agent
+    /// settings); the same seed reproduces the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+}
+
+/// How execution traces are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceStyle {
+    /// One line per executed line with the changed variables (ours).
+    Improved,
+    /// The reference implementation's text, for reproducing the paper.
+    Compat,
 }
 
 /// Flags of `egcfg generate`.
@@ -232,10 +279,6 @@ pub struct BenchRunArgs {
     #[arg(long, value_enum, default_value_t = Method::Egcfg)]
     pub method: Method,
 
-    /// Agent grid for `--method egcfg`.
-    #[arg(long)]
-    pub agents: Option<PathBuf>,
-
     #[command(flatten)]
     pub model: ModelArgs,
 
@@ -243,17 +286,8 @@ pub struct BenchRunArgs {
     #[arg(long, default_value = "egcfg-bench.sqlite")]
     pub db: PathBuf,
 
-    /// Per-task attempt budget for `--method egcfg`.
-    #[arg(long)]
-    pub max_attempts: Option<usize>,
-
-    /// Per-task wall-time budget in seconds.
-    #[arg(long)]
-    pub max_seconds: Option<f64>,
-
-    /// Seed mixed into every random choice.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u32,
+    #[command(flatten)]
+    pub options: MethodArgs,
 }
 
 /// Flags of `egcfg report`.

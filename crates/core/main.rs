@@ -11,6 +11,7 @@ mod flags;
 mod generate;
 mod load;
 mod model;
+mod options;
 mod report;
 mod solve;
 mod solver;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use egcfg_engine::Engine;
 use egcfg_executor::{Executor, ExecutorConfig};
 use egcfg_method::explain::explain_outcome;
-use egcfg_method::{Budget, Grid, ProgressEvent, SolveOptions};
+use egcfg_method::ProgressEvent;
 use egcfg_task::Task;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,16 +17,7 @@ use crate::load;
 
 pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let task = Task::from_file(&args.task)?;
-    let options = SolveOptions {
-        grid: load_grid(args.agents.as_deref())?,
-        budget: Budget {
-            max_attempts: args.max_attempts,
-            max_tokens: args.max_tokens,
-            max_wall: args.max_seconds.map(Duration::from_secs_f64),
-        },
-        retry: args.seed,
-        ..SolveOptions::default()
-    };
+    let options = crate::options::solve_options(&args.options)?;
     let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
     let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
 
@@ -107,14 +98,6 @@ impl<'a> Summary<'a> {
                 .collect(),
         }
     }
-}
-
-/// The grid from `--agents`, else the built-in one.
-pub fn load_grid(path: Option<&std::path::Path>) -> Result<Grid> {
-    Ok(match path {
-        Some(path) => Grid::from_file(path)?,
-        None => Grid::default(),
-    })
 }
 
 fn spell(engine: &dyn Engine, token: egcfg_engine::Token) -> String {

@@ -1,0 +1,117 @@
+//! Turning method flags into [`SolveOptions`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use egcfg_executor::render::{RenderLimits, TraceFormat};
+use egcfg_method::{Budget, DecodeOptions, Grid, SolveOptions};
+
+use crate::flags::{MethodArgs, TraceStyle};
+
+/// The solve options the flags ask for; everything they leave out keeps the
+/// method's defaults.
+pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
+    let defaults = DecodeOptions::default();
+    Ok(SolveOptions {
+        grid: load_grid(args.agents.as_deref())?,
+        decode: DecodeOptions {
+            signal_max_tokens: args.signal_tokens.unwrap_or(defaults.signal_max_tokens),
+            trace_format: match args.trace_format {
+                TraceStyle::Improved => TraceFormat::Improved,
+                TraceStyle::Compat => TraceFormat::Compat,
+            },
+            render_limits: RenderLimits {
+                max_events: args
+                    .trace_events
+                    .unwrap_or(defaults.render_limits.max_events),
+                ..defaults.render_limits
+            },
+            top_k: args.top_k,
+            early_stop: args.early_stop,
+            ..defaults
+        },
+        budget: Budget {
+            max_attempts: args.max_attempts,
+            max_tokens: args.max_tokens,
+            max_wall: args.max_seconds.map(Duration::from_secs_f64),
+        },
+        concurrency: usize::from(args.concurrency),
+        retry: args.seed,
+        ..SolveOptions::default()
+    })
+}
+
+/// The grid from `--agents`, else the built-in one.
+fn load_grid(path: Option<&Path>) -> Result<Grid> {
+    Ok(match path {
+        Some(path) => Grid::from_file(path)?,
+        None => Grid::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::flags::{Cli, Command};
+
+    fn options_of(extra: &[&str]) -> SolveOptions {
+        let mut argv = vec!["egcfg", "solve", "task.toml"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Command::Solve(args) => solve_options(&args.options).expect("options"),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flags_keep_the_method_defaults() {
+        let options = options_of(&[]);
+        let defaults = SolveOptions::default();
+        assert_eq!(options.decode, defaults.decode);
+        assert_eq!(options.budget, defaults.budget);
+        assert_eq!(options.grid, defaults.grid);
+        assert_eq!(options.concurrency, defaults.concurrency);
+    }
+
+    #[test]
+    fn every_flag_reaches_its_option() {
+        let options = options_of(&[
+            "--max-attempts=3",
+            "--max-tokens=9000",
+            "--max-seconds=1.5",
+            "--concurrency=4",
+            "--signal-tokens=700",
+            "--trace-events=9",
+            "--trace-format=compat",
+            "--top-k=20",
+            "--early-stop",
+            "--seed=7",
+        ]);
+        assert_eq!(
+            options.budget,
+            Budget {
+                max_attempts: Some(3),
+                max_tokens: Some(9000),
+                max_wall: Some(Duration::from_millis(1500)),
+            }
+        );
+        assert_eq!(options.concurrency, 4);
+        assert_eq!(options.decode.signal_max_tokens, 700);
+        assert_eq!(options.decode.render_limits.max_events, 9);
+        assert_eq!(options.decode.trace_format, TraceFormat::Compat);
+        assert_eq!(options.decode.top_k, 20);
+        assert!(options.decode.early_stop);
+        assert_eq!(options.retry, 7);
+    }
+
+    #[test]
+    fn concurrency_outside_its_range_is_refused() {
+        let err = Cli::try_parse_from(["egcfg", "solve", "t.toml", "--concurrency=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--concurrency"), "{err}");
+    }
+}
