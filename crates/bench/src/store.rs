@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Params, Statement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -318,6 +318,19 @@ impl Store {
         }
     }
 
+    /// Every row `stmt` yields for `params`, its columns read in order into
+    /// the tuple `T`: the columns stay raw here, to be checked and
+    /// converted by the caller.
+    fn rows<T>(&self, stmt: &mut Statement<'_>, params: impl Params) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+    {
+        stmt.query_map(params, |r| T::try_from(r))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The run with this key, created if new. Fails if it exists with
     /// another dataset version.
     pub fn open_run(&self, key: &RunKey, dataset_version: &str) -> Result<RunId, StoreError> {
@@ -475,23 +488,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         type Row = (i64, String, String, i64, i64, i64, f64, String, String);
-        let rows: Vec<Row> = stmt
-            .query_map([run.0], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        let rows: Vec<Row> = self.rows(&mut stmt, [run.0])?;
         let mut scores_stmt = self
             .conn
             .prepare(
@@ -508,20 +505,8 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for (id, task_id, program, prefill, decode, executions, wall_ms, attempts, records) in rows
         {
-            let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> = scores_stmt
-                .query_map([id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .map_err(|e| self.err(e))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.err(e))?;
+            let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> =
+                self.rows(&mut scores_stmt, [id])?;
             let mut scores = Vec::with_capacity(raw_scores.len());
             for (suite, passed, tests_passed, tests_total, detail, attempts_passed) in raw_scores {
                 let attempts_passed = attempts_passed

@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +70,22 @@ struct ServerConfig<'a> {
     landlock_fd: Option<i32>,
     scratch: String,
     probe_limits: &'a crate::wire::WireLimits,
+}
+
+impl ServerConfig<'_> {
+    /// The serialised config frame for a harness started from `launch`,
+    /// confined by the ruleset `landlock_fd` and writing beneath `scratch`;
+    /// servers and one-shot runs send the same one.
+    fn frame(launch: &Launch, landlock_fd: Option<i32>, scratch: &Path) -> Vec<u8> {
+        let config = ServerConfig {
+            seccomp_server: &launch.seccomp_server,
+            seccomp_child: &launch.seccomp_child,
+            landlock_fd,
+            scratch: scratch.to_string_lossy().into_owned(),
+            probe_limits: &launch.probe_limits,
+        };
+        serde_json::to_vec(&config).expect("config serialises")
+    }
 }
 
 /// Why talking to a server failed. Except for `Refused`, the server is
@@ -138,14 +154,7 @@ impl Server {
                 body: Vec::new(),
             },
         };
-        let config = ServerConfig {
-            seccomp_server: &launch.seccomp_server,
-            seccomp_child: &launch.seccomp_child,
-            landlock_fd,
-            scratch: scratch.to_string_lossy().into_owned(),
-            probe_limits: &launch.probe_limits,
-        };
-        let frame = serde_json::to_vec(&config).expect("config serialises");
+        let frame = ServerConfig::frame(launch, landlock_fd, &scratch);
         let hello = server
             .write_frame(&frame)
             .and_then(|()| server.read_reply(startup_deadline, HELLO_CAP));
@@ -354,16 +363,9 @@ pub(crate) fn run_oneshot(
         Err(e) => return ExecResult::failure(Status::InternalError, format!("spawn: {e}")),
     };
     drop(landlock);
-    let config = ServerConfig {
-        seccomp_server: &launch.seccomp_server,
-        seccomp_child: &launch.seccomp_child,
-        landlock_fd,
-        scratch: scratch.to_string_lossy().into_owned(),
-        probe_limits: &launch.probe_limits,
-    };
     let mut input = child.stdin.take().expect("piped stdin");
     let frames = [
-        serde_json::to_vec(&config).expect("config serialises"),
+        ServerConfig::frame(launch, landlock_fd, &scratch),
         serde_json::to_vec(job).expect("jobs serialise"),
     ];
     for frame in &frames {

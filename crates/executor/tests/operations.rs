@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use egcfg_executor::render::{render, RenderLimits, TraceFormat};
 use egcfg_executor::{
-    CheckRequest, EventKind, ExecLimits, Executor, ExecutorConfig, Invocation, MinIsolation,
-    Status, TraceRequest, Verdict,
+    CheckRequest, EventKind, ExecLimits, ExecResult, Executor, ExecutorConfig, Invocation,
+    MinIsolation, Status, TraceRequest, Verdict,
 };
 use egcfg_task::TestCase;
 
@@ -34,6 +34,18 @@ fn call(program: &str, expr: &str) -> TraceRequest {
         setup: None,
         invocation: Invocation::Call { expr: expr.into() },
     }
+}
+
+/// Traces `req` alone and renders the trace in `format` under `limits`:
+/// the result, for its status, and the text.
+fn trace_and_render(
+    req: &TraceRequest,
+    format: TraceFormat,
+    limits: &RenderLimits,
+) -> (ExecResult, String) {
+    let result = executor().trace(std::slice::from_ref(req)).remove(0);
+    let text = render(&result, &req.traced_source(), format, limits);
+    (result, text)
 }
 
 #[test]
@@ -92,13 +104,7 @@ const ADD_ONE: &str = "def add_one(x):\n    y = x + 1\n    return y";
 #[test]
 fn compat_format_matches_the_reference_example() {
     let req = call(ADD_ONE, "add_one(3)");
-    let result = executor().trace(std::slice::from_ref(&req)).remove(0);
-    let text = render(
-        &result,
-        &req.traced_source(),
-        TraceFormat::Compat,
-        &RenderLimits::default(),
-    );
+    let (_, text) = trace_and_render(&req, TraceFormat::Compat, &RenderLimits::default());
     let expected = " \n= {} , {}\nCALL: def add_one(x):\n\
 = {'add_one': '<Function add_one>'} , {'add_one': 'Function'}\nLINE: add_one(3)\n\
 == {'x': 3} , {'x': 'int'}\nCALL: def add_one(x):\n\
@@ -114,13 +120,7 @@ fn compat_values_are_json_round_trips() {
         "def f():\n    t = (1, 2)\n    d = {1: 'a'}\n    seen = {(5, 6)}\n    return t",
         "f()",
     );
-    let result = executor().trace(std::slice::from_ref(&req)).remove(0);
-    let text = render(
-        &result,
-        &req.traced_source(),
-        TraceFormat::Compat,
-        &RenderLimits::default(),
-    );
+    let (_, text) = trace_and_render(&req, TraceFormat::Compat, &RenderLimits::default());
     assert!(
         text.contains("{'t': [1, 2], 'd': {'1': 'a'}, 'seen': '{(5, 6)}'} , {'t': 'tuple', 'd': 'dict', 'seen': 'set'}"),
         "{text}"
@@ -135,13 +135,7 @@ fn compat_values_are_json_round_trips() {
 fn improved_format_golden() {
     let program = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s";
     let req = call(program, "total([4, 5])");
-    let result = executor().trace(std::slice::from_ref(&req)).remove(0);
-    let text = render(
-        &result,
-        &req.traced_source(),
-        TraceFormat::Improved,
-        &RenderLimits::default(),
-    );
+    let (_, text) = trace_and_render(&req, TraceFormat::Improved, &RenderLimits::default());
     let expected = [
         "  call total(xs=[4, 5])",
         "  L2 s = 0 | s=0",
@@ -162,14 +156,8 @@ fn improved_format_golden() {
 #[test]
 fn improved_format_reports_exceptions_and_limits() {
     let req = call("def f(x):\n    return 1 / x", "f(0)");
-    let result = executor().trace(std::slice::from_ref(&req)).remove(0);
+    let (result, text) = trace_and_render(&req, TraceFormat::Improved, &RenderLimits::default());
     assert_eq!(result.status, Status::Exception);
-    let text = render(
-        &result,
-        &req.traced_source(),
-        TraceFormat::Improved,
-        &RenderLimits::default(),
-    );
     assert!(
         text.contains("  L2 return 1 / x !! ZeroDivisionError: division by zero"),
         "{text}"
@@ -183,19 +171,13 @@ fn improved_format_reports_exceptions_and_limits() {
         "def f():\n    n = 0\n    while True:\n        n += 1",
         "f()",
     );
-    let result = executor().trace(std::slice::from_ref(&spin)).remove(0);
-    assert_eq!(result.status, Status::LineLimit);
-    assert!(result.elided > 0);
     let limits = RenderLimits {
         max_events: 20,
         ..RenderLimits::default()
     };
-    let text = render(
-        &result,
-        &spin.traced_source(),
-        TraceFormat::Improved,
-        &limits,
-    );
+    let (result, text) = trace_and_render(&spin, TraceFormat::Improved, &limits);
+    assert_eq!(result.status, Status::LineLimit);
+    assert!(result.elided > 0);
     assert!(text.contains("... trace cut at 20 lines"), "{text}");
     assert!(text.ends_with("probably an endless loop)"), "{text}");
     assert!(text.lines().count() < 30);

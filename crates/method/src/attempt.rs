@@ -602,10 +602,23 @@ mod tests {
 
     use super::*;
     use crate::config::PromptStyle;
+    use crate::options::SolveOptions;
     use crate::prompt::build_prompt;
     use crate::solve::{solve, SolveOutcome};
     use crate::testing::*;
 
+    /// Solves the add-one task with `options`, reporting no progress: the
+    /// call every test here makes.
+    fn solve_add_one(
+        engine: &Arc<ScriptedEngine>,
+        runner: Arc<FakeRunner>,
+        options: &SolveOptions,
+    ) -> Result<SolveOutcome, MethodError> {
+        solve(&add_one_task(), engine.clone(), runner, options, &|_| {})
+    }
+
+    /// [`solve_add_one`] with the one configuration `(k, d)` and the one
+    /// `gamma`, which must not fail.
     fn run(
         engine: &Arc<ScriptedEngine>,
         runner: Arc<FakeRunner>,
@@ -613,8 +626,7 @@ mod tests {
         d: u32,
         gamma: f32,
     ) -> SolveOutcome {
-        let options = single_options(config(k, d), vec![gamma]);
-        solve(&add_one_task(), engine.clone(), runner, &options, &|_| {}).unwrap()
+        solve_add_one(engine, runner, &single_options(config(k, d), vec![gamma])).unwrap()
     }
 
     fn body(reply: &str) -> String {
@@ -791,14 +803,7 @@ mod tests {
     fn empty_signal_means_no_guidance_and_a_retry_at_every_new_line() {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         let runner = FakeRunner::refusing(|p| p.contains("x + 1"));
-        let out = solve(
-            &add_one_task(),
-            engine.clone(),
-            runner.clone(),
-            &single_options(config(3, 1), vec![3.0]),
-            &|_| {},
-        )
-        .unwrap();
+        let out = run(&engine, runner.clone(), 3, 1, 3.0);
         let a = &out.attempts[0];
         assert_eq!(a.code, body(WRONG));
         assert!(a.tokens.iter().all(|t| !t.guided));
@@ -827,14 +832,7 @@ mod tests {
         let engine = Arc::new(ScriptedEngine::new(two_minds(RIGHT, RIGHT)));
         let mut options = single_options(config(1, 8), vec![0.5]);
         options.decode.early_stop = true;
-        let out = solve(
-            &add_one_task(),
-            engine,
-            adds_one_runner(),
-            &options,
-            &|_| {},
-        )
-        .unwrap();
+        let out = solve_add_one(&engine, adds_one_runner(), &options).unwrap();
         let a = &out.attempts[0];
         assert_eq!(a.stop, AttemptStop::EarlyStop);
         assert_eq!(
@@ -876,14 +874,7 @@ mod tests {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         let mut options = single_options(config(1, 1), vec![1.0]);
         options.decode.top_up = true;
-        let out = solve(
-            &add_one_task(),
-            engine,
-            adds_one_runner(),
-            &options,
-            &|_| {},
-        )
-        .unwrap();
+        let out = solve_add_one(&engine, adds_one_runner(), &options).unwrap();
         let first = &out.attempts[0].refreshes[0];
         let rounds: Vec<usize> = first.candidates.iter().map(|c| c.round).collect();
         assert_eq!(
@@ -898,14 +889,7 @@ mod tests {
     fn a_prompt_that_cannot_fit_is_refused_up_front() {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(600));
         let options = single_options(config(1, 1), vec![1.0]);
-        let err = solve(
-            &add_one_task(),
-            engine,
-            adds_one_runner(),
-            &options,
-            &|_| {},
-        )
-        .unwrap_err();
+        let err = solve_add_one(&engine, adds_one_runner(), &options).unwrap_err();
         assert!(
             matches!(err, MethodError::PromptTooLong { n_ctx: 600, .. }),
             "{err}"

@@ -18,43 +18,67 @@ const WIDTH: f64 = 640.0;
 const LABEL_W: f64 = 200.0;
 const TEXT_W: f64 = 150.0;
 const ROW_H: f64 = 22.0;
+const PLOT_W: f64 = WIDTH - LABEL_W - TEXT_W;
 
-/// A horizontal bar chart; `max` fixes the scale (e.g. 100 for percents).
-pub fn bars(title: &str, bars: &[Bar], max: f64) -> String {
-    let min = bars.iter().map(|b| b.value).fold(0.0, f64::min);
-    let max = bars.iter().map(|b| b.value).fold(max, f64::max);
-    let span = (max - min).max(1e-9);
-    let plot_w = WIDTH - LABEL_W - TEXT_W;
-    let x = |v: f64| LABEL_W + (v - min) / span * plot_w;
-    let height = 28.0 + ROW_H * bars.len() as f64;
+/// The frame every chart here shares: a titled `<svg>` with one row per
+/// item, each labelled on the left by `label`; `plot` draws the rest of a
+/// row, whose top edge is at `y`.
+fn frame<T>(
+    title: &str,
+    items: &[T],
+    label: impl Fn(&T) -> &str,
+    mut plot: impl FnMut(&mut String, &T, f64),
+) -> String {
+    let height = 28.0 + ROW_H * items.len() as f64;
     let mut s = String::new();
     let _ = write!(
         s,
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{t}</title><text x="0" y="16" class="ct">{t}</text>"#,
         t = escape(title)
     );
-    for (i, b) in bars.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let y = 24.0 + ROW_H * i as f64;
-        let (x0, x1) = (x(0.0_f64.max(min)), x(b.value));
-        let (left, w) = if x1 >= x0 {
-            (x0, x1 - x0)
-        } else {
-            (x1, x0 - x1)
-        };
-        let class = if b.value < 0.0 { "neg" } else { "pos" };
         let _ = write!(
             s,
-            r#"<text x="{lx}" y="{ty}" class="cl">{label}</text><rect x="{left:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="{class}"/><text x="{tx}" y="{ty}" class="cv">{text}</text>"#,
+            r#"<text x="{lx}" y="{ty}" class="cl">{label}</text>"#,
             lx = LABEL_W - 6.0,
             ty = y + 14.0,
-            label = escape(&b.label),
-            bh = ROW_H - 6.0,
-            tx = WIDTH - TEXT_W + 6.0,
-            text = escape(&b.text),
+            label = escape(label(item))
         );
+        plot(&mut s, item, y);
     }
     s.push_str("</svg>");
     s
+}
+
+/// A horizontal bar chart; `max` fixes the scale (e.g. 100 for percents).
+pub fn bars(title: &str, bars: &[Bar], max: f64) -> String {
+    let min = bars.iter().map(|b| b.value).fold(0.0, f64::min);
+    let max = bars.iter().map(|b| b.value).fold(max, f64::max);
+    let span = (max - min).max(1e-9);
+    let x = |v: f64| LABEL_W + (v - min) / span * PLOT_W;
+    frame(
+        title,
+        bars,
+        |b| &b.label,
+        |s, b, y| {
+            let (x0, x1) = (x(0.0_f64.max(min)), x(b.value));
+            let (left, w) = if x1 >= x0 {
+                (x0, x1 - x0)
+            } else {
+                (x1, x0 - x1)
+            };
+            let class = if b.value < 0.0 { "neg" } else { "pos" };
+            let _ = write!(
+                s,
+                r#"<rect x="{left:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="{class}"/><text x="{tx}" y="{ty}" class="cv">{text}</text>"#,
+                ty = y + 14.0,
+                bh = ROW_H - 6.0,
+                tx = WIDTH - TEXT_W + 6.0,
+                text = escape(&b.text),
+            );
+        },
+    )
 }
 
 /// One distribution: its label and its values.
@@ -78,55 +102,42 @@ pub fn boxes(title: &str, unit: &str, dists: &[Distribution]) -> String {
         .flat_map(|d| d.values.iter().copied())
         .fold(0.0, f64::max)
         .max(1e-9);
-    let plot_w = WIDTH - LABEL_W - TEXT_W;
-    let x = |v: f64| LABEL_W + v / max * plot_w;
-    let height = 28.0 + ROW_H * dists.len() as f64;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img"><title>{t}</title><text x="0" y="16" class="ct">{t}</text>"#,
-        t = escape(title)
-    );
-    for (i, d) in dists.iter().enumerate() {
-        let y = 24.0 + ROW_H * i as f64;
-        let mid = y + (ROW_H - 6.0) / 2.0;
-        let _ = write!(
-            s,
-            r#"<text x="{lx}" y="{ty}" class="cl">{label}</text>"#,
-            lx = LABEL_W - 6.0,
-            ty = y + 14.0,
-            label = escape(&d.label)
-        );
-        if d.values.is_empty() {
-            continue;
-        }
-        let mut v = d.values.clone();
-        v.sort_by(f64::total_cmp);
-        let (lo, q1, med, q3, hi) = (
-            v[0],
-            quantile(&v, 0.25),
-            quantile(&v, 0.5),
-            quantile(&v, 0.75),
-            v[v.len() - 1],
-        );
-        let _ = write!(
-            s,
-            r#"<line x1="{a:.1}" y1="{mid:.1}" x2="{b:.1}" y2="{mid:.1}" class="wh"/><rect x="{c:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="box"/><line x1="{m:.1}" y1="{y:.1}" x2="{m:.1}" y2="{y2:.1}" class="med"/><text x="{tx}" y="{ty}" class="cv">median {med:.1} {unit} (n={n})</text>"#,
-            a = x(lo),
-            b = x(hi),
-            c = x(q1),
-            w = (x(q3) - x(q1)).max(1.0),
-            bh = ROW_H - 6.0,
-            m = x(med),
-            y2 = y + ROW_H - 6.0,
-            tx = WIDTH - TEXT_W + 6.0,
-            ty = y + 14.0,
-            unit = escape(unit),
-            n = v.len(),
-        );
-    }
-    s.push_str("</svg>");
-    s
+    let x = |v: f64| LABEL_W + v / max * PLOT_W;
+    frame(
+        title,
+        dists,
+        |d| &d.label,
+        |s, d, y| {
+            if d.values.is_empty() {
+                return;
+            }
+            let mid = y + (ROW_H - 6.0) / 2.0;
+            let mut v = d.values.clone();
+            v.sort_by(f64::total_cmp);
+            let (lo, q1, med, q3, hi) = (
+                v[0],
+                quantile(&v, 0.25),
+                quantile(&v, 0.5),
+                quantile(&v, 0.75),
+                v[v.len() - 1],
+            );
+            let _ = write!(
+                s,
+                r#"<line x1="{a:.1}" y1="{mid:.1}" x2="{b:.1}" y2="{mid:.1}" class="wh"/><rect x="{c:.1}" y="{y:.1}" width="{w:.1}" height="{bh}" class="box"/><line x1="{m:.1}" y1="{y:.1}" x2="{m:.1}" y2="{y2:.1}" class="med"/><text x="{tx}" y="{ty}" class="cv">median {med:.1} {unit} (n={n})</text>"#,
+                a = x(lo),
+                b = x(hi),
+                c = x(q1),
+                w = (x(q3) - x(q1)).max(1.0),
+                bh = ROW_H - 6.0,
+                m = x(med),
+                y2 = y + ROW_H - 6.0,
+                tx = WIDTH - TEXT_W + 6.0,
+                ty = y + 14.0,
+                unit = escape(unit),
+                n = v.len(),
+            );
+        },
+    )
 }
 
 #[cfg(test)]

