@@ -193,10 +193,13 @@ fn input(seq: SeqId, tokens: Vec<Token>) -> SeqInput {
     SeqInput { seq, tokens }
 }
 
-/// Exactly `n` tokens of ordinary Python source.
+/// The Python source the benchmark prompt repeats (public so that
+/// `examples/llama_direct.rs` measures llama.cpp on the very same tokens).
+pub const PROMPT_UNIT: &str = "def moving_average(values, window):\n    \"\"\"Mean of each run of `window` consecutive values.\"\"\"\n    if window <= 0:\n        raise ValueError(\"window must be positive\")\n    totals = [0]\n    for value in values:\n        totals.append(totals[-1] + value)\n    return [(totals[i + window] - totals[i]) / window for i in range(len(values) - window + 1)]\n\n";
+
+/// Exactly `n` tokens of [`PROMPT_UNIT`] repeated.
 fn bench_prompt(engine: &dyn Engine, n: usize) -> Result<Vec<Token>, EngineError> {
-    const SNIPPET: &str = "def moving_average(values, window):\n    \"\"\"Mean of each run of `window` consecutive values.\"\"\"\n    if window <= 0:\n        raise ValueError(\"window must be positive\")\n    totals = [0]\n    for value in values:\n        totals.append(totals[-1] + value)\n    return [(totals[i + window] - totals[i]) / window for i in range(len(values) - window + 1)]\n\n";
-    let unit = engine.tokenize(SNIPPET, false)?;
+    let unit = engine.tokenize(PROMPT_UNIT, false)?;
     if unit.is_empty() {
         return Err(EngineError::Text(
             "the benchmark prompt tokenized to nothing".to_owned(),
