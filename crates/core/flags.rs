@@ -97,8 +97,9 @@ pub struct SolveArgs {
 /// `egcfg solve` and `egcfg bench`.
 #[derive(Debug, Args, Clone)]
 pub struct MethodArgs {
-    /// A TOML grid of agent configurations (default: the built-in grid; see
-    /// examples/agents.toml).
+    /// The agents: a TOML grid file (see examples/agents.toml), or
+    /// `reference` for the reference implementation's 192-attempt grid
+    /// (default: a CPU-sized grid chosen on MBPP train, see docs/tuning.md).
     #[arg(long)]
     pub agents: Option<PathBuf>,
 
@@ -107,10 +108,10 @@ pub struct MethodArgs {
     pub max_attempts: Option<usize>,
 
     /// Per task: stop after this many forward tokens (prefill, decode and
-    /// candidates) over all attempts. Unlike --max-seconds it does not depend
-    /// on the machine's speed or load.
-    #[arg(long)]
-    pub max_tokens: Option<u64>,
+    /// candidates) over all attempts; 0 for no limit. Unlike --max-seconds it
+    /// does not depend on the machine's speed or load.
+    #[arg(long, default_value_t = egcfg_method::DEFAULT_TASK_TOKENS)]
+    pub max_tokens: u64,
 
     /// Per task: stop after this many seconds.
     #[arg(long)]

@@ -33,7 +33,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         },
         budget: Budget {
             max_attempts: args.max_attempts,
-            max_tokens: args.max_tokens,
+            max_tokens: (args.max_tokens > 0).then_some(args.max_tokens),
             max_wall: args.max_seconds.map(Duration::from_secs_f64),
         },
         concurrency: usize::from(args.concurrency),
@@ -42,13 +42,18 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
     })
 }
 
-/// The grid from `--agents`, else the built-in one.
-fn load_grid(path: Option<&Path>) -> Result<Grid> {
-    Ok(match path {
+/// The grid `--agents` names: the built-in `reference` grid, a grid file,
+/// or (without the flag) the default grid.
+fn load_grid(agents: Option<&Path>) -> Result<Grid> {
+    Ok(match agents {
+        Some(name) if name == Path::new(REFERENCE_GRID) => Grid::reference(),
         Some(path) => Grid::from_file(path)?,
         None => Grid::default(),
     })
 }
+
+/// The `--agents` value that selects [`Grid::reference`].
+const REFERENCE_GRID: &str = "reference";
 
 #[cfg(test)]
 mod tests {
@@ -105,6 +110,17 @@ mod tests {
         assert_eq!(options.decode.top_k, 20);
         assert!(options.decode.early_stop);
         assert_eq!(options.retry, 7);
+    }
+
+    #[test]
+    fn zero_tokens_lifts_the_token_budget() {
+        assert_eq!(options_of(&["--max-tokens=0"]).budget.max_tokens, None);
+    }
+
+    #[test]
+    fn reference_names_the_built_in_reference_grid() {
+        assert_eq!(options_of(&["--agents=reference"]).grid, Grid::reference());
+        assert_ne!(Grid::reference(), Grid::default());
     }
 
     #[test]

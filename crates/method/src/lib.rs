@@ -45,10 +45,12 @@ mod streams;
 mod testing;
 
 pub use budget::{Budget, CancelCause, CancelToken};
-pub use config::{AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle, DEFAULT_GRID_TOML};
+pub use config::{
+    AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle, DEFAULT_GRID_TOML, REFERENCE_GRID_TOML,
+};
 pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
-pub use options::{DecodeOptions, Selection, SolveOptions};
+pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
 pub use solve::{baseline, solve, ProgressEvent, SolveCost, SolveOutcome};

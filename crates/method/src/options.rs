@@ -6,9 +6,9 @@ use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
 
-/// How one attempt decodes. The defaults of the budgets (trace events,
-/// signal tokens) are starting points, to be tuned on MBPP train/validation
-/// only.
+/// How one attempt decodes. The signal budgets (trace events, signal
+/// tokens) are sized for a CPU: every refresh prefills the signal block again,
+/// so its cap sets the cost of a guided line (docs/tuning.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecodeOptions {
@@ -44,10 +44,10 @@ impl Default for DecodeOptions {
             top_k: 0,
             trace_format: TraceFormat::Improved,
             render_limits: RenderLimits {
-                max_events: 32,
+                max_events: 16,
                 max_value_chars: 80,
             },
-            signal_max_tokens: 2048,
+            signal_max_tokens: 1024,
             early_stop: false,
             top_up: false,
             force_fence: true,
@@ -88,12 +88,24 @@ pub struct SolveOptions {
     pub cancel: CancelToken,
 }
 
+/// The default per-task budget in forward tokens (prefill, decode and
+/// candidates over all attempts): the greedy attempt and about one finished
+/// guided attempt, a minute or two on two CPU cores. A token budget rather
+/// than a time budget, so that results do not depend on the machine or its
+/// load.
+pub const DEFAULT_TASK_TOKENS: u64 = 12_000;
+
 impl Default for SolveOptions {
+    /// The default grid and decoding options, [`DEFAULT_TASK_TOKENS`] per
+    /// task, two attempts at once.
     fn default() -> Self {
         SolveOptions {
             grid: Grid::default(),
             decode: DecodeOptions::default(),
-            budget: Budget::default(),
+            budget: Budget {
+                max_tokens: Some(DEFAULT_TASK_TOKENS),
+                ..Budget::default()
+            },
             concurrency: 2,
             retry: 0,
             selection: Selection::default(),
