@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use egcfg_bench::Store;
 
-use crate::util::{stderr, stdout, tiny_model, Sandbox};
+use crate::util::{failure, stderr, success, tiny_model, Sandbox};
 
 /// A small EG-CFG grid so that each task takes a noticeable time on the
 /// tiny model (candidates are sampled, prepared and traced).
@@ -99,7 +99,7 @@ fn killed_run_resumes_without_losing_or_repeating_tasks() {
 
     // The same command again finishes the rest and redoes nothing.
     let out = sandbox.run(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
+    success(&out);
     let after = finished(&db);
     let unique: BTreeSet<&String> = after.iter().collect();
     assert_eq!(
@@ -118,8 +118,8 @@ fn killed_run_resumes_without_losing_or_repeating_tasks() {
 
     // The report reads what the runs wrote.
     let report = sandbox.run(&["report", db_arg, "--html", "report.html"]);
-    assert!(report.status.success(), "{}", stderr(&report));
-    assert!(stdout(&report).contains("mbpp"), "{}", stdout(&report));
+    let text = success(&report);
+    assert!(text.contains("mbpp"), "{text}");
     let html = std::fs::read_to_string(sandbox.path().join("report.html")).unwrap();
     assert!(html.contains("<svg"), "the HTML report has charts");
 }
@@ -127,8 +127,7 @@ fn killed_run_resumes_without_losing_or_repeating_tasks() {
 #[test]
 fn list_datasets_shows_counts_and_licences() {
     let out = Sandbox::new().run(&["bench", "--list-datasets"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = success(&out);
     for needle in ["mbpp", "humaneval", "CC BY 4.0", "MIT", "partial"] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
@@ -137,6 +136,6 @@ fn list_datasets_shows_counts_and_licences() {
 #[test]
 fn report_of_a_missing_database_says_how_to_make_one() {
     let out = Sandbox::new().run(&["report", "nothing.sqlite"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("egcfg bench"), "{}", stderr(&out));
+    let err = failure(&out);
+    assert!(err.contains("egcfg bench"), "{err}");
 }

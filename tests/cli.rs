@@ -1,12 +1,11 @@
 //! Flags, help and the errors a user meets first.
 
-use crate::util::{stderr, stdout, Sandbox};
+use crate::util::{failure, stderr, success, Sandbox};
 
 #[test]
 fn help_names_every_subcommand() {
     let out = Sandbox::new().run(&["--help"]);
-    assert!(out.status.success());
-    let text = stdout(&out);
+    let text = success(&out);
     for command in ["solve", "generate", "model", "bench", "report", "doctor"] {
         assert!(text.contains(command), "--help lacks {command}:\n{text}");
     }
@@ -22,8 +21,7 @@ fn malformed_task_file_is_a_clear_error() {
         "--model",
         "/nonexistent.gguf",
     ]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(
         err.contains("broken.toml") && err.contains("malformed"),
         "{err}"
@@ -34,8 +32,7 @@ fn malformed_task_file_is_a_clear_error() {
 fn unknown_model_lists_the_known_ones() {
     let sandbox = Sandbox::new();
     let out = sandbox.run(&["generate", "--model", "no-such-model", "hello"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(
         err.contains("no-such-model") && err.contains("qwen2.5-coder-0.5b-instruct"),
         "{err}"
@@ -47,16 +44,14 @@ fn corrupt_model_file_is_refused() {
     let sandbox = Sandbox::new();
     let bad = sandbox.write("bad.gguf", "definitely not a gguf file");
     let out = sandbox.run(&["generate", "--model", bad.to_str().unwrap(), "hello"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(err.contains("bad.gguf"), "{err}");
 }
 
 #[test]
 fn model_list_shows_the_registry() {
     let out = Sandbox::new().run(&["model", "list"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = success(&out);
     for name in [
         "qwen2.5-coder-1.5b-instruct",
         "qwen2.5-coder-0.5b-instruct",
@@ -73,8 +68,7 @@ fn model_list_shows_the_registry() {
 #[test]
 fn doctor_reports_every_layer() {
     let out = Sandbox::new().run(&["doctor"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = success(&out);
     for layer in ["rlimits", "seccomp", "landlock"] {
         assert!(text.contains(layer), "{text}");
     }
@@ -94,6 +88,6 @@ fn generate_runs_on_the_tiny_model() {
         "8",
         "def add(a, b):",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    success(&out);
     assert!(stderr(&out).contains("generated"), "{}", stderr(&out));
 }

@@ -52,12 +52,30 @@ impl Sandbox {
 
 /// The committed tiny random-weight model (loads in milliseconds).
 pub fn tiny_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny/tiny-llama.gguf")
+    repo().join("fixtures/tiny/tiny-llama.gguf")
 }
 
 /// The repository root.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The stdout of a run that must have succeeded (failing with its stderr
+/// otherwise).
+pub fn success(output: &Output) -> String {
+    assert!(output.status.success(), "egcfg failed:\n{}", stderr(output));
+    stdout(output)
+}
+
+/// The stderr of a run that must have failed (failing with its stdout
+/// otherwise).
+pub fn failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "egcfg succeeded but should not have:\n{}",
+        stdout(output)
+    );
+    stderr(output)
 }
 
 pub fn stdout(output: &Output) -> String {
