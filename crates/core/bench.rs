@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use egcfg_bench::datasets::{self, plus::OutputOracle};
 use egcfg_bench::{run_benchmark, DatasetSpec, RunKey, RunOptions, Selection, Store};
-use egcfg_engine::Engine;
 use egcfg_executor::{Executor, ExecutorConfig};
 use egcfg_method::PromptStyle;
 
@@ -27,10 +26,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 }
 
 fn engine(model: &crate::flags::ModelArgs) -> Result<ExitCode> {
-    // The prompt, up to 8 decoding sequences and the timed forks.
-    let engine = load::engine(model, 32)?;
-    let report = egcfg_engine::bench::run(engine.as_ref(), &Default::default())?;
-    println!("model: {}", engine.info().name);
+    let options = egcfg_engine::bench::BenchOptions::default();
+    // The prompt, the largest batch of its forks, and one timed fork.
+    let slots = options.batch_sizes.iter().copied().max().unwrap_or(1) + 2;
+    let engine = load::engine(model, slots)?;
+    let report = egcfg_engine::bench::run(engine.as_ref(), &options)?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }
