@@ -46,7 +46,7 @@ fn finished(db: &Path) -> Vec<String> {
     if !db.exists() {
         return Vec::new();
     }
-    let Ok(store) = Store::open(db) else {
+    let Ok(store) = Store::open_read_only(db) else {
         return Vec::new();
     };
     let runs = store.runs().unwrap_or_default();

@@ -77,8 +77,11 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         .as_deref()
         .context("--dataset is required")?
         .parse()?;
+    // The database is checked (and created) before anything is loaded, so
+    // a wrong --db costs nothing.
+    let mut store = Store::open(&args.db)?;
     let selection = match (args.limit, args.ids.is_empty()) {
-        (Some(n), _) => Selection::First(n),
+        (Some(n), _) => Selection::First(n as usize),
         (None, false) => Selection::Ids(args.ids.clone()),
         (None, true) => Selection::All,
     };
@@ -125,7 +128,6 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         method: args.method,
         options,
     };
-    let mut store = Store::open(&args.db)?;
     let summary = run_benchmark(
         &mut store,
         executor.as_ref(),

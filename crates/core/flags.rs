@@ -1,6 +1,7 @@
 //! Command-line flags: everything a user can type, and nothing else.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -70,7 +71,7 @@ pub struct ModelArgs {
 /// Flags of `egcfg solve`.
 #[derive(Debug, Args)]
 pub struct SolveArgs {
-    /// The task file.
+    /// The task file (TOML or JSON), or `-` to read it from standard input.
     pub task: PathBuf,
 
     #[command(flatten)]
@@ -88,7 +89,8 @@ pub struct SolveArgs {
     #[arg(long)]
     pub explain: bool,
 
-    /// Write the full generation record (JSON) to this file for replay.
+    /// Write the full generation record (JSON) to this file for replay
+    /// (checked before the solve starts; only an earlier record is replaced).
     #[arg(long)]
     pub record: Option<PathBuf>,
 }
@@ -104,8 +106,8 @@ pub struct MethodArgs {
     pub agents: Option<PathBuf>,
 
     /// Per task: start at most this many attempts.
-    #[arg(long)]
-    pub max_attempts: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
 
     /// Per task: stop after this many forward tokens (prefill, decode and
     /// candidates) over all attempts; 0 for no limit. Unlike --max-seconds it
@@ -113,9 +115,10 @@ pub struct MethodArgs {
     #[arg(long, default_value_t = egcfg_method::DEFAULT_TASK_TOKENS)]
     pub max_tokens: u64,
 
-    /// Per task: stop after this many seconds.
-    #[arg(long)]
-    pub max_seconds: Option<f64>,
+    /// Per task: stop after this many seconds (a positive number; fractions
+    /// allowed).
+    #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub max_seconds: Option<Duration>,
 
     /// Attempts run at once; they share the model's batched decode.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
@@ -162,7 +165,8 @@ pub enum TraceStyle {
 /// Flags of `egcfg generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// The prompt, or the path of a file holding it.
+    /// The prompt text, the path of a file holding it, or `-` for standard
+    /// input.
     pub prompt: String,
 
     #[command(flatten)]
@@ -269,8 +273,8 @@ pub struct BenchRunArgs {
     pub dataset: Option<String>,
 
     /// Run only the first N tasks (in dataset order).
-    #[arg(long, conflicts_with = "ids")]
-    pub limit: Option<usize>,
+    #[arg(long, conflicts_with = "ids", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 
     /// Run only these task ids (comma separated).
     #[arg(long, value_delimiter = ',')]
@@ -300,4 +304,24 @@ pub struct ReportArgs {
     /// Also write a self-contained HTML page with charts to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+}
+
+/// The longest `--max-seconds` accepted: a year, far beyond any run, and
+/// safely inside what a [`Duration`] and the clocks can hold.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Parses a positive, finite number of seconds; zero, negative, `NaN`,
+/// infinite and absurdly large values are refused with the accepted range,
+/// since none of them is a budget a run could keep.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds (e.g. 90 or 2.5)"))?;
+    if !(seconds > 0.0 && seconds <= MAX_SECONDS) {
+        return Err(format!(
+            "`{text}` is no usable time limit; give a number of seconds above 0 and at most {MAX_SECONDS:.0} (a year)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }

@@ -12,9 +12,12 @@ mod generate;
 mod load;
 mod model;
 mod options;
+mod output;
 mod report;
 mod solve;
 mod solver;
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 
@@ -40,7 +43,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the `-v` count.
+/// Logs go to stderr; `RUST_LOG` overrides the `-v` count. Colours only
+/// on a terminal: escape codes in a log file are noise.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -53,5 +57,6 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

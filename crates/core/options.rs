@@ -1,7 +1,6 @@
 //! Turning method flags into [`SolveOptions`].
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Result;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
@@ -32,9 +31,9 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             ..defaults
         },
         budget: Budget {
-            max_attempts: args.max_attempts,
+            max_attempts: args.max_attempts.map(|n| n as usize),
             max_tokens: (args.max_tokens > 0).then_some(args.max_tokens),
-            max_wall: args.max_seconds.map(Duration::from_secs_f64),
+            max_wall: args.max_seconds,
         },
         concurrency: usize::from(args.concurrency),
         retry: args.seed,
@@ -57,6 +56,8 @@ const REFERENCE_GRID: &str = "reference";
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::*;
@@ -121,6 +122,24 @@ mod tests {
     fn reference_names_the_built_in_reference_grid() {
         assert_eq!(options_of(&["--agents=reference"]).grid, Grid::reference());
         assert_ne!(Grid::reference(), Grid::default());
+    }
+
+    #[test]
+    fn time_limits_that_no_run_can_keep_are_refused() {
+        for bad in ["-1", "0", "NaN", "inf", "1e300", "soon"] {
+            let err = Cli::try_parse_from(["egcfg", "solve", "t.toml", "--max-seconds", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--max-seconds"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn zero_attempts_are_refused() {
+        let err = Cli::try_parse_from(["egcfg", "solve", "t.toml", "--max-attempts=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-attempts"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `egcfg solve`: one task file, solved with EG-CFG agents.
 
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,34 +10,60 @@ use anyhow::{Context, Result};
 use egcfg_engine::Engine;
 use egcfg_executor::{Executor, ExecutorConfig};
 use egcfg_method::explain::explain_outcome;
-use egcfg_method::ProgressEvent;
-use egcfg_task::Task;
+use egcfg_method::{CodeRunner, ProgressEvent, TestVerdict};
+use egcfg_task::{Task, TaskFormat};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::flags::SolveArgs;
 use crate::load;
+use crate::output::{OutputFile, OutputKind};
 
 pub fn run(args: SolveArgs) -> Result<ExitCode> {
-    let task = Task::from_file(&args.task)?;
+    let task = load_task(&args.task)?;
     let options = crate::options::solve_options(&args.options)?;
-    let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
+    // Everything that can be refused is refused before the model loads and
+    // the budget is spent: the tests' syntax and the record's path.
     let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
+    egcfg_method::check_test_syntax(&task, executor.as_ref())?;
+    let record = args
+        .record
+        .as_deref()
+        .map(|path| OutputFile::claim(path, RECORD, &[&args.task]))
+        .transpose()?;
+    let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
 
     let spinner = progress_spinner();
     let on_progress = |event: ProgressEvent| spinner.set_message(describe(&event));
-    let outcome = egcfg_method::solve(&task, engine.clone(), executor, &options, &on_progress)?;
+    let outcome = egcfg_method::solve(
+        &task,
+        engine.clone(),
+        executor.clone(),
+        &options,
+        &on_progress,
+    )?;
     spinner.finish_and_clear();
+    // Hidden tests score the chosen program once, after the choice; the
+    // solve never saw them.
+    let hidden = if task.hidden.is_empty() {
+        None
+    } else {
+        Some(CodeRunner::check(
+            executor.as_ref(),
+            &outcome.code,
+            task.setup.as_deref(),
+            &task.hidden,
+        )?)
+    };
 
-    if let Some(path) = &args.record {
-        let json = serde_json::to_string_pretty(&outcome)?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-    }
     if args.explain {
         let piece = |token| spell(engine.as_ref(), token);
         eprintln!("{}", explain_outcome(&outcome, &piece));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Summary::of(&outcome))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Summary::of(&outcome, hidden.as_deref()))?
+        );
     } else {
         println!("{}", outcome.code);
     }
@@ -47,17 +75,67 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
         } else {
             "NOT solved"
         },
-        outcome.visible.iter().filter(|v| v.passed).count(),
+        passed_count(&outcome.visible),
         outcome.visible.len(),
         outcome.cost.attempts_run,
         outcome.cost.forward_tokens,
         outcome.cost.wall_s,
     );
+    if let Some(hidden) = &hidden {
+        eprintln!(
+            "hidden tests (never shown to the model): {} of {} pass",
+            passed_count(hidden),
+            hidden.len()
+        );
+    }
+    // Written after the program was printed: a record that cannot be
+    // written must not cost the user the answer.
+    if let Some(record) = record {
+        let path = record.path().display().to_string();
+        record.write(serde_json::to_string_pretty(&outcome)?.as_bytes())?;
+        eprintln!("record written to {path}");
+    }
     Ok(if outcome.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--record` files: the JSON of a [`SolveOutcome`]; an existing one may be
+/// replaced, nothing else.
+const RECORD: OutputKind = OutputKind {
+    flag: "--record",
+    what: "solve record",
+    is_earlier_output: |head| {
+        serde_json::from_slice::<serde_json::Value>(head).is_ok_and(|v| {
+            ["task_id", "attempts", "cost"]
+                .iter()
+                .all(|key| v.get(key).is_some())
+        })
+    },
+};
+
+/// The task of `egcfg solve PATH`; `-` reads it from standard input (TOML,
+/// or JSON when it starts with `{`).
+fn load_task(path: &Path) -> Result<Task> {
+    if path != Path::new("-") {
+        return Ok(Task::from_file(path)?);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the task from standard input")?;
+    Ok(Task::from_text(
+        &text,
+        TaskFormat::sniff(&text),
+        "<stdin>",
+        "stdin".into(),
+    )?)
+}
+
+fn passed_count(verdicts: &[TestVerdict]) -> usize {
+    verdicts.iter().filter(|v| v.passed).count()
 }
 
 /// What `--json` prints: the answer and its cost, without the full records
@@ -67,7 +145,9 @@ struct Summary<'a> {
     task: &'a str,
     code: &'a str,
     passed: bool,
-    visible_tests: &'a [egcfg_method::TestVerdict],
+    visible_tests: &'a [TestVerdict],
+    /// `None` when the task has no hidden tests.
+    hidden_tests: Option<&'a [TestVerdict]>,
     winner: Option<&'a str>,
     cost: &'a egcfg_method::SolveCost,
     attempts: Vec<AttemptSummary<'a>>,
@@ -80,12 +160,13 @@ struct AttemptSummary<'a> {
 }
 
 impl<'a> Summary<'a> {
-    fn of(outcome: &'a egcfg_method::SolveOutcome) -> Self {
+    fn of(outcome: &'a egcfg_method::SolveOutcome, hidden: Option<&'a [TestVerdict]>) -> Self {
         Summary {
             task: &outcome.task_id,
             code: &outcome.code,
             passed: outcome.passed,
             visible_tests: &outcome.visible,
+            hidden_tests: hidden,
             winner: outcome.winner_name.as_deref(),
             cost: &outcome.cost,
             attempts: outcome

@@ -12,13 +12,28 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Params, Statement};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Statement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::solver::{Attempt, Cost, Solution};
 
 const SCHEMA_VERSION: i64 = 1;
+
+/// SQLite's application id of an egcfg results database ("egcf" in ASCII),
+/// so that egcfg recognises its own files and leaves everyone else's alone.
+const APPLICATION_ID: i64 = 0x6567_6366;
+
+/// Whose SQLite file a path holds.
+#[derive(Debug, PartialEq)]
+enum Kind {
+    /// An egcfg results database.
+    Egcfg,
+    /// A database with no tables (a new or empty file).
+    Empty,
+    /// Another program's database, with its tables.
+    Foreign(Vec<String>),
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,12 +80,36 @@ CREATE TABLE IF NOT EXISTS scores (
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite reported an error.
-    #[error("results database {path}: {source}")]
+    #[error("results database {path}")]
     Sqlite {
         /// The database file.
         path: String,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// There is no file at the path.
+    #[error("no results database at {path}; create one with `egcfg bench --db {path}`")]
+    Missing {
+        /// The path.
+        path: String,
+    },
+    /// The file is not an SQLite database at all.
+    #[error("{path} is not an SQLite database, so not egcfg's results; egcfg left it unchanged; give a new path")]
+    NotADatabase {
+        /// The file.
+        path: String,
+    },
+    /// The file is another program's SQLite database (or an empty one,
+    /// where a report was asked for).
+    #[error(
+        "{path} is not an egcfg results database{}; egcfg left it unchanged; give a new path",
+        describe_tables(tables)
+    )]
+    Foreign {
+        /// The file.
+        path: String,
+        /// Its tables (none for an empty database).
+        tables: Vec<String>,
     },
     /// The file was written by an incompatible egcfg.
     #[error("results database {path} has schema version {found}, this egcfg writes {SCHEMA_VERSION}; use a new --db file")]
@@ -102,6 +141,15 @@ pub enum StoreError {
         /// The parse error.
         message: String,
     },
+}
+
+/// ` (its tables: a, b)` or ` (it holds no tables)`, for [`StoreError::Foreign`].
+fn describe_tables(tables: &[String]) -> String {
+    if tables.is_empty() {
+        " (it holds no tables)".into()
+    } else {
+        format!(" (its tables: {})", tables.join(", "))
+    }
 }
 
 /// What identifies a run: the same key on the same database resumes it.
@@ -247,14 +295,41 @@ fn now() -> i64 {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    /// Opens the results database at `path` for a run, creating it when
+    /// missing (in WAL mode). An existing SQLite file that is not an egcfg
+    /// results database is refused before anything in it changes.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
+        if path.exists() {
+            // Identify the file on a read-only connection first: egcfg adds
+            // its tables and switches to WAL only in a file that is its own.
+            Store::identify(path, &name)?;
+        }
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: name.clone(),
             source,
         })?;
         Store::init(conn, name)
+    }
+
+    /// Opens an existing results database for reading only (reports):
+    /// nothing in the file changes, and a file that is missing or not
+    /// egcfg's is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: name });
+        }
+        let conn = Store::identify(path, &name)?;
+        let store = Store { conn, path: name };
+        if store.kind()? == Kind::Empty {
+            return Err(StoreError::Foreign {
+                path: store.path.clone(),
+                tables: Vec::new(),
+            });
+        }
+        store.check_schema_version()?;
+        Ok(store)
     }
 
     /// An in-memory database (for tests and dry runs).
@@ -264,6 +339,83 @@ impl Store {
             source,
         })?;
         Store::init(conn, ":memory:".into())
+    }
+
+    /// A query-only connection to the existing file `path`, after checking
+    /// that it is an egcfg results database or an empty file.
+    ///
+    /// The connection may write nothing (`query_only`), yet it is opened
+    /// read-write: a read-only connection to a WAL database leaves its
+    /// `-wal` and `-shm` files behind, while the last read-write connection
+    /// to close removes them.
+    fn identify(path: &Path, name: &str) -> Result<Connection, StoreError> {
+        let sqlite = |source| StoreError::Sqlite {
+            path: name.to_owned(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        conn.execute_batch("PRAGMA query_only = 1")
+            .map_err(sqlite)?;
+        let store = Store {
+            conn,
+            path: name.to_owned(),
+        };
+        if let Kind::Foreign(tables) = store.kind()? {
+            return Err(StoreError::Foreign {
+                path: store.path.clone(),
+                tables,
+            });
+        }
+        Ok(store.conn)
+    }
+
+    /// Whose database this is, from its application id and tables.
+    fn kind(&self) -> Result<Kind, StoreError> {
+        let not_a_database = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: self.path.clone(),
+            },
+            _ => self.err(source),
+        };
+        let application_id: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(not_a_database)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .map_err(not_a_database)?;
+        let tables: Vec<(String,)> = self.rows(&mut stmt, [])?;
+        let tables: Vec<String> = tables.into_iter().map(|(t,)| t).collect();
+        if application_id == APPLICATION_ID {
+            return Ok(Kind::Egcfg);
+        }
+        if application_id == 0 && tables.is_empty() {
+            return Ok(Kind::Empty);
+        }
+        // Databases written before the application id was set are known by
+        // their version row.
+        let versioned = application_id == 0
+            && tables.iter().any(|t| t == "meta")
+            && self
+                .conn
+                .query_row(
+                    "SELECT 1 FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?
+                .is_some();
+        Ok(if versioned {
+            Kind::Egcfg
+        } else {
+            Kind::Foreign(tables)
+        })
     }
 
     fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
@@ -278,37 +430,40 @@ impl Store {
             .map_err(|e| store.err(e))?;
         store
             .conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA application_id = {APPLICATION_ID};"
+            ))
             .map_err(|e| store.err(e))?;
         store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
-        let found: Option<String> = store
+        store
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )
+            .map_err(|e| store.err(e))?;
+        store.check_schema_version()?;
+        Ok(store)
+    }
+
+    /// Refuses a database of another schema version.
+    fn check_schema_version(&self) -> Result<(), StoreError> {
+        let found: String = self
             .conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(|e| store.err(e))?;
-        match found {
-            None => {
-                store
-                    .conn
-                    .execute(
-                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
-                        [SCHEMA_VERSION.to_string()],
-                    )
-                    .map_err(|e| store.err(e))?;
-            }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => {
-                return Err(StoreError::Schema {
-                    path: store.path.clone(),
-                    found: v.parse().unwrap_or(-1),
-                })
-            }
+            .map_err(|e| self.err(e))?;
+        if found == SCHEMA_VERSION.to_string() {
+            Ok(())
+        } else {
+            Err(StoreError::Schema {
+                path: self.path.clone(),
+                found: found.parse().unwrap_or(-1),
+            })
         }
-        Ok(store)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -643,5 +798,91 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["Mbpp/511"]
         );
+    }
+
+    /// A database of another program, with a `runs` table of its own.
+    fn foreign_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (who TEXT); INSERT INTO runs VALUES ('someone else');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite");
+        foreign_database(&path);
+        let before = std::fs::read(&path).unwrap();
+        for err in [
+            Store::open(&path).err().unwrap(),
+            Store::open_read_only(&path).err().unwrap(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("not an egcfg results database") && text.contains("runs"),
+                "{text}"
+            );
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["other.sqlite"], "no WAL or journal files left");
+    }
+
+    #[test]
+    fn a_file_that_is_no_database_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.sqlite");
+        std::fs::write(&path, "x".repeat(4096)).unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("is not an SQLite database"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), "x".repeat(4096).as_bytes());
+    }
+
+    #[test]
+    fn reading_a_report_changes_nothing_and_needs_an_egcfg_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            store.record(run, &result("t1", true)).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let store = Store::open_read_only(&path).unwrap();
+        assert_eq!(store.runs().unwrap().len(), 1);
+        assert!(store.open_run(&key("baseline"), "v1").is_err(), "read-only");
+        drop(store);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let empty = dir.path().join("empty.sqlite");
+        std::fs::write(&empty, "").unwrap();
+        assert!(Store::open_read_only(&empty).is_err());
+        let missing = Store::open_read_only(&dir.path().join("none.sqlite"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(missing.contains("egcfg bench --db"), "{missing}");
+    }
+
+    #[test]
+    fn a_database_from_before_the_application_id_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )
+            .unwrap();
+        }
+        Store::open_read_only(&path).unwrap();
+        Store::open(&path).unwrap();
     }
 }

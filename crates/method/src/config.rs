@@ -190,6 +190,24 @@ pub struct GridProduct {
     pub gamma: Vec<f32>,
 }
 
+impl GridProduct {
+    /// The names of the lists that hold no value (any one of them empties
+    /// the whole product).
+    fn empty_lists(&self) -> Vec<&'static str> {
+        [
+            ("t", self.t.is_empty()),
+            ("s", self.s.is_empty()),
+            ("d", self.d.is_empty()),
+            ("k", self.k.is_empty()),
+            ("style", self.style.is_empty()),
+            ("gamma", self.gamma.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, empty)| empty.then_some(name))
+        .collect()
+    }
+}
+
 /// One explicitly listed configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +305,15 @@ impl Grid {
         let bad = |m: &str| Err(MethodError::Grid(m.to_string()));
         if self.grid.is_none() && self.agents.is_empty() {
             return bad("the grid lists no configuration; add a [grid] table or [[agent]] entries");
+        }
+        if let Some(product) = &self.grid {
+            let empty = product.empty_lists();
+            if !empty.is_empty() {
+                return Err(MethodError::Grid(format!(
+                    "[grid] list(s) {} are empty, so the grid multiplies out to no attempt; give each at least one value",
+                    empty.join(", ")
+                )));
+            }
         }
         for (config, gammas) in self.configurations() {
             if config.s == 0 {
@@ -462,5 +489,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("inf"), "{err}");
+    }
+
+    #[test]
+    fn a_grid_list_left_empty_is_named() {
+        let err = Grid::from_toml(
+            "[grid]\nt = []\ns = [3]\nd = [2]\nk = [1]\nstyle = [\"instruct\"]\ngamma = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("t, gamma") && err.contains("empty"), "{err}");
     }
 }

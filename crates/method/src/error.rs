@@ -7,11 +7,12 @@ use crate::runner::RunnerError;
 /// Errors of the EG-CFG decoder and its agents.
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {
-    /// The engine failed (model, context, decode).
-    #[error("engine error: {0}")]
+    /// The engine failed (model, context, decode). Its own message says
+    /// so; wrapping it in a second message would print the cause twice.
+    #[error(transparent)]
     Engine(#[from] EngineError),
     /// The sandboxed executor failed as a whole (not one candidate's run).
-    #[error("executor error: {0}")]
+    #[error(transparent)]
     Runner(#[from] RunnerError),
     /// The grid file is unusable.
     #[error("invalid agent grid: {0}")]

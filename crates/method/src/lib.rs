@@ -53,4 +53,4 @@ pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
-pub use solve::{baseline, solve, ProgressEvent, SolveCost, SolveOutcome};
+pub use solve::{baseline, check_test_syntax, solve, ProgressEvent, SolveCost, SolveOutcome};

@@ -376,6 +376,34 @@ impl<'e> Head<'e> {
     }
 }
 
+/// Refuses a task whose assert tests (visible or hidden) are not one Python
+/// `assert` statement each, as the sandbox's parser reads them: a visible
+/// test with a syntax error would fail every program after the whole budget
+/// was spent on it, and a hidden one would score nothing. For tasks written
+/// by a user, before any compute is spent; benchmark data is checked when
+/// it is vendored.
+pub fn check_test_syntax(task: &Task, runner: &dyn CodeRunner) -> Result<(), MethodError> {
+    let groups = [("visible", &task.visible), ("hidden", &task.hidden)];
+    for (group, tests) in groups {
+        for (index, test) in tests.iter().enumerate() {
+            let TestCase::Assert { code } = test else {
+                continue;
+            };
+            if runner.call_expression(code).is_none() {
+                return Err(MethodError::Task {
+                    task: task.id.clone(),
+                    message: format!(
+                        "{group} test {} `{}` is not one Python assert statement that parses; fix it and run again",
+                        index + 1,
+                        code.trim()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The visible tests a candidate can be traced on: asserts with a call
 /// expression, and stdin/stdout cases. Other tests are skipped (D1).
 fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
@@ -674,5 +702,19 @@ mod tests {
         assert_eq!(out.attempts[0].spec.gamma, 0.0);
         assert!(out.attempts[0].refreshes.is_empty());
         assert_eq!(out.code, "def add_one(x):\n    y = x + 2\n    return y");
+    }
+
+    #[test]
+    fn an_assert_the_parser_refuses_is_named_before_any_work() {
+        let runner = adds_one_runner();
+        let mut task = add_one_task();
+        assert!(check_test_syntax(&task, runner.as_ref()).is_ok());
+        task.hidden.push(TestCase::Assert {
+            code: "add_one(2) == 3".into(),
+        });
+        let err = check_test_syntax(&task, runner.as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hidden test 1 `add_one(2) == 3`"), "{err}");
     }
 }

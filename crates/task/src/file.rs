@@ -1,6 +1,6 @@
 //! Reading a task from a user's JSON or TOML file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -10,46 +10,126 @@ use crate::{function_name_from_assert, Task, TestCase};
 #[derive(Debug, thiserror::Error)]
 pub enum TaskFileError {
     /// The file could not be read.
-    #[error("cannot read task file {path}: {source}")]
+    #[error("cannot read task file {origin}: {cause}")]
     Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The file, or `<stdin>`.
+        origin: String,
+        /// The I/O error (shown in the message, so it is no `source`: a
+        /// cause printed by the message and again by the error chain reads
+        /// as two errors).
+        cause: std::io::Error,
     },
     /// The file is not valid JSON/TOML for the task schema.
-    #[error("task file {path} is malformed: {message}. See examples/ for the schema")]
+    #[error("task file {origin} is malformed: {message}. See examples/tasks/ for the schema")]
     Malformed {
-        /// The file.
-        path: PathBuf,
+        /// The file, or `<stdin>`.
+        origin: String,
         /// What the parser reported.
         message: String,
     },
     /// The content parsed but cannot make a task.
-    #[error("task file {path}: {message}")]
+    #[error("task file {origin}: {message}")]
     Invalid {
-        /// The file.
-        path: PathBuf,
+        /// The file, or `<stdin>`.
+        origin: String,
         /// What is missing or wrong.
         message: String,
     },
 }
 
+/// The two syntaxes a task can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFormat {
+    /// A JSON object.
+    Json,
+    /// A TOML document.
+    Toml,
+}
+
+impl TaskFormat {
+    /// The format a file's extension names, if any.
+    pub fn of_path(path: &Path) -> Option<TaskFormat> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Some(TaskFormat::Toml),
+            Some("json") => Some(TaskFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The format of text with no file name (standard input): a JSON
+    /// object starts with `{`, which no TOML document can.
+    pub fn sniff(text: &str) -> TaskFormat {
+        if text.trim_start().starts_with('{') {
+            TaskFormat::Json
+        } else {
+            TaskFormat::Toml
+        }
+    }
+}
+
+/// What a test in a task file may look like, said once for every error
+/// that meets something else.
+const TEST_SHAPES: &str = "each test is an assert line such as \"assert f(1) == 2\", \
+or a table with the strings `stdin` and `stdout`";
+
 /// Tests as written in a task file: an assert line, or a stdin/stdout pair.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum FileTest {
     Assert(String),
     Stdio { stdin: String, stdout: String },
 }
 
-impl From<FileTest> for TestCase {
-    fn from(t: FileTest) -> Self {
-        match t {
-            FileTest::Assert(code) => TestCase::Assert { code },
-            FileTest::Stdio { stdin, stdout } => TestCase::Stdio { stdin, stdout },
+impl<'de> Deserialize<'de> for FileTest {
+    /// Accepts the two shapes and explains them when neither matches
+    /// (serde's own message for this names internal types).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stdio {
+            stdin: String,
+            stdout: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Assert(String),
+            Stdio(Stdio),
+            Other(serde::de::IgnoredAny),
+        }
+        match Shape::deserialize(d)? {
+            Shape::Assert(code) => Ok(FileTest::Assert(code)),
+            Shape::Stdio(Stdio { stdin, stdout }) => Ok(FileTest::Stdio { stdin, stdout }),
+            Shape::Other(_) => Err(serde::de::Error::custom(format!(
+                "a test has an unknown shape: {TEST_SHAPES}"
+            ))),
         }
     }
+}
+
+impl FileTest {
+    /// The test, or why it cannot be one: a line that is no `assert`
+    /// statement would run as an expression whose value nobody checks, so
+    /// it would always pass.
+    fn into_test(self, field: &str, index: usize) -> Result<TestCase, String> {
+        match self {
+            FileTest::Assert(code) if is_assert_statement(&code) => Ok(TestCase::Assert { code }),
+            FileTest::Assert(code) => Err(format!(
+                "{field}[{index}] `{}` is not an assert statement, so it could never fail; \
+                 write it as `assert {}`",
+                code.trim(),
+                code.trim()
+            )),
+            FileTest::Stdio { stdin, stdout } => Ok(TestCase::Stdio { stdin, stdout }),
+        }
+    }
+}
+
+/// Whether `code` starts with Python's `assert` keyword (its syntax is
+/// checked by the sandbox before a solve spends anything on it).
+fn is_assert_statement(code: &str) -> bool {
+    code.trim_start()
+        .strip_prefix("assert")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_whitespace() || c == '('))
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,38 +152,62 @@ impl Task {
     /// file stem), `entry_point` (defaults to the function the first visible
     /// assert calls), `hidden_tests` and `setup`.
     pub fn from_file(path: &Path) -> Result<Task, TaskFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
-            path: path.to_path_buf(),
-            source,
+        let origin = path.display().to_string();
+        let Some(format) = TaskFormat::of_path(path) else {
+            return Err(TaskFileError::Invalid {
+                origin,
+                message: "unknown extension; name the file *.json or *.toml".into(),
+            });
+        };
+        let text = std::fs::read_to_string(path).map_err(|cause| TaskFileError::Read {
+            origin: origin.clone(),
+            cause,
         })?;
-        let malformed = |message: String| TaskFileError::Malformed {
-            path: path.to_path_buf(),
-            message,
-        };
-        let file: TaskFile = match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => toml::from_str(&text).map_err(|e| malformed(e.to_string()))?,
-            Some("json") => serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?,
-            _ => {
-                return Err(TaskFileError::Invalid {
-                    path: path.to_path_buf(),
-                    message: "unknown extension; name the file *.json or *.toml".into(),
-                })
-            }
-        };
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "task".into());
-        Task::from_parts(file, stem).map_err(|message| TaskFileError::Invalid {
-            path: path.to_path_buf(),
+        Task::from_text(&text, format, &origin, stem)
+    }
+
+    /// Parse a task from `text` written in `format`; `origin` names where
+    /// it came from in errors, and `default_id` is its id when the text
+    /// sets none.
+    pub fn from_text(
+        text: &str,
+        format: TaskFormat,
+        origin: &str,
+        default_id: String,
+    ) -> Result<Task, TaskFileError> {
+        let malformed = |message: String| TaskFileError::Malformed {
+            origin: origin.to_owned(),
+            message,
+        };
+        let file: TaskFile = match format {
+            TaskFormat::Toml => toml::from_str(text).map_err(|e| malformed(e.to_string()))?,
+            TaskFormat::Json => serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?,
+        };
+        Task::from_parts(file, default_id).map_err(|message| TaskFileError::Invalid {
+            origin: origin.to_owned(),
             message,
         })
     }
 
     fn from_parts(file: TaskFile, default_id: String) -> Result<Task, String> {
-        let visible: Vec<TestCase> = file.tests.into_iter().map(Into::into).collect();
+        let tests_of = |tests: Vec<FileTest>, field: &str| -> Result<Vec<TestCase>, String> {
+            tests
+                .into_iter()
+                .enumerate()
+                .map(|(index, test)| test.into_test(field, index))
+                .collect()
+        };
+        let visible = tests_of(file.tests, "tests")?;
+        let hidden = tests_of(file.hidden_tests, "hidden_tests")?;
         if visible.is_empty() {
             return Err("`tests` is empty; give at least one visible test".into());
+        }
+        if file.prompt.trim().is_empty() {
+            return Err("`prompt` is empty; say what the function should do".into());
         }
         let entry_point = match file.entry_point {
             Some(name) => name,
@@ -115,22 +219,36 @@ impl Task {
                 })
                 .ok_or("cannot derive `entry_point` from the visible tests; set it explicitly")?,
         };
+        if !is_identifier(&entry_point) {
+            return Err(format!(
+                "`entry_point` `{entry_point}` is not a Python function name"
+            ));
+        }
         Ok(Task {
             id: file.id.unwrap_or(default_id),
             prompt: file.prompt,
             entry_point,
             visible,
-            hidden: file.hidden_tests.into_iter().map(Into::into).collect(),
+            hidden,
             setup: file.setup,
         })
     }
+}
+
+/// Whether `name` is a plain Python identifier (ASCII letters, digits and
+/// underscores, not starting with a digit), as a function to call must be.
+fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -167,6 +285,55 @@ mod tests {
             err.contains("bad.toml") && err.contains("malformed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_test_of_another_shape_is_explained_without_internal_names() {
+        let (_d, p) = write("odd.toml", "prompt = \"p\"\ntests = [3]\n");
+        let err = Task::from_file(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("assert line") && err.contains("stdin"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("FileTest") && !err.contains("untagged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_test_without_assert_is_refused() {
+        let visible = "prompt = \"p\"\ntests = [\"double(2) == 5\"]\n";
+        let hidden = "prompt = \"p\"\ntests = [\"assert double(1) == 2\"]\nhidden_tests = [\"double(2) == 5\"]\n";
+        for (field, text) in [("tests[0]", visible), ("hidden_tests[0]", hidden)] {
+            let (_d, p) = write("t.toml", text);
+            let err = Task::from_file(&p).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("write it as `assert double(2) == 5`"),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_file_names_its_cause_once() {
+        let err = Task::from_file(Path::new("/nonexistent/task.toml")).unwrap_err();
+        assert!(std::error::Error::source(&err).is_none());
+        assert_eq!(err.to_string().matches("os error 2").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn text_from_standard_input_is_sniffed() {
+        let json = r#"{"prompt": "p", "tests": ["assert f(1) == 1"]}"#;
+        let toml = "prompt = \"p\"\ntests = [\"assert f(1) == 1\"]\n";
+        for text in [json, toml] {
+            let task =
+                Task::from_text(text, TaskFormat::sniff(text), "<stdin>", "stdin".into()).unwrap();
+            assert_eq!(
+                (task.id.as_str(), task.entry_point.as_str()),
+                ("stdin", "f")
+            );
+        }
     }
 
     #[test]

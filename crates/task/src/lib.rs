@@ -13,7 +13,7 @@
 mod file;
 mod name;
 
-pub use file::TaskFileError;
+pub use file::{TaskFileError, TaskFormat};
 pub use name::function_name_from_assert;
 
 use serde::{Deserialize, Serialize};

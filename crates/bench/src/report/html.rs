@@ -36,12 +36,16 @@ details{margin:.3em 0;border:1px solid #e3e3e3;padding:.3em .6em}details:target{
 pre{background:#f7f7f7;padding:.5em;overflow:auto;max-height:30em;white-space:pre-wrap}
 ";
 
+/// The page's `<title>`, also how an earlier report is recognised before it
+/// is replaced.
+pub const HTML_TITLE: &str = "<title>egcfg benchmark report</title>";
+
 /// The whole report as one HTML document.
 pub fn html(report: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>egcfg benchmark report</title><style>{STYLE}</style></head><body>\n<h1>egcfg benchmark report</h1>\n<p>Strict pass@1 scores the one program each method selected using visible tests only; any-of-N counts a task when any of its N attempts passes (reference style). RSR = (method &minus; baseline) / (100 &minus; baseline), computed on the tasks both runs finished. Every number gives its task count.</p>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{HTML_TITLE}<style>{STYLE}</style></head><body>\n<h1>egcfg benchmark report</h1>\n<p>Strict pass@1 scores the one program each method selected using visible tests only; any-of-N counts a task when any of its N attempts passes (reference style). RSR = (method &minus; baseline) / (100 &minus; baseline), computed on the tasks both runs finished. Every number gives its task count.</p>\n"
     );
     if report.groups.is_empty() {
         out.push_str("<p>No runs recorded yet.</p>\n");
