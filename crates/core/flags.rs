@@ -106,7 +106,7 @@ pub struct MethodArgs {
     pub agents: Option<PathBuf>,
 
     /// Per task: start at most this many attempts.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true)]
     pub max_attempts: Option<u32>,
 
     /// Per task: stop after this many forward tokens (prefill, decode and
