@@ -5,5 +5,6 @@ mod util;
 
 mod bad_input;
 mod bench;
+mod bench_bad_tasks;
 mod cli;
 mod solve;

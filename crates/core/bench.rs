@@ -136,15 +136,21 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         &key,
         &RunOptions::default(),
     )?;
+    let unrunnable = store.unrunnable(summary.run)?.len();
     eprintln!(
         "{key}: {} of {} tasks pass (strict pass@1 over the {} finished), {} recorded now, {} already done, {:.0} s",
         summary.passed,
         summary.tasks,
-        summary.skipped + summary.recorded,
+        summary.skipped + summary.recorded + summary.unrunnable - unrunnable,
         summary.recorded,
         summary.skipped,
         summary.wall_s
     );
+    if unrunnable > 0 {
+        eprintln!(
+            "{unrunnable} task(s) could not run (each is listed with its reason by `egcfg report`) and are in no score"
+        );
+    }
     println!(
         "results in {}; summarise with `egcfg report {}`",
         args.db.display(),

@@ -44,6 +44,10 @@ impl Solver for MethodSolver {
         };
         Ok(solution(outcome))
     }
+
+    fn unrunnable_reason(&self, error: &MethodError) -> Option<String> {
+        error.concerns_only_the_task().then(|| error.to_string())
+    }
 }
 
 /// The harness's view of a solve: the chosen program, every attempt and the

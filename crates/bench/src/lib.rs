@@ -31,4 +31,6 @@ mod store;
 pub use datasets::{BenchTask, Dataset, DatasetError, DatasetSpec, Selection, Suite};
 pub use runner::{run_benchmark, Checker, RunError, RunOptions, RunSummary};
 pub use solver::{Attempt, Cost, Solution, Solver, VisibleTask};
-pub use store::{RunId, RunInfo, RunKey, Store, StoreError, SuiteScore, TaskResult};
+pub use store::{
+    RunId, RunInfo, RunKey, Store, StoreError, SuiteScore, TaskResult, UnrunnableTask,
+};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::datasets::{BenchTask, Dataset};
 use crate::solver::{Solution, Solver};
-use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult};
+use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult, UnrunnableTask};
 
 /// Runs programs against tests in the sandbox. [`Executor`] is the one real
 /// implementation; the trait exists so the runner's bookkeeping can be
@@ -76,6 +76,8 @@ pub struct RunSummary {
     pub skipped: usize,
     /// Tasks solved and recorded now.
     pub recorded: usize,
+    /// Tasks found unable to run now (recorded with their reason, not scored).
+    pub unrunnable: usize,
     /// Of all finished tasks of the selection, how many pass the primary suite.
     pub passed: usize,
     /// Wall time of this invocation.
@@ -115,16 +117,33 @@ pub fn run_benchmark<S: Solver>(
     let bar = progress_bar(options.progress, dataset.tasks.len(), skipped);
     let mut done = skipped;
     let mut recorded = 0;
+    let mut unrunnable = 0;
     bar.set_message(pass_message(passed, done));
     for task in todo {
         tracing::debug!(task = task.id(), "solving");
         let solve_start = Instant::now();
-        let solution = solver
-            .solve(&task.visible)
-            .map_err(|source| RunError::Solver {
-                task: task.id().to_string(),
-                source,
-            })?;
+        let solution = match solver.solve(&task.visible) {
+            Ok(solution) => solution,
+            Err(source) => {
+                let Some(reason) = solver.unrunnable_reason(&source) else {
+                    return Err(RunError::Solver {
+                        task: task.id().to_string(),
+                        source,
+                    });
+                };
+                bar.suspend(|| tracing::warn!("task {} cannot run: {reason}", task.id()));
+                let skipped = UnrunnableTask {
+                    task_id: task.id().to_string(),
+                    reason,
+                };
+                if store.record_unrunnable(run, &skipped)? {
+                    unrunnable += 1;
+                }
+                done += 1;
+                bar.inc(1);
+                continue;
+            }
+        };
         let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
         let scores = score(checker, task, &solution, options);
         let result = TaskResult {
@@ -149,6 +168,7 @@ pub fn run_benchmark<S: Solver>(
         tasks: dataset.tasks.len(),
         skipped,
         recorded,
+        unrunnable,
         passed,
         wall_s: started.elapsed().as_secs_f64(),
     })
@@ -286,13 +306,20 @@ mod tests {
     }
 
     #[derive(Debug, thiserror::Error)]
-    #[error("simulated crash")]
-    struct Crash;
+    enum Crash {
+        #[error("simulated crash")]
+        Fatal,
+        #[error("the prompt of {0} does not fit")]
+        TooLong(String),
+    }
 
     /// Answers task i with attempts [wrong, CORRECT if i is even]; fails
-    /// (like a killed process) on the task named in `crash_on`.
+    /// (like a killed process) on the task named in `crash_on`, and cannot
+    /// run (like a prompt longer than the context) those in `too_long`.
+    #[derive(Default)]
     struct FakeSolver {
         crash_on: Option<String>,
+        too_long: Vec<String>,
         solved: Vec<String>,
     }
 
@@ -302,7 +329,10 @@ mod tests {
         fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Crash> {
             assert!(task.hidden.is_empty(), "the solver never sees hidden tests");
             if self.crash_on.as_deref() == Some(task.id.as_str()) {
-                return Err(Crash);
+                return Err(Crash::Fatal);
+            }
+            if self.too_long.contains(&task.id) {
+                return Err(Crash::TooLong(task.id.clone()));
             }
             self.solved.push(task.id.clone());
             let n: usize = task.id.trim_start_matches("t").parse().unwrap();
@@ -327,6 +357,10 @@ mod tests {
                 },
                 records: serde_json::json!({ "task": task.id }),
             })
+        }
+
+        fn unrunnable_reason(&self, error: &Crash) -> Option<String> {
+            matches!(error, Crash::TooLong(_)).then(|| error.to_string())
         }
     }
 
@@ -394,17 +428,14 @@ mod tests {
             let mut store = Store::open(&db).unwrap();
             let mut solver = FakeSolver {
                 crash_on: Some("t3".into()),
-                solved: Vec::new(),
+                ..FakeSolver::default()
             };
             let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
             assert!(matches!(err, Err(RunError::Solver { ref task, .. }) if task == "t3"));
             assert_eq!(solver.solved, vec!["t0", "t1", "t2"]);
         }
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver {
-            crash_on: None,
-            solved: Vec::new(),
-        };
+        let mut solver = FakeSolver::default();
         let summary =
             run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
         assert_eq!(
@@ -425,10 +456,7 @@ mod tests {
             "each task exactly once"
         );
         // A third invocation does nothing.
-        let mut solver = FakeSolver {
-            crash_on: None,
-            solved: Vec::new(),
-        };
+        let mut solver = FakeSolver::default();
         let again =
             run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
         assert!(solver.solved.is_empty());
@@ -439,10 +467,7 @@ mod tests {
     fn selected_program_and_attempts_are_scored_once_per_distinct_check() {
         let mut store = Store::open_in_memory().unwrap();
         let checker = MarkerChecker::default();
-        let mut solver = FakeSolver {
-            crash_on: None,
-            solved: Vec::new(),
-        };
+        let mut solver = FakeSolver::default();
         let data = dataset(2);
         let s = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
         // t0 has two distinct programs ("# wrong", and "# CORRECT", which is
@@ -474,5 +499,50 @@ mod tests {
             .select(&Selection::Ids(vec!["nope".into()]))
             .unwrap_err();
         assert!(err.to_string().contains("t0"), "{err}");
+    }
+
+    #[test]
+    fn a_task_that_cannot_run_is_recorded_and_the_run_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let data = dataset(4);
+        let checker = MarkerChecker::default();
+        let mut store = Store::open(&db).unwrap();
+        let mut solver = FakeSolver {
+            too_long: vec!["t1".into()],
+            ..FakeSolver::default()
+        };
+
+        let summary =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+
+        assert_eq!(solver.solved, vec!["t0", "t2", "t3"], "the run went on");
+        assert_eq!((summary.recorded, summary.unrunnable), (3, 1));
+        let ids: Vec<String> = store
+            .results(summary.run)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.task_id)
+            .collect();
+        assert_eq!(ids, vec!["t0", "t2", "t3"], "no failed program for t1");
+        assert_eq!(
+            store.unrunnable(summary.run).unwrap(),
+            vec![UnrunnableTask {
+                task_id: "t1".into(),
+                reason: "the prompt of t1 does not fit".into(),
+            }]
+        );
+
+        // A rerun does not try it again, and counts it as done.
+        drop(store);
+        let mut store = Store::open(&db).unwrap();
+        let mut solver = FakeSolver {
+            too_long: vec!["t1".into()],
+            ..FakeSolver::default()
+        };
+        let again =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        assert!(solver.solved.is_empty());
+        assert_eq!((again.skipped, again.recorded, again.unrunnable), (4, 0, 0));
     }
 }

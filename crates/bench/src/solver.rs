@@ -95,14 +95,25 @@ impl Solution {
 ///
 /// Implement `solve`: generate programs for the task, pick one using the
 /// visible tests only, and report what was tried and what it cost. Return an
-/// error only when the run cannot go on (the model failed to load, the
-/// executor died); such a task is not recorded and is retried on resume.
+/// error when no program could be made: an error about this task alone (see
+/// [`Solver::unrunnable_reason`]) is recorded with the task and the run goes
+/// on; any other error (the model failed to load, the executor died) stops
+/// the run, leaving the task unrecorded so that a resume retries it.
 pub trait Solver {
     /// The error type of a failed solve.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Solves one task.
     fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Self::Error>;
+
+    /// Why the task cannot run at all, when `error` concerns that task alone
+    /// (its prompt does not fit the model's context): the harness records the
+    /// task as unrunnable with this reason and goes on with the next one.
+    /// `None`, the default, means the error stops the run.
+    fn unrunnable_reason(&self, error: &Self::Error) -> Option<String> {
+        let _ = error;
+        None
+    }
 }
 
 #[cfg(test)]

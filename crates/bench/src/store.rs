@@ -7,6 +7,10 @@
 //! process at any moment loses at most the task in flight, and the unique
 //! constraint makes a duplicate impossible. Starting the same run again
 //! skips every task already recorded.
+//!
+//! A task that cannot run at all (its prompt does not fit the model's
+//! context) is recorded in *unrunnable* with the reason, never as a program
+//! that failed: a rerun skips it too, and the report lists it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -73,6 +77,13 @@ CREATE TABLE IF NOT EXISTS scores (
     detail TEXT NOT NULL,
     attempts_passed TEXT,
     PRIMARY KEY (result_id, suite)
+);
+CREATE TABLE IF NOT EXISTS unrunnable (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    task_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, task_id)
 );
 ";
 
@@ -280,6 +291,15 @@ impl TaskResult {
     pub fn score(&self, suite: &str) -> Option<&SuiteScore> {
         self.scores.iter().find(|s| s.suite == suite)
     }
+}
+
+/// A task of a run that could not be run at all, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnrunnableTask {
+    /// The task id.
+    pub task_id: String,
+    /// Why it could not run, as the solver said.
+    pub reason: String,
 }
 
 /// An open results database.
@@ -527,11 +547,15 @@ impl Store {
         Ok(RunId(id))
     }
 
-    /// The ids of the tasks this run has finished.
+    /// The ids of the tasks this run is done with: those it finished and
+    /// those it recorded as unable to run.
     pub fn finished_tasks(&self, run: RunId) -> Result<BTreeSet<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT task_id FROM results WHERE run_id = ?1")
+            .prepare(
+                "SELECT task_id FROM results WHERE run_id = ?1
+                 UNION SELECT task_id FROM unrunnable WHERE run_id = ?1",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([run.0], |r| r.get::<_, String>(0))
@@ -597,6 +621,53 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(true)
+    }
+
+    /// Records that `task` of `run` could not run, and why. Returns `false`
+    /// (and writes nothing) when the run already has this task either way.
+    pub fn record_unrunnable(
+        &mut self,
+        run: RunId,
+        task: &UnrunnableTask,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO unrunnable (run_id, task_id, reason, recorded_at)
+                 SELECT ?1, ?2, ?3, ?4
+                 WHERE NOT EXISTS (SELECT 1 FROM results WHERE run_id = ?1 AND task_id = ?2)",
+                params![run.0, task.task_id, task.reason, now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(inserted > 0)
+    }
+
+    /// The tasks of `run` that could not run, in the order recorded.
+    pub fn unrunnable(&self, run: RunId) -> Result<Vec<UnrunnableTask>, StoreError> {
+        // A database written before the table existed, opened read-only
+        // for a report, has none: nothing there could not run.
+        let has_table = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unrunnable'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .is_some();
+        if !has_table {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT task_id, reason FROM unrunnable WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String)> = self.rows(&mut stmt, [run.0])?;
+        Ok(rows
+            .into_iter()
+            .map(|(task_id, reason)| UnrunnableTask { task_id, reason })
+            .collect())
     }
 
     /// Every run, by id.
@@ -876,13 +947,47 @@ mod tests {
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(SCHEMA).unwrap();
+            // It also predates the table of tasks that could not run.
+            conn.execute_batch("DROP TABLE unrunnable").unwrap();
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
                 [SCHEMA_VERSION.to_string()],
             )
             .unwrap();
         }
-        Store::open_read_only(&path).unwrap();
+        let old = Store::open_read_only(&path).unwrap();
+        assert_eq!(old.unrunnable(RunId(1)).unwrap(), Vec::new());
+        drop(old);
         Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn an_unrunnable_task_is_finished_kept_apart_and_recorded_once() {
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store.open_run(&key("egcfg"), "v1").unwrap();
+        let too_long = UnrunnableTask {
+            task_id: "Mbpp/7".into(),
+            reason: "the prompt needs 900 tokens".into(),
+        };
+        assert!(store.record_unrunnable(run, &too_long).unwrap());
+        assert!(!store.record_unrunnable(run, &too_long).unwrap());
+        assert!(store.record(run, &result("Mbpp/511", true)).unwrap());
+        // A task already finished is never also marked unrunnable.
+        let late = UnrunnableTask {
+            task_id: "Mbpp/511".into(),
+            reason: "late".into(),
+        };
+        assert!(!store.record_unrunnable(run, &late).unwrap());
+
+        assert_eq!(store.unrunnable(run).unwrap(), vec![too_long]);
+        assert_eq!(store.results(run).unwrap().len(), 1, "not a failed program");
+        assert_eq!(
+            store
+                .finished_tasks(run)
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["Mbpp/511", "Mbpp/7"]
+        );
     }
 }

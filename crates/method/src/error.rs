@@ -42,3 +42,13 @@ pub enum MethodError {
     #[error("the chat template does not keep the user message intact, so the trace signal cannot be spliced in: {0}")]
     Template(String),
 }
+
+impl MethodError {
+    /// Whether the error concerns only the task being solved (its prompt
+    /// does not fit the context, it names no function), so that a
+    /// benchmark can record the task as unable to run and go on. Engine,
+    /// executor, grid and template errors would hit every task alike.
+    pub fn concerns_only_the_task(&self) -> bool {
+        matches!(self, Self::Task { .. } | Self::PromptTooLong { .. })
+    }
+}

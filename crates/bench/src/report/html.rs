@@ -83,6 +83,7 @@ fn group_section(out: &mut String, group: &Group) {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
     }
     summary_table(out, group);
+    unrunnable_list(out, group);
     let primary: Vec<Bar> = group
         .runs
         .iter()
@@ -143,6 +144,28 @@ fn group_section(out: &mut String, group: &Group) {
         }),
     ));
     fixed_broken(out, group);
+}
+
+/// The tasks each run could not run at all, and why: they are in no score,
+/// so the page says so next to the scores.
+fn unrunnable_list(out: &mut String, group: &Group) {
+    for run in group.runs.iter().filter(|r| !r.unrunnable.is_empty()) {
+        let _ = writeln!(
+            out,
+            "<p>{}: {} task(s) could not run and are in no score:</p>\n<ul>",
+            escape(&run_label(run)),
+            run.unrunnable.len()
+        );
+        for task in &run.unrunnable {
+            let _ = writeln!(
+                out,
+                "<li>{}: {}</li>",
+                escape(&task.task_id),
+                escape(&task.reason)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
 }
 
 fn summary_table(out: &mut String, group: &Group) {

@@ -41,6 +41,18 @@ fn group_table(out: &mut String, group: &Group) {
             );
         }
     }
+    for run in group.runs.iter().filter(|r| !r.unrunnable.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {} task(s) could not run and are in no score:",
+            run.info.key.method,
+            run.info.config_hash,
+            run.unrunnable.len()
+        );
+        for task in &run.unrunnable {
+            let _ = writeln!(out, "- {}: {}", task.task_id, task.reason);
+        }
+    }
     match group.baseline {
         Some(b) => {
             let _ = writeln!(
@@ -118,6 +130,26 @@ mod tests {
         assert!(eg.contains("| 1010 | 2 | 1.5 |"), "{eg}");
         let base = text.lines().find(|l| l.starts_with("| baseline")).unwrap();
         assert!(base.contains("66.7% (2/3)"), "{base}");
+    }
+
+    #[test]
+    fn tasks_that_could_not_run_are_listed_with_their_reason() {
+        let mut store = sample_store();
+        let run = store.runs().unwrap()[1].id;
+        let task = crate::store::UnrunnableTask {
+            task_id: "Mbpp/515".into(),
+            reason: "the prompt needs 900 tokens but the context holds 512".into(),
+        };
+        store.record_unrunnable(run, &task).unwrap();
+
+        let text = markdown(&build(&store).unwrap());
+
+        assert!(
+            text.contains("task(s) could not run and are in no score:\n- Mbpp/515: the prompt needs 900 tokens"),
+            "{text}"
+        );
+        let eg = text.lines().find(|l| l.starts_with("| egcfg")).unwrap();
+        assert!(eg.contains("| 4 | 75.0% (3/4) |"), "still 4 scored: {eg}");
     }
 
     #[test]

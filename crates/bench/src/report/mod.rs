@@ -16,7 +16,7 @@ pub use markdown::markdown;
 use serde::Serialize;
 
 use crate::metrics::{self, AnyOfN, Comparison, CostSummary, PassAtK, Rate};
-use crate::store::{RunInfo, Store, StoreError, TaskResult};
+use crate::store::{RunInfo, Store, StoreError, TaskResult, UnrunnableTask};
 
 /// The method name whose runs are the baseline of their group.
 pub const BASELINE_METHOD: &str = "baseline";
@@ -55,6 +55,8 @@ pub struct RunReport {
     pub info: RunInfo,
     /// Its finished tasks.
     pub results: Vec<TaskResult>,
+    /// Its tasks that could not run at all (not in any score), with why.
+    pub unrunnable: Vec<UnrunnableTask>,
     /// Scores per suite, the primary suite first.
     pub suites: Vec<SuiteReport>,
     /// Cost per task.
@@ -107,6 +109,7 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
             })
             .collect();
         let run = RunReport {
+            unrunnable: store.unrunnable(info.id)?,
             info,
             results,
             suites,

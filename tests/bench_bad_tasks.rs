@@ -1,0 +1,75 @@
+//! `egcfg bench` over tasks that cannot run: one such task never stops
+//! the run, and is reported rather than scored as a failure.
+
+use egcfg_bench::Store;
+
+use crate::util::{stderr, success, tiny_model, Sandbox};
+
+/// An MBPP-style task line whose prompt is `words` words long.
+fn task(id: &str, words: usize) -> String {
+    let text = format!(
+        "Write a function f that returns 1. {}",
+        "Note. ".repeat(words)
+    );
+    serde_json::json!({
+        "task_id": id,
+        "text": text,
+        "test_list": ["assert f() == 1"],
+    })
+    .to_string()
+}
+
+#[test]
+fn a_task_whose_prompt_does_not_fit_is_recorded_and_the_run_goes_on() {
+    let sandbox = Sandbox::new();
+    let tasks = [task("short-1", 0), task("huge", 3000), task("short-2", 0)].join("\n");
+    let data = sandbox.write("tasks.jsonl", &tasks);
+    let dataset = format!("jsonl:{}", data.display());
+    let model = tiny_model();
+    let args = [
+        "bench",
+        "--dataset",
+        &dataset,
+        "--method",
+        "baseline",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--ctx",
+        "2048",
+        "--db",
+        "runs.db",
+    ];
+
+    let first = sandbox.run(&args);
+    success(&first);
+    let text = stderr(&first);
+    assert!(text.contains("task huge cannot run"), "{text}");
+    assert!(text.contains("1 task(s) could not run"), "{text}");
+
+    let store = Store::open(&sandbox.path().join("runs.db")).unwrap();
+    let run = store.runs().unwrap()[0].id;
+    let scored: Vec<String> = store
+        .results(run)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(scored, ["short-1", "short-2"], "the tasks after it ran");
+    let unrunnable = store.unrunnable(run).unwrap();
+    assert_eq!(unrunnable.len(), 1);
+    assert_eq!(unrunnable[0].task_id, "huge");
+    assert!(unrunnable[0].reason.contains("--ctx"), "{unrunnable:?}");
+    drop(store);
+
+    // A rerun does not stop at it (nor retry it), and the report shows it.
+    let again = sandbox.run(&args);
+    success(&again);
+    assert!(!stderr(&again).contains("cannot run"), "{}", stderr(&again));
+    let report = success(&sandbox.run(&["report", "runs.db"]));
+    assert!(
+        report.contains("1 task(s) could not run") && report.contains("- huge: the prompt needs"),
+        "{report}"
+    );
+}
