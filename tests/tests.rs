@@ -7,4 +7,5 @@ mod bad_input;
 mod bench;
 mod bench_bad_tasks;
 mod cli;
+mod fetch;
 mod solve;

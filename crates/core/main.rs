@@ -26,6 +26,7 @@ use flags::{Cli, Command};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    clean_up_on_termination();
     let result = match cli.command {
         Command::Solve(args) => solve::run(args),
         Command::Generate(args) => generate::run(args),
@@ -43,11 +44,34 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// On SIGINT, SIGTERM or SIGHUP, first undo what a model fetch under way
+/// would leave behind (its `pip` process, its partial files), then die of
+/// the signal as before. Destructors do not run when a signal ends the
+/// process, so this is the one place that cleanup can happen.
+fn clean_up_on_termination() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::warn!("cannot watch for Ctrl-C; an interrupted fetch may leave files: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            egcfg_models::abandon_fetches();
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 /// Logs go to stderr; `RUST_LOG` overrides the `-v` count. Colours only
-/// on a terminal: escape codes in a log file are noise.
+/// on a terminal: escape codes in a log file are noise. By default the
+/// model store says what it fetches (fetches are rare, long and networked).
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,egcfg_models=info",
         1 => "info",
         2 => "debug",
         _ => "trace",

