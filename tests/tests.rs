@@ -7,5 +7,6 @@ mod bad_input;
 mod bench;
 mod bench_bad_tasks;
 mod cli;
+mod engine_options;
 mod fetch;
 mod solve;

@@ -60,12 +60,17 @@ pub struct ModelArgs {
     pub model: String,
 
     /// CPU threads for the model (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true)]
+    pub threads: Option<u32>,
 
     /// Context window in tokens, shared by all live sequences.
-    #[arg(long, default_value_t = 16384)]
-    pub ctx: usize,
+    #[arg(
+        long,
+        default_value_t = 16384,
+        value_parser = clap::value_parser!(u32).range(1..=16_777_216),
+        allow_negative_numbers = true
+    )]
+    pub ctx: u32,
 }
 
 /// Flags of `egcfg solve`.

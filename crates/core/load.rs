@@ -18,12 +18,12 @@ pub fn engine(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<LlamaEngine>> {
     let models = Models::from_env(FetchOptions::default())?;
     let path = models.resolve(&args.model)?;
     let mut config = EngineConfig {
-        n_ctx: args.ctx,
+        n_ctx: args.ctx as usize,
         n_seq_max,
         ..EngineConfig::default()
     };
     if let Some(threads) = args.threads {
-        config.n_threads = threads;
+        config.n_threads = threads as usize;
     }
     tracing::info!(model = %path.display(), ?config, "loading model");
     let engine = LlamaEngine::load(&path, config)

@@ -69,6 +69,9 @@ pub enum EngineError {
         /// What llama.cpp reported.
         reason: String,
     },
+    /// The engine's settings are out of range (no file was read).
+    #[error("invalid engine settings: {0}")]
+    InvalidConfig(String),
     /// A sequence would grow beyond the context window, or a decode would
     /// need more cells of the KV cache that all sequences share than exist.
     /// Nothing was changed; freeing sequences or truncating makes room.

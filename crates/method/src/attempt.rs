@@ -897,6 +897,25 @@ mod tests {
     }
 
     #[test]
+    fn the_context_suggested_for_a_long_prompt_fits_every_style() {
+        let mut options = single_options(config(1, 1), vec![1.0]);
+        let mut long_code = options.grid.agents[0].clone();
+        long_code.style = PromptStyle::LongCode;
+        options.grid.agents.push(long_code);
+        let small = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(600));
+        let err = solve_add_one(&small, adds_one_runner(), &options).unwrap_err();
+        let MethodError::PromptTooLong { suggested_ctx, .. } = err else {
+            panic!("{err}");
+        };
+        assert!(err.to_string().contains(&format!("--ctx {suggested_ctx}")));
+
+        let enough =
+            Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(suggested_ctx));
+        let out = solve_add_one(&enough, adds_one_runner(), &options).unwrap();
+        assert_eq!(out.attempts.len(), 2, "both styles ran");
+    }
+
+    #[test]
     fn costs_add_up() {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         let out = run(&engine, adds_one_runner(), 2, 1, 3.0);

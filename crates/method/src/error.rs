@@ -26,14 +26,17 @@ pub enum MethodError {
         message: String,
     },
     /// The prompt does not fit the model's context.
-    #[error("the prompt needs {needed} tokens but the context holds {n_ctx}; use a model context of at least {needed_total} tokens (--ctx)")]
+    #[error("the prompt needs {needed} tokens and its answer up to {answer} more, but the context holds {n_ctx}; use --ctx {suggested_ctx} or more")]
     PromptTooLong {
-        /// Prompt tokens.
+        /// Prompt tokens (of the longest prompt the schedule uses).
         needed: usize,
+        /// The answer's token budget.
+        answer: usize,
         /// Context size.
         n_ctx: usize,
-        /// Prompt plus the answer budget.
-        needed_total: usize,
+        /// A context that holds every prompt of the schedule with its
+        /// answer, rounded up to whole cache blocks.
+        suggested_ctx: usize,
     },
     /// The shared prompt head could not be prefilled.
     #[error("prefilling the prompt failed: {0}")]

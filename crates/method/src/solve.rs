@@ -147,6 +147,7 @@ pub fn solve(
             slot.insert(Head::render(engine, task, style, options)?);
         }
     }
+    check_context(engine, heads.values(), options)?;
     let results: Mutex<Vec<(AttemptRecord, Option<MethodError>)>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<MethodError>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
@@ -300,6 +301,33 @@ fn choose(attempts: &[AttemptRecord]) -> Option<usize> {
     best.or_else(|| (!attempts.is_empty()).then_some(0))
 }
 
+/// llama.cpp sizes its KV cache in blocks of this many cells.
+const CACHE_BLOCK: usize = 256;
+
+/// Refuses a context that cannot hold the longest prompt of the schedule
+/// with its answer, before any work. Every style is measured first, so the
+/// context suggested is one that all of them fit: rounded up to a whole
+/// cache block, it also leaves room for the signal and the candidates.
+fn check_context<'h, 'e: 'h>(
+    engine: &dyn Engine,
+    heads: impl Iterator<Item = &'h Head<'e>>,
+    options: &SolveOptions,
+) -> Result<(), MethodError> {
+    let n_ctx = engine.info().n_ctx;
+    let needed = heads.map(Head::prompt_tokens).max().unwrap_or(0);
+    // One more than the answer: the signal's cap keeps a token spare too.
+    let needed_total = needed + options.decode.max_new_tokens + 1;
+    if needed_total <= n_ctx {
+        return Ok(());
+    }
+    Err(MethodError::PromptTooLong {
+        needed,
+        answer: options.decode.max_new_tokens,
+        n_ctx,
+        suggested_ctx: needed_total.div_ceil(CACHE_BLOCK) * CACHE_BLOCK,
+    })
+}
+
 /// The prompt of one style: rendered and tokenized up front (so a prompt
 /// that cannot work fails the solve at once), its head prefilled by the
 /// first attempt that needs it (so a style the schedule never reaches costs
@@ -322,16 +350,6 @@ impl<'e> Head<'e> {
         let parts = build_prompt(engine, task, style, options.decode.force_fence)?;
         let head = engine.tokenize(&parts.head, true)?;
         let marker = engine.tokenize(&parts.marker, true)?;
-        let n_ctx = engine.info().n_ctx;
-        let needed = head.len() + marker.len();
-        let needed_total = needed + options.decode.max_new_tokens;
-        if needed_total > n_ctx {
-            return Err(MethodError::PromptTooLong {
-                needed,
-                n_ctx,
-                needed_total,
-            });
-        }
         Ok(Head {
             engine,
             parts,
@@ -339,6 +357,11 @@ impl<'e> Head<'e> {
             marker,
             cell: OnceLock::new(),
         })
+    }
+
+    /// Tokens of the prompt itself (head and marker).
+    fn prompt_tokens(&self) -> usize {
+        self.head.len() + self.marker.len()
     }
 
     /// The prompt with its head in the engine, prefilling it on first use.

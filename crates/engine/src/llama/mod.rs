@@ -113,16 +113,15 @@ impl LlamaEngine {
     /// Load the GGUF model at `path` and start its engine thread.
     ///
     /// # Errors
-    /// [`EngineError::Load`] when the file is missing, not a GGUF model, cut
-    /// off or otherwise unreadable by llama.cpp, or when `config` is invalid.
+    /// [`EngineError::InvalidConfig`] when `config` is out of range (checked
+    /// first); [`EngineError::Load`] when the file is missing, not a GGUF
+    /// model, cut off or otherwise unreadable by llama.cpp.
     pub fn load(path: &Path, config: EngineConfig) -> Result<LlamaEngine, EngineError> {
         let load_error = |reason: String| EngineError::Load {
             path: path.display().to_string(),
             reason,
         };
-        config
-            .validate()
-            .map_err(|reason| load_error(format!("invalid engine settings: {reason}")))?;
+        config.validate().map_err(EngineError::InvalidConfig)?;
         gguf_header::check(path).map_err(load_error)?;
 
         let backend = backend()?;

@@ -526,6 +526,28 @@ fn broken_model_files_are_load_errors() {
 }
 
 #[test]
+fn settings_out_of_range_are_named_and_not_blamed_on_the_file() {
+    for config in [
+        EngineConfig {
+            n_ctx: 0,
+            ..tiny_config()
+        },
+        EngineConfig {
+            n_threads: 0,
+            ..tiny_config()
+        },
+    ] {
+        let err = LlamaEngine::load(&fixture("tiny-llama.gguf"), config)
+            .err()
+            .unwrap();
+        assert!(matches!(err, EngineError::InvalidConfig(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("must be"), "{text}");
+        assert!(!text.contains("fetch"), "{text}");
+    }
+}
+
+#[test]
 fn chat_messages_render_with_the_gguf_template() {
     let engine = tiny();
     let messages = [
