@@ -104,11 +104,11 @@ fn an_abandoned_fetch_kills_pip_and_removes_its_downloads() {
 
     abandon_fetches();
 
-    assert_eq!(parts_under(&store.root()), Vec::<String>::new());
+    assert_eq!(parts_under(store.root()), Vec::<String>::new());
     let result = fetch.join().unwrap();
     assert!(result.is_err(), "{result:?}");
     wait_for("pip is still running", || {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
-    assert_eq!(parts_under(&store.root()), Vec::<String>::new());
+    assert_eq!(parts_under(store.root()), Vec::<String>::new());
 }
