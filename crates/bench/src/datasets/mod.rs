@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 pub use doctest::{parse_examples, DocExamples};
 pub use registry::{list, listing_table, DatasetListing, SplitCount};
 pub use selection::Selection;
+pub use user::parse_jsonl;
 
 use crate::solver::VisibleTask;
 

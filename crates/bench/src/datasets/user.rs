@@ -24,7 +24,16 @@ pub(super) fn load(path: &Path) -> Result<Dataset, DatasetError> {
         source_name: source_name.clone(),
         error,
     })?;
-    let text = String::from_utf8(bytes.clone()).map_err(|e| DatasetError::Malformed {
+    parse_jsonl(&source_name, &bytes)
+}
+
+/// Parses the bytes of a user's JSON Lines dataset, as [`load`] reads
+/// them from a file; `source_name` names it in errors and in the dataset's
+/// name. Never panics, whatever the bytes (the fuzz target `user_dataset`
+/// and `tests/fuzz_smoke.rs` hold it to that).
+pub fn parse_jsonl(source_name: &str, bytes: &[u8]) -> Result<Dataset, DatasetError> {
+    let source_name = source_name.to_owned();
+    let text = String::from_utf8(bytes.to_vec()).map_err(|e| DatasetError::Malformed {
         source_name: source_name.clone(),
         line: 0,
         message: format!("not UTF-8 ({e})"),
@@ -89,7 +98,7 @@ pub(super) fn load(path: &Path) -> Result<Dataset, DatasetError> {
     Ok(Dataset {
         name: format!("jsonl:{source_name}"),
         split: "all".into(),
-        version: hex::encode(Sha256::digest(&bytes)),
+        version: hex::encode(Sha256::digest(bytes)),
         tasks,
         notes: Vec::new(),
     })
