@@ -24,7 +24,7 @@ use egcfg_engine::{Engine, EngineError, Logits, SeqId, SeqInput, Token};
 use egcfg_executor::{Invocation, TraceRequest};
 use egcfg_task::Task;
 
-use crate::budget::Control;
+use crate::budget::{CancelCause, Control};
 use crate::candidates::{sample_candidates, Deduper, SampleParams, SampledCandidate};
 use crate::code_text::{
     code_after_last_opening_fence, count_newlines, ends_with_closing_fence, last_code_block,
@@ -230,15 +230,28 @@ impl<'a> Attempt<'a> {
         self.env.engine
     }
 
-    /// Decode several tokens into one sequence, counted as prefill.
-    fn prefill(&mut self, seq: SeqId, tokens: Vec<Token>) -> Result<Logits, MethodError> {
+    /// Decode several tokens into one sequence, counted as prefill; `None`
+    /// (with nothing decoded) when the token budget cannot pay for them all.
+    fn prefill(&mut self, seq: SeqId, tokens: Vec<Token>) -> Result<Option<Logits>, MethodError> {
         let t = Instant::now();
         let n = tokens.len() as u64;
-        let logits = self.engine().decode(&[SeqInput { seq, tokens }])?.remove(0);
+        let control = self.env.control;
+        let granted = control.reserve(n);
+        if granted < n {
+            control.refund(granted);
+            control.exhaust();
+            return Ok(None);
+        }
+        let logits = match self.engine().decode(&[SeqInput { seq, tokens }]) {
+            Ok(mut rows) => rows.remove(0),
+            Err(e) => {
+                control.refund(n);
+                return Err(e.into());
+            }
+        };
         self.cost.prefill_tokens += n;
-        self.env.control.charge(n);
         self.cost.times.prefill_s += t.elapsed().as_secs_f64();
-        Ok(logits)
+        Ok(Some(logits))
     }
 
     fn decode_loop(&mut self) -> Result<AttemptStop, MethodError> {
@@ -248,7 +261,11 @@ impl<'a> Attempt<'a> {
         let n_ctx = engine.info().n_ctx;
         let eos = engine.info().eos_tokens.clone();
         let u = SeqGuard::new(engine, engine.fork(prompt.head_seq)?);
-        let mut p_logits = self.prefill(u.id(), prompt.marker_tokens.clone())?;
+        let Some(mut p_logits) = self.prefill(u.id(), prompt.marker_tokens.clone())? else {
+            return Ok(AttemptStop::Cancelled {
+                cause: CancelCause::TokenBudget,
+            });
+        };
         let mut cond: Option<CondStream<'a>> = None;
         let guiding = self.spec.gamma > 0.0;
         loop {
@@ -436,7 +453,12 @@ impl<'a> Attempt<'a> {
                 let mut tokens = signal.tokens;
                 tokens.extend_from_slice(&prompt.marker_tokens);
                 tokens.extend_from_slice(&self.gen);
-                let logits = self.prefill(seq.id(), tokens)?;
+                let Some(logits) = self.prefill(seq.id(), tokens)? else {
+                    // The budget cannot pay for the signal: the attempt
+                    // stops at its next check, without it.
+                    self.signal = SignalState::Empty;
+                    return Ok(None);
+                };
                 *cond = Some(CondStream {
                     seq,
                     logits,
@@ -489,23 +511,46 @@ impl<'a> Attempt<'a> {
         let engine = self.engine();
         let room = engine.info().n_ctx.saturating_sub(engine.len(parent)? + 1);
         let n = if path[1] == 1 { 2 * config.s } else { config.s };
+        // Reserve the batch's tokens before sampling (the sampler charges
+        // nothing while it runs), and shorten the candidates to what the
+        // budget can pay for.
+        let control = self.env.control;
+        let wanted = self.env.options.candidate_max_tokens.min(room);
+        let granted = control.reserve((n * wanted) as u64);
         let params = SampleParams {
             n,
             temperature: config.t * temperature_scale,
             horizon: config.d,
-            max_tokens: self.env.options.candidate_max_tokens.min(room),
+            max_tokens: usize::try_from(granted).unwrap_or(usize::MAX) / n.max(1),
             seed: derive_seed(self.spec.seed, &path),
         };
         let samples: Vec<SampledCandidate> = if params.max_tokens == 0 {
+            control.refund(granted);
+            if wanted > 0 {
+                control.exhaust();
+            }
             Vec::new()
         } else {
-            let control = self.env.control;
             let index = self.spec.index;
-            let cancelled = || control.stop_cause(index).is_some();
-            let (samples, cost) =
-                sample_candidates(engine, parent, parent_logits, &params, &cancelled)?;
+            // The batch is paid for: only other causes cut it short.
+            let cancelled = || {
+                control
+                    .stop_cause(index)
+                    .is_some_and(|cause| cause != CancelCause::TokenBudget)
+            };
+            let sampled = sample_candidates(engine, parent, parent_logits, &params, &cancelled);
+            let (samples, cost) = match sampled {
+                Ok(sampled) => sampled,
+                Err(e) => {
+                    control.refund(granted);
+                    return Err(e);
+                }
+            };
+            match granted.checked_sub(cost.decoded) {
+                Some(unused) => control.refund(unused),
+                None => control.charge(cost.decoded - granted),
+            }
             self.cost.candidate_tokens += cost.decoded;
-            self.env.control.charge(cost.decoded);
             self.cost.times.sampling_s += cost.seconds;
             samples
         };
@@ -913,6 +958,38 @@ mod tests {
             Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(suggested_ctx));
         let out = solve_add_one(&enough, adds_one_runner(), &options).unwrap();
         assert_eq!(out.attempts.len(), 2, "both styles ran");
+    }
+
+    #[test]
+    fn no_token_budget_is_overshot_by_more_than_one_decode_step() {
+        for extra in [5, 20, 40, 80, 120, 200, 400] {
+            let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+            let mut options = single_options(config(1, 2), vec![3.0]);
+            let marker = engine
+                .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
+                .unwrap()
+                .len() as u64;
+            let head = build_prompt(
+                engine.as_ref(),
+                &add_one_task(),
+                PromptStyle::Instruct,
+                true,
+            )
+            .unwrap()
+            .head;
+            let head = engine.tokenize(&head, true).unwrap().len() as u64;
+            let budget = head + marker + extra;
+            options.budget.max_tokens = Some(budget);
+
+            let out = solve_add_one(&engine, adds_one_runner(), &options).unwrap();
+
+            // One decode step feeds both streams: two tokens.
+            assert!(
+                out.cost.forward_tokens <= budget + 2,
+                "budget {budget}: spent {}",
+                out.cost.forward_tokens
+            );
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct Control {
     cutoff: AtomicUsize,
     /// Every attempt is cancelled.
     all_solved: AtomicBool,
+    /// A reservation was cut short: the token budget cannot pay for the
+    /// next step, even if some tokens are left.
+    exhausted: AtomicBool,
 }
 
 impl Control {
@@ -80,7 +83,44 @@ impl Control {
             tokens: AtomicU64::new(0),
             cutoff: AtomicUsize::new(usize::MAX),
             all_solved: AtomicBool::new(false),
+            exhausted: AtomicBool::new(false),
         }
+    }
+
+    /// Reserves up to `want` forward tokens out of what the budget has
+    /// left, before they are spent, and returns how many it reserved (all
+    /// of `want` without a token budget): this is how a prefill or a
+    /// candidate batch is kept from overshooting the budget.
+    pub fn reserve(&self, want: u64) -> u64 {
+        let Some(max) = self.max_tokens else {
+            self.charge(want);
+            return want;
+        };
+        let mut spent = self.tokens.load(Ordering::SeqCst);
+        loop {
+            let granted = want.min(max.saturating_sub(spent));
+            match self.tokens.compare_exchange(
+                spent,
+                spent + granted,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return granted,
+                Err(now) => spent = now,
+            }
+        }
+    }
+
+    /// Marks the token budget spent although some tokens are left: they
+    /// cannot pay for the next step, so every attempt stops at its next
+    /// check.
+    pub fn exhaust(&self) {
+        self.exhausted.store(true, Ordering::SeqCst);
+    }
+
+    /// Gives back reserved tokens that were not spent.
+    pub fn refund(&self, n: u64) {
+        self.tokens.fetch_sub(n, Ordering::SeqCst);
     }
 
     /// Count `n` forward tokens against the budget.
@@ -111,7 +151,9 @@ impl Control {
             || index > self.cutoff.load(Ordering::SeqCst)
         {
             Some(CancelCause::Solved)
-        } else if self.max_tokens.is_some_and(|m| self.tokens() >= m) {
+        } else if self.exhausted.load(Ordering::SeqCst)
+            || self.max_tokens.is_some_and(|m| self.tokens() >= m)
+        {
             Some(CancelCause::TokenBudget)
         } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
             Some(CancelCause::TimeBudget)
@@ -124,6 +166,26 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reservations_never_pass_the_budget() {
+        let budget = Budget {
+            max_tokens: Some(100),
+            ..Budget::default()
+        };
+        let control = Control::new(&budget, CancelToken::new());
+        assert_eq!(control.reserve(60), 60);
+        assert_eq!(control.reserve(60), 40, "only what is left");
+        assert_eq!(control.tokens(), 100);
+        control.refund(30);
+        assert_eq!(control.tokens(), 70);
+        assert_eq!(control.stop_cause(0), None);
+        control.exhaust();
+        assert_eq!(control.stop_cause(0), Some(CancelCause::TokenBudget));
+
+        let unlimited = Control::new(&Budget::default(), CancelToken::new());
+        assert_eq!(unlimited.reserve(1 << 40), 1 << 40);
+    }
 
     #[test]
     fn causes_in_priority_order() {
