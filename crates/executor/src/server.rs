@@ -3,7 +3,7 @@
 //! The server is started as `python -S -s -c BOOTSTRAP HARNESS MODE` with a
 //! cleared environment and a fixed `PYTHONHASHSEED`, in its own process group, with `PR_SET_PDEATHSIG`
 //! (so it dies with the thread that owns it) and optionally inside fresh
-//! user + network namespaces. Every read has a deadline: a server that does
+//! namespaces (see `sandbox::namespaces`). Every read has a deadline: a server that does
 //! not answer in time is killed with its whole process group, and its owner
 //! starts a new one.
 
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::sandbox::namespaces::NamespacePlan;
+use crate::config::ScratchLimits;
+use crate::sandbox::namespaces::{Identity, NamespacePlan};
 use crate::wire::{Job, Reply, ReplyHeader};
 
 /// Requests larger than this are refused.
@@ -56,8 +57,12 @@ pub(crate) struct Launch {
     pub(crate) seccomp_server: Vec<String>,
     /// seccomp programs each child installs.
     pub(crate) seccomp_child: Vec<String>,
-    /// Enter user + network namespaces.
+    /// Enter user, network, IPC, UTS and mount namespaces.
     pub(crate) namespaces: bool,
+    /// Who the children run as.
+    pub(crate) identity: Identity,
+    /// Bounds on each execution's scratch tmpfs (namespaces only).
+    pub(crate) scratch: ScratchLimits,
     /// Limits for the start-up probe child.
     pub(crate) probe_limits: crate::wire::WireLimits,
 }
@@ -69,6 +74,11 @@ struct ServerConfig<'a> {
     seccomp_child: &'a [String],
     landlock_fd: Option<i32>,
     scratch: String,
+    /// The uid and gid a child switches to before it runs anything.
+    child_id: Option<u32>,
+    /// tmpfs options of each execution's scratch mount; `None` without a
+    /// mount namespace (plain directories then).
+    scratch_mount: Option<String>,
     probe_limits: &'a crate::wire::WireLimits,
 }
 
@@ -82,6 +92,18 @@ impl ServerConfig<'_> {
             seccomp_child: &launch.seccomp_child,
             landlock_fd,
             scratch: scratch.to_string_lossy().into_owned(),
+            child_id: launch.identity.child_id,
+            scratch_mount: launch.namespaces.then(|| {
+                let owner = launch
+                    .identity
+                    .child_id
+                    .map(|id| format!(",uid={id},gid={id}"))
+                    .unwrap_or_default();
+                format!(
+                    "mode=0700,size={},nr_inodes={}{owner}",
+                    launch.scratch.bytes, launch.scratch.files
+                )
+            }),
             probe_limits: &launch.probe_limits,
         };
         serde_json::to_vec(&config).expect("config serialises")
@@ -136,7 +158,7 @@ impl Server {
         startup_deadline: Duration,
     ) -> Result<Server, String> {
         let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
-        let mut command = command(launch, landlock_fd, "server");
+        let mut command = command(launch, landlock_fd, "server")?;
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", launch.python.display()))?;
@@ -297,7 +319,7 @@ impl Drop for Server {
 /// The interpreter command line with the environment, pipes, process
 /// group, parent-death signal, inherited Landlock descriptor and namespaces
 /// every harness process gets.
-fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
+fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Result<Command, String> {
     let mut command = Command::new(&launch.python);
     command
         .args(["-S", "-s", "-c", BOOTSTRAP, HARNESS, mode])
@@ -310,7 +332,11 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let plan = launch.namespaces.then(NamespacePlan::identity);
+    let plan = launch
+        .namespaces
+        .then(|| NamespacePlan::new(launch.identity, &launch.python))
+        .transpose()
+        .map_err(|e| format!("cannot plan the namespaces: {e}"))?;
     // SAFETY: getpid cannot fail.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and only makes
@@ -333,7 +359,7 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
             Ok(())
         });
     }
-    command
+    Ok(command)
 }
 
 /// Runs `job` in a fresh interpreter that applies the same isolation to
@@ -355,10 +381,9 @@ pub(crate) fn run_oneshot(
         return ExecResult::failure(Status::InternalError, "cannot read /dev/urandom");
     }
     job.nonce = Some(nonce.iter().map(|b| format!("{b:02x}")).collect());
-    let mut child = match command(launch, landlock_fd, "oneshot")
-        .stderr(Stdio::null())
-        .spawn()
-    {
+    let spawned = command(launch, landlock_fd, "oneshot")
+        .and_then(|mut c| c.stderr(Stdio::null()).spawn().map_err(|e| e.to_string()));
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return ExecResult::failure(Status::InternalError, format!("spawn: {e}")),
     };
