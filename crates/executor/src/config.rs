@@ -37,8 +37,8 @@ pub struct ExecutorConfig {
     /// of kernels and containers without user namespaces (for tests, and to
     /// compare).
     pub namespaces: bool,
-    /// What one execution's scratch may hold; with namespaces on it is a
-    /// tmpfs of its own, mounted per execution and dropped whole after it.
+    /// What one execution's scratch may hold; with namespaces on, each
+    /// server (which runs one execution at a time) has a tmpfs of this size.
     pub scratch: ScratchLimits,
 }
 
@@ -64,9 +64,9 @@ impl Default for ExecutorConfig {
     }
 }
 
-/// Bounds on one execution's scratch directory (enforced by its own tmpfs,
-/// so only with namespaces on; otherwise only `RLIMIT_FSIZE` bounds each
-/// file).
+/// Bounds on one execution's scratch directory (enforced by its server's
+/// tmpfs, so only with namespaces on; otherwise only `RLIMIT_FSIZE` bounds
+/// each file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScratchLimits {
     /// Bytes of file data.

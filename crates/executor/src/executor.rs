@@ -515,13 +515,9 @@ impl Drop for ScratchRoot {
 fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFactory> {
     Arc::new(
         move |index: usize| -> Result<(PathBuf, Option<OwnedFd>), String> {
-            use std::os::unix::fs::DirBuilderExt;
             let dir = root.join(format!("s{index}"));
             let _ = std::fs::remove_dir_all(&dir);
-            std::fs::DirBuilder::new()
-                .mode(0o711)
-                .create(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            server_dir(&dir)?;
             let fd = match abi {
                 Some(abi) => Some(landlock::ruleset_fd(abi, &dir)?),
                 None => None,
@@ -532,8 +528,21 @@ fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFa
 }
 
 fn spawn_scratch(dir: &Path, abi: Option<::landlock::ABI>) -> Result<Option<OwnedFd>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    server_dir(dir)?;
     abi.map(|abi| landlock::ruleset_fd(abi, dir)).transpose()
+}
+
+/// Creates `dir` and its scratch subdirectory, both searchable (for a
+/// child running as the sandbox id) but neither listable nor writable by
+/// anyone but the manager's uid.
+fn server_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let scratch = dir.join(crate::server::SCRATCH_SUBDIR);
+    std::fs::DirBuilder::new()
+        .mode(0o711)
+        .recursive(true)
+        .create(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))
 }
 
 /// What the start-up probe child found.
@@ -682,7 +691,7 @@ fn sandbox_caps(
     let namespaces_state = match probed.namespaces {
         Ok(()) => LayerState::on(
             "user, network, IPC, UTS and mount namespaces per server: no network devices, \
-             no host IPC objects, a tmpfs of its own per execution",
+             no host IPC objects, a scratch tmpfs of its own",
         ),
         Err(why) if !config.namespaces => LayerState::off(why),
         Err(why) => LayerState::off(format!("unshare refused: {why}")),
@@ -690,7 +699,7 @@ fn sandbox_caps(
     let unprivileged_state = unprivileged_state(probe, launch, probed.unprivileged_why_not);
     let scratch_bound = if launch.namespaces {
         format!(
-            "{} MiB and {} files per execution (its own tmpfs)",
+            "{} MiB and {} files per execution (a tmpfs per server, one execution at a time)",
             config.scratch.bytes >> 20,
             config.scratch.files
         )

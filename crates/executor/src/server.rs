@@ -28,6 +28,10 @@ pub(crate) const FRAME_CAP: usize = 4 << 20;
 /// its start-up cost, few enough to keep the pool busy.
 pub(crate) const MAX_BATCH: usize = 4;
 
+/// The directory inside a server's own where its children's scratch
+/// directories go; with namespaces the server's tmpfs is mounted on it.
+pub(crate) const SCRATCH_SUBDIR: &str = "scratch";
+
 /// The start-up reply (probe result) is small.
 const HELLO_CAP: usize = 1 << 20;
 
@@ -61,7 +65,7 @@ pub(crate) struct Launch {
     pub(crate) namespaces: bool,
     /// Who the children run as.
     pub(crate) identity: Identity,
-    /// Bounds on each execution's scratch tmpfs (namespaces only).
+    /// Bounds on each server's scratch tmpfs (namespaces only).
     pub(crate) scratch: ScratchLimits,
     /// Limits for the start-up probe child.
     pub(crate) probe_limits: crate::wire::WireLimits,
@@ -76,9 +80,6 @@ struct ServerConfig<'a> {
     scratch: String,
     /// The uid and gid a child switches to before it runs anything.
     child_id: Option<u32>,
-    /// tmpfs options of each execution's scratch mount; `None` without a
-    /// mount namespace (plain directories then).
-    scratch_mount: Option<String>,
     probe_limits: &'a crate::wire::WireLimits,
 }
 
@@ -93,17 +94,6 @@ impl ServerConfig<'_> {
             landlock_fd,
             scratch: scratch.to_string_lossy().into_owned(),
             child_id: launch.identity.child_id,
-            scratch_mount: launch.namespaces.then(|| {
-                let owner = launch
-                    .identity
-                    .child_id
-                    .map(|id| format!(",uid={id},gid={id}"))
-                    .unwrap_or_default();
-                format!(
-                    "mode=0700,size={},nr_inodes={}{owner}",
-                    launch.scratch.bytes, launch.scratch.files
-                )
-            }),
             probe_limits: &launch.probe_limits,
         };
         serde_json::to_vec(&config).expect("config serialises")
@@ -149,16 +139,18 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts a server whose children write beneath `scratch` and restrict
-    /// themselves with `landlock` (a ruleset descriptor) when given.
+    /// Starts a server whose children write beneath `dir` (in its
+    /// [`SCRATCH_SUBDIR`], which must exist) and restrict themselves with
+    /// `landlock` (a ruleset descriptor) when given.
     pub(crate) fn spawn(
         launch: &Arc<Launch>,
-        scratch: PathBuf,
+        dir: PathBuf,
         landlock: Option<OwnedFd>,
         startup_deadline: Duration,
     ) -> Result<Server, String> {
         let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
-        let mut command = command(launch, landlock_fd, "server")?;
+        let scratch = dir.join(SCRATCH_SUBDIR);
+        let mut command = command(launch, landlock_fd, &scratch, "server")?;
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", launch.python.display()))?;
@@ -319,7 +311,12 @@ impl Drop for Server {
 /// The interpreter command line with the environment, pipes, process
 /// group, parent-death signal, inherited Landlock descriptor and namespaces
 /// every harness process gets.
-fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Result<Command, String> {
+fn command(
+    launch: &Launch,
+    landlock_fd: Option<i32>,
+    scratch: &Path,
+    mode: &str,
+) -> Result<Command, String> {
     let mut command = Command::new(&launch.python);
     command
         .args(["-S", "-s", "-c", BOOTSTRAP, HARNESS, mode])
@@ -334,7 +331,7 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Result<Comm
         .process_group(0);
     let plan = launch
         .namespaces
-        .then(|| NamespacePlan::new(launch.identity, &launch.python))
+        .then(|| NamespacePlan::new(launch.identity, &launch.python, scratch, launch.scratch))
         .transpose()
         .map_err(|e| format!("cannot plan the namespaces: {e}"))?;
     // SAFETY: getpid cannot fail.
@@ -366,7 +363,7 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Result<Comm
 /// itself (the spawn-per-execution baseline of the benchmark).
 pub(crate) fn run_oneshot(
     launch: &Launch,
-    scratch: PathBuf,
+    dir: PathBuf,
     landlock: Option<OwnedFd>,
     job: &mut Job,
     deadline: Duration,
@@ -381,7 +378,8 @@ pub(crate) fn run_oneshot(
         return ExecResult::failure(Status::InternalError, "cannot read /dev/urandom");
     }
     job.nonce = Some(nonce.iter().map(|b| format!("{b:02x}")).collect());
-    let spawned = command(launch, landlock_fd, "oneshot")
+    let scratch = dir.join(SCRATCH_SUBDIR);
+    let spawned = command(launch, landlock_fd, &scratch, "oneshot")
         .and_then(|mut c| c.stderr(Stdio::null()).spawn().map_err(|e| e.to_string()));
     let mut child = match spawned {
         Ok(child) => child,
@@ -405,7 +403,7 @@ pub(crate) fn run_oneshot(
     let read = read_to_end_until(&mut output, &mut buf, until, job.reply_cap());
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = read {
         return ExecResult::failure(Status::Timeout, e);
     }

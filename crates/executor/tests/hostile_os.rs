@@ -479,9 +479,9 @@ def case():
     }
 }
 
-/// Entries beneath the server directories below `root` (the scratch
-/// root holds the executor's directory, which holds one per server) once
-/// clean-up had up to `wait` to finish.
+/// Entries in the servers' scratch directories below `root` (which holds
+/// the executor's directory, which holds one per server, which holds its
+/// scratch) once clean-up had up to `wait` to finish.
 fn leftovers(root: &Path, wait: Duration) -> Vec<PathBuf> {
     let until = Instant::now() + wait;
     loop {
@@ -501,10 +501,10 @@ fn entries_below_servers(root: &Path) -> Vec<PathBuf> {
             continue;
         };
         for entry in entries.flatten() {
-            if depth >= 2 {
+            if depth >= 3 {
                 left.push(entry.path());
             }
-            if depth < 2 && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if depth < 3 && entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push((entry.path(), depth + 1));
             }
         }

@@ -128,12 +128,6 @@ SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_RESTRICT_SELF = {"x86_64": 446, "aarch64": 446}.get(os.uname().machine, 446)
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MNT_DETACH = 2
-_mount = _libc.mount
-_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_umount2 = _libc.umount2
-_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 class SockFprog(ctypes.Structure):
@@ -1066,36 +1060,26 @@ def child_main(run, iso, scratch, keep_fds, oneshot=False):
 # --- scratch ------------------------------------------------------------------------
 class Scratch:
     """Each execution's scratch directory: an unpredictable name beneath the
-    server's directory, which the child may pass through but neither list
-    nor write. With a mount namespace it is a tmpfs of its own, bounded in
-    bytes and files, and dropped whole afterwards; without one it is a plain
-    directory handed to the child's uid, emptied (if it must be) by a forked
-    cleaner, so no candidate can make the server slow or fail."""
+    server's scratch (a size-bounded tmpfs of its own where the server has
+    a mount namespace), which the child may pass through but neither list
+    nor write; 0700 and owned by the child's uid. A directory left non-empty
+    is moved aside and emptied by a forked cleaner, so no candidate can make
+    the server slow or fail."""
 
     def __init__(self, config):
         self.root = config["scratch"]
         self.owner = config.get("child_id")
-        options = config.get("scratch_mount")
-        self.options = options.encode() if options else None
         self.cleaners = []
 
     def make(self):
         path = os.path.join(self.root, os.urandom(16).hex())
         os.mkdir(path, 0o700)
-        if self.options is not None:
-            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-            if _mount(b"egcfg", path.encode(), b"tmpfs", flags, self.options) != 0:
-                err = ctypes.get_errno()
-                os.rmdir(path)
-                raise OSError(err, "cannot mount the scratch tmpfs")
-        elif self.owner is not None:
+        if self.owner is not None:
             os.chown(path, self.owner, self.owner)
         return path
 
     def drop(self, path):
         self.reap()
-        if self.options is not None:
-            _umount2(path.encode(), MNT_DETACH)
         try:
             os.rmdir(path)
             return

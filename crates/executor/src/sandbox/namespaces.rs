@@ -8,12 +8,18 @@
 //! * **IPC**: SysV objects and POSIX message queues of the host are out of
 //!   reach, and the children's own vanish with the server;
 //! * **UTS**: the host name cannot be changed for anyone else;
-//! * **mount**: each execution's scratch is a tmpfs the server mounts in
-//!   it (invisible to every other server), and a world-searchable tmpfs
-//!   covers each directory on the interpreter's path the sandbox id could
-//!   not search (a 0700 home holding a pyenv), with only that path bound
-//!   back into it. (The server's own directory is not covered: Landlock
-//!   ignores the rules of a directory hidden beneath a mount.)
+//! * **mount**: the server's scratch is a tmpfs of its own, bounded in
+//!   bytes and inodes (hard links included) and invisible to every other
+//!   server; it is mounted on a subdirectory of the server's directory,
+//!   because Landlock ignores the rules of a directory hidden beneath a
+//!   mount and the server's ruleset names that directory. A
+//!   world-searchable tmpfs covers each directory on the interpreter's path
+//!   the sandbox id could not search (a 0700 home holding a pyenv), with
+//!   only that path bound back into it.
+//!
+//! One tmpfs per server, not per execution: unmounting one waits for an
+//! RCU grace period, ≈0.4 ms of wall time per execution on the
+//! development machine, against µs for a directory in a mounted one.
 //!
 //! No PID namespace: the fork-server would have to become its init, and
 //! seccomp and Landlock already keep signals and ptrace inside the child.
@@ -23,6 +29,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::config::ScratchLimits;
 
 /// Who the children run as, decided once per executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +130,8 @@ pub(crate) struct NamespacePlan {
     gid_map: CString,
     deny_setgroups: bool,
     covers: Vec<Cover>,
+    /// The scratch tmpfs: where, and its options.
+    scratch: (CString, CString),
 }
 
 const TMPFS: &CStr = c"tmpfs";
@@ -129,8 +139,13 @@ const COVER_OPTIONS: &CStr = c"mode=0755,size=16k,nr_inodes=16";
 
 impl NamespacePlan {
     /// The plan for a server running `python`, with children running as
-    /// `identity`.
-    pub(crate) fn new(identity: Identity, python: &Path) -> io::Result<Self> {
+    /// `identity` in a tmpfs mounted on `scratch` bounded by `limits`.
+    pub(crate) fn new(
+        identity: Identity,
+        python: &Path,
+        scratch: &Path,
+        limits: ScratchLimits,
+    ) -> io::Result<Self> {
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         let map = |own: u32| match identity.child_id {
@@ -162,6 +177,14 @@ impl NamespacePlan {
             gid_map: CString::new(map(gid)).expect("no NUL in digits"),
             deny_setgroups: !identity.manager_root,
             covers,
+            scratch: (
+                c_path(scratch)?,
+                CString::new(format!(
+                    "mode=0711,size={},nr_inodes={}",
+                    limits.bytes, limits.files
+                ))
+                .expect("no NUL in digits"),
+            ),
         })
     }
 
@@ -189,6 +212,7 @@ impl NamespacePlan {
             for cover in &self.covers {
                 cover.apply()?;
             }
+            mount_tmpfs(&self.scratch.0, &self.scratch.1)?;
         }
         Ok(())
     }
