@@ -751,10 +751,13 @@ fn unprivileged_state(probe: &Probe, launch: &Launch, why_not: Option<String>) -
     match (host_uid, no_caps) {
         (Some(uid), true) if uid != 0 => LayerState::on(format!(
             "children run as host uid {uid}{} with no capabilities",
-            if launch.identity.child_id.is_some() {
-                " (the sandbox id)"
-            } else {
-                " (the manager's own: only root can hand out another)"
+            match (launch.identity.child_id, launch.namespaces) {
+                (Some(_), _) => " (the sandbox id)",
+                (None, true) => " (the manager's own: only root can hand out another)",
+                (None, false) => {
+                    " (the manager's own: only root can hand out another, and without \
+                     namespaces executions running at once can read each other's scratch)"
+                }
             }
         )),
         _ => LayerState::off(format!(

@@ -20,6 +20,7 @@
 
 import ast
 import ctypes
+import errno
 import io
 import json
 import os
@@ -172,8 +173,8 @@ class Isolation:
         if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return "prctl(PR_SET_NO_NEW_PRIVS) failed: errno %d" % ctypes.get_errno()
         cap = 0
-        while _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 or ctypes.get_errno() == 1:
-            cap += 1  # EPERM: no CAP_SETPCAP (not root); EINVAL: past the last one
+        while _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+            cap += 1  # until EINVAL (past the last), or EPERM (no CAP_SETPCAP: no capabilities)
         return install_filters(self.server_filters)
 
     def drop_privileges(self):
@@ -1073,7 +1074,15 @@ class Scratch:
 
     def make(self):
         path = os.path.join(self.root, os.urandom(16).hex())
-        os.mkdir(path, 0o700)
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as e:
+            if e.errno != errno.ENOSPC or not self.cleaners:
+                raise
+            # The last execution filled the scratch: its cleaner frees it
+            # (within the tmpfs's inode bound) before this one starts.
+            self.reap(wait=True)
+            os.mkdir(path, 0o700)
         if self.owner is not None:
             os.chown(path, self.owner, self.owner)
         return path
@@ -1095,10 +1104,10 @@ class Scratch:
                 _exit(0)
         self.cleaners.append(pid)
 
-    def reap(self):
+    def reap(self, wait=False):
         for pid in list(self.cleaners):
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
+                done, _ = os.waitpid(pid, 0 if wait else os.WNOHANG)
             except ChildProcessError:
                 done = pid
             if done:
@@ -1298,7 +1307,6 @@ class Server:
 
 def probe_layers():
     """What an isolated child can still do (run inside one)."""
-    import errno
     import socket
     found = {"uid": os.getuid()}
     try:
