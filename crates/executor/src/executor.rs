@@ -18,7 +18,7 @@ use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
 use crate::result::{ExecResult, Status};
 use crate::sandbox::landlock;
-use crate::sandbox::namespaces::Identity;
+use crate::sandbox::namespaces::{unsearchable_dirs, Identity};
 use crate::sandbox::seccomp::SeccompPrograms;
 use crate::server::{Launch, Server, MAX_BATCH};
 use crate::wire::{Job, Op, WireInvocation};
@@ -50,6 +50,18 @@ impl Executor {
         let landlock_abi = landlock::usable_abi();
         let probe_limits = (&config.limits).into();
         let (identity, _) = Identity::current(config.sandbox_id, config.namespaces, &python.path);
+        if let Some(id) = identity.child_id {
+            if let Some(dir) = unsearchable_dirs(&scratch.path, id).first() {
+                return Err(ExecutorError::Scratch {
+                    path: config.scratch_root.clone(),
+                    source: std::io::Error::other(format!(
+                        "children run as uid {id}, which cannot search {}; choose a \
+                         scratch root every user can reach (the default is /dev/shm)",
+                        dir.display()
+                    )),
+                });
+            }
+        }
         let mut launch = Launch {
             python: python.path.clone(),
             seccomp_server: seccomp

@@ -619,3 +619,21 @@ def case():
         still_serving(mode);
     }
 }
+
+#[test]
+fn scratch_root_the_sandbox_id_cannot_reach_is_refused_with_a_reason() {
+    if !manager_is_root() {
+        eprintln!("only a root manager hands its children another uid");
+        return;
+    }
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = ExecutorConfig {
+        scratch_root: private.path().join("inner"),
+        pool_size: 1,
+        ..ExecutorConfig::default()
+    };
+    std::fs::create_dir(&config.scratch_root).unwrap();
+    let err = Executor::start(config).err().expect("refused").to_string();
+    assert!(err.contains("cannot search"), "{err}");
+}
