@@ -201,7 +201,8 @@ def host_uid():
 def case():
     p = 'HOST_DIR/target.txt'
     caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]
-    who = [os.path.exists(p), host_uid() != 0, int(caps, 16)]
+    groups = os.getgid() != 0 and not os.getgroups()
+    who = [os.path.exists(p), host_uid() != 0, groups, int(caps, 16)]
     return who + [
         attempt(lambda: os.chmod(p, 0o4777)),
         attempt(lambda: os.chown(p, 65534, 65534)),
@@ -218,10 +219,11 @@ def case():
     for mode in modes() {
         let before = std::fs::metadata(&target).unwrap();
         let ret = returned(mode, &run(mode, &program));
-        let (who, attempts) = ret.split_at(ret.match_indices(", ").nth(2).unwrap().0);
+        let (who, attempts) = ret.split_at(ret.match_indices(", ").nth(3).unwrap().0);
         assert_eq!(
-            who, "[True, True, 0",
-            "{}: the child must see the file, as a non-root uid with no capabilities",
+            who, "[True, True, True, 0",
+            "{}: the child must see the file, as a non-root uid and gid with no \
+             supplementary groups and no capabilities",
             mode.name
         );
         all_failed(mode, attempts.trim_start_matches(", "));
