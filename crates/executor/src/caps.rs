@@ -16,8 +16,8 @@ pub enum Layer {
     /// no signals or abstract sockets outside the child.
     Landlock,
     /// User, network, IPC, UTS and mount namespaces around every server: no
-    /// network at all, no host IPC objects, and a size-bounded tmpfs of its
-    /// own as each execution's scratch.
+    /// network at all, no host IPC objects, and a size-bounded scratch tmpfs
+    /// of its own (one execution at a time).
     Namespaces,
     /// Children run as a non-root uid and gid with no capabilities, so they
     /// can read and change no more host files than an unprivileged user.
