@@ -69,9 +69,17 @@ fn model_list_shows_the_registry() {
 fn doctor_reports_every_layer() {
     let out = Sandbox::new().run(&["doctor"]);
     let text = success(&out);
-    for layer in ["rlimits", "seccomp", "landlock"] {
+    for layer in [
+        "rlimits",
+        "seccomp",
+        "landlock",
+        "namespaces",
+        "unprivileged",
+        "minimum:",
+    ] {
         assert!(text.contains(layer), "{text}");
     }
+    assert!(text.contains("per execution"), "the scratch bound: {text}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `egcfg doctor`: which sandbox layers this machine gives the executor.
+//! `egcfg doctor`: which sandbox layers this machine gives the executor,
+//! and whether they meet the minimum the other commands require.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,24 @@ pub fn run() -> Result<ExitCode> {
         ..ExecutorConfig::default()
     };
     let executor = Executor::start(config)?;
-    println!("{}", executor.caps());
+    let caps = executor.caps();
+    println!("{caps}");
+    let required = MinIsolation::default().layers;
+    let names = |layers: &[egcfg_executor::Layer]| {
+        layers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing = caps.missing(&required);
+    if missing.is_empty() {
+        println!("minimum:     met ({})", names(&required));
+    } else {
+        println!(
+            "minimum:     NOT met: {} missing, so the commands that run candidates refuse to run here",
+            names(&missing)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

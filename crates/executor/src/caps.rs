@@ -15,8 +15,13 @@ pub enum Layer {
     /// Landlock in every child: write only in scratch, no execute, no TCP,
     /// no signals or abstract sockets outside the child.
     Landlock,
-    /// A user + network namespace around every server: no network at all.
+    /// User, network, IPC, UTS and mount namespaces around every server: no
+    /// network at all, no host IPC objects, and a size-bounded scratch tmpfs
+    /// of its own (one execution at a time).
     Namespaces,
+    /// Children run as a non-root uid and gid with no capabilities, so they
+    /// can read and change no more host files than an unprivileged user.
+    Unprivileged,
 }
 
 impl fmt::Display for Layer {
@@ -25,6 +30,7 @@ impl fmt::Display for Layer {
             Layer::Seccomp => "seccomp",
             Layer::Landlock => "landlock",
             Layer::Namespaces => "namespaces",
+            Layer::Unprivileged => "unprivileged",
         })
     }
 }
@@ -68,14 +74,19 @@ pub struct SandboxCaps {
     pub scratch_root: PathBuf,
     /// The scratch root is on tmpfs.
     pub scratch_tmpfs: bool,
+    /// What bounds one execution's scratch (bytes and files), or why
+    /// nothing does.
+    pub scratch_bound: String,
     /// rlimits (always active): what is limited.
     pub rlimits: LayerState,
     /// The seccomp filter.
     pub seccomp: LayerState,
     /// Landlock.
     pub landlock: LayerState,
-    /// User + network namespace per server.
+    /// User, network, IPC, UTS and mount namespaces per server.
     pub namespaces: LayerState,
+    /// Who the children run as.
+    pub unprivileged: LayerState,
 }
 
 impl SandboxCaps {
@@ -90,6 +101,7 @@ impl SandboxCaps {
             Layer::Seccomp => &self.seccomp,
             Layer::Landlock => &self.landlock,
             Layer::Namespaces => &self.namespaces,
+            Layer::Unprivileged => &self.unprivileged,
         }
     }
 
@@ -114,13 +126,14 @@ impl fmt::Display for SandboxCaps {
         writeln!(f, "pool:        {} fork-servers", self.pool_size)?;
         writeln!(
             f,
-            "scratch:     {}{}",
+            "scratch:     {}{}; {}",
             self.scratch_root.display(),
             if self.scratch_tmpfs {
                 " (tmpfs)"
             } else {
                 " (not tmpfs: slower)"
-            }
+            },
+            self.scratch_bound
         )?;
         writeln!(
             f,
@@ -140,11 +153,17 @@ impl fmt::Display for SandboxCaps {
             mark(&self.landlock),
             self.landlock.note
         )?;
-        write!(
+        writeln!(
             f,
             "namespaces:  {}  {}",
             mark(&self.namespaces),
             self.namespaces.note
+        )?;
+        write!(
+            f,
+            "unprivileged: {} {}",
+            mark(&self.unprivileged),
+            self.unprivileged.note
         )
     }
 }
@@ -160,6 +179,7 @@ mod tests {
             pool_size: 3,
             scratch_root: PathBuf::from("/dev/shm"),
             scratch_tmpfs: true,
+            scratch_bound: "64 MiB and 4096 files per execution".into(),
             rlimits: LayerState::on("AS 1024 MiB"),
             seccomp: LayerState::on("deny-lists"),
             landlock: if landlock {
@@ -168,6 +188,7 @@ mod tests {
                 LayerState::off("kernel Landlock ABI 0 (0 = unavailable)")
             },
             namespaces: LayerState::off("unshare refused: EPERM"),
+            unprivileged: LayerState::on("uid 65534, no capabilities"),
         }
     }
 
@@ -198,6 +219,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("namespaces:  OFF  unshare refused"), "{text}");
-        assert_eq!(text.lines().count(), 7);
+        assert!(text.contains("unprivileged: on  uid 65534"), "{text}");
+        assert!(
+            text.contains("; 64 MiB and 4096 files per execution"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 8);
     }
 }

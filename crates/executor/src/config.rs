@@ -27,6 +27,19 @@ pub struct ExecutorConfig {
     pub scratch_root: PathBuf,
     /// Results kept by the cache (oldest evicted first); 0 disables it.
     pub cache_capacity: usize,
+    /// Host uid and gid the children run as when the manager is root
+    /// (default 65534, `nobody`): no capabilities, and no more file access
+    /// than that user has. A non-root manager's children keep its own uid,
+    /// since only root may hand out another one.
+    pub sandbox_id: u32,
+    /// Put every server in its own user, network, IPC, UTS and mount
+    /// namespaces when the kernel allows. `false` forces the degraded mode
+    /// of kernels and containers without user namespaces (for tests, and to
+    /// compare).
+    pub namespaces: bool,
+    /// What one execution's scratch may hold; with namespaces on, each
+    /// server (which runs one execution at a time) has a tmpfs of this size.
+    pub scratch: ScratchLimits,
 }
 
 impl Default for ExecutorConfig {
@@ -44,6 +57,30 @@ impl Default for ExecutorConfig {
                 std::env::temp_dir()
             },
             cache_capacity: 4096,
+            sandbox_id: 65534,
+            namespaces: true,
+            scratch: ScratchLimits::default(),
+        }
+    }
+}
+
+/// Bounds on one execution's scratch directory (enforced by its server's
+/// tmpfs, so only with namespaces on; otherwise only `RLIMIT_FSIZE` bounds
+/// each file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScratchLimits {
+    /// Bytes of file data.
+    pub bytes: u64,
+    /// Files, directories and hard links together (tmpfs counts each link
+    /// as an inode), which also bounds the work of removing them.
+    pub files: u64,
+}
+
+impl Default for ScratchLimits {
+    fn default() -> Self {
+        ScratchLimits {
+            bytes: 64 << 20,
+            files: 4096,
         }
     }
 }
@@ -65,17 +102,24 @@ impl MinIsolation {
     /// Require every layer this crate knows.
     pub fn all() -> Self {
         MinIsolation {
-            layers: vec![Layer::Seccomp, Layer::Landlock, Layer::Namespaces],
+            layers: vec![
+                Layer::Seccomp,
+                Layer::Landlock,
+                Layer::Namespaces,
+                Layer::Unprivileged,
+            ],
         }
     }
 }
 
 impl Default for MinIsolation {
-    /// seccomp is required by default: it is what stops `exec`, `fork` and
-    /// inet sockets, and every Linux kernel this tool targets has it.
+    /// seccomp and an unprivileged child are required by default: seccomp
+    /// is what stops `exec`, `fork` and inet sockets, and every Linux
+    /// kernel this tool targets has it; a child running as root could
+    /// change and read any host file the other layers leave open.
     fn default() -> Self {
         MinIsolation {
-            layers: vec![Layer::Seccomp],
+            layers: vec![Layer::Seccomp, Layer::Unprivileged],
         }
     }
 }

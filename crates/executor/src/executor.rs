@@ -18,6 +18,7 @@ use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
 use crate::result::{ExecResult, Status};
 use crate::sandbox::landlock;
+use crate::sandbox::namespaces::{unsearchable_dirs, Identity};
 use crate::sandbox::seccomp::SeccompPrograms;
 use crate::server::{Launch, Server, MAX_BATCH};
 use crate::wire::{Job, Op, WireInvocation};
@@ -48,6 +49,19 @@ impl Executor {
             .transpose()?;
         let landlock_abi = landlock::usable_abi();
         let probe_limits = (&config.limits).into();
+        let (identity, _) = Identity::current(config.sandbox_id, config.namespaces, &python.path);
+        if let Some(id) = identity.child_id {
+            if let Some(dir) = unsearchable_dirs(&scratch.path, id).first() {
+                return Err(ExecutorError::Scratch {
+                    path: config.scratch_root.clone(),
+                    source: std::io::Error::other(format!(
+                        "children run as uid {id}, which cannot search {}; choose a \
+                         scratch root every user can reach (the default is /dev/shm)",
+                        dir.display()
+                    )),
+                });
+            }
+        }
         let mut launch = Launch {
             python: python.path.clone(),
             seccomp_server: seccomp
@@ -58,19 +72,21 @@ impl Executor {
                 .as_ref()
                 .map(|p| SeccompPrograms::to_hex(&p.child))
                 .unwrap_or_default(),
-            namespaces: true,
+            namespaces: config.namespaces,
+            identity,
+            scratch: config.scratch,
             probe_limits,
         };
         let factory = scratch_factory(scratch.path.clone(), landlock_abi);
-        let (probe, namespaces) = probe(&mut launch, &*factory)?;
+        let probed = probe(&mut launch, &*factory, config.sandbox_id)?;
         let caps = sandbox_caps(
             &python,
             &config,
             &scratch,
             seccomp.as_ref(),
             landlock_abi,
-            &probe,
-            namespaces,
+            probed,
+            &launch,
         )?;
         tracing::info!("sandbox: {}", caps.to_string().replace('\n', "; "));
         let missing = caps.missing(&config.min_isolation.layers);
@@ -84,6 +100,7 @@ impl Executor {
             crate::Layer::Seccomp,
             crate::Layer::Landlock,
             crate::Layer::Namespaces,
+            crate::Layer::Unprivileged,
         ] {
             if !caps.has(layer) {
                 tracing::warn!("isolation layer {layer} is off: {}", caps.state(layer).note);
@@ -465,8 +482,10 @@ impl ScratchRoot {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let path = parent.join(format!("egcfg-{}-{nanos:08x}", std::process::id()));
+        // Searchable (for a child running as the sandbox id) but neither
+        // listable nor writable by it.
         std::fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(0o711)
             .create(&path)
             .map_err(|source| ExecutorError::Scratch {
                 path: path.clone(),
@@ -510,8 +529,7 @@ fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFa
         move |index: usize| -> Result<(PathBuf, Option<OwnedFd>), String> {
             let dir = root.join(format!("s{index}"));
             let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            server_dir(&dir)?;
             let fd = match abi {
                 Some(abi) => Some(landlock::ruleset_fd(abi, &dir)?),
                 None => None,
@@ -522,8 +540,21 @@ fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFa
 }
 
 fn spawn_scratch(dir: &Path, abi: Option<::landlock::ABI>) -> Result<Option<OwnedFd>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    server_dir(dir)?;
     abi.map(|abi| landlock::ruleset_fd(abi, dir)).transpose()
+}
+
+/// Creates `dir` and its scratch subdirectory, both searchable (for a
+/// child running as the sandbox id) but neither listable nor writable by
+/// anyone but the manager's uid.
+fn server_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let scratch = dir.join(crate::server::SCRATCH_SUBDIR);
+    std::fs::DirBuilder::new()
+        .mode(0o711)
+        .recursive(true)
+        .create(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))
 }
 
 /// What the start-up probe child found.
@@ -537,28 +568,52 @@ struct Probe {
     write_outside: String,
     #[serde(default)]
     fork: String,
+    /// The child's uid as it sees it.
+    #[serde(default)]
+    uid: Option<u32>,
+    /// Its effective capabilities (`CapEff`, hex).
+    #[serde(default)]
+    cap_eff: String,
 }
 
-/// Starts a throw-away server (with namespaces if the kernel allows) and
-/// reads its probe. Returns the probe and whether namespaces worked (or
-/// why not); leaves `launch.namespaces` set accordingly.
+/// What the start-up probe found, and which layers could be set up.
+struct Probed {
+    probe: Probe,
+    /// Whether namespaces worked, or why not.
+    namespaces: Result<(), String>,
+    /// Why the children keep the manager's root uid, if they do.
+    unprivileged_why_not: Option<String>,
+}
+
+/// Starts a throw-away server (with namespaces if configured and the
+/// kernel allows) and reads its probe. Returns the probe, whether
+/// namespaces worked (or why not) and why the children could not be given
+/// the sandbox id, if so; leaves `launch` set accordingly.
 fn probe(
     launch: &mut Launch,
     factory: &ScratchFactory,
-) -> Result<(Probe, Result<(), String>), ExecutorError> {
+    sandbox_id: u32,
+) -> Result<Probed, ExecutorError> {
     const PROBE_SLOT: usize = usize::MAX;
     let start = |launch: &Launch| -> Result<Server, String> {
         let (dir, fd) = factory(PROBE_SLOT)?;
         Server::spawn(&Arc::new(launch.clone()), dir, fd, STARTUP_DEADLINE)
     };
-    let (server, namespaces) = match start(launch) {
+    let first = if launch.namespaces {
+        start(launch)
+    } else {
+        Err("disabled by configuration".to_string())
+    };
+    let (server, namespaces) = match first {
         Ok(server) => (server, Ok(())),
         Err(why) => {
             launch.namespaces = false;
+            launch.identity = Identity::current(sandbox_id, false, &launch.python).0;
             let server = start(launch).map_err(|detail| ExecutorError::ServerStart { detail })?;
             (server, Err(why))
         }
     };
+    let unprivileged_why_not = Identity::current(sandbox_id, launch.namespaces, &launch.python).1;
     #[derive(Deserialize)]
     struct Body {
         status: Status,
@@ -584,7 +639,11 @@ fn probe(
         detail: format!("malformed probe reply: {e}"),
     })?;
     match (body.status, body.probe) {
-        (Status::Ok, Some(probe)) => Ok((probe, namespaces)),
+        (Status::Ok, Some(probe)) => Ok(Probed {
+            probe,
+            namespaces,
+            unprivileged_why_not,
+        }),
         (status, _) => Err(ExecutorError::ServerStart {
             detail: format!("probe child: {status}: {}", body.detail.unwrap_or_default()),
         }),
@@ -597,9 +656,10 @@ fn sandbox_caps(
     scratch: &ScratchRoot,
     seccomp: Option<&SeccompPrograms>,
     landlock_abi: Option<::landlock::ABI>,
-    probe: &Probe,
-    namespaces: Result<(), String>,
+    probed: Probed,
+    launch: &Launch,
 ) -> Result<SandboxCaps, ExecutorError> {
+    let probe = &probed.probe;
     let seccomp_state = match seccomp {
         None => LayerState::off("the kernel has no seccomp filter mode"),
         Some(p)
@@ -640,16 +700,31 @@ fn sandbox_caps(
             })
         }
     };
-    let namespaces_state = match namespaces {
-        Ok(()) => LayerState::on("user + network namespace per server: no network devices"),
-        Err(why) => LayerState::off(format!(
-            "unshare(CLONE_NEWUSER|CLONE_NEWNET) refused: {why}"
-        )),
+    let namespaces_state = match probed.namespaces {
+        Ok(()) => LayerState::on(
+            "user, network, IPC, UTS and mount namespaces per server: no network devices, \
+             no host IPC objects, a scratch tmpfs of its own",
+        ),
+        Err(why) if !config.namespaces => LayerState::off(why),
+        Err(why) => LayerState::off(format!("unshare refused: {why}")),
     };
-    let uid_note = if unsafe { libc::getuid() } == 0 {
-        "; RLIMIT_NPROC skipped (ignored for root)"
+    let unprivileged_state = unprivileged_state(probe, launch, probed.unprivileged_why_not);
+    let scratch_bound = if launch.namespaces {
+        format!(
+            "{} MiB and {} files per execution (a tmpfs per server, one execution at a time)",
+            config.scratch.bytes >> 20,
+            config.scratch.files
+        )
     } else {
-        "; NPROC 0"
+        format!(
+            "per execution unbounded (no mount namespace); {} MiB per file (FSIZE)",
+            config.limits.file_size_bytes >> 20
+        )
+    };
+    let nproc_note = if seccomp.is_some() {
+        "; NPROC unset (seccomp denies fork; NPROC would count threads of every process of the uid)"
+    } else {
+        "; NPROC 0 unless uid 0"
     };
     let l = &config.limits;
     Ok(SandboxCaps {
@@ -658,8 +733,9 @@ fn sandbox_caps(
         pool_size: config.pool_size.max(1),
         scratch_root: config.scratch_root.clone(),
         scratch_tmpfs: is_tmpfs(&scratch.path),
+        scratch_bound,
         rlimits: LayerState::on(format!(
-            "AS {} MiB, CPU timeout+2 s, FSIZE {} MiB, NOFILE {}, CORE 0{uid_note}",
+            "AS {} MiB, CPU timeout+2 s, FSIZE {} MiB, NOFILE {}, CORE 0{nproc_note}",
             l.memory_bytes >> 20,
             l.file_size_bytes >> 20,
             l.open_files
@@ -667,7 +743,41 @@ fn sandbox_caps(
         seccomp: seccomp_state,
         landlock: landlock_state,
         namespaces: namespaces_state,
+        unprivileged: unprivileged_state,
     })
+}
+
+/// Whether the probe child ran with no capabilities as a host uid other
+/// than root.
+fn unprivileged_state(probe: &Probe, launch: &Launch, why_not: Option<String>) -> LayerState {
+    // SAFETY: getuid cannot fail.
+    let manager = unsafe { libc::getuid() };
+    let no_caps = u64::from_str_radix(probe.cap_eff.trim(), 16) == Ok(0);
+    // Without a separate sandbox id the child's host uid is the manager's
+    // (mapped to 0 inside its namespace).
+    let host_uid = match launch.identity.child_id {
+        Some(id) => Some(id),
+        None if launch.namespaces => Some(manager),
+        None => probe.uid,
+    };
+    match (host_uid, no_caps) {
+        (Some(uid), true) if uid != 0 => LayerState::on(format!(
+            "children run as host uid {uid}{} with no capabilities",
+            match (launch.identity.child_id, launch.namespaces) {
+                (Some(_), _) => " (the sandbox id)",
+                (None, true) => " (the manager's own: only root can hand out another)",
+                (None, false) => {
+                    " (the manager's own: only root can hand out another, and without \
+                     namespaces executions running at once can read each other's scratch)"
+                }
+            }
+        )),
+        _ => LayerState::off(format!(
+            "children run as root (CapEff {}){}",
+            probe.cap_eff.trim(),
+            why_not.map(|w| format!(": {w}")).unwrap_or_default()
+        )),
+    }
 }
 
 fn is_tmpfs(path: &Path) -> bool {

@@ -49,7 +49,7 @@ mod server;
 mod wire;
 
 pub use caps::{Layer, LayerState, SandboxCaps};
-pub use config::{ExecLimits, ExecutorConfig, MinIsolation, ReprLimits};
+pub use config::{ExecLimits, ExecutorConfig, MinIsolation, ReprLimits, ScratchLimits};
 pub use error::ExecutorError;
 pub use executor::Executor;
 pub use request::{CheckReport, CheckRequest, Invocation, TestOutcome, TraceRequest, Verdict};

@@ -3,7 +3,7 @@
 //! The server is started as `python -S -s -c BOOTSTRAP HARNESS MODE` with a
 //! cleared environment and a fixed `PYTHONHASHSEED`, in its own process group, with `PR_SET_PDEATHSIG`
 //! (so it dies with the thread that owns it) and optionally inside fresh
-//! user + network namespaces. Every read has a deadline: a server that does
+//! namespaces (see `sandbox::namespaces`). Every read has a deadline: a server that does
 //! not answer in time is killed with its whole process group, and its owner
 //! starts a new one.
 
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::sandbox::namespaces::NamespacePlan;
+use crate::config::ScratchLimits;
+use crate::sandbox::namespaces::{Identity, NamespacePlan};
 use crate::wire::{Job, Reply, ReplyHeader};
 
 /// Requests larger than this are refused.
@@ -26,6 +27,10 @@ pub(crate) const FRAME_CAP: usize = 4 << 20;
 /// Most invocations of one program a single child runs: enough to share
 /// its start-up cost, few enough to keep the pool busy.
 pub(crate) const MAX_BATCH: usize = 4;
+
+/// The directory inside a server's own where its children's scratch
+/// directories go; with namespaces the server's tmpfs is mounted on it.
+pub(crate) const SCRATCH_SUBDIR: &str = "scratch";
 
 /// The start-up reply (probe result) is small.
 const HELLO_CAP: usize = 1 << 20;
@@ -56,8 +61,12 @@ pub(crate) struct Launch {
     pub(crate) seccomp_server: Vec<String>,
     /// seccomp programs each child installs.
     pub(crate) seccomp_child: Vec<String>,
-    /// Enter user + network namespaces.
+    /// Enter user, network, IPC, UTS and mount namespaces.
     pub(crate) namespaces: bool,
+    /// Who the children run as.
+    pub(crate) identity: Identity,
+    /// Bounds on each server's scratch tmpfs (namespaces only).
+    pub(crate) scratch: ScratchLimits,
     /// Limits for the start-up probe child.
     pub(crate) probe_limits: crate::wire::WireLimits,
 }
@@ -69,6 +78,8 @@ struct ServerConfig<'a> {
     seccomp_child: &'a [String],
     landlock_fd: Option<i32>,
     scratch: String,
+    /// The uid and gid a child switches to before it runs anything.
+    child_id: Option<u32>,
     probe_limits: &'a crate::wire::WireLimits,
 }
 
@@ -82,6 +93,7 @@ impl ServerConfig<'_> {
             seccomp_child: &launch.seccomp_child,
             landlock_fd,
             scratch: scratch.to_string_lossy().into_owned(),
+            child_id: launch.identity.child_id,
             probe_limits: &launch.probe_limits,
         };
         serde_json::to_vec(&config).expect("config serialises")
@@ -127,16 +139,18 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts a server whose children write beneath `scratch` and restrict
-    /// themselves with `landlock` (a ruleset descriptor) when given.
+    /// Starts a server whose children write beneath `dir` (in its
+    /// [`SCRATCH_SUBDIR`], which must exist) and restrict themselves with
+    /// `landlock` (a ruleset descriptor) when given.
     pub(crate) fn spawn(
         launch: &Arc<Launch>,
-        scratch: PathBuf,
+        dir: PathBuf,
         landlock: Option<OwnedFd>,
         startup_deadline: Duration,
     ) -> Result<Server, String> {
         let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
-        let mut command = command(launch, landlock_fd, "server");
+        let scratch = dir.join(SCRATCH_SUBDIR);
+        let mut command = command(launch, landlock_fd, &scratch, "server")?;
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", launch.python.display()))?;
@@ -297,7 +311,12 @@ impl Drop for Server {
 /// The interpreter command line with the environment, pipes, process
 /// group, parent-death signal, inherited Landlock descriptor and namespaces
 /// every harness process gets.
-fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
+fn command(
+    launch: &Launch,
+    landlock_fd: Option<i32>,
+    scratch: &Path,
+    mode: &str,
+) -> Result<Command, String> {
     let mut command = Command::new(&launch.python);
     command
         .args(["-S", "-s", "-c", BOOTSTRAP, HARNESS, mode])
@@ -310,7 +329,11 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let plan = launch.namespaces.then(NamespacePlan::identity);
+    let plan = launch
+        .namespaces
+        .then(|| NamespacePlan::new(launch.identity, &launch.python, scratch, launch.scratch))
+        .transpose()
+        .map_err(|e| format!("cannot plan the namespaces: {e}"))?;
     // SAFETY: getpid cannot fail.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and only makes
@@ -333,14 +356,14 @@ fn command(launch: &Launch, landlock_fd: Option<i32>, mode: &str) -> Command {
             Ok(())
         });
     }
-    command
+    Ok(command)
 }
 
 /// Runs `job` in a fresh interpreter that applies the same isolation to
 /// itself (the spawn-per-execution baseline of the benchmark).
 pub(crate) fn run_oneshot(
     launch: &Launch,
-    scratch: PathBuf,
+    dir: PathBuf,
     landlock: Option<OwnedFd>,
     job: &mut Job,
     deadline: Duration,
@@ -355,10 +378,10 @@ pub(crate) fn run_oneshot(
         return ExecResult::failure(Status::InternalError, "cannot read /dev/urandom");
     }
     job.nonce = Some(nonce.iter().map(|b| format!("{b:02x}")).collect());
-    let mut child = match command(launch, landlock_fd, "oneshot")
-        .stderr(Stdio::null())
-        .spawn()
-    {
+    let scratch = dir.join(SCRATCH_SUBDIR);
+    let spawned = command(launch, landlock_fd, &scratch, "oneshot")
+        .and_then(|mut c| c.stderr(Stdio::null()).spawn().map_err(|e| e.to_string()));
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return ExecResult::failure(Status::InternalError, format!("spawn: {e}")),
     };
@@ -380,7 +403,7 @@ pub(crate) fn run_oneshot(
     let read = read_to_end_until(&mut output, &mut buf, until, job.reply_cap());
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = read {
         return ExecResult::failure(Status::Timeout, e);
     }

@@ -20,6 +20,7 @@
 
 import ast
 import ctypes
+import errno
 import io
 import json
 import os
@@ -121,10 +122,13 @@ _prctl.restype = ctypes.c_int
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_RESTRICT_SELF = {"x86_64": 446, "aarch64": 446}.get(os.uname().machine, 446)
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class SockFprog(ctypes.Structure):
@@ -157,13 +161,40 @@ class Isolation:
         self.server_filters = seccomp_programs(config.get("seccomp_server"))
         self.child_filters = seccomp_programs(config.get("seccomp_child"))
         self.landlock_fd = config.get("landlock_fd")
+        self.child_id = config.get("child_id")
+        # capset(2) arguments for "no capabilities at all", built once.
+        self.cap_header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+        self.cap_data = (ctypes.c_uint32 * 6)()
 
     def install_server(self):
-        """no_new_privs (inherited; Landlock and seccomp need it) and the
-        server's filter. Returns an error string or None."""
+        """no_new_privs (inherited; Landlock and seccomp need it), an empty
+        capability bounding set (inherited; nothing can gain a capability
+        again) and the server's filter. Returns an error string or None."""
         if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return "prctl(PR_SET_NO_NEW_PRIVS) failed: errno %d" % ctypes.get_errno()
+        cap = 0
+        while _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+            cap += 1  # until EINVAL (past the last), or EPERM (no CAP_SETPCAP: no capabilities)
+        if self.child_id is not None:
+            # The group part of the children's drop, done once: the server
+            # keeps uid 0 and its capabilities, so it needs no group.
+            # (Each credential change costs a child ≈15 µs.)
+            try:
+                os.setgroups([])
+                os.setresgid(self.child_id, self.child_id, self.child_id)
+            except OSError as e:
+                return "cannot switch to gid %d: %s" % (self.child_id, e)
         return install_filters(self.server_filters)
+
+    def drop_privileges(self):
+        """Become the sandbox id (when the manager is root; the server
+        already switched groups), which clears every capability, or else
+        drop the capabilities a child of a user namespace holds. Raises
+        OSError."""
+        if self.child_id is not None:
+            os.setresuid(self.child_id, self.child_id, self.child_id)
+        elif _syscall(SYS_CAPSET, self.cap_header, self.cap_data) != 0:
+            raise OSError(ctypes.get_errno(), "capset")
 
     def install(self, limits, scratch):
         """rlimits, Landlock, the child's filter. Returns an error string or
@@ -178,7 +209,9 @@ class Isolation:
             (resource.RLIMIT_CORE, 0),
         ):
             resource.setrlimit(res, (val, val))
-        if os.getuid() != 0:
+        if not self.child_filters and os.getuid() != 0:
+            # Only without seccomp (which denies fork): NPROC counts every
+            # thread of every process of the uid, so it would stop threads.
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
         if self.landlock_fd is not None:
             if _syscall(SYS_LANDLOCK_RESTRICT_SELF, self.landlock_fd, 0) != 0:
@@ -993,8 +1026,10 @@ def child_main(run, iso, scratch, keep_fds, oneshot=False):
         t0 = _monotonic()
         if not oneshot:
             os.setsid()
-            if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-                _exit(102)
+        iso.drop_privileges()
+        # After the drop: changing credentials clears the parent-death signal.
+        if not oneshot and _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            _exit(102)
         keep = sorted(set(keep_fds) | {0, 1, 2, out_fd})
         lo = 3
         for fd in keep:
@@ -1032,6 +1067,116 @@ def child_main(run, iso, scratch, keep_fds, oneshot=False):
     _exit(0)
 
 
+# --- scratch ------------------------------------------------------------------------
+class Scratch:
+    """Each execution's scratch directory: an unpredictable name beneath the
+    server's scratch (a size-bounded tmpfs of its own where the server has
+    a mount namespace), which the child may pass through but neither list
+    nor write; 0700 and owned by the child's uid. A directory left non-empty
+    is moved aside and emptied by a forked cleaner, so no candidate can make
+    the server slow or fail."""
+
+    def __init__(self, config):
+        self.root = config["scratch"]
+        self.owner = config.get("child_id")
+        self.cleaners = []
+
+    def make(self):
+        path = os.path.join(self.root, os.urandom(16).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as e:
+            if e.errno != errno.ENOSPC or not self.cleaners:
+                raise
+            # The last execution filled the scratch: its cleaner frees it
+            # (within the tmpfs's inode bound) before this one starts.
+            self.reap(wait=True)
+            os.mkdir(path, 0o700)
+        if self.owner is not None:
+            os.chown(path, self.owner, self.owner)
+        return path
+
+    def drop(self, path):
+        self.reap()
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            pass
+        trash = os.path.join(self.root, "trash-" + os.urandom(16).hex())
+        os.rename(path, trash)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                remove_tree(trash)
+            finally:
+                _exit(0)
+        self.cleaners.append(pid)
+
+    def reap(self, wait=False):
+        for pid in list(self.cleaners):
+            try:
+                done, _ = os.waitpid(pid, 0 if wait else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.cleaners.remove(pid)
+
+
+def remove_tree(top):
+    """Delete the tree at `top` without recursion and without long paths:
+    each deeper directory is first renamed to the top level (under a name
+    no candidate could have guessed), so depth costs nothing; a pass over a
+    directory that deletes nothing ends with it."""
+    top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    token = os.urandom(8).hex()
+    pending = [None]
+    queued = set()
+    while pending:
+        name = pending.pop()
+        if name is not None:
+            try:  # a directory this loop found or moved here, never a link
+                os.chmod(name, 0o700, dir_fd=top_fd)
+            except OSError:
+                pass  # root needs no permission
+        try:
+            fd = top_fd if name is None else os.open(
+                name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top_fd)
+        except OSError:
+            continue
+        progress = True
+        while progress:
+            progress = False
+            for entry in list(os.scandir(fd)):
+                try:
+                    if not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.name, dir_fd=fd)
+                        progress = True
+                        continue
+                    if name is None:
+                        flat = entry.name
+                    else:
+                        flat = ".%s-%d" % (token, _len(queued))
+                        os.rename(entry.name, flat, src_dir_fd=fd, dst_dir_fd=top_fd)
+                        progress = True
+                    if flat not in queued:
+                        queued.add(flat)
+                        pending.append(flat)
+                except OSError:
+                    pass
+        if name is not None:
+            os.close(fd)
+            try:
+                os.rmdir(name, dir_fd=top_fd)
+            except OSError:
+                pass
+    os.close(top_fd)
+    try:
+        os.rmdir(top)
+    except OSError:
+        pass
+
+
 # --- the server -----------------------------------------------------------------
 class Server:
     def __init__(self, config, req_fd, rep_fd):
@@ -1039,8 +1184,7 @@ class Server:
         self.req_fd = req_fd
         self.rep_fd = rep_fd
         self.iso = Isolation(config)
-        self.scratch = config["scratch"]
-        self.counter = 0
+        self.scratch = Scratch(config)
         self.keep = [config["landlock_fd"]] if config.get("landlock_fd") is not None else []
 
     def reply(self, header, body=b""):
@@ -1053,9 +1197,7 @@ class Server:
         body): the body holds the verified frames' payloads, each behind its
         u32 length; header["done"] counts them, and when the child stopped
         early header["status"] tells what happened to the next invocation."""
-        self.counter += 1
-        scratch = os.path.join(self.scratch, "x%d" % self.counter)
-        os.mkdir(scratch, 0o700)
+        scratch = self.scratch.make()
         nonce = os.urandom(16)
         rfd, wfd = os.pipe()
         expected = _len(job.get("invocations") or [None])
@@ -1080,10 +1222,14 @@ class Server:
         pos = 0
         frames = []
         started = t0
-        deadline = t0 + timeout + 0.1
+        # The deadlines are the server's: a frame starts the next
+        # invocation's budget, never beyond the job's total, and frames
+        # past the last invocation are not read.
+        job_end = t0 + expected * (timeout + 0.1)
+        deadline = min(t0 + timeout + 0.1, job_end)
         eof = exited = False
         stop = None
-        while not (eof and exited) and stop is None:
+        while not (eof and exited) and stop is None and _len(frames) < expected:
             remaining = deadline - _monotonic()
             if remaining <= 0:
                 stop = ("timeout", "killed after %.1f s" % timeout)
@@ -1113,8 +1259,10 @@ class Server:
                         break
                     frames.append(frame[16:])
                     started = _monotonic()
-                    deadline = started + timeout + 0.1
-                if stop is not None:
+                    deadline = min(started + timeout + 0.1, job_end)
+                    if _len(frames) == expected:
+                        break
+                if stop is not None or _len(frames) == expected:
                     break
             if pidfd is None and eof:
                 exited = True
@@ -1132,10 +1280,7 @@ class Server:
         os.close(rfd)
         if pidfd is not None:
             os.close(pidfd)
-        try:
-            os.rmdir(scratch)
-        except OSError:
-            shutil.rmtree(scratch, ignore_errors=True)
+        self.scratch.drop(scratch)
         header = {"id": job["id"], "done": _len(frames), "wall_ms": (end - started) * 1000.0,
                   "maxrss_kb": rusage.ru_maxrss}
         if _len(frames) < expected:
@@ -1171,9 +1316,8 @@ class Server:
 
 def probe_layers():
     """What an isolated child can still do (run inside one)."""
-    import errno
     import socket
-    found = {}
+    found = {"uid": os.getuid()}
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         found["inet_socket"] = "allowed"
@@ -1183,8 +1327,10 @@ def probe_layers():
         fd = os.open("/proc/self/status", os.O_RDONLY)
         status = os.read(fd, 8192).decode()
         os.close(fd)
-        found["seccomp_mode"] = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")][0]
-    except OSError as e:
+        fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
+        found["seccomp_mode"] = fields["Seccomp"].strip()
+        found["cap_eff"] = fields["CapEff"].strip()
+    except (OSError, KeyError):
         found["seccomp_mode"] = "unknown"
     try:
         pid = os.fork()
@@ -1220,12 +1366,12 @@ def main():
         if err is not None:
             sys.stderr.write("egcfg harness: %s\n" % err)
             _exit(1)
-        os.makedirs(config["scratch"], exist_ok=True)
+        scratch = Scratch(config).make()
         keep = [config["landlock_fd"]] if config.get("landlock_fd") is not None else []
         STREAMS = Streams()
         signal.signal(signal.SIGALRM, on_alarm)
         run = Run(job, bytes.fromhex(job["nonce"]), rep_fd)
-        child_main(run, iso, config["scratch"], keep + [devnull], oneshot=True)
+        child_main(run, iso, scratch, keep + [devnull], oneshot=True)
     STREAMS = Streams()
     signal.signal(signal.SIGALRM, on_alarm)
     server = Server(config, req_fd, rep_fd)

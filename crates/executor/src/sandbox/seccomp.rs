@@ -4,12 +4,17 @@
 //! Two layers, both default-allow with `EPERM` for what they deny:
 //! * the **server filter**, installed once by each server before it forks
 //!   anything and inherited by every child at no cost: exec, non-Unix
-//!   sockets and all connect/bind/listen/accept, ptrace and cross-process
-//!   memory access, mount/namespace/chroot calls and kernel administration;
-//!   `clone3` fails with `ENOSYS` so glibc falls back to `clone`, whose
-//!   flags a filter can inspect;
+//!   sockets and all connect/bind/listen/accept, addressed sends
+//!   (`sendto` with an address, `sendmsg`, which can carry one and file
+//!   descriptors), ptrace and cross-process memory access,
+//!   mount/namespace/chroot calls, kernel administration, SysV IPC and
+//!   POSIX message queues (reachable on the host when there is no IPC
+//!   namespace), device nodes, memory locking, fanotify, and scheduling or
+//!   I/O priority aimed at any process but the caller itself; `clone3`
+//!   fails with `ENOSYS` so glibc falls back to `clone`, whose flags a
+//!   filter can inspect;
 //! * the **child filter**, installed by each child after its own set-up:
-//!   process creation (`fork`, `vfork`, `clone` without `CLONE_THREAD`;
+//!   mounting, process creation (`fork`, `vfork`, `clone` without `CLONE_THREAD`;
 //!   threads still work), signals to process groups or init, pidfd
 //!   signalling, replacing the soft-deadline alarm handler, and changing
 //!   resource limits. (The alarm itself stays settable: the child re-arms
@@ -41,8 +46,6 @@ const SERVER_DENY: &[i64] = &[
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
     libc::SYS_pidfd_getfd,
-    libc::SYS_mount,
-    libc::SYS_umount2,
     libc::SYS_pivot_root,
     libc::SYS_chroot,
     libc::SYS_unshare,
@@ -82,11 +85,45 @@ const SERVER_DENY: &[i64] = &[
     libc::SYS_setdomainname,
     libc::SYS_syslog,
     libc::SYS_quotactl,
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmctl,
+    libc::SYS_shmdt,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+    libc::SYS_semctl,
+    libc::SYS_mq_open,
+    libc::SYS_mq_unlink,
+    libc::SYS_mq_timedsend,
+    libc::SYS_mq_timedreceive,
+    libc::SYS_mq_notify,
+    libc::SYS_mq_getsetattr,
+    libc::SYS_fanotify_init,
+    libc::SYS_mlock,
+    libc::SYS_mlock2,
+    libc::SYS_mlockall,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_setattr,
+    libc::SYS_migrate_pages,
+    libc::SYS_process_madvise,
+    libc::SYS_kcmp,
+    libc::SYS_vhangup,
 ];
 
 /// Denied for children only (the server forks, signals its children's
-/// process groups and uses pidfds), whatever the arguments.
+/// process groups, uses pidfds and mounts each execution's scratch),
+/// whatever the arguments.
 const CHILD_DENY: &[i64] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
     libc::SYS_fork,
     libc::SYS_vfork,
     libc::SYS_pidfd_open,
@@ -114,15 +151,7 @@ impl SeccompPrograms {
                 .collect::<BTreeMap<_, _>>()
         };
         let mut server_rules = always(SERVER_DENY);
-        server_rules.insert(
-            libc::SYS_socket,
-            vec![rule(vec![cond(
-                0,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Ne,
-                libc::AF_UNIX as u64,
-            )?])?],
-        );
+        server_rules.extend(server_argument_rules()?);
         let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
         let mut child_rules = always(CHILD_DENY);
         child_rules.extend(child_argument_rules()?);
@@ -187,6 +216,65 @@ fn cond(
 
 fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, ExecutorError> {
     SeccompRule::new(conditions).map_err(|e| ExecutorError::Seccomp(e.to_string()))
+}
+
+/// The server's rules that look at arguments: each denies the call when
+/// any one of its rules matches.
+fn server_argument_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ExecutorError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    use SeccompCmpOp::{MaskedEq, Ne};
+    let not_self = |pid_arg: u8| -> Result<Vec<SeccompRule>, ExecutorError> {
+        Ok(vec![rule(vec![cond(pid_arg, Dword, Ne, 0)?])?])
+    };
+    // Character and block devices (a FIFO or plain file stays possible).
+    let device = |mode_arg: u8| -> Result<Vec<SeccompRule>, ExecutorError> {
+        let kind = libc::S_IFMT as u64;
+        Ok(vec![
+            rule(vec![cond(
+                mode_arg,
+                Dword,
+                MaskedEq(kind),
+                libc::S_IFCHR as u64,
+            )?])?,
+            rule(vec![cond(
+                mode_arg,
+                Dword,
+                MaskedEq(kind),
+                libc::S_IFBLK as u64,
+            )?])?,
+        ])
+    };
+    Ok(BTreeMap::from([
+        // Only Unix sockets (and those only unaddressed, see below).
+        (
+            libc::SYS_socket,
+            vec![rule(vec![cond(0, Dword, Ne, libc::AF_UNIX as u64)?])?],
+        ),
+        // A send with a destination reaches any host socket it names.
+        (libc::SYS_sendto, vec![rule(vec![cond(4, Qword, Ne, 0)?])?]),
+        (libc::SYS_mknod, device(1)?),
+        (libc::SYS_mknodat, device(2)?),
+        // Scheduling of other processes and threads (pid 0 is the caller).
+        (libc::SYS_sched_setaffinity, not_self(0)?),
+        (libc::SYS_move_pages, not_self(0)?),
+        // setpriority(PRIO_PROCESS, 0, n) only: a group or a user reaches
+        // other processes.
+        (
+            libc::SYS_setpriority,
+            vec![
+                rule(vec![cond(0, Dword, Ne, libc::PRIO_PROCESS as u64)?])?,
+                rule(vec![cond(1, Dword, Ne, 0)?])?,
+            ],
+        ),
+        // ioprio_set(IOPRIO_WHO_PROCESS, 0, n) only.
+        (
+            libc::SYS_ioprio_set,
+            vec![
+                rule(vec![cond(0, Dword, Ne, 1)?])?,
+                rule(vec![cond(1, Dword, Ne, 0)?])?,
+            ],
+        ),
+    ]))
 }
 
 /// The child's rules that look at arguments.
