@@ -454,10 +454,6 @@ def _module_name(m):
     return dict.get(d, "__name__") if _type(d) is dict else None
 
 
-def plain_metaclass(t):
-    """Hashing or comparing `t` runs no user code (its metaclass is `type`)."""
-    return _type(t) is _type
-
 
 _CONTROL = {c: " " for c in (0, 10, 13, 0x1c, 0x1d, 0x1e, 0x1f)}
 
@@ -651,9 +647,10 @@ class Run:
             self.sink.kept = bytearray()
             self.sink.total = 0
 
-    def snapshot(self, frame):
+    def snapshot(self, frame, plain_names=False):
         """A frame's variables as name \x1d repr \x1d type (\x1d compat),
-        joined by \x1e, and how many were left out by the cap."""
+        joined by \x1e, and how many were left out by the cap.
+        `plain_names`: every name is known to be an identifier."""
         out = []
         append = out.append
         more = 0
@@ -666,7 +663,7 @@ class Run:
         for name, v in _dict_items(frame.f_locals):
             if _type(name) is not str:
                 continue  # globals() may hold any key; only names are variables
-            if name[:2] == "__" and name[-2:] == "__":
+            if name and name[0] == "_" and name[:2] == "__" and name[-2:] == "__":
                 continue
             t = _type(v)
             # The common scalar cases inline; everything else via srepr.
@@ -680,7 +677,7 @@ class Run:
                 r = "None"
             elif t is float:
                 r = _float_repr(v)
-            elif not plain_metaclass(t):  # hashing t could run its metaclass
+            elif _type(t) is not _type:  # hashing t could run its metaclass
                 r = srepr(v)
             elif t in PLAIN_TYPES:
                 r = srepr(v)
@@ -694,21 +691,21 @@ class Run:
                 more += 1
                 continue
             room -= 1
-            if not _str_isidentifier(name):
+            if not plain_names and not _str_isidentifier(name):
                 name = clean(name)
             if compat is None:
-                tn = names.get(t) if plain_metaclass(t) else None
+                tn = names.get(t) if _type(t) is _type else None
                 append("%s\x1d%s\x1d%s" % (name, r, tn or type_name(t)))
             else:
                 c, ct = compat.value(v)
                 append("%s\x1d%s\x1d%s\x1d%s" % (name, r, ct, c))
         return "\x1e".join(out), more
 
-    def record(self, frame, kind, fid, depth, arg, index):
+    def record(self, frame, kind, fid, depth, arg, index, fname, plain_names):
         """Append one event as a line of \x1f-separated fields:
         index, kind, line, depth, frame id, function, locals, more, value,
         compat value, caller (line \x1c depth \x1c locals)."""
-        locs, more = self.snapshot(frame)
+        locs, more = self.snapshot(frame, plain_names)
         value = cvalue = caller = ""
         if kind == 2:
             value = self.srepr(arg)
@@ -726,7 +723,7 @@ class Run:
                 caller = "%d\x1c%d\x1c%s" % (back.f_lineno or 0, depth - 1, clocs)
         self.events.append("%d\x1f%d\x1f%d\x1f%d\x1f%d\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s" % (
             index, kind, frame.f_lineno or frame.f_code.co_firstlineno, depth, fid,
-            plain_text(frame.f_code.co_name), locs, more, value, cvalue, caller))
+            fname, locs, more, value, cvalue, caller))
 
     def message(self, ev):
         try:
@@ -760,7 +757,7 @@ class Run:
         def counts():
             return n_events, n_lines, elided, depth_now
 
-        def local_for(fid, depth):
+        def local_for(fid, depth, fname, plain_names):
             def local(frame, event, arg):
                 nonlocal n_events, n_lines, elided, next_sample, samples_left, outer_left, depth_now
                 n_events += 1
@@ -771,24 +768,24 @@ class Run:
                     if n_lines > max_lines:
                         run.finish("line_limit")
                     if n_events <= head:
-                        record(frame, 1, fid, depth, None, n_events)
+                        record(frame, 1, fid, depth, None, n_events, fname, plain_names)
                     elif n_events == next_sample and samples_left > 0:
                         samples_left -= 1
                         next_sample *= 2
-                        record(frame, 1, fid, depth, None, n_events)
+                        record(frame, 1, fid, depth, None, n_events, fname, plain_names)
                     else:
                         elided += 1
                     return local
                 kind = KIND[event]
                 if n_events <= head:
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
                 elif kind >= 2 and depth <= 2 and outer_left > 0:
                     outer_left -= 1
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
                 elif n_events == next_sample and samples_left > 0:
                     samples_left -= 1
                     next_sample *= 2
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
                 else:
                     elided += 1
                 if kind == 2:
@@ -804,7 +801,13 @@ class Run:
                 return None
             depth_now += 1
             frame_ids += 1
-            local = local_for(frame_ids, depth_now)
+            code = frame.f_code
+            # Names are escaped once per call: a code object built with
+            # code.replace() may carry any text as its name or variables.
+            fname = plain_text(code.co_name)
+            plain_names = not _str_eq(code.co_name, "<module>") and all(
+                map(_str_isidentifier, code.co_varnames + code.co_cellvars + code.co_freevars))
+            local = local_for(frame_ids, depth_now, fname, plain_names)
             local(frame, event, arg)
             return local
 
