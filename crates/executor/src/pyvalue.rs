@@ -28,8 +28,10 @@ pub(crate) enum PyValue {
     Set(Vec<PyValue>),
     Dict(Vec<(PyValue, PyValue)>),
     Deque(Vec<PyValue>),
-    /// A value the child could not encode as plain data (its type name).
-    Unsupported(String),
+    /// A value the child could not encode as plain data: its type name,
+    /// and its truth when a builtin (C) type could tell it without user
+    /// code.
+    Unsupported(String, Option<bool>),
 }
 
 impl PyValue {
@@ -39,7 +41,10 @@ impl PyValue {
             Value::Null => PyValue::None,
             Value::Bool(b) => PyValue::Bool(*b),
             Value::String(s) => PyValue::Str(s.chars().map(u32::from).collect()),
-            Value::Object(o) => PyValue::Unsupported(o.get("unsupported")?.as_str()?.to_string()),
+            Value::Object(o) => PyValue::Unsupported(
+                o.get("unsupported")?.as_str()?.to_string(),
+                o.get("truth").and_then(Value::as_bool),
+            ),
             Value::Array(a) => {
                 let items = |i: usize| -> Option<Vec<PyValue>> {
                     a.get(i)?.as_array()?.iter().map(PyValue::decode).collect()
@@ -102,7 +107,7 @@ impl PyValue {
                 !v.is_empty()
             }
             PyValue::Dict(v) => !v.is_empty(),
-            PyValue::Unsupported(_) => return None,
+            PyValue::Unsupported(_, truth) => return *truth,
         })
     }
 
@@ -122,6 +127,13 @@ impl PyValue {
     }
 }
 
+/// Deserialises a field that is there, even as `null` (Python's None),
+/// as `Some`; with `#[serde(default)]` an absent one stays `None`.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    use serde::Deserialize;
+    Value::deserialize(d).map(Some)
+}
+
 fn int(neg: bool, mag: &str) -> PyValue {
     let mag = mag.trim_start_matches('0').to_ascii_lowercase();
     if mag.is_empty() {
@@ -139,7 +151,7 @@ fn hex_digit(d: u8) -> u8 {
 pub(crate) fn py_eq(a: &PyValue, b: &PyValue) -> bool {
     use PyValue::*;
     match (a, b) {
-        (Unsupported(_), _) | (_, Unsupported(_)) => false,
+        (Unsupported(..), _) | (_, Unsupported(..)) => false,
         (List(x), List(y)) | (Tuple(x), Tuple(y)) | (Deque(x), Deque(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
         }
@@ -299,6 +311,8 @@ mod tests {
         let odd = v(json!({"unsupported": "Same"}));
         assert!(!py_eq(&odd, &odd), "an unsupported value equals nothing");
         assert_eq!(odd.truthy(), None);
+        let matched = v(json!({"unsupported": "Match", "truth": true}));
+        assert_eq!(matched.truthy(), Some(true));
     }
 
     #[test]

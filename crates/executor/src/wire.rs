@@ -200,7 +200,8 @@ struct WireResult {
     wall_ms: f64,
     #[serde(default)]
     detail: Option<String>,
-    #[serde(default)]
+    /// Present (possibly `null`, Python's None) only for planned tests.
+    #[serde(default, deserialize_with = "crate::pyvalue::present")]
     value: Option<serde_json::Value>,
 }
 

@@ -74,7 +74,14 @@ fn an_always_equal_object_cannot_pass_contradictory_tests() {
     let program = "class Same:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n    def __hash__(self):\n        return 0\n    def __bool__(self):\n        return True\ndef f(x):\n    return Same()";
     let report = check(
         program,
-        &["assert f(1) == 2", "assert f(1) == 3", "assert f(1) == [1]"],
+        &[
+            "assert f(1) == 2",
+            "assert f(1) == 3",
+            "assert f(1) == [1]",
+            "assert f(1) != 2",
+            "assert not f(1) == 2",
+            "assert f(1)",
+        ],
     );
     assert_eq!(report.passed(), 0, "{:?}", report.tests);
     // A builtin subclass is judged by its value, not by its `__eq__`.
@@ -111,6 +118,16 @@ fn no_test_text_of_an_earlier_check_survives_in_a_later_child() {
         &["assert g() == 'zq-hidden-test-marker-8086'"],
     );
     assert_eq!(secret.tests[0].verdict, Verdict::Fail);
+    // A script test (run in the child) carries its expected values too.
+    let script = executor().check(&CheckRequest {
+        program: "def g():\n    return 1".into(),
+        setup: None,
+        tests: vec![TestCase::Script {
+            code: "def check(f):\n    assert f() == 'hidden-test-marker-8086'\ncheck(g)".into(),
+        }],
+        timeout: None,
+    });
+    assert_eq!(script.tests[0].verdict, Verdict::Fail);
     // Scan every writable mapping of a later child for the marker, without
     // copying memory (a regex over ctypes views), skipping the needle
     // itself. The scanner is setup code, so no snapshot records the needle.
@@ -232,4 +249,34 @@ fn the_test_after_a_timed_out_one_still_runs() {
         report.tests
     );
     assert_eq!(statuses[0], Status::Timeout);
+}
+
+#[test]
+fn tests_judged_outside_agree_with_python() {
+    let program = "import collections, re\ndef f(kind):\n    return {'list': [1, 2], 'tuple': (1, 2), 'float': 0.1 + 0.2, 'none': None,\n            'match': re.match('a', 'abc'), 'empty': [], 'counter': collections.Counter('aa'),\n            'big': 2 ** 70, 'nested': {'k': [(1, 'x'), {2.0}]}}[kind]";
+    let cases = [
+        ("assert f('list') == [1, 2]", Verdict::Pass),
+        ("assert f('tuple') == (1, 2)", Verdict::Pass),
+        ("assert f('list') == (1, 2)", Verdict::Fail),
+        ("assert set(f('list')) == set([2, 1])", Verdict::Pass),
+        ("assert math.isclose(f('float'), 0.3)", Verdict::Pass),
+        ("assert f('float') == 0.3", Verdict::Fail),
+        ("assert f('none') is None", Verdict::Pass),
+        ("assert f('match')", Verdict::Pass),
+        ("assert f('match') is not None", Verdict::Pass),
+        ("assert not f('empty')", Verdict::Pass),
+        ("assert f('counter') == {'a': 2}", Verdict::Pass),
+        ("assert f('big') == 1180591620717411303424", Verdict::Pass),
+        (
+            "assert f('nested') == {'k': [(1, 'x'), {2}]}",
+            Verdict::Pass,
+        ),
+        ("assert f('list') != [1, 2]", Verdict::Fail),
+        ("assert f('missing') == 1", Verdict::Error),
+    ];
+    let tests: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let report = check(&format!("import math\n{program}"), &tests);
+    for ((test, want), got) in cases.iter().zip(&report.tests) {
+        assert_eq!(got.verdict, *want, "{test}: {got:?}");
+    }
 }

@@ -635,7 +635,7 @@ class Run:
         self.counts = lambda: (0, 0, 0, 0)
         self.tracer = None
         self.ret = None
-        self.value = None
+        self.value = NO_VALUE
         self.exc = None
         self.tampered = False
         self.started = _monotonic()
@@ -827,10 +827,11 @@ class Run:
             "stdout": "",
             "stdout_bytes": 0,
             "trace_tampered": self.tampered,
-            "value": self.value,
             "iso_ms": self.iso_ms,
             "wall_ms": (_monotonic() - self.started) * 1000.0,
         }
+        if self.value is not NO_VALUE:
+            res["value"] = self.value
         if self.sink is not None:
             try:
                 self.stdout.flush()
@@ -858,7 +859,7 @@ class Run:
         payload = json_bytes(res) + b"\0" + "\n".join(self.events).encode("utf-8", "replace")
         if _len(payload) > self.limits["result_bytes"]:
             res["status"] = "result_too_large"
-            res["value"] = None
+            res.pop("value", None)
             payload = json_bytes(res)
         write_frame(self.out_fd, self.nonce + payload)
 
@@ -1047,7 +1048,12 @@ class Unencodable(Exception):
     pass
 
 
+NO_VALUE = object()  # an invocation without a planned value
+
+
 ENCODE_NODES = 200000
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made at run time (`class`)
+_type_flags_of = _type.__dict__["__flags__"].__get__
 ENCODE_DEPTH = 100
 _deque = collections.deque
 _float_bits = lambda x: _unpack("<Q", _pack("<d", x))[0]  # noqa: E731
@@ -1107,7 +1113,27 @@ def encode_value(v):
         return enc(v, 0)
     except (Unencodable, RecursionError, MemoryError, ValueError) as e:
         reason = e.args[0] if e.args and _type(e.args[0]) is str else type_name(_type(e))
-        return {"unsupported": reason}
+        out = {"unsupported": reason}
+        truth = plain_truth(v)
+        if truth is not None:
+            out["truth"] = truth
+        return out
+
+
+def plain_truth(v):
+    """`bool(v)` when no user code decides it: no class in the MRO defines
+    `__bool__` or `__len__` (then it is True), or the one that does is a
+    static C type. None otherwise."""
+    for klass in _type_mro_of(_type(v)):
+        d = _type_dict_of(klass)
+        if "__bool__" in d or "__len__" in d:
+            if _type_flags_of(klass) & HEAP_TYPE:
+                return None
+            try:
+                return bool(v)
+            except BaseException:
+                return None
+    return True
 
 
 PLAN_KINDS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Is: "is", ast.IsNot: "is_not"}
