@@ -16,20 +16,22 @@ use egcfg_task::TestCase;
 
 fn executor() -> &'static Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        Executor::start(ExecutorConfig {
-            pool_size: 2,
-            limits: ExecLimits {
-                timeout: Duration::from_secs(2),
-                memory_bytes: 512 << 20,
-                ..ExecLimits::default()
-            },
-            min_isolation: MinIsolation::none(),
-            cache_capacity: 0,
-            ..ExecutorConfig::default()
-        })
-        .expect("executor starts")
+    EXECUTOR.get_or_init(|| start(2))
+}
+
+fn start(pool_size: usize) -> Executor {
+    Executor::start(ExecutorConfig {
+        pool_size,
+        limits: ExecLimits {
+            timeout: Duration::from_secs(2),
+            memory_bytes: 512 << 20,
+            ..ExecLimits::default()
+        },
+        min_isolation: MinIsolation::none(),
+        cache_capacity: 0,
+        ..ExecutorConfig::default()
     })
+    .expect("executor starts")
 }
 
 fn check(program: &str, tests: &[&str]) -> CheckReport {
@@ -112,28 +114,34 @@ fn the_expected_values_are_not_in_the_candidates_process() {
 
 #[test]
 fn no_test_text_of_an_earlier_check_survives_in_a_later_child() {
+    // One server, so the later child is forked from the one that served
+    // the check.
+    let executor = start(1);
+    let check = |program: &str, tests: &[&str]| {
+        executor.check(&CheckRequest {
+            program: program.into(),
+            setup: None,
+            tests: tests
+                .iter()
+                .map(|code| TestCase::Assert {
+                    code: (*code).into(),
+                })
+                .collect(),
+            timeout: None,
+        })
+    };
     // A hidden test whose text the candidate could only learn from memory.
     let secret = check(
         "def g():\n    return 1",
         &["assert g() == 'zq-hidden-test-marker-8086'"],
     );
     assert_eq!(secret.tests[0].verdict, Verdict::Fail);
-    // A script test (run in the child) carries its expected values too.
-    let script = executor().check(&CheckRequest {
-        program: "def g():\n    return 1".into(),
-        setup: None,
-        tests: vec![TestCase::Script {
-            code: "def check(f):\n    assert f() == 'hidden-test-marker-8086'\ncheck(g)".into(),
-        }],
-        timeout: None,
-    });
-    assert_eq!(script.tests[0].verdict, Verdict::Fail);
     // Scan every writable mapping of a later child for the marker, without
     // copying memory (a regex over ctypes views), skipping the needle
     // itself. The scanner is setup code, so no snapshot records the needle.
     let scanner = "import ctypes, re\ndef scan():\n    needle = bytes([c ^ 1 for c in b'iheedo,udru,l`sjds,9197'])\n    pattern = re.compile(re.escape(needle))\n    own = id(needle) + bytes.__basicsize__ - 1\n    found = 0\n    with open('/proc/self/maps') as maps:\n        regions = maps.read().splitlines()\n    for line in regions:\n        parts = line.split()\n        if not parts[1].startswith('rw') or (len(parts) > 5 and parts[5].startswith('[v')):\n            continue\n        lo, hi = (int(x, 16) for x in parts[0].split('-'))\n        view = (ctypes.c_char * (hi - lo)).from_address(lo)\n        for m in pattern.finditer(view):\n            if lo + m.start() != own:\n                found += 1\n    return found";
-    for _ in 0..4 {
-        let r = executor()
+    for _ in 0..2 {
+        let r = executor
             .trace(&[TraceRequest {
                 program: "pass".into(),
                 setup: Some(scanner.into()),
