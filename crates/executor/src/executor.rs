@@ -193,9 +193,15 @@ impl Executor {
     }
 
     /// Runs a program against each test (untraced, each test in a fresh
-    /// child, in parallel) and reports pass/fail/error per test. A test
-    /// passes when it raises nothing within the timeout (asserts, scripts)
-    /// or prints the expected output (stdio).
+    /// namespace, in parallel) and reports pass/fail/error per test. An
+    /// assert of a plain shape (`f(x) == literal`, `!=`, `is None`,
+    /// `math.isclose(f(x), literal)`, a bare call, under any `not`) passes
+    /// when the call's value, sent as plain data, satisfies it as judged
+    /// here: the expected value never enters the candidate's process, so
+    /// neither an always-equal object nor a forged result can pass it.
+    /// Other asserts and scripts pass when they raise nothing within the
+    /// timeout (judged in the child, so a hostile program can forge them);
+    /// stdio tests when the program prints the expected output.
     pub fn check(&self, request: &CheckRequest) -> CheckReport {
         let mut limits = self.limits.clone();
         if let Some(t) = request.timeout {
