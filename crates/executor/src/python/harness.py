@@ -647,10 +647,11 @@ class Run:
             self.sink.kept = bytearray()
             self.sink.total = 0
 
-    def snapshot(self, frame, plain_names=False):
+    def snapshot(self, frame, plain_names=False, module=None):
         """A frame's variables as name \x1d repr \x1d type (\x1d compat),
         joined by \x1e, and how many were left out by the cap.
-        `plain_names`: every name is known to be an identifier."""
+        `plain_names`: every name is known to be an identifier; `module`:
+        the frame runs module code (None: look it up)."""
         out = []
         append = out.append
         more = 0
@@ -659,7 +660,8 @@ class Run:
         room = self.max_vars
         chars = srepr.chars
         names = BUILTIN_NAMES
-        module = _str_eq(frame.f_code.co_name, "<module>")
+        if module is None:
+            module = _str_eq(frame.f_code.co_name, "<module>")
         for name, v in _dict_items(frame.f_locals):
             if _type(name) is not str:
                 continue  # globals() may hold any key; only names are variables
@@ -701,11 +703,12 @@ class Run:
                 append("%s\x1d%s\x1d%s\x1d%s" % (name, r, ct, c))
         return "\x1e".join(out), more
 
-    def record(self, frame, kind, fid, depth, arg, index, fname, plain_names):
+    def record(self, frame, kind, fid, depth, arg, index, code_info):
         """Append one event as a line of \x1f-separated fields:
         index, kind, line, depth, frame id, function, locals, more, value,
         compat value, caller (line \x1c depth \x1c locals)."""
-        locs, more = self.snapshot(frame, plain_names)
+        fname, plain_names, module = code_info
+        locs, more = self.snapshot(frame, plain_names, module)
         value = cvalue = caller = ""
         if kind == 2:
             value = self.srepr(arg)
@@ -757,7 +760,7 @@ class Run:
         def counts():
             return n_events, n_lines, elided, depth_now
 
-        def local_for(fid, depth, fname, plain_names):
+        def local_for(fid, depth, code_info):
             def local(frame, event, arg):
                 nonlocal n_events, n_lines, elided, next_sample, samples_left, outer_left, depth_now
                 n_events += 1
@@ -768,24 +771,24 @@ class Run:
                     if n_lines > max_lines:
                         run.finish("line_limit")
                     if n_events <= head:
-                        record(frame, 1, fid, depth, None, n_events, fname, plain_names)
+                        record(frame, 1, fid, depth, None, n_events, code_info)
                     elif n_events == next_sample and samples_left > 0:
                         samples_left -= 1
                         next_sample *= 2
-                        record(frame, 1, fid, depth, None, n_events, fname, plain_names)
+                        record(frame, 1, fid, depth, None, n_events, code_info)
                     else:
                         elided += 1
                     return local
                 kind = KIND[event]
                 if n_events <= head:
-                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 elif kind >= 2 and depth <= 2 and outer_left > 0:
                     outer_left -= 1
-                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 elif n_events == next_sample and samples_left > 0:
                     samples_left -= 1
                     next_sample *= 2
-                    record(frame, kind, fid, depth, arg, n_events, fname, plain_names)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 else:
                     elided += 1
                 if kind == 2:
@@ -797,17 +800,19 @@ class Run:
 
         def on_call(frame, event, arg):
             nonlocal depth_now, frame_ids
-            if not _str_eq(frame.f_code.co_filename, CAND):
+            code = frame.f_code
+            if not _str_eq(code.co_filename, CAND):
                 return None
             depth_now += 1
             frame_ids += 1
-            code = frame.f_code
-            # Names are escaped once per call: a code object built with
-            # code.replace() may carry any text as its name or variables.
-            fname = plain_text(code.co_name)
-            plain_names = not _str_eq(code.co_name, "<module>") and all(
+            # What the snapshots need of the code object, once per call
+            # (reading frame.f_code is an audited event): its escaped name
+            # (code.replace() can make any text a name) and whether all
+            # its variable names are identifiers.
+            module = _str_eq(code.co_name, "<module>")
+            plain_names = not module and all(
                 map(_str_isidentifier, code.co_varnames + code.co_cellvars + code.co_freevars))
-            local = local_for(frame_ids, depth_now, fname, plain_names)
+            local = local_for(frame_ids, depth_now, (plain_text(code.co_name), plain_names, module))
             local(frame, event, arg)
             return local
 
