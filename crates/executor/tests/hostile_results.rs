@@ -83,6 +83,8 @@ fn an_always_equal_object_cannot_pass_contradictory_tests() {
             "assert f(1) != 2",
             "assert not f(1) == 2",
             "assert f(1)",
+            "assert f(-1) == -2",
+            "assert f(*[1]) == [2]",
         ],
     );
     assert_eq!(report.passed(), 0, "{:?}", report.tests);

@@ -1143,7 +1143,7 @@ def plain_truth(v):
 
 PLAN_KINDS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Is: "is", ast.IsNot: "is_not"}
 LITERAL_WRAPPERS = {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "sorted": sorted}
-JUDGING_NODES = (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp,
+JUDGING_NODES = (ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp,
                  ast.DictComp, ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)
 
 
@@ -1169,7 +1169,8 @@ def answer_only(node):
     """Whether evaluating `node` in the candidate's process yields only the
     candidate's answer: nothing in it compares, tests truth or branches
     (where an always-equal object or a patched builtin could decide)."""
-    return not any(_isinstance(n, JUDGING_NODES) for n in ast.walk(node))
+    return not any(_isinstance(n, JUDGING_NODES) or _isinstance(n, ast.UnaryOp) and _isinstance(n.op, ast.Not)
+                   for n in ast.walk(node))
 
 
 def test_plan(code):
