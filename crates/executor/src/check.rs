@@ -1,18 +1,99 @@
 //! Judging one test from its execution result.
+//!
+//! An `assert` test of a plain shape (`f(x) == literal`, `!=`, `is
+//! None/True/False`, `math.isclose(f(x), literal)`, a bare call, each
+//! possibly under `not`) is judged here, outside the candidate's process:
+//! the child only evaluates the call and sends its value as plain data
+//! ([`crate::pyvalue`]); the expected value never enters the child. Other
+//! tests (scripts, asserts of other shapes) run in the child and pass when
+//! they raise nothing, which a hostile program can forge.
 
 use egcfg_task::TestCase;
+use serde::Deserialize;
 
+use crate::pyvalue::{isclose, py_eq, PyValue};
 use crate::request::{TestOutcome, Verdict};
 use crate::result::{ExecResult, Status};
+
+/// How the harness's `test_plan` says an assert is judged here.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TestPlan {
+    kind: PlanKind,
+    /// The expression the child evaluates.
+    pub(crate) call: String,
+    #[serde(default, deserialize_with = "crate::pyvalue::present")]
+    expected: Option<serde_json::Value>,
+    #[serde(default)]
+    negate: bool,
+    #[serde(default)]
+    rel_tol: f64,
+    #[serde(default)]
+    abs_tol: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PlanKind {
+    Eq,
+    Ne,
+    Is,
+    IsNot,
+    Truthy,
+    Isclose,
+}
+
+impl TestPlan {
+    /// Whether the assert holds for `got`; `Err` says why it cannot be
+    /// judged.
+    fn holds(&self, got: &PyValue) -> Result<bool, String> {
+        let identity = matches!(self.kind, PlanKind::Is | PlanKind::IsNot);
+        match got {
+            // Identity with None/True/False and a builtin type's truth are
+            // known without the object's methods; nothing else is.
+            PyValue::Unsupported(_, _) if identity => {}
+            PyValue::Unsupported(_, Some(_)) if matches!(self.kind, PlanKind::Truthy) => {}
+            PyValue::Unsupported(what, _) => {
+                return Err(format!(
+                    "the value ({what}) is not plain data, so it cannot be compared outside \
+                     the candidate's process"
+                ))
+            }
+            _ => {}
+        }
+        let expected = || {
+            self.expected
+                .as_ref()
+                .and_then(PyValue::decode)
+                .ok_or_else(|| "the test's expected value is missing".to_string())
+        };
+        let same_singleton = |e: &PyValue| {
+            matches!((got, e), (PyValue::None, PyValue::None))
+                || matches!((got, e), (PyValue::Bool(a), PyValue::Bool(b)) if a == b)
+        };
+        let holds = match self.kind {
+            PlanKind::Eq => py_eq(got, &expected()?),
+            PlanKind::Ne => !py_eq(got, &expected()?),
+            PlanKind::Is => same_singleton(&expected()?),
+            PlanKind::IsNot => !same_singleton(&expected()?),
+            PlanKind::Truthy => got.truthy().unwrap_or(false),
+            PlanKind::Isclose => match (got.as_float(), expected()?.as_float()) {
+                (Some(a), Some(b)) => isclose(a, b, self.rel_tol, self.abs_tol),
+                _ => return Err("math.isclose needs a number".into()),
+            },
+        };
+        Ok(holds != self.negate)
+    }
+}
 
 /// Printed bytes kept beyond the expected output, so that longer output is
 /// still seen to differ.
 pub(crate) const STDOUT_MARGIN: u64 = 4096;
 
 /// The verdict on `test` given how its execution ended.
-pub(crate) fn judge(test: &TestCase, result: &ExecResult) -> TestOutcome {
+pub(crate) fn judge(test: &TestCase, plan: Option<&TestPlan>, result: &ExecResult) -> TestOutcome {
     let (verdict, detail) = match (result.status, test) {
         (Status::Ok, TestCase::Stdio { stdout, .. }) => compare_stdout(stdout, result),
+        (Status::Ok, _) if plan.is_some() => judge_value(plan.expect("checked"), result),
         (Status::Ok, _) => (Verdict::Pass, String::new()),
         (Status::Exception, _) => {
             let exc = result.exception.as_ref();
@@ -48,6 +129,22 @@ pub(crate) fn judge(test: &TestCase, result: &ExecResult) -> TestOutcome {
         status: result.status,
         detail: one_line(&detail, 300),
         wall_ms: result.wall_ms,
+    }
+}
+
+fn judge_value(plan: &TestPlan, result: &ExecResult) -> (Verdict, String) {
+    let got = result.value.as_ref().and_then(PyValue::decode);
+    let Some(got) = got else {
+        return (Verdict::Error, "no value came back for the test".into());
+    };
+    let shown = result.ret.as_deref().unwrap_or("?");
+    match plan.holds(&got) {
+        Ok(true) => (Verdict::Pass, String::new()),
+        Ok(false) => (
+            Verdict::Fail,
+            format!("AssertionError: {} gave {}", plan.call, shown),
+        ),
+        Err(why) => (Verdict::Fail, format!("{} gave {shown}: {why}", plan.call)),
     }
 }
 
@@ -121,15 +218,15 @@ mod tests {
     fn trailing_whitespace_and_blank_lines_do_not_matter() {
         let t = stdio("1 2\n3\n");
         assert_eq!(
-            judge(&t, &ok_with_stdout("1 2  \n3\n\n")).verdict,
+            judge(&t, None, &ok_with_stdout("1 2  \n3\n\n")).verdict,
             Verdict::Pass
         );
         assert_eq!(
-            judge(&t, &ok_with_stdout("1 2\n4\n")).verdict,
+            judge(&t, None, &ok_with_stdout("1 2\n4\n")).verdict,
             Verdict::Fail
         );
         assert_eq!(
-            judge(&t, &ok_with_stdout(" 1 2\n3\n")).verdict,
+            judge(&t, None, &ok_with_stdout(" 1 2\n3\n")).verdict,
             Verdict::Fail
         );
     }
@@ -139,7 +236,7 @@ mod tests {
         let t = stdio("x");
         let mut r = ok_with_stdout("x");
         r.stdout_bytes = 10_000;
-        assert_eq!(judge(&t, &r).verdict, Verdict::Fail);
+        assert_eq!(judge(&t, None, &r).verdict, Verdict::Fail);
     }
 
     #[test]
@@ -153,13 +250,13 @@ mod tests {
             message: String::new(),
             line: Some(1),
         });
-        let out = judge(&t, &r);
+        let out = judge(&t, None, &r);
         assert_eq!(out.verdict, Verdict::Fail);
         assert_eq!(out.detail, "AssertionError (line 1)");
         r.exception.as_mut().unwrap().type_name = "ZeroDivisionError".into();
-        assert_eq!(judge(&t, &r).verdict, Verdict::Error);
+        assert_eq!(judge(&t, None, &r).verdict, Verdict::Error);
         let timeout = ExecResult::failure(Status::Timeout, "killed after 2.0 s");
-        let out = judge(&t, &timeout);
+        let out = judge(&t, None, &timeout);
         assert_eq!(out.verdict, Verdict::Error);
         assert_eq!(out.detail, "timeout: killed after 2.0 s");
     }

@@ -3,24 +3,25 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use egcfg_task::TestCase;
 use serde::Deserialize;
 
 use crate::cache::{key_of, Cache, Claim};
 use crate::caps::{LayerState, SandboxCaps};
-use crate::check::{judge, STDOUT_MARGIN};
+use crate::check::{judge, TestPlan, STDOUT_MARGIN};
 use crate::config::{ExecLimits, ExecutorConfig};
 use crate::error::ExecutorError;
 use crate::interpreter::{self, Interpreter};
 use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
-use crate::result::{ExecResult, Status};
+use crate::result::{ExceptionInfo, ExecResult, Status};
 use crate::sandbox::landlock;
 use crate::sandbox::namespaces::{unsearchable_dirs, Identity};
 use crate::sandbox::seccomp::SeccompPrograms;
-use crate::server::{Launch, Server, MAX_BATCH};
+use crate::server::{Launch, Server, FRAME_CAP, MAX_BATCH};
 use crate::wire::{Job, Op, WireInvocation};
 
 /// A pool of sandboxed Python fork-servers. Cheap to share: wrap it in an
@@ -34,6 +35,9 @@ pub struct Executor {
     caps: SandboxCaps,
     launch: Arc<Launch>,
     landlock_abi: Option<::landlock::ABI>,
+    /// How each assert test seen so far is judged (`None`: in the child).
+    plans: Mutex<HashMap<String, Option<Arc<TestPlan>>>>,
+    plan_runs: AtomicUsize,
     scratch: ScratchRoot,
 }
 
@@ -116,6 +120,8 @@ impl Executor {
             caps,
             launch,
             landlock_abi,
+            plans: Mutex::new(HashMap::new()),
+            plan_runs: AtomicUsize::new(0),
             scratch,
         })
     }
@@ -204,27 +210,109 @@ impl Executor {
     }
 
     /// Runs a program against each test (untraced, each test in a fresh
-    /// child, in parallel) and reports pass/fail/error per test. A test
-    /// passes when it raises nothing within the timeout (asserts, scripts)
-    /// or prints the expected output (stdio).
+    /// namespace, in parallel) and reports pass/fail/error per test. An
+    /// assert of a plain shape (`f(x) == literal`, `!=`, `is None`,
+    /// `math.isclose(f(x), literal)`, a bare call, under any `not`) passes
+    /// when the call's value, sent as plain data, satisfies it as judged
+    /// here: the expected value never enters the candidate's process, so
+    /// neither an always-equal object nor a forged result can pass it.
+    /// Other asserts and scripts pass when they raise nothing within the
+    /// timeout (judged in the child, so a hostile program can forge them);
+    /// stdio tests when the program prints the expected output.
     pub fn check(&self, request: &CheckRequest) -> CheckReport {
         let mut limits = self.limits.clone();
         if let Some(t) = request.timeout {
             limits.timeout = t;
         }
+        let plans = self.plans(&request.tests);
         let jobs = request
             .tests
             .iter()
-            .map(|t| test_job(&request.program, request.setup.as_deref(), t, &limits))
+            .zip(&plans)
+            .map(|(t, p)| {
+                test_job(
+                    &request.program,
+                    request.setup.as_deref(),
+                    t,
+                    p.as_deref(),
+                    &limits,
+                )
+            })
             .collect();
         let results = self.run_cached(jobs);
         CheckReport {
             tests: request
                 .tests
                 .iter()
+                .zip(&plans)
                 .zip(&results)
-                .map(|(t, r)| judge(t, r))
+                .map(|((t, p), r)| judge(t, p.as_deref(), r))
                 .collect(),
+        }
+    }
+
+    /// How each test is judged: asserts of a plain shape get a plan (the
+    /// call the child evaluates, the check the manager applies). Plans are
+    /// made once per distinct assert, in a fresh sandboxed interpreter, so
+    /// expected values never pass through a fork-server whose memory later
+    /// children inherit.
+    fn plans(&self, tests: &[TestCase]) -> Vec<Option<Arc<TestPlan>>> {
+        let asserts = || {
+            tests.iter().filter_map(|t| match t {
+                TestCase::Assert { code } => Some(code),
+                _ => None,
+            })
+        };
+        let missing: Vec<String> = {
+            let known = self.plans.lock().expect("plan cache lock");
+            let mut missing: Vec<String> = asserts()
+                .filter(|code| !known.contains_key(code.as_str()))
+                .cloned()
+                .collect();
+            missing.sort();
+            missing.dedup();
+            missing
+        };
+        if !missing.is_empty() {
+            match self.plan_in_fresh_interpreter(&missing) {
+                Ok(planned) => {
+                    let mut known = self.plans.lock().expect("plan cache lock");
+                    for (code, plan) in missing.into_iter().zip(planned) {
+                        known.insert(code, plan.map(Arc::new));
+                    }
+                }
+                Err(why) => tracing::warn!("cannot plan tests, judging them in the child: {why}"),
+            }
+        }
+        let known = self.plans.lock().expect("plan cache lock");
+        tests
+            .iter()
+            .map(|t| match t {
+                TestCase::Assert { code } => known.get(code).cloned().flatten(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn plan_in_fresh_interpreter(&self, tests: &[String]) -> Result<Vec<Option<TestPlan>>, String> {
+        #[derive(Deserialize)]
+        struct Plans {
+            plans: Vec<Option<TestPlan>>,
+        }
+        let run = self.plan_runs.fetch_add(1, Ordering::Relaxed);
+        let dir = self.scratch.path.join(format!("plan{run}"));
+        let fd = spawn_scratch(&dir, self.landlock_abi)?;
+        let mut job = Job::new(Op::Plan, &self.limits);
+        job.tests = Some(tests.to_vec());
+        let body =
+            crate::server::run_oneshot_body(&self.launch, dir, fd, &mut job, STARTUP_DEADLINE)
+                .map_err(|(status, detail)| format!("{status}: {detail}"))?;
+        let out: Plans =
+            serde_json::from_slice(&body).map_err(|e| format!("malformed plans: {e}"))?;
+        if out.plans.len() == tests.len() {
+            Ok(out.plans)
+        } else {
+            Err("one plan per test expected".into())
         }
     }
 
@@ -321,10 +409,13 @@ impl Executor {
     /// [`MAX_BATCH`] per child.
     fn run_cached(&self, jobs: Vec<Job>) -> Vec<ExecResult> {
         let n = jobs.len();
-        let keys: Vec<_> = jobs
+        let (keys, sizes): (Vec<_>, Vec<usize>) = jobs
             .iter()
-            .map(|j| key_of(&serde_json::to_vec(j).expect("jobs serialise")))
-            .collect();
+            .map(|j| {
+                let bytes = serde_json::to_vec(j).expect("jobs serialise");
+                (key_of(&bytes), bytes.len())
+            })
+            .unzip();
         let mut results: Vec<Option<Arc<ExecResult>>> = vec![None; n];
         let mut first: HashMap<[u8; 32], usize> = HashMap::new();
         let mut owned = Vec::new();
@@ -335,6 +426,10 @@ impl Executor {
                     continue;
                 }
                 first.insert(keys[i], i);
+            }
+            if sizes[i] > REQUEST_LIMIT {
+                results[i] = Some(Arc::new(program_too_large(sizes[i])));
+                continue;
             }
             match self.cache.claim(&keys[i]) {
                 Claim::Hit(r) => results[i] = Some(r),
@@ -442,7 +537,32 @@ fn batches(jobs: &[Job], owned: &[usize]) -> Vec<Vec<usize>> {
     groups
 }
 
-fn test_job(program: &str, setup: Option<&str>, test: &TestCase, limits: &ExecLimits) -> Job {
+/// The largest request sent to a server (its frame cap, less room for
+/// the request id).
+const REQUEST_LIMIT: usize = FRAME_CAP - 64;
+
+/// The result for a program too large to send: the candidate's own
+/// failure (like source the compiler refuses), not the executor's.
+fn program_too_large(bytes: usize) -> ExecResult {
+    let message = format!(
+        "the program and its invocation take {bytes} bytes; at most {REQUEST_LIMIT} are accepted"
+    );
+    let mut result = ExecResult::failure(Status::SyntaxError, message.clone());
+    result.exception = Some(ExceptionInfo {
+        type_name: "ProgramTooLarge".into(),
+        message,
+        line: None,
+    });
+    result
+}
+
+fn test_job(
+    program: &str,
+    setup: Option<&str>,
+    test: &TestCase,
+    plan: Option<&TestPlan>,
+    limits: &ExecLimits,
+) -> Job {
     let mut limits = limits.clone();
     limits.compat_values = false;
     if let TestCase::Stdio { stdout, .. } = test {
@@ -451,12 +571,16 @@ fn test_job(program: &str, setup: Option<&str>, test: &TestCase, limits: &ExecLi
     let mut job = Job::new(Op::Test, &limits);
     job.program = Some(program.to_string());
     job.setup = setup.map(str::to_string);
-    job.invocations = vec![match test {
-        TestCase::Assert { code } | TestCase::Script { code } => WireInvocation {
+    job.invocations = vec![match (test, plan) {
+        (_, Some(plan)) => WireInvocation {
+            call: Some(plan.call.clone()),
+            ..WireInvocation::default()
+        },
+        (TestCase::Assert { code } | TestCase::Script { code }, None) => WireInvocation {
             test: Some(code.clone()),
             ..WireInvocation::default()
         },
-        TestCase::Stdio { stdin, .. } => WireInvocation {
+        (TestCase::Stdio { stdin, .. }, None) => WireInvocation {
             stdin: Some(stdin.clone()),
             ..WireInvocation::default()
         },

@@ -41,6 +41,7 @@ mod error;
 mod executor;
 mod interpreter;
 mod pool;
+mod pyvalue;
 pub mod render;
 mod request;
 mod result;

@@ -206,6 +206,10 @@ pub struct ExecResult {
     /// Time spent installing isolation in the child.
     #[serde(default)]
     pub iso_ms: f64,
+    /// For a planned test: the invocation's value as plain data (see
+    /// `pyvalue`), judged by the manager.
+    #[serde(skip)]
+    pub(crate) value: Option<serde_json::Value>,
 }
 
 impl ExecResult {
@@ -229,6 +233,7 @@ impl ExecResult {
             wall_ms: 0.0,
             maxrss_kb: 0,
             iso_ms: 0.0,
+            value: None,
         }
     }
 }

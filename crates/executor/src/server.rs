@@ -368,14 +368,29 @@ pub(crate) fn run_oneshot(
     job: &mut Job,
     deadline: Duration,
 ) -> crate::result::ExecResult {
-    use crate::result::{ExecResult, Status};
+    match run_oneshot_body(launch, scratch, landlock, job, deadline) {
+        Ok(body) => crate::wire::parse_body(&body),
+        Err((status, detail)) => crate::result::ExecResult::failure(status, detail),
+    }
+}
+
+/// Runs `job` in a fresh interpreter (as [`run_oneshot`]) and returns the
+/// body of its verified result frame, or the failure's status and detail.
+pub(crate) fn run_oneshot_body(
+    launch: &Launch,
+    scratch: PathBuf,
+    landlock: Option<OwnedFd>,
+    job: &mut Job,
+    deadline: Duration,
+) -> Result<Vec<u8>, (crate::result::Status, String)> {
+    use crate::result::Status;
     let landlock_fd = landlock.as_ref().map(|fd| fd.as_raw_fd());
     let mut nonce = [0u8; 16];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut nonce))
         .is_err()
     {
-        return ExecResult::failure(Status::InternalError, "cannot read /dev/urandom");
+        return Err((Status::InternalError, "cannot read /dev/urandom".into()));
     }
     job.nonce = Some(nonce.iter().map(|b| format!("{b:02x}")).collect());
     let scratch = dir.join(SCRATCH_SUBDIR);
@@ -383,7 +398,7 @@ pub(crate) fn run_oneshot(
         .and_then(|mut c| c.stderr(Stdio::null()).spawn().map_err(|e| e.to_string()));
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return ExecResult::failure(Status::InternalError, format!("spawn: {e}")),
+        Err(e) => return Err((Status::InternalError, format!("spawn: {e}"))),
     };
     drop(landlock);
     let mut input = child.stdin.take().expect("piped stdin");
@@ -405,15 +420,15 @@ pub(crate) fn run_oneshot(
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = read {
-        return ExecResult::failure(Status::Timeout, e);
+        return Err((Status::Timeout, e));
     }
     if buf.len() < 20
         || buf[4..20] != nonce
         || u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize != buf.len() - 4
     {
-        return ExecResult::failure(Status::ProtocolError, "bad one-shot result frame");
+        return Err((Status::ProtocolError, "bad one-shot result frame".into()));
     }
-    crate::wire::parse_body(&buf[20..])
+    Ok(buf.split_off(20))
 }
 
 fn read_to_end_until(

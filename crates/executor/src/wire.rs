@@ -68,6 +68,9 @@ pub(crate) struct Job {
     pub(crate) partials: Option<Vec<String>>,
     #[serde(rename = "assert", skip_serializing_if = "Option::is_none")]
     pub(crate) assert_stmt: Option<String>,
+    /// Assert statements to plan (see [`Op::Plan`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tests: Option<Vec<String>>,
     pub(crate) limits: WireLimits,
     /// The per-execution nonce, only for one-shot processes (a server
     /// draws its own).
@@ -101,6 +104,9 @@ pub(crate) enum Op {
     Prepare,
     /// The call expression of an assert.
     CallExpr,
+    /// How each assert test is judged outside the candidate's process
+    /// (`test_plan` in the harness).
+    Plan,
 }
 
 impl Job {
@@ -114,6 +120,7 @@ impl Job {
             invocations: Vec::new(),
             partials: None,
             assert_stmt: None,
+            tests: None,
             limits: limits.into(),
             nonce: None,
         }
@@ -193,6 +200,9 @@ struct WireResult {
     wall_ms: f64,
     #[serde(default)]
     detail: Option<String>,
+    /// Present (possibly `null`, Python's None) only for planned tests.
+    #[serde(default, deserialize_with = "crate::pyvalue::present")]
+    value: Option<serde_json::Value>,
 }
 
 /// Field separators of the event lines (see `Run.record` in the harness);
@@ -303,7 +313,13 @@ impl Reply {
                 r
             })
             .collect();
-        if results.len() < n {
+        // A line limit or soft timeout ends the child after its frame: the
+        // invocations after it never started, so they are left to rerun
+        // rather than given the child's exit as their verdict.
+        let ended_by_budget = results
+            .last()
+            .is_some_and(|r| matches!(r.status, Status::Timeout | Status::LineLimit));
+        if results.len() < n && !ended_by_budget {
             if let Some(status) = h.status {
                 results.push(server_verdict(status, h));
             }
@@ -375,6 +391,7 @@ fn from_wire(w: WireResult, events: Vec<TraceEvent>) -> ExecResult {
         wall_ms: w.wall_ms,
         maxrss_kb: 0,
         iso_ms: w.iso_ms,
+        value: w.value,
     }
 }
 
@@ -437,6 +454,19 @@ mod tests {
         let r = crash.results(1).remove(0);
         assert_eq!((r.status, r.signal), (Status::Crashed, Some(11)));
         assert_eq!(r.detail.as_deref(), Some("killed by signal 11"));
+    }
+
+    #[test]
+    fn invocations_after_a_budget_stop_are_left_to_rerun() {
+        for status in ["timeout", "line_limit"] {
+            let first = format!(r#"{{"status":"{status}"}}"#);
+            let r = reply(
+                r#"{"id":1,"done":1,"status":"crashed","exit_code":0}"#,
+                &[&first],
+            );
+            let results = r.results(3);
+            assert_eq!(results.len(), 1, "{status}: the rest did not run");
+        }
     }
 
     #[test]

@@ -349,8 +349,8 @@ fn oversized_programs_are_refused_without_harming_the_pool() {
     let before = ex.server_restarts();
     let huge = format!("x = '{}'", "a".repeat(5 << 20));
     let r = ex.trace(&[call(&huge, "x")]).remove(0);
-    assert_eq!(r.status, Status::InternalError);
-    assert!(r.detail.unwrap().contains("frame cap"));
+    assert_eq!(r.status, Status::SyntaxError, "the candidate's own failure");
+    assert_eq!(r.exception.unwrap().type_name, "ProgramTooLarge");
     assert_eq!(ex.server_restarts(), before);
     let ok = ex.trace(&[call("def f():\n    return 1", "f()")]).remove(0);
     assert_eq!(ok.status, Status::Ok);

@@ -71,6 +71,15 @@ _gettrace = sys.gettrace
 _encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=True,
                            separators=(",", ":")).encode
 _loads = json.loads
+_type_name_of = _type.__dict__["__name__"].__get__
+_type_mro_of = _type.__dict__["__mro__"].__get__
+_type_dict_of = _type.__dict__["__dict__"].__get__
+_exc_args_of = BaseException.__dict__["args"].__get__
+_GetSetType = _type(_type.__dict__["__name__"])
+_str_translate = str.translate
+_str_encode = str.encode
+_str_isidentifier = str.isidentifier
+_str_eq = str.__eq__
 _FunctionType = _type(lambda: None)
 _ModuleType = _type(sys)
 _BuiltinFunctionType = _type(len)
@@ -333,15 +342,27 @@ class Repr:
             if _len(v) > self.chars:
                 s += "...(+%d)" % (_len(v) - self.chars)
             return s
-        if t is complex or t is range or t is slice:
+        if t is complex or t is range:
             return t.__repr__(v)
+        if t is slice:  # its C repr would call its parts' __repr__
+            return "slice(%s, %s, %s)" % (self.walk(v.start, depth - 1), self.walk(v.stop, depth - 1),
+                                          self.walk(v.step, depth - 1))
         return self.other(v, t, depth)
 
     def flat(self, items, c_repr):
         """The C repr of a container of plain numbers, or of short strings
         (no user code can run there); None when the slow walk is needed."""
-        kinds = set(map(_type, items))
-        if kinds <= NUMBERS or (kinds == STRINGS and max(map(_len, items)) <= self.chars):
+        numbers = strings = True
+        for x in items:  # identity tests only: hashing a type may run its metaclass
+            t = _type(x)
+            if t is str:
+                numbers = False
+                strings = strings and _len(x) <= self.chars
+            else:
+                strings = False
+                if not (t is int or t is float or t is bool or x is None):
+                    return None
+        if numbers or strings:
             try:
                 return c_repr(items)
             except ValueError:  # an int too long to print
@@ -349,10 +370,14 @@ class Repr:
         return None
 
     def flat_dict(self, v):
-        kinds = set(map(_type, dict.keys(v))) | set(map(_type, dict.values(v)))
-        if kinds <= NUMBERS or kinds <= SCALARS and all(
-                _len(x) <= self.chars for x in itertools.chain(dict.keys(v), dict.values(v))
-                if _type(x) is str):
+        for x in itertools.chain(dict.keys(v), dict.values(v)):
+            t = _type(x)
+            if t is str:
+                if _len(x) > self.chars:
+                    return None
+            elif not (t is int or t is float or t is bool or x is None):
+                return None
+        if True:
             try:
                 return _dict_repr(v)
             except ValueError:
@@ -386,7 +411,9 @@ class Repr:
     def other(self, v, t, depth):
         name = type_name(t)
         if _issubclass(t, BaseException):
-            args = tuple(BaseException.__getattribute__(v, "args"))
+            args = _exc_args_of(v)
+            if _type(args) is not tuple:
+                return "<%s>" % name
             if _len(args) == 1:
                 return name + "(" + self.walk(args[0], depth - 1) + ")"
             return name + self.walk(args, depth)
@@ -397,7 +424,9 @@ class Repr:
                 return name + "(" + self.seq(base.__iter__(v), "[", "]", depth, base.__len__(v)) + ")"
         if _issubclass(t, tuple):
             fields = getattr_static(t, "_fields")
-            if _type(fields) is tuple and _len(fields) == _tuple_len(v):
+            if _type(fields) is tuple and _len(fields) == _tuple_len(v) and \
+                    all(_type(f) is str for f in fields):
+                fields = tuple(clean(f) for f in fields)
                 if depth <= 0:
                     return name + "(...)"
                 return name + "(" + ", ".join(
@@ -405,25 +434,24 @@ class Repr:
                 ) + ")"
             return name + self.seq(tuple.__iter__(v), "(", ")", depth, _tuple_len(v))
         if t is _FunctionType:
-            return "<function %s>" % _str(_object_getattribute(v, "__qualname__"))
+            return "<function %s>" % plain_text(_object_getattribute(v, "__qualname__"))
         if t is _ModuleType:
-            return "<module %s>" % _str(_object_getattribute(v, "__name__"))
+            return "<module %s>" % plain_text(_module_name(v))
         if _issubclass(t, type):
             return "<class %s>" % type_name(v)
         if t is _BuiltinFunctionType or t is _MethodType:
-            return "<built-in %s>" % _str(_object_getattribute(v, "__name__"))
-        try:
-            attrs = _object_getattribute(v, "__dict__")
-        except BaseException:
-            attrs = None
-        if _type(attrs) is dict and depth > 0:
+            return "<built-in %s>" % plain_text(_object_getattribute(v, "__name__"))
+        attrs = instance_dict(v, t)
+        if attrs is not None and depth > 0:
             return "<%s %s>" % (name, self.mapping(attrs, depth - 1, "{", "}"))
         return "<%s>" % name
 
 
 def getattr_static(t, name):
-    for klass in _type.__getattribute__(t, "__mro__"):
-        d = _type.__getattribute__(klass, "__dict__")
+    """`name` from the class dicts along `t`'s MRO, read through `type`'s
+    own descriptors so no metaclass property or hook runs."""
+    for klass in _type_mro_of(t):
+        d = _type_dict_of(klass)
         if name in d:
             return d[name]
     return None
@@ -431,18 +459,47 @@ def getattr_static(t, name):
 
 def type_name(t):
     try:
-        n = _type.__getattribute__(t, "__name__")
-        return clean(n) if _type(n) is str else "?"
+        return clean(_type_name_of(t))
     except BaseException:
         return "?"
+
+
+def plain_text(x):
+    """`x` when it is an exact str (a subclass's methods are user code)."""
+    return clean(x) if _type(x) is str else "?"
+
+
+def instance_dict(v, t):
+    """The instance `__dict__` through the C descriptor `type` made for it,
+    never a user property of that name; None when there is none."""
+    d = getattr_static(t, "__dict__")
+    if _type(d) is not _GetSetType:
+        return None
+    try:
+        attrs = d.__get__(v, t)
+    except BaseException:
+        return None
+    return attrs if _type(attrs) is dict else None
+
+
+def _module_name(m):
+    d = _object_getattribute(m, "__dict__")
+    return dict.get(d, "__name__") if _type(d) is dict else None
+
 
 
 _CONTROL = {c: " " for c in (0, 10, 13, 0x1c, 0x1d, 0x1e, 0x1f)}
 
 
 def clean(text):
-    """`text` without the characters that separate trace fields."""
-    return text.translate(_CONTROL)
+    """`text` (an exact str) without the characters that separate trace
+    fields, and with lone surrogates escaped so it encodes as UTF-8."""
+    text = _str_translate(text, _CONTROL)
+    try:
+        _str_encode(text, "utf-8")
+    except UnicodeEncodeError:
+        text = _str_encode(text, "utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class NotJson(Exception):
@@ -461,7 +518,7 @@ class CompatRepr:
     def value(self, v):
         t = _type(v)
         if t is _FunctionType:
-            return "'<Function %s>'" % clean(_str(_object_getattribute(v, "__name__"))), "Function"
+            return "'<Function %s>'" % plain_text(_object_getattribute(v, "__name__")), "Function"
         try:
             s = self.walk(v, 12)
         except NotJson:
@@ -513,9 +570,9 @@ class ReprlibStyle:
 
     def __call__(self, v, level=6):
         t = _type(v)
-        if level <= 0 and t in (list, tuple, dict, set, frozenset):
-            return {list: "[...]", tuple: "(...)", dict: "{...}", set: "{...}",
-                    frozenset: "frozenset({...})"}[t]
+        if level <= 0 and (t is list or t is tuple or t is dict or t is set or t is frozenset):
+            return "[...]" if t is list else "(...)" if t is tuple else \
+                "frozenset({...})" if t is frozenset else "{...}"
         if t is list:
             return self.items(v, level, "[", "]", 6)
         if t is tuple:
@@ -559,7 +616,10 @@ class ReprlibStyle:
 
 def sorted_safe(xs):
     xs = list(xs)
-    if all(_type(x) in (int, float, str) for x in xs) and _len({_type(x) for x in xs}) <= 1:
+    if not xs:
+        return xs
+    first = _type(xs[0])
+    if (first is int or first is float or first is str) and all(_type(x) is first for x in xs):
         return sorted(xs)
     return xs
 
@@ -605,9 +665,10 @@ class Run:
         self.hits = {}
         self.samples_left = self.limits["max_samples"]
         self.outer_left = 64
-        self.counts = lambda: (0, 0, 0)
+        self.counts = lambda: (0, 0, 0, 0)
         self.tracer = None
         self.ret = None
+        self.value = NO_VALUE
         self.exc = None
         self.tampered = False
         self.started = _monotonic()
@@ -619,9 +680,11 @@ class Run:
             self.sink.kept = bytearray()
             self.sink.total = 0
 
-    def snapshot(self, frame):
+    def snapshot(self, frame, plain_names=False, module=None):
         """A frame's variables as name \x1d repr \x1d type (\x1d compat),
-        joined by \x1e, and how many were left out by the cap."""
+        joined by \x1e, and how many were left out by the cap.
+        `plain_names`: every name is known to be an identifier; `module`:
+        the frame runs module code (None: look it up)."""
         out = []
         append = out.append
         more = 0
@@ -630,9 +693,12 @@ class Run:
         room = self.max_vars
         chars = srepr.chars
         names = BUILTIN_NAMES
-        module = frame.f_code.co_name == "<module>"
+        if module is None:
+            module = _str_eq(frame.f_code.co_name, "<module>")
         for name, v in _dict_items(frame.f_locals):
-            if name[0] == "_" and name[:2] == "__" and name[-2:] == "__":
+            if _type(name) is not str:
+                continue  # globals() may hold any key; only names are variables
+            if name and name[0] == "_" and name[:2] == "__" and name[-2:] == "__":
                 continue
             t = _type(v)
             # The common scalar cases inline; everything else via srepr.
@@ -646,6 +712,8 @@ class Run:
                 r = "None"
             elif t is float:
                 r = _float_repr(v)
+            elif _type(t) is not _type:  # hashing t could run its metaclass
+                r = srepr(v)
             elif t in PLAIN_TYPES:
                 r = srepr(v)
             elif t in SKIP_TYPES or _issubclass(t, type):
@@ -658,20 +726,22 @@ class Run:
                 more += 1
                 continue
             room -= 1
-            if module and not name.isidentifier():
+            if not plain_names and not _str_isidentifier(name):
                 name = clean(name)
             if compat is None:
-                append("%s\x1d%s\x1d%s" % (name, r, names.get(t) or type_name(t)))
+                tn = names.get(t) if _type(t) is _type else None
+                append("%s\x1d%s\x1d%s" % (name, r, tn or type_name(t)))
             else:
                 c, ct = compat.value(v)
                 append("%s\x1d%s\x1d%s\x1d%s" % (name, r, ct, c))
         return "\x1e".join(out), more
 
-    def record(self, frame, kind, fid, depth, arg, index):
+    def record(self, frame, kind, fid, depth, arg, index, code_info):
         """Append one event as a line of \x1f-separated fields:
         index, kind, line, depth, frame id, function, locals, more, value,
         compat value, caller (line \x1c depth \x1c locals)."""
-        locs, more = self.snapshot(frame)
+        fname, plain_names, module = code_info
+        locs, more = self.snapshot(frame, plain_names, module)
         value = cvalue = caller = ""
         if kind == 2:
             value = self.srepr(arg)
@@ -684,16 +754,16 @@ class Run:
                 cvalue = "(<class '%s'>, %s, <traceback object>)" % (type_name(et), self.srepr(ev))
         if self.compat is not None and kind >= 2:
             back = frame.f_back
-            if back is not None and back.f_code.co_filename == CAND:
+            if back is not None and _str_eq(back.f_code.co_filename, CAND):
                 clocs, _ = self.snapshot(back)
                 caller = "%d\x1c%d\x1c%s" % (back.f_lineno or 0, depth - 1, clocs)
         self.events.append("%d\x1f%d\x1f%d\x1f%d\x1f%d\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s" % (
             index, kind, frame.f_lineno or frame.f_code.co_firstlineno, depth, fid,
-            frame.f_code.co_name, locs, more, value, cvalue, caller))
+            fname, locs, more, value, cvalue, caller))
 
     def message(self, ev):
         try:
-            args = BaseException.__getattribute__(ev, "args")
+            args = _exc_args_of(ev)
         except BaseException:
             return ""
         if _type(args) is tuple and _len(args) == 1 and _type(args[0]) is str:
@@ -721,9 +791,9 @@ class Run:
         outer_left = self.outer_left
 
         def counts():
-            return n_events, n_lines, elided
+            return n_events, n_lines, elided, depth_now
 
-        def local_for(fid, depth):
+        def local_for(fid, depth, code_info):
             def local(frame, event, arg):
                 nonlocal n_events, n_lines, elided, next_sample, samples_left, outer_left, depth_now
                 n_events += 1
@@ -734,38 +804,48 @@ class Run:
                     if n_lines > max_lines:
                         run.finish("line_limit")
                     if n_events <= head:
-                        record(frame, 1, fid, depth, None, n_events)
+                        record(frame, 1, fid, depth, None, n_events, code_info)
                     elif n_events == next_sample and samples_left > 0:
                         samples_left -= 1
                         next_sample *= 2
-                        record(frame, 1, fid, depth, None, n_events)
+                        record(frame, 1, fid, depth, None, n_events, code_info)
                     else:
                         elided += 1
                     return local
                 kind = KIND[event]
                 if n_events <= head:
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 elif kind >= 2 and depth <= 2 and outer_left > 0:
                     outer_left -= 1
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 elif n_events == next_sample and samples_left > 0:
                     samples_left -= 1
                     next_sample *= 2
-                    record(frame, kind, fid, depth, arg, n_events)
+                    record(frame, kind, fid, depth, arg, n_events, code_info)
                 else:
                     elided += 1
                 if kind == 2:
                     depth_now -= 1
+                    if not frame.f_trace_lines:  # line events switched off
+                        run.tampered = True
                 return local
             return local
 
         def on_call(frame, event, arg):
             nonlocal depth_now, frame_ids
-            if frame.f_code.co_filename != CAND:
+            code = frame.f_code
+            if not _str_eq(code.co_filename, CAND):
                 return None
             depth_now += 1
             frame_ids += 1
-            local = local_for(frame_ids, depth_now)
+            # What the snapshots need of the code object, once per call
+            # (reading frame.f_code is an audited event): its escaped name
+            # (code.replace() can make any text a name) and whether all
+            # its variable names are identifiers.
+            module = _str_eq(code.co_name, "<module>")
+            plain_names = not module and all(
+                map(_str_isidentifier, code.co_varnames + code.co_cellvars + code.co_freevars))
+            local = local_for(frame_ids, depth_now, (plain_text(code.co_name), plain_names, module))
             local(frame, event, arg)
             return local
 
@@ -774,7 +854,7 @@ class Run:
         return on_call
 
     def result(self, status):
-        _, n_lines, elided = self.counts()
+        _, n_lines, elided, _ = self.counts()
         res = {
             "status": status,
             "ret": self.ret,
@@ -788,6 +868,8 @@ class Run:
             "iso_ms": self.iso_ms,
             "wall_ms": (_monotonic() - self.started) * 1000.0,
         }
+        if self.value is not NO_VALUE:
+            res["value"] = self.value
         if self.sink is not None:
             try:
                 self.stdout.flush()
@@ -802,13 +884,21 @@ class Run:
         if self.tracer is not None and _gettrace() is not self.tracer:
             self.tampered = True
 
+    def check_balanced(self):
+        """After the traced code ran to its end: every candidate frame that
+        started must have returned through our tracer; a frame whose tracer
+        was removed never reports its return."""
+        if self.tracer is not None and self.counts()[3] != 0:
+            self.tampered = True
+
     def emit(self, status):
         """Write this invocation's result frame."""
         res = self.result(status)
-        payload = _encode(res).encode("utf-8") + b"\0" + "\n".join(self.events).encode("utf-8", "replace")
+        payload = json_bytes(res) + b"\0" + "\n".join(self.events).encode("utf-8", "replace")
         if _len(payload) > self.limits["result_bytes"]:
             res["status"] = "result_too_large"
-            payload = _encode(res).encode("utf-8")
+            res.pop("value", None)
+            payload = json_bytes(res)
         write_frame(self.out_fd, self.nonce + payload)
 
     def finish(self, status):
@@ -829,12 +919,34 @@ class Run:
     def exception_info(self, e, tb):
         line = None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == CAND:
+            if _str_eq(tb.tb_frame.f_code.co_filename, CAND):
                 line = tb.tb_lineno
             tb = tb.tb_next
         if _isinstance(e, SyntaxError) and line is None:
             line = e.lineno if _type(e.lineno) is int else None
         return {"type": type_name(_type(e)), "message": self.message(e), "line": line}
+
+
+def json_bytes(obj):
+    """`obj` as UTF-8 JSON; text the candidate chose (an exception message
+    with a lone surrogate) is escaped rather than failing the harness."""
+    try:
+        return _encode(obj).encode("utf-8")
+    except UnicodeEncodeError:
+        return _encode(escape_surrogates(obj)).encode("utf-8")
+
+
+def escape_surrogates(obj):
+    """`obj` (result JSON: dicts, lists, scalars) with every str made
+    UTF-8 safe."""
+    t = _type(obj)
+    if t is str:
+        return _str_encode(obj, "utf-8", "backslashreplace").decode("utf-8")
+    if t is dict:
+        return {escape_surrogates(k): escape_surrogates(v) for k, v in _dict_items(obj)}
+    if t is list or t is tuple:
+        return [escape_surrogates(v) for v in obj]
+    return obj
 
 
 def compile_candidate(source, call):
@@ -855,6 +967,10 @@ def run_job(run):
         res = {"status": "ok", "prepared": [prepare(p) for p in job["partials"]]}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
+    if op == "plan":
+        res = {"status": "ok", "plans": [test_plan(t) for t in job["tests"]]}
+        write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
+        _exit(0)
     if op == "call_expr":
         res = {"status": "ok", "expr": call_expression(job["assert"])}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
@@ -863,9 +979,33 @@ def run_job(run):
         res = {"status": "ok", "probe": probe_layers()}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
+    if op == "trace":
+        watch_untraced_code()
     for inv in job["invocations"]:
         run_invocation(run, op == "trace", inv)
     _exit(0)
+
+
+AUDITED_TAMPERING = frozenset(("compile", "exec", "code.__new__", "function.__new__",
+                               "sys.settrace", "sys.setprofile"))
+
+
+def watch_untraced_code():
+    """An audit hook (it cannot be removed) that marks the trace tampered
+    when candidate code compiles or runs code of its own (which runs under
+    another file name, untraced) or replaces the tracer."""
+    getframe = sys._getframe
+
+    def audit(event, args):
+        if event in AUDITED_TAMPERING and CURRENT_RUN is not None:
+            try:
+                caller = getframe(1)
+            except BaseException:
+                return
+            if _str_eq(caller.f_code.co_filename, CAND):
+                CURRENT_RUN.tampered = True
+
+    sys.addaudithook(audit)
 
 
 def run_invocation(run, traced, inv):
@@ -897,7 +1037,7 @@ def execute(run, traced, job, inv):
     call = inv.get("call")
     try:
         setup = compile(job["setup"], "<setup>", "exec") if job.get("setup") else None
-        code = compile_candidate(job["program"], call if traced else None)
+        code = compile_candidate(job["program"], call)
         test = compile(inv["test"], "<test>", "exec") if inv.get("test") else None
     except SyntaxError as e:
         run.exc = {"type": type_name(_type(e)), "message": clean(_str(e.msg)[:300]),
@@ -916,12 +1056,17 @@ def execute(run, traced, job, inv):
             finally:
                 run.check_tracer()
                 _settrace(None)
+                run.check_balanced()
             if call is not None:
                 run.ret = run.srepr(ns.get("__egcfg_ret__"))
         else:
             exec(code, ns)
             if test is not None:
                 exec(test, ns)
+            if call is not None:
+                ret = dict.get(ns, "__egcfg_ret__")
+                run.value = encode_value(ret)
+                run.ret = run.srepr(ret)
     except SystemExit as e:
         _settrace(None)
         if inv.get("stdin") is not None and (e.code is None or e.code == 0):
@@ -933,6 +1078,182 @@ def execute(run, traced, job, inv):
         run.exc = run.exception_info(e, e.__traceback__)
         return "exception"
     return "ok"
+
+
+
+# --- plain-data values, judged outside the candidate's process -----------------
+class Unencodable(Exception):
+    pass
+
+
+NO_VALUE = object()  # an invocation without a planned value
+
+
+ENCODE_NODES = 200000
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made at run time (`class`)
+_type_flags_of = _type.__dict__["__flags__"].__get__
+ENCODE_DEPTH = 100
+_deque = collections.deque
+_float_bits = lambda x: _unpack("<Q", _pack("<d", x))[0]  # noqa: E731
+_complex_real = complex.__dict__["real"].__get__
+_complex_imag = complex.__dict__["imag"].__get__
+
+
+def encode_value(v):
+    """`v` as tagged JSON plain data (see `pyvalue.rs`), read through the
+    builtin base types' own C methods so no user method runs: a subclass
+    of a builtin type is encoded by its builtin value. Any other object
+    becomes {"unsupported": type name}; the manager never compares it
+    equal to anything."""
+    budget = [ENCODE_NODES]
+
+    def enc(x, depth):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > ENCODE_DEPTH:
+            raise Unencodable("too large or too deep")
+        t = _type(x)
+        if x is None or t is bool:
+            return x
+        if _issubclass(t, str):
+            x = str.__str__(x)
+            if str.isascii(x):
+                return x
+            try:
+                _str_encode(x, "utf-8")
+                return x
+            except UnicodeEncodeError:
+                return ["ustr", [ord(c) for c in x]]
+        if _issubclass(t, int):
+            return ["int", int.__format__(x, "x")]
+        if _issubclass(t, float):
+            return ["float", _float_bits(x)]
+        if _issubclass(t, complex):
+            return ["complex", _float_bits(_complex_real(x)), _float_bits(_complex_imag(x))]
+        if _issubclass(t, bytes):
+            return ["bytes", bytes.hex(x)]
+        if _issubclass(t, bytearray):
+            return ["bytes", bytearray.hex(x)]
+        if _issubclass(t, list):
+            return ["list", [enc(i, depth + 1) for i in list.__iter__(x)]]
+        if _issubclass(t, tuple):
+            return ["tuple", [enc(i, depth + 1) for i in tuple.__iter__(x)]]
+        if _issubclass(t, set):
+            return ["set", [enc(i, depth + 1) for i in set.__iter__(x)]]
+        if _issubclass(t, frozenset):
+            return ["set", [enc(i, depth + 1) for i in frozenset.__iter__(x)]]
+        if _issubclass(t, dict):
+            return ["dict", [[enc(k, depth + 1), enc(i, depth + 1)] for k, i in _dict_items(x)]]
+        if _issubclass(t, _deque):
+            return ["deque", [enc(i, depth + 1) for i in _deque.__iter__(x)]]
+        raise Unencodable(type_name(t))
+
+    try:
+        return enc(v, 0)
+    except (Unencodable, RecursionError, MemoryError, ValueError) as e:
+        reason = e.args[0] if e.args and _type(e.args[0]) is str else type_name(_type(e))
+        out = {"unsupported": reason}
+        truth = plain_truth(v)
+        if truth is not None:
+            out["truth"] = truth
+        return out
+
+
+def plain_truth(v):
+    """`bool(v)` when no user code decides it: no class in the MRO defines
+    `__bool__` or `__len__` (then it is True), or the one that does is a
+    static C type. None otherwise."""
+    for klass in _type_mro_of(_type(v)):
+        d = _type_dict_of(klass)
+        if "__bool__" in d or "__len__" in d:
+            if _type_flags_of(klass) & HEAP_TYPE:
+                return None
+            try:
+                return bool(v)
+            except BaseException:
+                return None
+    return True
+
+
+PLAN_KINDS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Is: "is", ast.IsNot: "is_not"}
+LITERAL_WRAPPERS = {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "sorted": sorted}
+JUDGING_NODES = (ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp,
+                 ast.DictComp, ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)
+
+
+def literal(node):
+    """(True, value) when `node` is a literal, or a literal wrapped in
+    set()/frozenset()/tuple()/list()/sorted(); (False, None) otherwise."""
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        pass
+    if _isinstance(node, ast.Call) and _isinstance(node.func, ast.Name) and not node.keywords \
+            and _len(node.args) == 1 and node.func.id in LITERAL_WRAPPERS:
+        found, inner = literal(node.args[0])
+        if found:
+            try:
+                return True, LITERAL_WRAPPERS[node.func.id](inner)
+            except (TypeError, ValueError):
+                pass
+    return False, None
+
+
+def answer_only(node):
+    """Whether evaluating `node` in the candidate's process yields only the
+    candidate's answer: nothing in it compares, tests truth or branches
+    (where an always-equal object or a patched builtin could decide)."""
+    return not any(_isinstance(n, JUDGING_NODES) or _isinstance(n, ast.UnaryOp) and _isinstance(n.op, ast.Not)
+                   for n in ast.walk(node))
+
+
+def test_plan(code):
+    """How the manager judges an `assert` test from plain data: the
+    expression the child evaluates (`call`) and the check applied to its
+    encoded value (`kind`, `expected`, `negate`, tolerances). None when
+    the test has another shape; it then runs in the candidate's process."""
+    src = code.strip()
+    try:
+        tree = ast.parse(src)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if _len(tree.body) != 1 or not _isinstance(tree.body[0], ast.Assert):
+        return None
+    node = tree.body[0].test
+    negate = False
+    while _isinstance(node, ast.UnaryOp) and _isinstance(node.op, ast.Not):
+        node, negate = node.operand, not negate
+    plan = None
+    if _isinstance(node, ast.Compare) and _len(node.ops) == 1 and _type(node.ops[0]) in PLAN_KINDS:
+        kind = PLAN_KINDS[_type(node.ops[0])]
+        for call, lit in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
+            found, value = literal(lit)
+            if found and not literal(call)[0] and answer_only(call):
+                if kind in ("is", "is_not") and not (value is None or value is True or value is False):
+                    return None
+                plan = {"kind": kind, "call": call, "expected": encode_value(value)}
+                break
+    elif _isinstance(node, ast.Call) and ast.unparse(node.func) == "math.isclose" and _len(node.args) == 2:
+        tolerances = {"rel_tol": 1e-09, "abs_tol": 0.0}
+        for kw in node.keywords:
+            found, value = literal(kw.value)
+            if kw.arg not in tolerances or not found or _type(value) not in (int, float):
+                return None
+            tolerances[kw.arg] = float(value)
+        for call, lit in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+            found, value = literal(lit)
+            if found and _type(value) in (int, float) and answer_only(call):
+                plan = {"kind": "isclose", "call": call, "expected": encode_value(value)}
+                plan.update(tolerances)
+                break
+    elif _isinstance(node, ast.Call) and answer_only(node) and not literal(node)[0] \
+            and all(literal(a)[0] for a in node.args) and all(literal(k.value)[0] for k in node.keywords):
+        plan = {"kind": "truthy", "call": node}
+    if plan is None:
+        return None
+    seg = ast.get_source_segment(src, plan["call"])
+    plan["call"] = seg if seg is not None else ast.unparse(plan["call"])
+    plan["negate"] = negate
+    return plan
 
 
 # --- prepare (method.md §5) and call expressions -----------------------------

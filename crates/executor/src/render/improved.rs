@@ -46,11 +46,10 @@ pub(crate) fn render(result: &ExecResult, lines: &[&str], limits: &RenderLimits)
             cut = true;
             break;
         }
-        if event.index > last_index + 1 && last_index > 0 {
-            out.push(format!(
-                "... {} events not shown",
-                event.index - last_index - 1
-            ));
+        // Indices come from the child: never trust them to be increasing.
+        let gap = event.index.saturating_sub(last_index.saturating_add(1));
+        if gap > 0 && last_index > 0 {
+            out.push(format!("... {gap} events not shown"));
             frames.values_mut().for_each(|f| f.pending = None);
         }
         last_index = event.index;

@@ -207,4 +207,26 @@ mod tests {
         assert!(text.contains("... 1 events not shown"), "{text}");
         assert!(text.contains("y=1111111111..."), "{text}");
     }
+
+    #[test]
+    fn hostile_event_indices_never_overflow() {
+        let (mut result, source) = traced();
+        result.events[2].index = u64::MAX;
+        result.events[3].index = 5; // and back down again
+        for format in [TraceFormat::Improved, TraceFormat::Compat] {
+            let text = render(&result, source, format, &RenderLimits::default());
+            assert!(!text.is_empty());
+        }
+        let text = render(
+            &result,
+            source,
+            TraceFormat::Improved,
+            &RenderLimits::default(),
+        );
+        assert!(
+            text.contains(&format!("... {} events not shown", u64::MAX - 3)),
+            "{text}"
+        );
+        assert!(!text.contains("... 5 events not shown"), "{text}");
+    }
 }
