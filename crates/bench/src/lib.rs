@@ -24,6 +24,7 @@
 pub mod datasets;
 pub mod metrics;
 pub mod report;
+mod progress;
 mod runner;
 mod solver;
 mod store;
