@@ -6,4 +6,5 @@ mod util;
 mod bad_input;
 mod bench;
 mod cli;
+mod samples;
 mod solve;

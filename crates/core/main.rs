@@ -7,6 +7,7 @@
 
 mod bench;
 mod doctor;
+mod evaluate;
 mod flags;
 mod generate;
 mod load;
@@ -31,6 +32,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Model(command) => model::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
         Command::Doctor => doctor::run(),
     };

@@ -84,7 +84,13 @@ fn pass_message(passed: usize, done: usize) -> String {
 
 /// The log line of one finished task: which, whether it passed, what it
 /// cost, and the running pass rate.
-fn task_line(result: &TaskResult, passed: bool, done: usize, total: usize, passes: usize) -> String {
+fn task_line(
+    result: &TaskResult,
+    passed: bool,
+    done: usize,
+    total: usize,
+    passes: usize,
+) -> String {
     let cost = &result.solution.cost;
     format!(
         "[{done}/{total}] {}: {}, {} attempt(s), {} tokens, {:.1} s; {}",
