@@ -45,6 +45,8 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Summarise a benchmark database as tables, or as an HTML page.
     Report(ReportArgs),
+    /// Browse runs, tasks, attempts and guided tokens in a local web app.
+    Explore(ExploreArgs),
     /// Show which sandbox layers work on this machine.
     Doctor,
 }
@@ -326,6 +328,18 @@ pub struct EvaluateArgs {
     /// The results database (created when missing; the same samples resume).
     #[arg(long, default_value = DEFAULT_DB)]
     pub db: PathBuf,
+}
+
+/// Flags of `egcfg explore`.
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// A results database from `egcfg bench` (it may still be running) or a
+    /// record from `egcfg solve --record`.
+    pub file: PathBuf,
+
+    /// The port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = egcfg_explore::DEFAULT_PORT)]
+    pub port: u16,
 }
 
 /// Flags of `egcfg report`.

@@ -8,6 +8,7 @@
 mod bench;
 mod doctor;
 mod evaluate;
+mod explore;
 mod flags;
 mod generate;
 mod load;
@@ -34,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Doctor => doctor::run(),
     };
     match result {

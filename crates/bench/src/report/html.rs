@@ -7,7 +7,7 @@ use super::svg::{bars, boxes, Bar, Distribution};
 use super::{fmt_count, fmt_opt, record_anchor, Group, Report, RunReport};
 
 /// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
