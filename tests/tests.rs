@@ -6,5 +6,6 @@ mod util;
 mod bad_input;
 mod bench;
 mod cli;
+mod explore;
 mod samples;
 mod solve;
