@@ -33,7 +33,7 @@ pub use server::{serve, Explorer, Response};
 
 /// The port `egcfg explore` listens on unless told otherwise, and the one
 /// the HTML report's task links point to.
-pub const DEFAULT_PORT: u16 = 8765;
+pub const DEFAULT_PORT: u16 = egcfg_bench::report::EXPLORER_PORT;
 pub use source::Source;
 
 /// Why the explorer could not show its file.

@@ -71,9 +71,15 @@ pub fn run_label(info: &RunInfo) -> String {
         k.dataset,
         k.split,
         k.method,
-        k.model,
+        model_name(&k.model),
         &info.config_hash[..8.min(info.config_hash.len())]
     )
+}
+
+/// A model as named on the command line, without the directories of a
+/// path (a model's file name says which it is; the full path is long).
+pub fn model_name(model: &str) -> &str {
+    model.rsplit('/').next().unwrap_or(model)
 }
 
 /// Whether a task's chosen program passed its primary (first) suite;

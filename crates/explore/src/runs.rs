@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use egcfg_bench::{RunInfo, TaskResult};
 
-use crate::page::{escape, layout, passed, rate, run_href};
+use crate::page::{escape, layout, model_name, passed, rate, run_href};
 use crate::source::Source;
 use crate::ExploreError;
 
@@ -109,13 +109,14 @@ fn row(out: &mut String, info: &RunInfo, h: &Headline) {
     let k = &info.key;
     let _ = writeln!(
         out,
-        "<tr><td><a data-run=\"{id}\" href=\"{href}\">{id}</a></td><td class=\"l\">{dataset}:{split}</td><td class=\"l\">{method}</td><td class=\"l\">{model}</td><td class=\"l\"><code title=\"{config}\">{hash}</code></td><td>{tasks}</td><td>{pass}</td><td>{attempts:.1}</td><td>{tokens:.0}</td><td>{seconds:.1}</td></tr>",
+        "<tr><td><a data-run=\"{id}\" href=\"{href}\">{id}</a></td><td class=\"l\">{dataset}:{split}</td><td class=\"l\">{method}</td><td class=\"l\" title=\"{model_path}\">{model}</td><td class=\"l\"><code title=\"{config}\">{hash}</code></td><td>{tasks}</td><td>{pass}</td><td>{attempts:.1}</td><td>{tokens:.0}</td><td>{seconds:.1}</td></tr>",
         id = info.id.0,
         href = run_href(info.id.0),
         dataset = escape(&k.dataset),
         split = escape(&k.split),
         method = escape(&k.method),
-        model = escape(&k.model),
+        model = escape(model_name(&k.model)),
+        model_path = escape(&k.model),
         config = escape(&k.config.to_string()),
         hash = escape(&info.config_hash),
         tasks = h.tasks,
