@@ -47,21 +47,26 @@ dom() { # PATH
   chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
     --user-data-dir="$work/profile" --dump-dom "$url$1" 2>/dev/null
 }
-# The first link after an attribute on a page, as a path.
+# The first link after an attribute on a page, as a path (empty if none).
 link_after() { # PATH MARKER
-  dom "$1" | tr '\n' ' ' | grep -o "$2[^>]*href=\"[^\"]*\"" | head -1 |
+  { dom "$1" | tr '\n' ' ' | grep -o "$2[^>]*href=\"[^\"]*\"" || true; } | head -1 |
     sed -e 's/.*href="//' -e 's/"$//' -e 's/&amp;/\&/g'
 }
 
-# The EG-CFG run (the last one), a task of it where guidance changed a
-# token, and that token.
+# The last run (EG-CFG, when the script made the database), its first task,
+# and a guided token of that task.
 run_path="$(dom / | grep -o 'href="/run?id=[0-9]*"' | tail -1 | sed -e 's/href="//' -e 's/"$//')"
 shot explore-run "$run_path"
 task_path="$(link_after "$run_path" 'data-task=')"
 shot explore-task "$task_path"
-attempt_path="$(link_after "$task_path" 'data-attempt=')"
-token_path="$(link_after "$attempt_path" 'data-changed="true"')"
-if [ -z "$token_path" ]; then
-  token_path="$(link_after "$attempt_path" 'data-changed="false"')"
-fi
-shot explore-token "${token_path:-$attempt_path}"
+# The first attempt where guidance changed a token, else the first guided
+# token, else the first attempt.
+token_path=""
+for marker in 'data-changed="true"' 'data-changed="false"'; do
+  for n in $(dom "$task_path" | grep -o 'data-attempt="[0-9]*"' | grep -o '[0-9]*'); do
+    attempt_path="$(link_after "$task_path" "data-attempt=\"$n\"")"
+    token_path="$(link_after "$attempt_path" "$marker")"
+    [ -n "$token_path" ] && break 2
+  done
+done
+shot explore-token "${token_path:-$(link_after "$task_path" 'data-attempt=')}"
