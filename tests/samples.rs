@@ -143,6 +143,11 @@ fn evaluate_scores_samples_of_other_tools_in_both_formats() {
         Some(vec![true, false]),
         "each sample of a task is scored"
     );
+    let printed = success(&out);
+    assert!(
+        printed.contains("| samples |") && printed.contains("@1 50.0% (n=3)"),
+        "evaluate prints the scores with pass@k:\n{printed}"
+    );
     let report = success(&sandbox.run(&["report", "he.sqlite"]));
     assert!(
         report.contains("hand-written") && report.contains("66.7% (2/3)"),

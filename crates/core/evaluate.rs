@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use egcfg_bench::samples::Samples;
-use egcfg_bench::{run_benchmark, DatasetError, DatasetSpec, RunKey, RunOptions, Selection, Store};
+use egcfg_bench::{
+    report, run_benchmark, DatasetError, DatasetSpec, RunKey, RunOptions, Selection, Store,
+};
 use egcfg_executor::{Executor, ExecutorConfig};
 
 use crate::bench::{load_dataset, print_summary};
@@ -57,6 +59,13 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
         &RunOptions::default(),
     )?;
     print_summary(&key, &summary, &args.db);
+    // The scores as EvalPlus prints them, pass@k included: the report's
+    // table of this run's group.
+    let mut report = report::build(&store)?;
+    report
+        .groups
+        .retain(|group| group.runs.iter().any(|r| r.info.id == summary.run));
+    print!("{}", report::markdown(&report));
     Ok(ExitCode::SUCCESS)
 }
 

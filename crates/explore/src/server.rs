@@ -298,6 +298,54 @@ mod tests {
     }
 
     #[test]
+    fn a_database_being_written_shows_its_progress() {
+        use egcfg_bench::{Cost, RunKey, Solution, Store, SuiteScore, TaskResult};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        let key = RunKey {
+            dataset: "mbpp".into(),
+            split: "validation".into(),
+            method: "egcfg".into(),
+            model: "/models/tiny.gguf".into(),
+            config: serde_json::json!({}),
+        };
+        let run = store.open_run(&key, "v1").unwrap();
+        let result = TaskResult {
+            task_id: "Mbpp/511".into(),
+            solution: Solution {
+                program: "print('<b>')".into(),
+                attempts: Vec::new(),
+                cost: Cost::default(),
+                records: serde_json::json!({ "sample_lines": [1] }),
+            },
+            wall_ms: 1.0,
+            scores: vec![SuiteScore {
+                suite: "mbpp".into(),
+                passed: true,
+                tests_passed: 3,
+                tests_total: 3,
+                detail: String::new(),
+                attempts_passed: None,
+            }],
+        };
+        store.record(run, &result).unwrap();
+        // The writer is still open, as `egcfg bench` is mid-run.
+        let explorer = Explorer::new(Source::open(&path).unwrap());
+        let runs = ok(&explorer, "/");
+        assert!(runs.contains("in progress"), "{runs}");
+        assert!(runs.contains("http-equiv=\"refresh\""), "{runs}");
+        assert!(
+            runs.contains("1/1 (100.0%) on mbpp") && runs.contains(">tiny.gguf<"),
+            "{runs}"
+        );
+        let task = ok(&explorer, "/task?run=1&id=Mbpp%2F511");
+        assert!(task.contains("No generation record"), "{task}");
+        assert!(task.contains("print(&#39;&lt;b&gt;&#39;)"), "{task}");
+        drop(store);
+    }
+
+    #[test]
     fn a_file_that_is_neither_a_database_nor_a_record_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.txt");
