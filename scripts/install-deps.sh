@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages egcfg needs to build and run, when missing:
 #   cmake, clang and libclang-dev  build llama.cpp and its Rust bindings;
-#   python3 (3.9+)                 runs model-written code inside the sandbox.
+#   python3 (3.9+)                 runs model-written code inside the sandbox;
+#   chromium                       drives the explorer's browser test headless
+#                                  (Debian's package; no downloaded browser).
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
@@ -11,6 +13,7 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 # bindgen loads libclang itself (libclang-N.so), not libclang-cpp.
 ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9.]+)?\.so' || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -4,7 +4,8 @@
 #   2. checks formatting and lints;
 #   3. fetches the end-to-end model once into $EGCFG_HOME (cached after that);
 #   4. runs every unit and integration test in release mode (llama.cpp is
-#      built once, for one profile, and tests of real models need the speed).
+#      built once, for one profile, and tests of real models need the speed),
+#      the explorer's test in headless Chromium among them.
 # Set EGCFG_SKIP_E2E=1 to run without the real-model end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +35,10 @@ if [ "${EGCFG_SKIP_E2E:-0}" != "1" ]; then
   EGCFG_E2E_MODEL="$("$target_dir/release/egcfg" model path "$e2e_model")"
   export EGCFG_E2E_MODEL
 fi
+
+# install-deps.sh put Chromium here: the explorer's browser test must run,
+# not skip.
+EGCFG_BROWSER="$(command -v chromium)"
+export EGCFG_BROWSER
 
 cargo test --workspace --release --locked

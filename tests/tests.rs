@@ -8,5 +8,7 @@ mod bench;
 mod bench_bad_tasks;
 mod cli;
 mod engine_options;
+mod explore;
 mod fetch;
+mod samples;
 mod solve;

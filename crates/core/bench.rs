@@ -3,14 +3,19 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use egcfg_bench::datasets::{self, plus::OutputOracle};
-use egcfg_bench::{run_benchmark, DatasetSpec, RunKey, RunOptions, Selection, Store};
+use egcfg_bench::{
+    run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
+};
 use egcfg_executor::{Executor, ExecutorConfig};
 use egcfg_method::PromptStyle;
 
 use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
 use crate::load;
+use crate::output::{OutputFile, OutputKind};
 use crate::solver::MethodSolver;
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -77,27 +82,23 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         .as_deref()
         .context("--dataset is required")?
         .parse()?;
-    // The database is checked (and created) before anything is loaded, so
-    // a wrong --db costs nothing.
+    // The database and the samples file are checked (and the database
+    // created) before anything is loaded, so a wrong path costs nothing.
     let mut store = Store::open(&args.db)?;
+    let samples_out = args
+        .samples_out
+        .as_deref()
+        .map(|path| OutputFile::claim(path, SAMPLES, &[&args.db]))
+        .transpose()?;
     let selection = match (args.limit, args.ids.is_empty()) {
         (Some(n), _) => Selection::First(n as usize),
         (None, false) => Selection::Ids(args.ids.clone()),
         (None, true) => Selection::All,
     };
+    let data = load_dataset(&spec, &selection)?;
     // One sandbox serves the solver's visible-test traces and the hidden
-    // tests; the EvalPlus oracle needs other limits, so it has its own.
+    // tests.
     let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
-    let data = {
-        let oracle_executor =
-            Executor::start(OutputOracle::executor_config(ExecutorConfig::default()))?;
-        let cache = egcfg_models::Store::from_env()?.root().join("cache");
-        let mut oracle = OutputOracle::new(&oracle_executor, cache);
-        datasets::load(&spec, &selection, Some(&mut oracle))?
-    };
-    for note in &data.notes {
-        eprintln!("note: {note}");
-    }
 
     let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {
@@ -136,6 +137,35 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         &key,
         &RunOptions::default(),
     )?;
+    print_summary(&store, &key, &summary, &args.db)?;
+    if let Some(out) = samples_out {
+        let path = out.path().display().to_string();
+        let results = store.results(summary.run)?;
+        out.write(samples::samples_jsonl(&data.tasks, &results).as_bytes())?;
+        eprintln!("samples written to {path}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the selected tasks of a dataset, computing EvalPlus's expected
+/// outputs in a sandbox of their own where the dataset needs them, and
+/// prints the dataset's caveats.
+pub fn load_dataset(spec: &DatasetSpec, selection: &Selection) -> Result<Dataset> {
+    let oracle_executor =
+        Executor::start(OutputOracle::executor_config(ExecutorConfig::default()))?;
+    let cache = egcfg_models::Store::from_env()?.root().join("cache");
+    let mut oracle = OutputOracle::new(&oracle_executor, cache);
+    let data = datasets::load(spec, selection, Some(&mut oracle))?;
+    for note in &data.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(data)
+}
+
+/// What a dataset run did, and where its results are.
+pub fn print_summary(store: &Store, key: &RunKey, summary: &RunSummary, db: &Path) -> Result<()> {
+    // Tasks that could not run in this or an earlier sitting are finished
+    // but in no score.
     let unrunnable = store.unrunnable(summary.run)?.len();
     eprintln!(
         "{key}: {} of {} tasks pass (strict pass@1 over the {} finished), {} recorded now, {} already done, {:.0} s",
@@ -153,8 +183,20 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     }
     println!(
         "results in {}; summarise with `egcfg report {}`",
-        args.db.display(),
-        args.db.display()
+        db.display(),
+        db.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
+
+/// `--samples-out` files: EvalPlus samples; an earlier one may be replaced
+/// (its first line is a sample), nothing else.
+const SAMPLES: OutputKind = OutputKind {
+    flag: "--samples-out",
+    what: "samples file",
+    is_earlier_output: |head| {
+        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        serde_json::from_slice::<serde_json::Value>(first)
+            .is_ok_and(|v| v.get("task_id").is_some() && v.get("solution").is_some())
+    },
+};

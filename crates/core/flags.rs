@@ -40,8 +40,13 @@ pub enum Command {
     Model(ModelCommand),
     /// Run a benchmark dataset, or measure the engine or the executor.
     Bench(BenchArgs),
+    /// Score samples made by any tool (EvalPlus or HumanEval JSON Lines) on
+    /// a dataset's hidden tests, into a benchmark database.
+    Evaluate(EvaluateArgs),
     /// Summarise a benchmark database as tables, or as an HTML page.
     Report(ReportArgs),
+    /// Browse runs, tasks, attempts and guided tokens in a local web app.
+    Explore(ExploreArgs),
     /// Show which sandbox layers work on this machine.
     Doctor,
 }
@@ -293,11 +298,53 @@ pub struct BenchRunArgs {
     pub model: ModelArgs,
 
     /// The results database (created when missing; runs resume from it).
-    #[arg(long, default_value = "egcfg-bench.sqlite")]
+    #[arg(long, default_value = DEFAULT_DB)]
     pub db: PathBuf,
+
+    /// Also write the chosen programs to this file as EvalPlus samples
+    /// (JSON Lines of `task_id` and `solution`), for other harnesses.
+    #[arg(long)]
+    pub samples_out: Option<PathBuf>,
 
     #[command(flatten)]
     pub options: MethodArgs,
+}
+
+/// Where benchmark results go unless `--db` says otherwise.
+const DEFAULT_DB: &str = "egcfg-bench.sqlite";
+
+/// Flags of `egcfg evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The samples: JSON Lines with `task_id` and either `solution` (a whole
+    /// program, EvalPlus) or `completion` (text after the prompt, HumanEval).
+    /// Several lines for one task are scored as its attempts (pass@k).
+    pub samples: PathBuf,
+
+    /// The dataset the samples answer, e.g. `humaneval` or `mbpp:test`.
+    #[arg(long)]
+    pub dataset: String,
+
+    /// What made the samples, shown as the run's model in reports
+    /// (default: the samples file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The results database (created when missing; the same samples resume).
+    #[arg(long, default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+}
+
+/// Flags of `egcfg explore`.
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// A results database from `egcfg bench` (it may still be running) or a
+    /// record from `egcfg solve --record`.
+    pub file: PathBuf,
+
+    /// The port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = egcfg_explore::DEFAULT_PORT)]
+    pub port: u16,
 }
 
 /// Flags of `egcfg report`.

@@ -7,6 +7,8 @@
 
 mod bench;
 mod doctor;
+mod evaluate;
+mod explore;
 mod flags;
 mod generate;
 mod load;
@@ -32,7 +34,9 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Model(command) => model::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Doctor => doctor::run(),
     };
     match result {

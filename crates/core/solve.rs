@@ -92,7 +92,8 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     // written must not cost the user the answer.
     if let Some(record) = record {
         let path = record.path().display().to_string();
-        record.write(serde_json::to_string_pretty(&outcome)?.as_bytes())?;
+        let records = crate::solver::records(&outcome, engine.as_ref());
+        record.write(serde_json::to_string_pretty(&records)?.as_bytes())?;
         eprintln!("record written to {path}");
     }
     Ok(if outcome.passed {

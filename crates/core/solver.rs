@@ -1,8 +1,10 @@
 //! The benchmark harness's [`Solver`], implemented with the method crate.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use egcfg_bench::{Attempt, Cost, Solution, Solver, VisibleTask};
+use egcfg_engine::Engine;
 use egcfg_executor::Executor;
 use egcfg_method::{MethodError, PromptStyle, SolveOptions, SolveOutcome};
 
@@ -42,7 +44,8 @@ impl Solver for MethodSolver {
                 &ignore,
             )?,
         };
-        Ok(solution(outcome))
+        let records = records(&outcome, self.engine.as_ref());
+        Ok(solution(outcome, records))
     }
 
     fn unrunnable_reason(&self, error: &MethodError) -> Option<String> {
@@ -50,9 +53,43 @@ impl Solver for MethodSolver {
     }
 }
 
+/// The JSON of a solve's records, with the text of every token id they
+/// name (`token_pieces`, id to text): the top-token lists hold ids only,
+/// and a reader of the records (`egcfg explore`) has no tokenizer.
+pub fn records(outcome: &SolveOutcome, engine: &dyn Engine) -> serde_json::Value {
+    let mut ids = BTreeSet::new();
+    for token in outcome.attempts.iter().flat_map(|a| &a.tokens) {
+        ids.insert(token.token);
+        ids.insert(token.argmax_p);
+        for listed in token
+            .top_p
+            .iter()
+            .chain(&token.top_pc)
+            .chain(&token.top_guided)
+        {
+            ids.insert(listed.token);
+        }
+    }
+    let pieces: serde_json::Map<String, serde_json::Value> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let bytes = engine.token_bytes(id).ok()?;
+            Some((
+                id.to_string(),
+                String::from_utf8_lossy(&bytes).into_owned().into(),
+            ))
+        })
+        .collect();
+    let mut value = serde_json::to_value(outcome).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("token_pieces".into(), pieces.into());
+    }
+    value
+}
+
 /// The harness's view of a solve: the chosen program, every attempt and the
 /// totals, with the full records kept verbatim.
-fn solution(outcome: SolveOutcome) -> Solution {
+fn solution(outcome: SolveOutcome, records: serde_json::Value) -> Solution {
     let attempts = outcome
         .attempts
         .iter()
@@ -78,6 +115,6 @@ fn solution(outcome: SolveOutcome) -> Solution {
         program: outcome.code.clone(),
         attempts,
         cost,
-        records: serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null),
+        records,
     }
 }

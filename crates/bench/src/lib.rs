@@ -17,14 +17,18 @@
 //!   the baseline on the same tasks, and cost per task, each with its task
 //!   count.
 //! * [`report`]: a markdown table and a self-contained HTML page.
+//! * [`samples`]: programs in the field's JSON Lines formats, read for
+//!   scoring (`egcfg evaluate`) and written from a run.
 //!
 //! This crate knows nothing of language models: the CLI plugs methods in
 //! through [`Solver`].
 
 pub mod datasets;
 pub mod metrics;
+mod progress;
 pub mod report;
 mod runner;
+pub mod samples;
 mod solver;
 mod store;
 

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use egcfg_executor::{CheckReport, CheckRequest, Executor, Verdict};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::datasets::{BenchTask, Dataset};
+use crate::progress::Progress;
 use crate::solver::{Solution, Solver};
 use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult, UnrunnableTask};
 
@@ -35,7 +35,8 @@ pub struct RunOptions {
     /// Also score every attempt on the hidden suites, for any-of-N and
     /// pass@k. Costs one check per distinct attempt program and suite.
     pub score_attempts: bool,
-    /// Draw a progress bar on stderr (hidden when stderr is no terminal).
+    /// Show progress on stderr: a bar on a terminal, else one line per
+    /// finished task.
     pub progress: bool,
 }
 
@@ -114,11 +115,9 @@ pub fn run_benchmark<S: Solver>(
         .filter(|t| !finished.contains(t.id()))
         .collect();
     let skipped = dataset.tasks.len() - todo.len();
-    let bar = progress_bar(options.progress, dataset.tasks.len(), skipped);
-    let mut done = skipped;
+    let mut progress = Progress::new(options.progress, dataset.tasks.len(), skipped, passed);
     let mut recorded = 0;
     let mut unrunnable = 0;
-    bar.set_message(pass_message(passed, done));
     for task in todo {
         tracing::debug!(task = task.id(), "solving");
         let solve_start = Instant::now();
@@ -131,7 +130,7 @@ pub fn run_benchmark<S: Solver>(
                         source,
                     });
                 };
-                bar.suspend(|| tracing::warn!("task {} cannot run: {reason}", task.id()));
+                progress.task_unrunnable(task.id(), &reason);
                 let skipped = UnrunnableTask {
                     task_id: task.id().to_string(),
                     reason,
@@ -139,8 +138,6 @@ pub fn run_benchmark<S: Solver>(
                 if store.record_unrunnable(run, &skipped)? {
                     unrunnable += 1;
                 }
-                done += 1;
-                bar.inc(1);
                 continue;
             }
         };
@@ -152,17 +149,16 @@ pub fn run_benchmark<S: Solver>(
             wall_ms,
             scores,
         };
+        let task_passed = result.scores.first().is_some_and(|s| s.passed);
         if store.record(run, &result)? {
             recorded += 1;
-            if result.scores.first().is_some_and(|s| s.passed) {
+            if task_passed {
                 passed += 1;
             }
         }
-        done += 1;
-        bar.inc(1);
-        bar.set_message(pass_message(passed, done));
+        progress.task_finished(&result, task_passed);
     }
-    bar.finish_and_clear();
+    progress.finish();
     Ok(RunSummary {
         run,
         tasks: dataset.tasks.len(),
@@ -172,31 +168,6 @@ pub fn run_benchmark<S: Solver>(
         passed,
         wall_s: started.elapsed().as_secs_f64(),
     })
-}
-
-fn progress_bar(enabled: bool, len: usize, done: usize) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}, ETA {eta}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(done as u64);
-    bar.reset_eta();
-    bar
-}
-
-fn pass_message(passed: usize, done: usize) -> String {
-    if done == 0 {
-        "pass -".into()
-    } else {
-        format!(
-            "pass {passed}/{done} ({:.1}%)",
-            100.0 * passed as f64 / done as f64
-        )
-    }
 }
 
 /// Scores the selected program once on every suite, and, if asked, every

@@ -705,16 +705,38 @@ impl Store {
 
     /// A run's results, ordered by task id as recorded (insertion order).
     pub fn results(&self, run: RunId) -> Result<Vec<TaskResult>, StoreError> {
+        self.query_results(run, None, true)
+    }
+
+    /// A run's results without the solver's records (each is `null`):
+    /// what a listing of many tasks needs, at a fraction of the reading.
+    pub fn result_summaries(&self, run: RunId) -> Result<Vec<TaskResult>, StoreError> {
+        self.query_results(run, None, false)
+    }
+
+    /// One task's result in a run, records included, if it has finished.
+    pub fn result(&self, run: RunId, task_id: &str) -> Result<Option<TaskResult>, StoreError> {
+        Ok(self.query_results(run, Some(task_id), true)?.pop())
+    }
+
+    /// The results of `run` (of one task, when given), with or without the
+    /// records.
+    fn query_results(
+        &self,
+        run: RunId,
+        task: Option<&str>,
+        with_records: bool,
+    ) -> Result<Vec<TaskResult>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT id, task_id, program, prefill_tokens, decode_tokens, executions, wall_ms,
-                        attempt_list, records
-                 FROM results WHERE run_id = ?1 ORDER BY id",
+                        attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END
+                 FROM results WHERE run_id = ?1 AND (?3 IS NULL OR task_id = ?3) ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         type Row = (i64, String, String, i64, i64, i64, f64, String, String);
-        let rows: Vec<Row> = self.rows(&mut stmt, [run.0])?;
+        let rows: Vec<Row> = self.rows(&mut stmt, params![run.0, with_records, task])?;
         let mut scores_stmt = self
             .conn
             .prepare(
@@ -839,6 +861,14 @@ mod tests {
         assert!(store.record(a, &result("Mbpp/511", true)).unwrap());
         let back = store.results(a).unwrap();
         assert_eq!(back, vec![result("Mbpp/511", true)]);
+        assert_eq!(
+            store.result(a, "Mbpp/511").unwrap(),
+            Some(result("Mbpp/511", true))
+        );
+        assert_eq!(store.result(a, "Mbpp/512").unwrap(), None);
+        let summary = store.result_summaries(a).unwrap().remove(0);
+        assert_eq!(summary.solution.records, serde_json::Value::Null);
+        assert_eq!(summary.scores, result("Mbpp/511", true).scores);
         assert!(store.results(b).unwrap().is_empty());
         let runs = store.runs().unwrap();
         assert_eq!(runs.len(), 2);

@@ -368,7 +368,7 @@ pub(crate) fn run_oneshot(
     job: &mut Job,
     deadline: Duration,
 ) -> crate::result::ExecResult {
-    match run_oneshot_body(launch, scratch, landlock, job, deadline) {
+    match run_oneshot_body(launch, dir, landlock, job, deadline) {
         Ok(body) => crate::wire::parse_body(&body),
         Err((status, detail)) => crate::result::ExecResult::failure(status, detail),
     }
@@ -378,7 +378,7 @@ pub(crate) fn run_oneshot(
 /// body of its verified result frame, or the failure's status and detail.
 pub(crate) fn run_oneshot_body(
     launch: &Launch,
-    scratch: PathBuf,
+    dir: PathBuf,
     landlock: Option<OwnedFd>,
     job: &mut Job,
     deadline: Duration,

@@ -167,8 +167,9 @@ fn explain_refresh(out: &mut String, refresh: &RefreshRecord) {
     }
 }
 
-/// Guided tokens whose choice differs from the unconditional argmax.
-fn guidance_changed(token: &TokenRecord) -> bool {
+/// Whether guidance chose this token where plain decoding (the argmax of
+/// `P`) would have chosen another.
+pub fn guidance_changed(token: &TokenRecord) -> bool {
     token.guided && token.argmax_p != token.token
 }
 
@@ -183,7 +184,7 @@ fn top_list(list: &[TokenProb], piece: &dyn Fn(Token) -> String) -> String {
 }
 
 /// Tokens grouped by the line of the reply they end on.
-fn lines(tokens: &[TokenRecord]) -> Vec<Vec<&TokenRecord>> {
+pub fn lines(tokens: &[TokenRecord]) -> Vec<Vec<&TokenRecord>> {
     let mut out: Vec<Vec<&TokenRecord>> = vec![Vec::new()];
     for t in tokens {
         out.last_mut().expect("never empty").push(t);

@@ -7,7 +7,7 @@ use super::svg::{bars, boxes, Bar, Distribution};
 use super::{fmt_count, fmt_opt, record_anchor, Group, Report, RunReport};
 
 /// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -36,6 +36,10 @@ details{margin:.3em 0;border:1px solid #e3e3e3;padding:.3em .6em}details:target{
 pre{background:#f7f7f7;padding:.5em;overflow:auto;max-height:30em;white-space:pre-wrap}
 ";
 
+/// The port `egcfg explore` listens on by default, where the report's task
+/// links point.
+pub const EXPLORER_PORT: u16 = 8765;
+
 /// The page's `<title>`, also how an earlier report is recognised before it
 /// is replaced.
 pub const HTML_TITLE: &str = "<title>egcfg benchmark report</title>";
@@ -53,7 +57,10 @@ pub fn html(report: &Report) -> String {
     for group in &report.groups {
         group_section(&mut out, group);
     }
-    out.push_str("<h2>Recorded generations</h2>\n");
+    let _ = writeln!(
+        out,
+        "<h2>Recorded generations</h2>\n<p class=\"note\">Each task links to its page in <code>egcfg explore DB</code> (which listens on port {EXPLORER_PORT} unless told otherwise): the attempts, the program as it grew, and every guided token.</p>"
+    );
     for group in &report.groups {
         for run in &group.runs {
             records_section(&mut out, run);
@@ -253,6 +260,20 @@ fn fixed_broken(out: &mut String, group: &Group) {
     }
 }
 
+/// Where `egcfg explore DB` (on its default port) shows a task: the
+/// report's way into every decision behind a number.
+fn explorer_link(run: i64, task_id: &str) -> String {
+    let mut id = String::new();
+    for byte in task_id.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            id.push(byte as char);
+        } else {
+            let _ = write!(id, "%{byte:02X}");
+        }
+    }
+    format!("http://127.0.0.1:{EXPLORER_PORT}/task?run={run}&id={id}")
+}
+
 fn records_section(out: &mut String, run: &RunReport) {
     let k = &run.info.key;
     let _ = writeln!(
@@ -274,9 +295,10 @@ fn records_section(out: &mut String, run: &RunReport) {
             .collect();
         let _ = write!(
             out,
-            "<details id=\"{id}\"><summary>{task} &middot; {verdicts} &middot; {n} attempt(s), {wall:.1} s</summary>\n<p>Selected program:</p><pre>{program}</pre>\n",
+            "<details id=\"{id}\"><summary>{task} &middot; {verdicts} &middot; {n} attempt(s), {wall:.1} s &middot; <a class=\"explore\" href=\"{explore}\">open in egcfg explore</a></summary>\n<p>Selected program:</p><pre>{program}</pre>\n",
             id = record_anchor(run.info.id.0, &r.task_id),
             task = escape(&r.task_id),
+            explore = escape(&explorer_link(run.info.id.0, &r.task_id)),
             verdicts = escape(&verdicts.join(", ")),
             n = r.solution.attempt_programs().len(),
             wall = r.wall_ms / 1000.0,
@@ -317,9 +339,20 @@ mod tests {
     fn page_is_self_contained_and_links_resolve() {
         let page = html(&build(&sample_store()).unwrap());
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
+        // Nothing is fetched: the only addresses are links to the local
+        // explorer, one per recorded task.
+        let explorer = "href=\"http://127.0.0.1:8765/task?run=";
+        let without_explorer_links = page.replace(explorer, "");
         for banned in ["<script", "http://", "https://", "<link", "src="] {
-            assert!(!page.contains(banned), "page contains {banned}");
+            assert!(
+                !without_explorer_links.contains(banned),
+                "page contains {banned}"
+            );
         }
+        assert!(
+            page.contains("href=\"http://127.0.0.1:8765/task?run=2&amp;id=Mbpp%2F514\""),
+            "tasks link to the explorer"
+        );
         assert!(
             page.contains("&lt;script&gt;x&lt;/script&gt;"),
             "records are escaped"

@@ -10,7 +10,7 @@ mod html;
 mod markdown;
 mod svg;
 
-pub use html::{html, HTML_TITLE};
+pub use html::{escape, html, EXPLORER_PORT, HTML_TITLE};
 pub use markdown::markdown;
 
 use serde::Serialize;

@@ -1,0 +1,21 @@
+//! `egcfg explore`: the run explorer on 127.0.0.1.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use egcfg_explore::{serve, Explorer, Source};
+
+use crate::flags::ExploreArgs;
+
+pub fn run(args: ExploreArgs) -> Result<ExitCode> {
+    let source = Source::open(&args.file)?;
+    serve(Explorer::new(source), args.port, |address| {
+        // The address on stdout (flushed at once: scripts wait for it),
+        // how to stop on stderr.
+        println!("egcfg explore: http://{address}/");
+        let _ = std::io::stdout().flush();
+        eprintln!("serving {} until Ctrl-C", args.file.display());
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
