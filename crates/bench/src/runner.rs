@@ -57,7 +57,7 @@ pub enum RunError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The solver failed on a task (the task is not recorded).
-    #[error("solver failed on task {task}: {source}")]
+    #[error("solver failed on task {task}")]
     Solver {
         /// The task.
         task: String,

@@ -421,16 +421,7 @@ impl Store {
         // their version row.
         let versioned = application_id == 0
             && tables.iter().any(|t| t == "meta")
-            && self
-                .conn
-                .query_row(
-                    "SELECT 1 FROM meta WHERE key = 'schema_version'",
-                    [],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?
-                .is_some();
+            && self.has_row("SELECT 1 FROM meta WHERE key = 'schema_version'")?;
         Ok(if versioned {
             Kind::Egcfg
         } else {
@@ -484,6 +475,15 @@ impl Store {
                 found: found.parse().unwrap_or(-1),
             })
         }
+    }
+
+    /// Whether the parameterless query `sql` returns a row.
+    fn has_row(&self, sql: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(sql, [], |_| Ok(()))
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(|e| self.err(e))
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -646,17 +646,9 @@ impl Store {
     pub fn unrunnable(&self, run: RunId) -> Result<Vec<UnrunnableTask>, StoreError> {
         // A database written before the table existed, opened read-only
         // for a report, has none: nothing there could not run.
-        let has_table = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unrunnable'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .is_some();
-        if !has_table {
+        if !self
+            .has_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unrunnable'")?
+        {
             return Ok(Vec::new());
         }
         let mut stmt = self

@@ -39,7 +39,7 @@ pub enum ExecutorError {
         detail: String,
     },
     /// The scratch directory could not be prepared.
-    #[error("cannot prepare scratch directory {path}: {source}")]
+    #[error("cannot prepare scratch directory {path}")]
     Scratch {
         /// The directory.
         path: PathBuf,

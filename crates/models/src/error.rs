@@ -39,7 +39,7 @@ pub enum Error {
         found: String,
     },
     /// A file-system operation failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}", path.display())]
     Io {
         /// What was being done ("cannot read", "cannot create").
         action: &'static str,
@@ -130,12 +130,14 @@ pub enum SourceError {
         expected: u64,
     },
     /// The Python interpreter could not be started.
-    #[error("cannot run `{} -m pip`: {source}; set EGCFG_PYTHON to a Python that has pip", python.display())]
+    // The cause is in the message, before the advice, so it is no `source`
+    // (which would print it a second time, after the advice).
+    #[error("cannot run `{} -m pip`: {cause}; set EGCFG_PYTHON to a Python that has pip", python.display())]
     PipSpawn {
         /// The interpreter tried.
         python: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The server accepted the request but sent nothing for the read timeout.
     #[error(

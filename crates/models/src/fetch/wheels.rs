@@ -88,9 +88,9 @@ pub(super) fn download<'a>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     bind_to_this_process(&mut command);
-    let mut child = command.spawn().map_err(|source| SourceError::PipSpawn {
+    let mut child = command.spawn().map_err(|cause| SourceError::PipSpawn {
         python: options.python.clone(),
-        source,
+        cause,
     })?;
     let mut tracked_child = TrackedChild::new(child.id());
     let stderr = child.stderr.take().map(|stderr| {
