@@ -100,6 +100,27 @@ impl ServerConfig<'_> {
     }
 }
 
+/// What a server needs to know of a request to supervise its child: no
+/// program, no test text.
+#[derive(Serialize)]
+struct RequestHead {
+    id: u64,
+    invocations: usize,
+    timeout_s: f64,
+    result_bytes: u64,
+}
+
+impl RequestHead {
+    fn of(job: &Job) -> RequestHead {
+        RequestHead {
+            id: job.id,
+            invocations: job.invocations.len(),
+            timeout_s: job.limits.timeout_s,
+            result_bytes: job.limits.result_bytes,
+        }
+    }
+}
+
 /// Why talking to a server failed. Except for `Refused`, the server is
 /// unusable afterwards.
 #[derive(Debug)]
@@ -199,14 +220,21 @@ impl Server {
     ) -> Result<Reply, ServerFailure> {
         job.id = self.next_id;
         self.next_id += 1;
-        let frame = serde_json::to_vec(job).expect("jobs serialise");
-        if frame.len() > FRAME_CAP {
+        let body = serde_json::to_vec(job).expect("jobs serialise");
+        if body.len() > FRAME_CAP {
             return Err(ServerFailure::Refused(format!(
                 "request of {} bytes exceeds the {} byte frame cap",
-                frame.len(),
+                body.len(),
                 FRAME_CAP
             )));
         }
+        // The server reads only the head; the job itself it passes to the
+        // child undecoded (see the harness's `read_request`).
+        let head = serde_json::to_vec(&RequestHead::of(job)).expect("heads serialise");
+        let mut frame = Vec::with_capacity(4 + head.len() + body.len());
+        frame.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&head);
+        frame.extend_from_slice(&body);
         self.write_frame(&frame)?;
         let reply = self.read_reply(deadline, job.reply_cap())?;
         if reply.header.id != Some(job.id) {

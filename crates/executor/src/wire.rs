@@ -20,7 +20,7 @@ use crate::result::{
 /// Limits as the harness reads them.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WireLimits {
-    timeout_s: f64,
+    pub(crate) timeout_s: f64,
     memory_bytes: u64,
     file_size_bytes: u64,
     open_files: u64,
@@ -29,7 +29,7 @@ pub(crate) struct WireLimits {
     max_samples: u32,
     repr: ReprLimits,
     stdout_bytes: u64,
-    result_bytes: u64,
+    pub(crate) result_bytes: u64,
     compat_values: bool,
 }
 

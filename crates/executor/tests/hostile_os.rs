@@ -636,6 +636,13 @@ fn scratch_root_the_sandbox_id_cannot_reach_is_refused_with_a_reason() {
         ..ExecutorConfig::default()
     };
     std::fs::create_dir(&config.scratch_root).unwrap();
-    let err = Executor::start(config).err().expect("refused").to_string();
-    assert!(err.contains("cannot search"), "{err}");
+    let err = Executor::start(config).err().expect("refused");
+    // The reason is the error's cause (the message names it once).
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert!(chain.contains("cannot search"), "{chain}");
 }

@@ -116,37 +116,56 @@ fn the_expected_values_are_not_in_the_candidates_process() {
 
 #[test]
 fn no_test_text_of_an_earlier_check_survives_in_a_later_child() {
-    // One server, so the later child is forked from the one that served
-    // the check.
-    let executor = start(1);
-    let check = |program: &str, tests: &[&str]| {
-        executor.check(&CheckRequest {
-            program: program.into(),
-            setup: None,
-            tests: tests
-                .iter()
-                .map(|code| TestCase::Assert {
-                    code: (*code).into(),
-                })
-                .collect(),
-            timeout: None,
-        })
-    };
-    // A hidden test whose text the candidate could only learn from memory.
-    let secret = check(
-        "def g():\n    return 1",
-        &["assert g() == 'zq-hidden-test-marker-8086'"],
+    // A planned assert: its expected value never reaches the server.
+    assert_forgotten(
+        TestCase::Assert {
+            code: "assert g() == 'zq-hidden-test-marker-8086'".into(),
+        },
+        "zq-hidden-test-marker-8086",
     );
-    assert_eq!(secret.tests[0].verdict, Verdict::Fail);
-    // Scan every writable mapping of a later child for the marker, without
-    // copying memory (a regex over ctypes views), skipping the needle
-    // itself. The scanner is setup code, so no snapshot records the needle.
-    let scanner = "import ctypes, re\ndef scan():\n    needle = bytes([c ^ 1 for c in b'iheedo,udru,l`sjds,9197'])\n    pattern = re.compile(re.escape(needle))\n    own = id(needle) + bytes.__basicsize__ - 1\n    found = 0\n    with open('/proc/self/maps') as maps:\n        regions = maps.read().splitlines()\n    for line in regions:\n        parts = line.split()\n        if not parts[1].startswith('rw') or (len(parts) > 5 and parts[5].startswith('[v')):\n            continue\n        lo, hi = (int(x, 16) for x in parts[0].split('-'))\n        view = (ctypes.c_char * (hi - lo)).from_address(lo)\n        for m in pattern.finditer(view):\n            if lo + m.start() != own:\n                found += 1\n    return found";
+}
+
+#[test]
+fn no_script_text_of_an_earlier_check_survives_in_a_later_child() {
+    // A script the child runs whole: its text passes through the server,
+    // which must not keep it (freed memory included) for the next fork.
+    assert_forgotten(
+        TestCase::Script {
+            code: format!(
+                "def check(candidate):\n    hidden = 'zq-script-marker-4711'\n    assert candidate() != hidden\n{}check(g)",
+                "# a test script of ordinary length\n".repeat(40)
+            ),
+        },
+        "zq-script-marker-4711",
+    );
+}
+
+/// Runs `test` against a program on a one-server pool (so later children
+/// fork from the server that served it), then scans every writable
+/// mapping of two later children for `marker`.
+fn assert_forgotten(test: TestCase, marker: &str) {
+    let executor = start(1);
+    let report = executor.check(&CheckRequest {
+        program: "def g():\n    return 1".into(),
+        setup: None,
+        tests: vec![test],
+        timeout: None,
+    });
+    assert_eq!(report.tests.len(), 1);
+    // The scanner is setup code, so no snapshot records the needle; it
+    // skips the needle object itself and searches ctypes views of the
+    // mappings without copying memory. The needle is built from a masked
+    // form so that its literal is no match either.
+    let masked: Vec<String> = marker.bytes().map(|b| (b ^ 1).to_string()).collect();
+    let scanner = format!(
+        "import ctypes, re\ndef scan():\n    needle = bytes([c ^ 1 for c in [{}]])\n    pattern = re.compile(re.escape(needle))\n    own = id(needle) + bytes.__basicsize__ - 1\n    found = 0\n    with open('/proc/self/maps') as maps:\n        regions = maps.read().splitlines()\n    for line in regions:\n        parts = line.split()\n        if not parts[1].startswith('rw') or (len(parts) > 5 and parts[5].startswith('[v')):\n            continue\n        lo, hi = (int(x, 16) for x in parts[0].split('-'))\n        view = (ctypes.c_char * (hi - lo)).from_address(lo)\n        for m in pattern.finditer(view):\n            if lo + m.start() != own:\n                found += 1\n    return found",
+        masked.join(", ")
+    );
     for _ in 0..2 {
         let r = executor
             .trace(&[TraceRequest {
                 program: "pass".into(),
-                setup: Some(scanner.into()),
+                setup: Some(scanner.clone()),
                 invocation: Invocation::Call {
                     expr: "scan()".into(),
                 },
@@ -156,7 +175,7 @@ fn no_test_text_of_an_earlier_check_survives_in_a_later_child() {
         assert_eq!(
             r.ret.as_deref(),
             Some("0"),
-            "hidden test text in a later child"
+            "test text of an earlier request in a later child"
         );
     }
 }

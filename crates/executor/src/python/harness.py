@@ -5,7 +5,12 @@
 #
 # MODE "server": read a config frame, install the server's seccomp filter,
 # answer with a hello frame (the result of an isolated probe child), then
-# serve requests, forking one sandboxed child per request. A request holds
+# serve requests, forking one sandboxed child per request. A request frame
+# is a u32 header length, a JSON header (id, deadline, result cap, how many
+# invocations: no text of the job) and the job's JSON, which the server
+# reads into one reused buffer, never decodes, and zeroes once it has
+# forked the child that decodes it: no test text of one request is in the
+# server's memory (freed memory included) when it forks the next child. A request holds
 # one program and its invocations; the child runs them one after the other,
 # each in a fresh namespace with its own deadline and line budget.
 # MODE "oneshot": read a config frame and one request, run it in this very
@@ -23,6 +28,7 @@ import ctypes
 import errno
 import io
 import json
+import mmap
 import os
 import resource
 import select
@@ -41,6 +47,7 @@ import operator, random, re, string, typing, threading, tempfile  # noqa: E401,F
 
 # --- bound at import: candidates may patch the originals ---------------------
 _len = len
+_max = max
 _type = type
 _isinstance = isinstance
 _issubclass = issubclass
@@ -1338,13 +1345,15 @@ def on_alarm(*_):
 CURRENT_RUN = None
 
 
-def child_main(run, iso, scratch, keep_fds, oneshot=False):
-    """Set up and run one execution (`run`, built before the fork); never
-    returns."""
+def child_main(job, nonce, out_fd, iso, scratch, keep_fds, oneshot=False):
+    """Set up and run one execution; never returns. `job` is the decoded
+    job, or a memoryview of its JSON, which the child decodes itself."""
     global CURRENT_RUN
-    job, nonce, out_fd = run.job, run.nonce, run.out_fd
     try:
         t0 = _monotonic()
+        if _type(job) is memoryview:
+            job = _loads(bytes(job))
+        run = Run(job, nonce, out_fd)
         if not oneshot:
             os.setsid()
         iso.drop_privileges()
@@ -1507,29 +1516,38 @@ class Server:
         self.iso = Isolation(config)
         self.scratch = Scratch(config)
         self.keep = [config["landlock_fd"]] if config.get("landlock_fd") is not None else []
+        # The one buffer a request's job ever occupies in the server: an
+        # anonymous mapping, so its untouched pages cost a fork nothing,
+        # and MADV_DONTNEED both zeroes the pages a job used and returns
+        # them.
+        self.request = mmap.mmap(-1, FRAME_CAP + 4096)
+        self.request_view = memoryview(self.request)
 
     def reply(self, header, body=b""):
         h = _encode(header).encode("utf-8")
         write_frame(self.rep_fd, _pack("<I", _len(h)) + h + body)
 
-    def execute(self, job):
-        """Fork a child for `job` and supervise it. The child writes one
-        frame per invocation, each with its own deadline. Returns (header,
-        body): the body holds the verified frames' payloads, each behind its
-        u32 length; header["done"] counts them, and when the child stopped
-        early header["status"] tells what happened to the next invocation."""
+    def execute(self, head, job):
+        """Fork a child for `job` (a dict, or a view of the request buffer
+        holding its JSON, which only the child decodes) and supervise it.
+        `head` gives the id, the invocation count, the deadline and the
+        result cap. The child writes one frame per invocation, each with
+        its own deadline. Returns (header, body): the body holds the
+        verified frames' payloads, each behind its u32 length;
+        header["done"] counts them, and when the child stopped early
+        header["status"] tells what happened to the next invocation."""
         scratch = self.scratch.make()
         nonce = os.urandom(16)
         rfd, wfd = os.pipe()
-        expected = _len(job.get("invocations") or [None])
-        timeout = job["limits"]["timeout_s"]
-        cap = job["limits"]["result_bytes"] + 16 + 65536
-        run = Run(job, nonce, wfd)
+        expected = _max(head["invocations"], 1)
+        timeout = head["timeout_s"]
+        cap = head["result_bytes"] + 16 + 65536
         t0 = _monotonic()
         pid = os.fork()
         if pid == 0:
             os.close(rfd)
-            child_main(run, self.iso, scratch, self.keep)
+            child_main(job, nonce, wfd, self.iso, scratch, self.keep)
+        self.forget_request()  # the child has its copy
         os.close(wfd)
         try:
             pidfd = os.pidfd_open(pid)
@@ -1602,7 +1620,7 @@ class Server:
         if pidfd is not None:
             os.close(pidfd)
         self.scratch.drop(scratch)
-        header = {"id": job["id"], "done": _len(frames), "wall_ms": (end - started) * 1000.0,
+        header = {"id": head["id"], "done": _len(frames), "wall_ms": (end - started) * 1000.0,
                   "maxrss_kb": rusage.ru_maxrss}
         if _len(frames) < expected:
             if stop is None and pos < _len(buf):
@@ -1619,19 +1637,50 @@ class Server:
 
     def probe(self):
         """Run one child that installs the isolation and tests its effect."""
-        return self.execute({"id": 0, "op": "probe", "limits": self.config["probe_limits"]})
+        limits = self.config["probe_limits"]
+        head = {"id": 0, "invocations": 1, "timeout_s": limits["timeout_s"],
+                "result_bytes": limits["result_bytes"]}
+        return self.execute(head, {"id": 0, "op": "probe", "limits": limits})
+
+    def read_request(self):
+        """The next request's header, and a view of its job's JSON in the
+        request buffer (read there directly, with no copy on the heap);
+        None at the end of input."""
+        frame = read_exact(self.req_fd, 4)
+        if frame is None:
+            return None
+        (n,) = _unpack("<I", frame)
+        head_len = _unpack("<I", read_exact(self.req_fd, 4))[0]
+        size = n - 4 - head_len
+        if head_len > 4096 or not 0 <= size <= _len(self.request):
+            raise ValueError("malformed request frame of %d bytes" % n)
+        head = _loads(read_exact(self.req_fd, head_len))
+        view = self.request_view[:size]
+        filled = 0
+        while filled < size:
+            got = os.readv(self.req_fd, [view[filled:]])
+            if got == 0:
+                return None
+            filled += got
+        return head, view
+
+    def forget_request(self):
+        """Zero the request buffer (its pages read as zeros from now on)."""
+        self.request.madvise(mmap.MADV_DONTNEED)
 
     def serve(self):
         while True:
-            frame = read_frame(self.req_fd)
-            if frame is None:
+            request = self.read_request()
+            if request is None:
                 return
-            job = _loads(frame)
+            head, job = request
             try:
-                header, body = self.execute(job)
+                header, body = self.execute(head, job)
             except BaseException as e:
-                header, body = {"id": job.get("id"), "status": "internal_error",
+                header, body = {"id": head.get("id"), "status": "internal_error",
                                 "detail": "server: %s: %s" % (type_name(_type(e)), _str(e)[:300])}, b""
+            finally:
+                self.forget_request()
             self.reply(header, body)
 
 
@@ -1691,8 +1740,7 @@ def main():
         keep = [config["landlock_fd"]] if config.get("landlock_fd") is not None else []
         STREAMS = Streams()
         signal.signal(signal.SIGALRM, on_alarm)
-        run = Run(job, bytes.fromhex(job["nonce"]), rep_fd)
-        child_main(run, iso, scratch, keep + [devnull], oneshot=True)
+        child_main(job, bytes.fromhex(job["nonce"]), rep_fd, iso, scratch, keep + [devnull], oneshot=True)
     STREAMS = Streams()
     signal.signal(signal.SIGALRM, on_alarm)
     server = Server(config, req_fd, rep_fd)
