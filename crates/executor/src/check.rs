@@ -1,12 +1,20 @@
-//! Judging one test from its execution result.
+//! Judging one test from its execution results.
 //!
-//! An `assert` test of a plain shape (`f(x) == literal`, `!=`, `is
-//! None/True/False`, `math.isclose(f(x), literal)`, a bare call, each
-//! possibly under `not`) is judged here, outside the candidate's process:
-//! the child only evaluates the call and sends its value as plain data
-//! ([`crate::pyvalue`]); the expected value never enters the child. Other
-//! tests (scripts, asserts of other shapes) run in the child and pass when
-//! they raise nothing, which a hostile program can forge.
+//! The harness's planner (run once per distinct test in a fresh sandboxed
+//! interpreter that holds no candidate code) turns a test into checks: an
+//! `assert` of a plain shape (`f(x) == expected`, `!=`, `is
+//! None/True/False`, `math.isclose(f(x), expected)`, a bare expression,
+//! each possibly under `not`, where `expected` is a literal or an
+//! expression of pure builtins the planner evaluates itself), or a
+//! HumanEval-style script whose `check(candidate)` is made of such asserts
+//! (one check per assert, `candidate` read as the entry point). The child
+//! only evaluates each check's call and sends its value as plain data
+//! ([`crate::pyvalue`]); it is judged here, and the expected value never
+//! enters the child. Stdio tests compare printed output here. Any other
+//! test is refused or run whole in the child, as
+//! [`crate::UnplannedTests`] says.
+
+use std::sync::Arc;
 
 use egcfg_task::TestCase;
 use serde::Deserialize;
@@ -82,6 +90,59 @@ impl TestPlan {
             },
         };
         Ok(holds != self.negate)
+    }
+}
+
+/// How one test of a check is judged.
+#[derive(Debug, Clone)]
+pub(crate) enum Judging {
+    /// Each check's call runs in the child and its value is judged here;
+    /// the test passes when every check holds.
+    Planned(Arc<[TestPlan]>),
+    /// Run in the child; the printed output (stdio) is judged here, or
+    /// (tests the planner does not know, when allowed) the child's report
+    /// that nothing was raised is trusted.
+    InChild,
+    /// Not run: it cannot be judged outside the candidate's process.
+    Refused,
+}
+
+/// The verdict on a planned test from its checks' results, in order: the
+/// first check that does not pass decides, as the first failing assert of
+/// a script would.
+pub(crate) fn judge_checks(
+    test: &TestCase,
+    plans: &[TestPlan],
+    results: &[ExecResult],
+) -> TestOutcome {
+    let mut wall_ms = 0.0;
+    for (plan, result) in plans.iter().zip(results) {
+        let mut outcome = judge(test, Some(plan), result);
+        wall_ms += outcome.wall_ms;
+        if outcome.verdict != Verdict::Pass {
+            outcome.wall_ms = wall_ms;
+            return outcome;
+        }
+    }
+    TestOutcome {
+        verdict: Verdict::Pass,
+        status: Status::Ok,
+        detail: String::new(),
+        wall_ms,
+    }
+}
+
+/// The outcome of a test that was not run because nothing outside the
+/// candidate's process could judge it.
+pub(crate) fn refused() -> TestOutcome {
+    TestOutcome {
+        verdict: Verdict::Error,
+        status: Status::InternalError,
+        detail: "not run: this test's shape cannot be judged outside the candidate's process \
+                 (write it as asserts like `assert f(x) == value`, or allow \
+                 UnplannedTests::RunInChild)"
+            .into(),
+        wall_ms: 0.0,
     }
 }
 

@@ -40,6 +40,28 @@ pub struct ExecutorConfig {
     /// What one execution's scratch may hold; with namespaces on, each
     /// server (which runs one execution at a time) has a tmpfs of this size.
     pub scratch: ScratchLimits,
+    /// What [`crate::Executor::check`] does with a test it cannot judge
+    /// outside the candidate's process.
+    pub unplanned_tests: UnplannedTests,
+}
+
+/// The fate of a test that `check` cannot judge outside the candidate's
+/// process: an assert or script of a shape the planner does not know (see
+/// [`crate::Executor::check`]). Such a test can only run whole inside the
+/// candidate's process and pass when it raises nothing, which a hostile
+/// program can forge (an always-equal object, a patched harness, a forged
+/// result frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnplannedTests {
+    /// Fail closed: the test is not run and its verdict is
+    /// [`crate::Verdict::Error`], saying why.
+    #[default]
+    Refuse,
+    /// Run it in the candidate's process and trust its report: for test
+    /// suites written by people (benchmark scripts that compute their own
+    /// expected values) scored on programs one is willing to trust that far.
+    RunInChild,
 }
 
 impl Default for ExecutorConfig {
@@ -60,6 +82,7 @@ impl Default for ExecutorConfig {
             sandbox_id: 65534,
             namespaces: true,
             scratch: ScratchLimits::default(),
+            unplanned_tests: UnplannedTests::default(),
         }
     }
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::cache::{key_of, Cache, Claim};
 use crate::caps::{LayerState, SandboxCaps};
-use crate::check::{judge, TestPlan, STDOUT_MARGIN};
-use crate::config::{ExecLimits, ExecutorConfig};
+use crate::check::{judge, judge_checks, refused, Judging, TestPlan, STDOUT_MARGIN};
+use crate::config::{ExecLimits, ExecutorConfig, UnplannedTests};
 use crate::error::ExecutorError;
 use crate::interpreter::{self, Interpreter};
 use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
@@ -35,9 +35,11 @@ pub struct Executor {
     caps: SandboxCaps,
     launch: Arc<Launch>,
     landlock_abi: Option<::landlock::ABI>,
-    /// How each assert test seen so far is judged (`None`: in the child).
-    plans: Mutex<HashMap<String, Option<Arc<TestPlan>>>>,
+    /// The checks of each assert or script test seen so far (`None`: the
+    /// planner does not know its shape), by [`planned_text`].
+    plans: Mutex<HashMap<PlannedText, Option<Arc<[TestPlan]>>>>,
     plan_runs: AtomicUsize,
+    unplanned_tests: UnplannedTests,
     scratch: ScratchRoot,
 }
 
@@ -122,6 +124,7 @@ impl Executor {
             landlock_abi,
             plans: Mutex::new(HashMap::new()),
             plan_runs: AtomicUsize::new(0),
+            unplanned_tests: config.unplanned_tests,
             scratch,
         })
     }
@@ -209,101 +212,145 @@ impl Executor {
         self.run_cached(jobs)
     }
 
-    /// Runs a program against each test (untraced, each test in a fresh
-    /// namespace, in parallel) and reports pass/fail/error per test. An
-    /// assert of a plain shape (`f(x) == literal`, `!=`, `is None`,
-    /// `math.isclose(f(x), literal)`, a bare call, under any `not`) passes
-    /// when the call's value, sent as plain data, satisfies it as judged
-    /// here: the expected value never enters the candidate's process, so
-    /// neither an always-equal object nor a forged result can pass it.
-    /// Other asserts and scripts pass when they raise nothing within the
-    /// timeout (judged in the child, so a hostile program can forge them);
-    /// stdio tests when the program prints the expected output.
+    /// Runs a program against each test (untraced, each in a fresh
+    /// namespace, in parallel) and reports pass/fail/error per test.
+    ///
+    /// An assert of a plain shape (`f(x) == expected`, `!=`, `is None`,
+    /// `math.isclose(f(x), expected)`, a bare expression, under any `not`;
+    /// `expected` a literal or pure builtins over literals) passes when the
+    /// call's value, sent as plain data, satisfies it as judged here; a
+    /// HumanEval-style script whose `check(candidate)` holds only such
+    /// asserts passes when all of them do. Their expected values never
+    /// enter the candidate's process, so neither an always-equal object
+    /// nor a forged result can pass them. Stdio tests pass when the
+    /// program prints the expected output (compared here). Any other test
+    /// is refused (verdict error) or, with
+    /// [`UnplannedTests::RunInChild`], passes when it raises nothing in
+    /// the child, which a hostile program can forge.
     pub fn check(&self, request: &CheckRequest) -> CheckReport {
         let mut limits = self.limits.clone();
         if let Some(t) = request.timeout {
             limits.timeout = t;
         }
-        let plans = self.plans(&request.tests);
-        let jobs = request
-            .tests
-            .iter()
-            .zip(&plans)
-            .map(|(t, p)| {
-                test_job(
-                    &request.program,
-                    request.setup.as_deref(),
-                    t,
-                    p.as_deref(),
-                    &limits,
-                )
-            })
-            .collect();
+        let judging = self.judging(&request.tests);
+        let mut jobs = Vec::new();
+        let mut spans = Vec::with_capacity(request.tests.len());
+        for (test, how) in request.tests.iter().zip(&judging) {
+            let start = jobs.len();
+            let invocations: Vec<WireInvocation> = match (how, test) {
+                (Judging::Refused, _) => Vec::new(),
+                (Judging::Planned(checks), _) => checks
+                    .iter()
+                    .map(|c| WireInvocation {
+                        call: Some(c.call.clone()),
+                        ..WireInvocation::default()
+                    })
+                    .collect(),
+                (Judging::InChild, TestCase::Stdio { stdin, .. }) => vec![WireInvocation {
+                    stdin: Some(stdin.clone()),
+                    ..WireInvocation::default()
+                }],
+                (Judging::InChild, TestCase::Assert { code } | TestCase::Script { code }) => {
+                    vec![WireInvocation {
+                        test: Some(code.clone()),
+                        ..WireInvocation::default()
+                    }]
+                }
+            };
+            for invocation in invocations {
+                jobs.push(test_job(request, test, invocation, &limits));
+            }
+            spans.push(start..jobs.len());
+        }
         let results = self.run_cached(jobs);
         CheckReport {
             tests: request
                 .tests
                 .iter()
-                .zip(&plans)
-                .zip(&results)
-                .map(|((t, p), r)| judge(t, p.as_deref(), r))
+                .zip(&judging)
+                .zip(spans)
+                .map(|((test, how), span)| match how {
+                    Judging::Refused => refused(),
+                    Judging::Planned(checks) => judge_checks(test, checks, &results[span]),
+                    Judging::InChild => judge(test, None, &results[span.start]),
+                })
                 .collect(),
         }
     }
 
-    /// How each test is judged: asserts of a plain shape get a plan (the
-    /// call the child evaluates, the check the manager applies). Plans are
-    /// made once per distinct assert, in a fresh sandboxed interpreter, so
-    /// expected values never pass through a fork-server whose memory later
-    /// children inherit.
-    fn plans(&self, tests: &[TestCase]) -> Vec<Option<Arc<TestPlan>>> {
-        let asserts = || {
-            tests.iter().filter_map(|t| match t {
-                TestCase::Assert { code } => Some(code),
-                _ => None,
-            })
-        };
-        let missing: Vec<String> = {
+    /// How each test is judged. Asserts and scripts are planned once per
+    /// distinct text, in a fresh sandboxed interpreter, so expected values
+    /// never pass through a fork-server whose memory later children
+    /// inherit.
+    fn judging(&self, tests: &[TestCase]) -> Vec<Judging> {
+        let missing: Vec<PlannedText> = {
             let known = self.plans.lock().expect("plan cache lock");
-            let mut missing: Vec<String> = asserts()
-                .filter(|code| !known.contains_key(code.as_str()))
-                .cloned()
+            let mut missing: Vec<PlannedText> = tests
+                .iter()
+                .filter_map(planned_text)
+                .filter(|key| !known.contains_key(key))
                 .collect();
             missing.sort();
             missing.dedup();
             missing
         };
         if !missing.is_empty() {
-            match self.plan_in_fresh_interpreter(&missing) {
-                Ok(planned) => {
-                    let mut known = self.plans.lock().expect("plan cache lock");
-                    for (code, plan) in missing.into_iter().zip(planned) {
-                        known.insert(code, plan.map(Arc::new));
-                    }
+            let planned = self.plan_in_fresh_interpreter(&missing).or_else(|why| {
+                // One test broke the planner (its expected value would not
+                // compute in time): plan the others one by one.
+                tracing::debug!("planning {} tests together failed: {why}", missing.len());
+                Ok::<_, String>(
+                    missing
+                        .chunks(1)
+                        .map(|one| match self.plan_in_fresh_interpreter(one) {
+                            Ok(mut plan) => plan.pop().flatten(),
+                            Err(why) => {
+                                tracing::warn!("cannot plan the test {:?}: {why}", one[0].1);
+                                None
+                            }
+                        })
+                        .collect(),
+                )
+            });
+            if let Ok(planned) = planned {
+                let mut known = self.plans.lock().expect("plan cache lock");
+                for (key, plan) in missing.into_iter().zip(planned) {
+                    known.insert(key, plan.map(Arc::from));
                 }
-                Err(why) => tracing::warn!("cannot plan tests, judging them in the child: {why}"),
             }
         }
         let known = self.plans.lock().expect("plan cache lock");
         tests
             .iter()
-            .map(|t| match t {
-                TestCase::Assert { code } => known.get(code).cloned().flatten(),
-                _ => None,
+            .map(|test| match planned_text(test) {
+                None => Judging::InChild,
+                Some(key) => match known.get(&key).cloned().flatten() {
+                    Some(checks) => Judging::Planned(checks),
+                    None if self.unplanned_tests == UnplannedTests::RunInChild => Judging::InChild,
+                    None => Judging::Refused,
+                },
             })
             .collect()
     }
 
-    fn plan_in_fresh_interpreter(&self, tests: &[String]) -> Result<Vec<Option<TestPlan>>, String> {
+    fn plan_in_fresh_interpreter(
+        &self,
+        tests: &[PlannedText],
+    ) -> Result<Vec<Option<Vec<TestPlan>>>, String> {
         #[derive(Deserialize)]
         struct Plans {
-            plans: Vec<Option<TestPlan>>,
+            plans: Vec<Option<Vec<TestPlan>>>,
         }
         let run = self.plan_runs.fetch_add(1, Ordering::Relaxed);
         let dir = self.scratch.path.join(format!("plan{run}"));
         let fd = spawn_scratch(&dir, self.landlock_abi)?;
         let mut job = Job::new(Op::Plan, &self.limits);
-        job.tests = Some(tests.to_vec());
+        job.tests = Some(
+            tests
+                .iter()
+                .map(|(kind, code)| (kind.to_string(), code.clone()))
+                .collect(),
+        );
         let body =
             crate::server::run_oneshot_body(&self.launch, dir, fd, &mut job, STARTUP_DEADLINE)
                 .map_err(|(status, detail)| format!("{status}: {detail}"))?;
@@ -556,11 +603,11 @@ fn program_too_large(bytes: usize) -> ExecResult {
     result
 }
 
+/// The job that runs one invocation of `request`'s program for `test`.
 fn test_job(
-    program: &str,
-    setup: Option<&str>,
+    request: &CheckRequest,
     test: &TestCase,
-    plan: Option<&TestPlan>,
+    invocation: WireInvocation,
     limits: &ExecLimits,
 ) -> Job {
     let mut limits = limits.clone();
@@ -569,23 +616,23 @@ fn test_job(
         limits.stdout_bytes = limits.stdout_bytes.max(stdout.len() as u64 + STDOUT_MARGIN);
     }
     let mut job = Job::new(Op::Test, &limits);
-    job.program = Some(program.to_string());
-    job.setup = setup.map(str::to_string);
-    job.invocations = vec![match (test, plan) {
-        (_, Some(plan)) => WireInvocation {
-            call: Some(plan.call.clone()),
-            ..WireInvocation::default()
-        },
-        (TestCase::Assert { code } | TestCase::Script { code }, None) => WireInvocation {
-            test: Some(code.clone()),
-            ..WireInvocation::default()
-        },
-        (TestCase::Stdio { stdin, .. }, None) => WireInvocation {
-            stdin: Some(stdin.clone()),
-            ..WireInvocation::default()
-        },
-    }];
+    job.program = Some(request.program.clone());
+    job.setup = request.setup.clone();
+    job.invocations = vec![invocation];
     job
+}
+
+/// The planner's input for a test: its kind ("assert" or "script") and
+/// its text.
+type PlannedText = (&'static str, String);
+
+/// The planner's input for `test`; `None` for a test it never plans.
+fn planned_text(test: &TestCase) -> Option<PlannedText> {
+    match test {
+        TestCase::Assert { code } => Some(("assert", code.clone())),
+        TestCase::Script { code } => Some(("script", code.clone())),
+        TestCase::Stdio { .. } => None,
+    }
 }
 
 fn seccomp_available() -> bool {

@@ -50,7 +50,9 @@ mod server;
 mod wire;
 
 pub use caps::{Layer, LayerState, SandboxCaps};
-pub use config::{ExecLimits, ExecutorConfig, MinIsolation, ReprLimits, ScratchLimits};
+pub use config::{
+    ExecLimits, ExecutorConfig, MinIsolation, ReprLimits, ScratchLimits, UnplannedTests,
+};
 pub use error::ExecutorError;
 pub use executor::Executor;
 pub use request::{CheckReport, CheckRequest, Invocation, TestOutcome, TraceRequest, Verdict};

@@ -68,9 +68,10 @@ pub(crate) struct Job {
     pub(crate) partials: Option<Vec<String>>,
     #[serde(rename = "assert", skip_serializing_if = "Option::is_none")]
     pub(crate) assert_stmt: Option<String>,
-    /// Assert statements to plan (see [`Op::Plan`]).
+    /// Tests to plan, as (kind, text) with kind "assert" or "script"
+    /// (see [`Op::Plan`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) tests: Option<Vec<String>>,
+    pub(crate) tests: Option<Vec<(String, String)>>,
     pub(crate) limits: WireLimits,
     /// The per-execution nonce, only for one-shot processes (a server
     /// draws its own).
@@ -104,8 +105,8 @@ pub(crate) enum Op {
     Prepare,
     /// The call expression of an assert.
     CallExpr,
-    /// How each assert test is judged outside the candidate's process
-    /// (`test_plan` in the harness).
+    /// How each assert or script test is judged outside the candidate's
+    /// process (`plan_tests` in the harness).
     Plan,
 }
 

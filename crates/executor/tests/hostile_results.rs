@@ -10,18 +10,19 @@ use std::time::Duration;
 use egcfg_executor::render::{render, RenderLimits, TraceFormat};
 use egcfg_executor::{
     CheckReport, CheckRequest, ExecLimits, ExecResult, Executor, ExecutorConfig, Invocation,
-    MinIsolation, Status, TraceRequest, Verdict,
+    MinIsolation, Status, TraceRequest, UnplannedTests, Verdict,
 };
 use egcfg_task::TestCase;
 
 fn executor() -> &'static Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| start(2))
+    EXECUTOR.get_or_init(|| start(2, UnplannedTests::default()))
 }
 
-fn start(pool_size: usize) -> Executor {
+fn start(pool_size: usize, unplanned_tests: UnplannedTests) -> Executor {
     Executor::start(ExecutorConfig {
         pool_size,
+        unplanned_tests,
         limits: ExecLimits {
             timeout: Duration::from_secs(2),
             memory_bytes: 512 << 20,
@@ -35,18 +36,34 @@ fn start(pool_size: usize) -> Executor {
 }
 
 fn check(program: &str, tests: &[&str]) -> CheckReport {
-    executor().check(&CheckRequest {
-        program: program.into(),
-        setup: None,
-        tests: tests
+    check_cases(
+        executor(),
+        program,
+        tests
             .iter()
             .map(|code| TestCase::Assert {
                 code: (*code).into(),
             })
             .collect(),
+    )
+}
+
+fn check_cases(executor: &Executor, program: &str, tests: Vec<TestCase>) -> CheckReport {
+    executor.check(&CheckRequest {
+        program: program.into(),
+        setup: None,
+        tests,
         timeout: None,
     })
 }
+
+fn script(code: &str) -> TestCase {
+    TestCase::Script { code: code.into() }
+}
+
+/// A program whose `f` returns an object equal to everything, true, and
+/// with every item and attribute itself.
+const ALWAYS_EQUAL: &str = "class Same:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n    def __lt__(self, other):\n        return True\n    def __hash__(self):\n        return 0\n    def __bool__(self):\n        return True\n    def __getitem__(self, i):\n        return self\n    def __len__(self):\n        return 1\ndef f(x):\n    return Same()";
 
 fn trace(program: &str, call: &str) -> ExecResult {
     executor()
@@ -144,7 +161,8 @@ fn no_script_text_of_an_earlier_check_survives_in_a_later_child() {
 /// fork from the server that served it), then scans every writable
 /// mapping of two later children for `marker`.
 fn assert_forgotten(test: TestCase, marker: &str) {
-    let executor = start(1);
+    // Unplanned tests run in the child here, so the script reaches it.
+    let executor = start(1, UnplannedTests::RunInChild);
     let report = executor.check(&CheckRequest {
         program: "def g():\n    return 1".into(),
         setup: None,
@@ -178,6 +196,114 @@ fn assert_forgotten(test: TestCase, marker: &str) {
             "test text of an earlier request in a later child"
         );
     }
+}
+
+#[test]
+fn humaneval_style_checks_are_judged_outside_the_candidate() {
+    let checks = "METADATA = {'author': 'x'}\n\ndef check(candidate):\n    assert candidate(1) == 2\n    assert candidate(1) == 3, 'message'\n    assert True\n\ncheck(f)\n";
+    let report = check_cases(executor(), ALWAYS_EQUAL, vec![script(checks)]);
+    assert_eq!(verdicts(&report), [Verdict::Fail], "{:?}", report.tests);
+    // An honest program: each assert is one check, in order.
+    let honest = check_cases(
+        executor(),
+        "def f(x):\n    return x + 1",
+        vec![script(checks)],
+    );
+    assert_eq!(honest.tests[0].verdict, Verdict::Fail);
+    // The first assert holds, the second decides.
+    assert_eq!(honest.tests[0].detail, "AssertionError: f(1) gave 2");
+    let passing = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\ncheck(f)";
+    let report = check_cases(
+        executor(),
+        "def f(x):\n    return x + 1",
+        vec![script(passing)],
+    );
+    assert_eq!(verdicts(&report), [Verdict::Pass], "{:?}", report.tests);
+}
+
+#[test]
+fn expected_values_computed_by_the_test_are_judged_outside() {
+    let tests = [
+        "assert f(1) == [1, 2] + [3]",
+        "assert f(1) == list(range(3))",
+        "assert f(1) == 'ab' * 2",
+        "assert f(1)[0]",
+    ];
+    let report = check(ALWAYS_EQUAL, &tests);
+    assert_eq!(report.passed(), 0, "{:?}", report.tests);
+    let honest = check(
+        "def f(x):\n    return [1, 2, 3] if x else 'abab'",
+        &[
+            "assert f(1) == [1, 2] + [3]",
+            "assert f(0) == 'ab' * 2",
+            "assert f(1) == list(range(1, 4))",
+            "assert f(1)[0]",
+            "assert f(1) == sum([1, 2])",
+        ],
+    );
+    assert_eq!(
+        verdicts(&honest),
+        [
+            Verdict::Pass,
+            Verdict::Pass,
+            Verdict::Pass,
+            Verdict::Pass,
+            Verdict::Fail
+        ],
+        "{:?}",
+        honest.tests
+    );
+}
+
+#[test]
+fn unplanned_tests_fail_closed_unless_allowed() {
+    // An ordering comparison and a script with its own logic: nothing
+    // outside the candidate's process can judge them.
+    let tests = || {
+        vec![
+            TestCase::Assert {
+                code: "assert f(1) < 3".into(),
+            },
+            script("def check(candidate):\n    for x in range(3):\n        assert candidate(x) < 3\ncheck(f)"),
+        ]
+    };
+    let report = check_cases(executor(), ALWAYS_EQUAL, tests());
+    assert_eq!(verdicts(&report), [Verdict::Error, Verdict::Error]);
+    assert!(
+        report.tests[0].detail.contains("not run"),
+        "{:?}",
+        report.tests
+    );
+    let honest = check_cases(executor(), "def f(x):\n    return x", tests());
+    assert_eq!(verdicts(&honest), [Verdict::Error, Verdict::Error]);
+    // Allowed, they run in the child, and pass for an honest program.
+    let trusting = start(1, UnplannedTests::RunInChild);
+    let honest = check_cases(&trusting, "def f(x):\n    return x", tests());
+    assert_eq!(verdicts(&honest), [Verdict::Pass, Verdict::Pass]);
+}
+
+#[test]
+fn a_forged_frame_changes_no_planned_verdict() {
+    // The candidate finds the nonce and the result descriptor (the soft
+    // deadline handler leads to the harness's current run), writes a frame
+    // claiming success with an answer of its choosing, and then crashes.
+    let program = "import json, os, signal, struct\ndef forge(claim):\n    handler = signal.getsignal(signal.SIGALRM)\n    run = getattr(handler, '__globals__', {}).get('CURRENT_RUN')\n    body = json.dumps({'status': 'ok', 'ret': repr(claim), 'value': ['int', format(claim, 'x')]}).encode()\n    frame = run.nonce + body + bytes(1)\n    os.write(run.out_fd, struct.pack('<I', len(frame)) + frame)\n    os._exit(3)\ndef f(x):\n    forge(5)";
+    let report = check(program, &["assert f(1) == 731", "assert f(2) == 4417"]);
+    assert_eq!(report.passed(), 0, "{:?}", report.tests);
+    // Its claim counts as its answer, no more: what it could have returned.
+    let report = check(program, &["assert f(1) == 5"]);
+    assert_eq!(verdicts(&report), [Verdict::Pass]);
+    let report = check_cases(
+        executor(),
+        program,
+        vec![script(
+            "def check(candidate):\n    assert candidate(1) == 5\n    assert candidate(2) == 6\ncheck(f)",
+        )],
+    );
+    // The first check takes the forged answer; the second, in the same
+    // child, finds it gone: a crash stays an error.
+    assert_eq!(verdicts(&report), [Verdict::Error], "{:?}", report.tests);
+    assert_eq!(report.tests[0].status, Status::Crashed);
 }
 
 #[test]

@@ -24,6 +24,7 @@
 # stopped at), then each finished result behind its u32 length.
 
 import ast
+import builtins
 import ctypes
 import errno
 import io
@@ -975,7 +976,7 @@ def run_job(run):
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
     if op == "plan":
-        res = {"status": "ok", "plans": [test_plan(t) for t in job["tests"]]}
+        res = {"status": "ok", "plans": plan_tests(job["tests"])}
         write_frame(run.out_fd, run.nonce + _encode(res).encode("utf-8"))
         _exit(0)
     if op == "call_expr":
@@ -1214,10 +1215,8 @@ def answer_only(node):
 
 
 def test_plan(code):
-    """How the manager judges an `assert` test from plain data: the
-    expression the child evaluates (`call`) and the check applied to its
-    encoded value (`kind`, `expected`, `negate`, tolerances). None when
-    the test has another shape; it then runs in the candidate's process."""
+    """How the manager judges an `assert` test from plain data: a list of
+    one check (see `plan_assert`). None when the test has another shape."""
     src = code.strip()
     try:
         tree = ast.parse(src)
@@ -1225,42 +1224,203 @@ def test_plan(code):
         return None
     if _len(tree.body) != 1 or not _isinstance(tree.body[0], ast.Assert):
         return None
-    node = tree.body[0].test
+    plan = plan_assert(tree.body[0], src)
+    if plan is HOLDS:
+        return [runs()]
+    return None if plan is None else [plan]
+
+
+HOLDS = object()  # an assert that holds whatever the program does
+
+
+def runs():
+    """The check of a test that holds when the program runs to its end."""
+    return {"kind": "truthy", "call": "True", "negate": False}
+
+
+def script_plan(code):
+    """The checks of a HumanEval-style test script: module-level constants
+    and imports, `def check(candidate)` whose body is asserts of planned
+    shapes, and `check(NAME)`. Each assert becomes one check with
+    `candidate` read as NAME. None for any other script (its remaining
+    statements could decide the verdict inside the candidate's process)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    body = tree.body
+    if _len(body) < 2:
+        return None
+    last = body[-1]
+    if not (_isinstance(last, ast.Expr) and _isinstance(last.value, ast.Call)
+            and _isinstance(last.value.func, ast.Name) and not last.value.keywords
+            and _len(last.value.args) == 1 and _isinstance(last.value.args[0], ast.Name)):
+        return None
+    checker, entry = last.value.func.id, last.value.args[0].id
+    functions = [s for s in body[:-1] if _isinstance(s, ast.FunctionDef)]
+    if _len(functions) != 1 or functions[0].name != checker:
+        return None
+    check = functions[0]
+    args = check.args
+    if check.decorator_list or _len(args.args) != 1 or args.posonlyargs or args.kwonlyargs \
+            or args.vararg or args.kwarg or args.defaults:
+        return None
+    param = args.args[0].arg
+    for stmt in body[:-1]:
+        if stmt is check:
+            continue
+        if _isinstance(stmt, ast.Assign) and literal(stmt.value)[0] \
+                and all(_isinstance(t, ast.Name) and t.id not in (checker, entry, param) for t in stmt.targets):
+            continue
+        if _isinstance(stmt, ast.Expr) and _isinstance(stmt.value, ast.Constant):
+            continue  # a docstring
+        if _isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue  # no planned call reads what it binds (see below)
+        return None
+    plans = []
+    for stmt in check.body:
+        if _isinstance(stmt, ast.Expr) and _isinstance(stmt.value, ast.Constant) or _isinstance(stmt, ast.Pass):
+            continue
+        if not _isinstance(stmt, ast.Assert):
+            return None
+        renamed = Rename(param, entry).apply(stmt)
+        plan = None if renamed is None else plan_assert(renamed, None)
+        if plan is None:
+            return None
+        if plan is not HOLDS and not free_names(ast.parse(plan["call"], mode="eval")) <= EXPECTED_BUILTINS | {entry}:
+            return None  # the call reads a name the script binds (an import, a constant)
+        if plan is not HOLDS:
+            plans.append(plan)
+    return plans or [runs()]
+
+
+class Rename(ast.NodeTransformer):
+    """Reads the check function's parameter as the entry point's name;
+    `apply` gives None when the parameter is bound anew inside."""
+
+    def __init__(self, old, new):
+        self.old, self.new = old, new
+        self.rebound = False
+
+    def apply(self, node):
+        out = self.visit(node)
+        return None if self.rebound else out
+
+    def visit_Name(self, node):
+        if node.id == self.old:
+            if not _isinstance(node.ctx, ast.Load):
+                self.rebound = True
+            return ast.copy_location(ast.Name(id=self.new, ctx=node.ctx), node)
+        return node
+
+
+# Builtins an expected value may use: pure functions and types. Anything
+# that reads or changes the world (open, input, __import__, exec, ...) or
+# reaches objects' insides (getattr, vars, globals) is left out.
+EXPECTED_BUILTINS = frozenset((
+    "abs", "all", "any", "ascii", "bin", "bool", "bytes", "chr", "complex", "dict", "divmod",
+    "enumerate", "filter", "float", "format", "frozenset", "hex", "int", "len", "list", "map",
+    "max", "min", "oct", "ord", "pow", "range", "repr", "reversed", "round", "set", "slice",
+    "sorted", "str", "sum", "tuple", "zip"))
+
+
+def free_names(node):
+    """Names `node` reads that it does not bind itself (comprehension
+    variables are bound)."""
+    bound = set()
+    for n in ast.walk(node):
+        if _isinstance(n, ast.comprehension):
+            for t in ast.walk(n.target):
+                if _isinstance(t, ast.Name):
+                    bound.add(t.id)
+    return {n.id for n in ast.walk(node) if _isinstance(n, ast.Name) and n.id not in bound}
+
+
+def independent(node):
+    """Whether `node` means the same without the program: it reads only
+    the builtins above and no private attribute, and defines no code."""
+    for n in ast.walk(node):
+        if _isinstance(n, (ast.Lambda, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
+            return False
+        if _isinstance(n, ast.Attribute) and n.attr.startswith("_"):
+            return False
+    return free_names(node) <= EXPECTED_BUILTINS
+
+
+def expected_value(node):
+    """(True, value) for a literal, or for an expression independent of the
+    program, evaluated here (in the planner, never in a candidate's
+    process) with only the builtins above; (False, None) otherwise."""
+    found, value = literal(node)
+    if found:
+        return found, value
+    if not independent(node):
+        return False, None
+    env = {"__builtins__": {name: BUILTIN_VALUES[name] for name in EXPECTED_BUILTINS}}
+    try:
+        return True, eval(compile(ast.Expression(body=node), "<expected>", "eval"), env)
+    except BaseException:
+        return False, None
+
+
+BUILTIN_VALUES = {name: getattr(builtins, name) for name in EXPECTED_BUILTINS}
+
+
+def plan_assert(stmt, src):
+    """How the manager judges one `assert` statement from plain data: the
+    expression the child evaluates (`call`) and the check applied to its
+    encoded value (`kind`, `expected`, `negate`, tolerances). HOLDS for an
+    assert of a true constant; None when the assert has another shape.
+    `src` is the statement's source, for the call's text (None: unparse)."""
+    node = stmt.test
     negate = False
     while _isinstance(node, ast.UnaryOp) and _isinstance(node.op, ast.Not):
         node, negate = node.operand, not negate
+    found, value = literal(stmt.test)
+    if found:
+        return HOLDS if value else None
     plan = None
     if _isinstance(node, ast.Compare) and _len(node.ops) == 1 and _type(node.ops[0]) in PLAN_KINDS:
         kind = PLAN_KINDS[_type(node.ops[0])]
-        for call, lit in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
-            found, value = literal(lit)
-            if found and not literal(call)[0] and answer_only(call):
+        for call, other in ((node.left, node.comparators[0]), (node.comparators[0], node.left)):
+            if literal(call)[0] or not answer_only(call):
+                continue
+            found, value = expected_value(other)
+            if found:
                 if kind in ("is", "is_not") and not (value is None or value is True or value is False):
                     return None
-                plan = {"kind": kind, "call": call, "expected": encode_value(value)}
+                expected = encode_value(value)
+                if _type(expected) is dict:  # no plain data: cannot be judged outside
+                    return None
+                plan = {"kind": kind, "call": call, "expected": expected}
                 break
     elif _isinstance(node, ast.Call) and ast.unparse(node.func) == "math.isclose" and _len(node.args) == 2:
         tolerances = {"rel_tol": 1e-09, "abs_tol": 0.0}
         for kw in node.keywords:
-            found, value = literal(kw.value)
+            found, value = expected_value(kw.value)
             if kw.arg not in tolerances or not found or _type(value) not in (int, float):
                 return None
             tolerances[kw.arg] = float(value)
-        for call, lit in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
-            found, value = literal(lit)
-            if found and _type(value) in (int, float) and answer_only(call):
+        for call, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+            found, value = expected_value(other)
+            if found and _type(value) in (int, float) and not literal(call)[0] and answer_only(call):
                 plan = {"kind": "isclose", "call": call, "expected": encode_value(value)}
                 plan.update(tolerances)
                 break
-    elif _isinstance(node, ast.Call) and answer_only(node) and not literal(node)[0] \
-            and all(literal(a)[0] for a in node.args) and all(literal(k.value)[0] for k in node.keywords):
+    elif answer_only(node) and not literal(node)[0]:
         plan = {"kind": "truthy", "call": node}
     if plan is None:
         return None
-    seg = ast.get_source_segment(src, plan["call"])
+    seg = ast.get_source_segment(src, plan["call"]) if src is not None else None
     plan["call"] = seg if seg is not None else ast.unparse(plan["call"])
     plan["negate"] = negate
     return plan
+
+
+def plan_tests(tests):
+    """One plan (a list of checks, all of which must hold) or None per
+    test; a test is [kind, code] with kind "assert" or "script"."""
+    return [test_plan(code) if kind == "assert" else script_plan(code) for kind, code in tests]
 
 
 # --- prepare (method.md §5) and call expressions -----------------------------
