@@ -41,4 +41,7 @@ fi
 EGCFG_BROWSER="$(command -v chromium)"
 export EGCFG_BROWSER
 
+# The harness's pure parts, in its own language (stdlib only).
+python3 -B -m unittest discover -s crates/executor/src/python -p 'test_*.py'
+
 cargo test --workspace --release --locked

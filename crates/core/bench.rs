@@ -10,7 +10,7 @@ use egcfg_bench::datasets::{self, plus::OutputOracle};
 use egcfg_bench::{
     run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
 };
-use egcfg_executor::{Executor, ExecutorConfig};
+use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 use egcfg_method::PromptStyle;
 
 use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
@@ -97,8 +97,12 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     };
     let data = load_dataset(&spec, &selection)?;
     // One sandbox serves the solver's visible-test traces and the hidden
-    // tests.
-    let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
+    // tests. Benchmark suites hold scripts that compute their own expected
+    // values (EvalPlus, a few HumanEval checks): those run in the child.
+    let executor = Arc::new(Executor::start(ExecutorConfig {
+        unplanned_tests: UnplannedTests::RunInChild,
+        ..ExecutorConfig::default()
+    })?);
 
     let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {

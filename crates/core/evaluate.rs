@@ -8,7 +8,7 @@ use egcfg_bench::samples::Samples;
 use egcfg_bench::{
     report, run_benchmark, DatasetError, DatasetSpec, RunKey, RunOptions, Selection, Store,
 };
-use egcfg_executor::{Executor, ExecutorConfig};
+use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 
 use crate::bench::{load_dataset, print_summary};
 use crate::flags::EvaluateArgs;
@@ -48,7 +48,12 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
         // than resuming the old one.
         config: serde_json::json!({ "samples_sha256": egcfg_bench::samples::content_hash(&text) }),
     };
-    let executor = Executor::start(ExecutorConfig::default())?;
+    // As `egcfg bench` scores: benchmark scripts the planner cannot split
+    // run in the child.
+    let executor = Executor::start(ExecutorConfig {
+        unplanned_tests: UnplannedTests::RunInChild,
+        ..ExecutorConfig::default()
+    })?;
     let mut solver = samples.into_solver();
     let summary = run_benchmark(
         &mut store,

@@ -10,13 +10,14 @@ use egcfg_bench::{
     run_benchmark, BenchTask, Checker, Cost, RunKey, RunOptions, Solution, Solver, Store,
     VisibleTask,
 };
-use egcfg_executor::{CheckRequest, Executor, ExecutorConfig, MinIsolation};
+use egcfg_executor::{CheckRequest, Executor, ExecutorConfig, MinIsolation, UnplannedTests};
 use egcfg_task::TestCase;
 
 fn config() -> ExecutorConfig {
     ExecutorConfig {
         pool_size: 3,
         min_isolation: MinIsolation::none(),
+        unplanned_tests: UnplannedTests::RunInChild,
         ..ExecutorConfig::default()
     }
 }

@@ -1918,4 +1918,7 @@ def main():
     server.serve()
 
 
-main()
+# Only when started by the bootstrap (see server.rs); an import (the unit
+# tests in test_harness.py) gets the functions alone.
+if __name__ == "__egcfg__":
+    main()
