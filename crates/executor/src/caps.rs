@@ -15,9 +15,10 @@ pub enum Layer {
     /// Landlock in every child: write only in scratch, no execute, no TCP,
     /// no signals or abstract sockets outside the child.
     Landlock,
-    /// User, network, IPC, UTS and mount namespaces around every server: no
-    /// network at all, no host IPC objects, and a size-bounded scratch tmpfs
-    /// of its own (one execution at a time).
+    /// User, network, IPC, UTS, PID and mount namespaces around every
+    /// server: no network at all, no host IPC objects, no process but the
+    /// server's in sight, and a size-bounded scratch tmpfs of its own (one
+    /// execution at a time).
     Namespaces,
     /// Children run as a non-root uid and gid with no capabilities, so they
     /// can read and change no more host files than an unprivileged user.
@@ -83,7 +84,7 @@ pub struct SandboxCaps {
     pub seccomp: LayerState,
     /// Landlock.
     pub landlock: LayerState,
-    /// User, network, IPC, UTS and mount namespaces per server.
+    /// User, network, IPC, UTS, PID and mount namespaces per server.
     pub namespaces: LayerState,
     /// Who the children run as.
     pub unprivileged: LayerState,

@@ -32,7 +32,7 @@ pub struct ExecutorConfig {
     /// than that user has. A non-root manager's children keep its own uid,
     /// since only root may hand out another one.
     pub sandbox_id: u32,
-    /// Put every server in its own user, network, IPC, UTS and mount
+    /// Put every server in its own user, network, IPC, UTS, PID and mount
     /// namespaces when the kernel allows. `false` forces the degraded mode
     /// of kernels and containers without user namespaces (for tests, and to
     /// compare).

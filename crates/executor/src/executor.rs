@@ -873,8 +873,8 @@ fn sandbox_caps(
     };
     let namespaces_state = match probed.namespaces {
         Ok(()) => LayerState::on(
-            "user, network, IPC, UTS and mount namespaces per server: no network devices, \
-             no host IPC objects, a scratch tmpfs of its own",
+            "user, network, IPC, UTS, PID and mount namespaces per server: no network devices, \
+             no host IPC objects, no other processes, a scratch tmpfs of its own",
         ),
         Err(why) if !config.namespaces => LayerState::off(why),
         Err(why) => LayerState::off(format!("unshare refused: {why}")),

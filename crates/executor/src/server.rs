@@ -61,7 +61,7 @@ pub(crate) struct Launch {
     pub(crate) seccomp_server: Vec<String>,
     /// seccomp programs each child installs.
     pub(crate) seccomp_child: Vec<String>,
-    /// Enter user, network, IPC, UTS and mount namespaces.
+    /// Enter user, network, IPC, UTS, PID and mount namespaces.
     pub(crate) namespaces: bool,
     /// Who the children run as.
     pub(crate) identity: Identity,

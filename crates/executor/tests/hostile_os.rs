@@ -646,3 +646,17 @@ fn scratch_root_the_sandbox_id_cannot_reach_is_refused_with_a_reason() {
     }
     assert!(chain.contains("cannot search"), "{chain}");
 }
+
+#[test]
+fn pid_children_see_only_their_servers_processes() {
+    // The server is its PID namespace's init (pid 1); where the kernel let
+    // it mount a /proc of its own, nothing of the host is listed there,
+    // and the manager cannot even be named.
+    let mode = &modes()[0];
+    let r = run(
+        mode,
+        "import os\ndef case():\n    pids = [int(p) for p in os.listdir('/proc') if p.isdigit()]\n    return (os.getppid(), len(pids) < 10, MANAGER_PID in pids)",
+    );
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.ret.as_deref(), Some("(1, True, False)"), "{r:?}");
+}

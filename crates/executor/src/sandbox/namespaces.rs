@@ -21,8 +21,10 @@
 //! RCU grace period, ≈0.4 ms of wall time per execution on the
 //! development machine, against µs for a directory in a mounted one.
 //!
-//! No PID namespace: the fork-server would have to become its init, and
-//! seccomp and Landlock already keep signals and ptrace inside the child.
+//! * **PID**: the server is the init of a namespace of its own, under a
+//!   relay process that passes on its exit (see [`enter_pid_namespace`]);
+//!   children see only their server's processes, and nothing they leave
+//!   outlives it.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -213,6 +215,7 @@ impl NamespacePlan {
                 cover.apply()?;
             }
             mount_tmpfs(&self.scratch.0, &self.scratch.1)?;
+            enter_pid_namespace()?;
         }
         Ok(())
     }
@@ -256,6 +259,62 @@ impl NamespacePlan {
         }
         Ok(())
     }
+}
+
+/// Makes the rest of `pre_exec` and the server run as the init of a PID
+/// namespace of its own, with a `/proc` of that namespace where the kernel
+/// allows mounting one: a child sees no process but its server's, and when
+/// the server ends, the kernel kills whatever is left in the namespace.
+/// The calling process stays outside (only its children enter), so it
+/// forks the server and stays behind, holding no descriptor, to pass on
+/// its exit status; it is the process the manager started and kills.
+///
+/// # Safety
+/// Async-signal-safe; call between `fork` and `exec`, after the mounts.
+unsafe fn enter_pid_namespace() -> io::Result<()> {
+    check(libc::unshare(libc::CLONE_NEWPID))?;
+    let server = libc::fork();
+    if server < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if server > 0 {
+        relay_exit(server);
+    }
+    // The parent-death signal is cleared by fork; the relay waits for this
+    // process, so it cannot be gone already.
+    check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+    // Refused where the host's /proc has parts hidden under other mounts
+    // (containers): then /proc still lists the host's processes, which
+    // Landlock, seccomp and the uid keep out of reach.
+    libc::mount(
+        c"proc".as_ptr(),
+        c"/proc".as_ptr(),
+        c"proc".as_ptr(),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        std::ptr::null(),
+    );
+    Ok(())
+}
+
+/// Waits for `server` and exits as it did; never returns.
+///
+/// # Safety
+/// Async-signal-safe.
+unsafe fn relay_exit(server: libc::pid_t) -> ! {
+    // The protocol pipes and `spawn`'s exec-error channel are the server's:
+    // holding them would hide its end from the manager.
+    libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+    let mut status = 0;
+    while libc::waitpid(server, &mut status, 0) < 0 {
+        if *libc::__errno_location() != libc::EINTR {
+            libc::_exit(1);
+        }
+    }
+    libc::_exit(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    })
 }
 
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
