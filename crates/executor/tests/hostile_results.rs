@@ -126,8 +126,17 @@ fn the_expected_values_are_not_in_the_candidates_process() {
     // Look through the harness's globals (reached from its signal
     // handler) and every frame for the test text, and
     // answer with the value it expects.
-    let program = "import re, signal, sys\ndef strings(x, out, depth=0):\n    if depth > 6 or x is out:\n        return\n    if type(x) is str:\n        out.append(x)\n    elif type(x) in (list, tuple):\n        for v in x:\n            strings(v, out, depth + 1)\n    elif type(x) is dict:\n        for v in list(x.values()):\n            strings(v, out, depth + 1)\ndef find():\n    texts = []\n    handler = signal.getsignal(signal.SIGALRM)\n    run = getattr(handler, '__globals__', {}).get('CURRENT_RUN')\n    strings(getattr(run, 'job', None), texts)\n    frame = sys._getframe()\n    while frame is not None:\n        strings(dict(frame.f_locals), texts, 4)\n        frame = frame.f_back\n    for t in texts:\n        m = re.search('f[(]1[)] == ([0-9]+)', t)\n        if m:\n            return int(m.group(1))\n    return -1\ndef f(x):\n    return find()";
+    let program = "import re, signal, sys\ndef strings(x, out, depth=0):\n    if depth > 6 or x is out:\n        return\n    if type(x) is str:\n        out.append(x)\n    elif type(x) in (list, tuple):\n        for v in x:\n            strings(v, out, depth + 1)\n    elif type(x) is dict:\n        for v in list(x.values()):\n            strings(v, out, depth + 1)\ndef find():\n    texts = []\n    handler = signal.getsignal(signal.SIGALRM)\n    run = getattr(handler, '__globals__', {}).get('CURRENT_RUN')\n    strings(getattr(run, 'job', None), texts)\n    frame = sys._getframe()\n    while frame is not None:\n        strings(dict(frame.f_locals), texts, 4)\n        frame = frame.f_back\n    for t in texts:\n        m = re.search('[(]1[)] == ([0-9]+)', t)\n        if m:\n            return int(m.group(1))\n    return -1\ndef f(x):\n    return find()";
     let report = check(program, &["assert f(1) == 731", "assert f(1) == 4417"]);
+    assert_eq!(report.passed(), 0, "{:?}", report.tests);
+    // Nor those of a HumanEval-style script: the child gets only the calls.
+    let report = check_cases(
+        executor(),
+        program,
+        vec![script(
+            "def check(candidate):\n    assert candidate(1) == 731\n\ncheck(f)\n",
+        )],
+    );
     assert_eq!(report.passed(), 0, "{:?}", report.tests);
 }
 
