@@ -1682,6 +1682,7 @@ class Server:
         # them.
         self.request = mmap.mmap(-1, FRAME_CAP + 4096)
         self.request_view = memoryview(self.request)
+        self.request_used = 0
 
     def reply(self, header, body=b""):
         h = _encode(header).encode("utf-8")
@@ -1816,6 +1817,7 @@ class Server:
             raise ValueError("malformed request frame of %d bytes" % n)
         head = _loads(read_exact(self.req_fd, head_len))
         view = self.request_view[:size]
+        self.request_used = _max(self.request_used, size)
         filled = 0
         while filled < size:
             got = os.readv(self.req_fd, [view[filled:]])
@@ -1825,8 +1827,11 @@ class Server:
         return head, view
 
     def forget_request(self):
-        """Zero the request buffer (its pages read as zeros from now on)."""
-        self.request.madvise(mmap.MADV_DONTNEED)
+        """Zero the part of the request buffer a request used (its pages
+        read as zeros from now on)."""
+        if self.request_used:
+            self.request.madvise(mmap.MADV_DONTNEED, 0, self.request_used)
+            self.request_used = 0
 
     def serve(self):
         while True:
