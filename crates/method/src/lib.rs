@@ -83,4 +83,4 @@ pub use outcome::{SolveCost, SolveOutcome};
 pub use progress::ProgressEvent;
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
-pub use solve::{baseline, baseline_options, check_test_syntax, solve};
+pub use solve::{baseline, baseline_options, check_test_syntax, sequences_needed, solve};

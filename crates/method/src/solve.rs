@@ -43,7 +43,7 @@ pub fn solve(
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
-    let schedule = schedule(task, options);
+    let schedule = schedule(&task.id, options);
     let control = Control::new(&options.budget, options.cancel.clone());
     let tests = traced_tests(task, runner);
     // Every prompt is rendered and measured before any work, so a prompt
@@ -103,6 +103,38 @@ pub fn baseline_options(style: PromptStyle, options: &SolveOptions) -> SolveOpti
     }
 }
 
+/// The most engine sequences a solve with `options` keeps alive at once,
+/// for sizing the engine ([`egcfg_engine::EngineConfig`]'s `n_seq_max`):
+/// one prefilled head per prompt style of the schedule, plus what the
+/// `concurrency` hungriest attempts hold at their peak. A guided attempt
+/// holds U, C and one batch of candidate forks (`s`, or `2s` in a top-up
+/// round; the early-stop probe samples `s` from C); a greedy attempt (γ = 0)
+/// never refreshes and holds U alone. The task changes only the seeds, not
+/// the schedule's shape, so the count holds for every task.
+pub fn sequences_needed(options: &SolveOptions) -> usize {
+    let schedule = schedule("", options);
+    let mut styles: Vec<PromptStyle> = schedule.iter().map(|a| a.config.style).collect();
+    styles.sort_unstable();
+    styles.dedup();
+    let mut per_attempt: Vec<usize> = schedule
+        .iter()
+        .map(|spec| {
+            if spec.gamma == 0.0 {
+                return 1;
+            }
+            let batch = if options.decode.top_up {
+                2 * spec.config.s
+            } else {
+                spec.config.s
+            };
+            2 + batch
+        })
+        .collect();
+    per_attempt.sort_unstable_by(|a, b| b.cmp(a));
+    let workers = options.concurrency.clamp(1, schedule.len().max(1));
+    styles.len() + per_attempt.iter().take(workers).sum::<usize>()
+}
+
 /// Refuses a task without a function to write: guidance starts at its
 /// `def`, and every test calls it.
 fn check_entry_point(task: &Task) -> Result<(), MethodError> {
@@ -116,9 +148,10 @@ fn check_entry_point(task: &Task) -> Result<(), MethodError> {
     Ok(())
 }
 
-/// The attempts of `task` in schedule order, cut to the attempt budget.
-fn schedule(task: &Task, options: &SolveOptions) -> Vec<AttemptSpec> {
-    let mut schedule = options.grid.schedule(&task.id, options.retry);
+/// The attempts of task `task_id` in schedule order, cut to the attempt
+/// budget.
+fn schedule(task_id: &str, options: &SolveOptions) -> Vec<AttemptSpec> {
+    let mut schedule = options.grid.schedule(task_id, options.retry);
     if let Some(max) = options.budget.max_attempts {
         schedule.truncate(max);
     }
@@ -326,6 +359,10 @@ mod tests {
         let weak = || Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_strength(7.0));
         let mut opts = options(grid(&[(1.2, vec![0.5, 3.0]), (0.9, vec![1.0])]));
         opts.selection = crate::options::Selection::ScheduleOrder;
+        // A token budget is shared by the attempts that run at once, so
+        // where it runs out depends on their timing: the comparison across
+        // concurrency holds only without one.
+        opts.budget = Budget::default();
         let runner = || FakeRunner::new(|_| false);
         let strip = |out: &SolveOutcome| {
             out.attempts
@@ -417,6 +454,37 @@ mod tests {
         let none = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(0));
         let err = solve(&add_one_task(), none, adds_one_runner(), &opts, &|_| {}).unwrap_err();
         assert!(matches!(err, MethodError::HeadPrefill(_)), "{err}");
+    }
+
+    #[test]
+    fn the_reference_grid_at_concurrency_eight_needs_42_sequences() {
+        let options = SolveOptions {
+            grid: Grid::reference(),
+            concurrency: 8,
+            ..SolveOptions::default()
+        };
+        // Eight guided attempts with s = 3 (U, C and 3 forks each) and the
+        // heads of both prompt styles: more than the 32 the CLI allowed.
+        assert_eq!(sequences_needed(&options), 8 * (2 + 3) + 2);
+        let mut top_up = options.clone();
+        top_up.decode.top_up = true;
+        assert_eq!(sequences_needed(&top_up), 8 * (2 + 6) + 2);
+        // The default grid: greedy first, then two guided attempts.
+        assert_eq!(sequences_needed(&SolveOptions::default()), 2 * (2 + 3) + 2);
+    }
+
+    #[test]
+    fn a_solve_fits_in_exactly_the_sequences_it_needs() {
+        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let needed = sequences_needed(&opts);
+        assert_eq!(needed, 1 + 2 + 2, "one head, U, C and s = 2 forks");
+        let fits = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(needed));
+        let out = solve(&add_one_task(), fits, adds_one_runner(), &opts, &|_| {}).unwrap();
+        assert!(out.passed);
+        let short =
+            Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(needed - 1));
+        let err = solve(&add_one_task(), short, adds_one_runner(), &opts, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("sequence slots"), "{err}");
     }
 
     #[test]
