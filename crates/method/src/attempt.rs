@@ -322,7 +322,7 @@ mod tests {
     fn gamma_half_keeps_the_plain_answer_and_three_flips_it() {
         // Logits 40 vs 0: log P ≈ −40 for the informed token, but ε = 1e-8
         // caps the ratio at ≈ 18.4 nats, so γ = 0.5 cannot overturn P and
-        // γ = 3 does (method.md §8 arithmetic).
+        // γ = 3 does (docs/method.md §8 arithmetic).
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         assert_eq!(run(&engine, adds_one_runner(), 1, 1, 0.5).code, body(WRONG));
         assert_eq!(run(&engine, adds_one_runner(), 1, 1, 3.0).code, body(RIGHT));

@@ -1,4 +1,4 @@
-//! Candidate continuations (method.md §4): sampling them as forks of the
+//! Candidate continuations (docs/method.md §4): sampling them as forks of the
 //! unconditional stream in one batch, each with its own stop, then turning
 //! them into unique executable programs.
 

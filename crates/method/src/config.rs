@@ -1,5 +1,5 @@
 //! Agent configurations, the grid file that lists them, the schedule order
-//! and per-attempt seeds (method.md §10).
+//! and per-attempt seeds (docs/method.md §10).
 //!
 //! A grid file is TOML. The `[grid]` table takes lists and expands to their
 //! product; `[[agent]]` tables add single configurations. Example:
@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::MethodError;
 
-/// Which prompt the attempt uses (method.md §2).
+/// Which prompt the attempt uses (docs/method.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PromptStyle {
@@ -160,7 +160,7 @@ impl AttemptSpec {
 /// MBPP train tasks, and [`Grid::reference`], the reference implementation's
 /// shipped grid, for reproducing the paper. Defaults may only ever be tuned
 /// on MBPP train (601–974) and validation (511–600) tasks, never on test
-/// tasks (method.md §10, V3).
+/// tasks (docs/method.md §10, V3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
@@ -249,7 +249,7 @@ gamma = [1.0]
 "#;
 
 /// The reference implementation's shipped grid as TOML: 48 configurations ×
-/// 4 γ, up to 192 attempts per task (method.md §10).
+/// 4 γ, up to 192 attempts per task (docs/method.md §10).
 pub const REFERENCE_GRID_TOML: &str = r#"
 [grid]
 t = [0.7, 0.75, 0.85, 0.95, 1.2, 1.5]

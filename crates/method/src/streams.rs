@@ -1,4 +1,4 @@
-//! The two token streams of an attempt (docs/method.md §3, §7).
+//! The two token streams of an attempt (docs/method.md §1, §7).
 //!
 //! * **U**, the unconditional stream: `head ++ marker ++ gen`, a fork of the
 //!   task's prefilled head, so the head is never computed twice;

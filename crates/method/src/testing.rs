@@ -296,7 +296,7 @@ impl Engine for ScriptedEngine {
 type CheckFn = dyn Fn(&str, usize) -> bool + Send + Sync;
 
 /// A runner that executes nothing: `prepare` strips fences and drops a
-/// trailing block header (a crude stand-in for method.md §5), traces are
+/// trailing block header (a crude stand-in for docs/method.md §5), traces are
 /// descriptive strings, and `check` asks a predicate.
 pub struct FakeRunner {
     passes: Box<CheckFn>,
