@@ -41,14 +41,14 @@ pub fn run_attempt(
         env,
         spec,
         reply: Reply::new(&env.prompt.parts.response_prefix),
-        schedule: RefreshSchedule::new(spec.gamma > 0.0, spec.config.k),
+        schedule: RefreshSchedule::new(spec.gamma > 0.0, spec.config.refresh_interval),
         chooser: TokenChooser {
             gamma: spec.gamma,
             top_k: env.options.top_k,
             record_top: env.options.record_top,
         },
         refresher: Refresher::new(env, spec),
-        meter: Meter::new(env.control, prompt_tokens, spec.config.s),
+        meter: Meter::new(env.control, prompt_tokens, spec.config.candidates),
         tokens: Vec::new(),
         early_program: None,
     };

@@ -90,7 +90,7 @@ impl<'a> Refresher<'a> {
         let (u, p_logits) = streams.unconditional();
         let mut dedup = Deduper::default();
         self.sample_round(&mut dedup, u, p_logits, &prefix, [index, ROUND], meter)?;
-        if self.env.options.top_up && dedup.unique.len() < self.spec.config.s {
+        if self.env.options.top_up && dedup.unique.len() < self.spec.config.candidates {
             let path = [index, TOP_UP_ROUND];
             self.sample_round(&mut dedup, u, p_logits, &prefix, path, meter)?;
         }
@@ -183,9 +183,9 @@ impl<'a> Refresher<'a> {
         let config = self.spec.config;
         let engine = self.env.engine;
         let (n, temperature_scale) = if path[1] == TOP_UP_ROUND {
-            (2 * config.s, 1.2)
+            (2 * config.candidates, 1.2)
         } else {
-            (config.s, 1.0)
+            (config.candidates, 1.0)
         };
         let room = engine.info().n_ctx.saturating_sub(parent.len()? + 1);
         let wanted = self.env.options.candidate_max_tokens.min(room);
@@ -195,8 +195,8 @@ impl<'a> Refresher<'a> {
         let samples: Vec<SampledCandidate> = meter.sample(n, wanted, |max_tokens| {
             let params = SampleParams {
                 n,
-                temperature: config.t * temperature_scale,
-                horizon: config.d,
+                temperature: config.temperature * temperature_scale,
+                horizon: config.horizon,
                 max_tokens,
                 seed,
             };
@@ -214,9 +214,9 @@ impl<'a> Refresher<'a> {
             path[1] as usize,
             prefix,
             &samples,
-            config.d,
+            config.horizon,
             self.env.runner,
-            config.s,
+            config.candidates,
         )?;
         meter.prepared(
             dedup.records[before..]

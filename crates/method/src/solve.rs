@@ -91,10 +91,10 @@ pub fn baseline(
 /// `options` with the grid replaced by the one greedy attempt of `style`.
 pub fn baseline_options(style: PromptStyle, options: &SolveOptions) -> SolveOptions {
     let greedy = AgentConfig {
-        t: 0.0,
-        s: 1,
-        d: Horizon::Lines(0),
-        k: 1,
+        temperature: 0.0,
+        candidates: 1,
+        horizon: Horizon::Lines(0),
+        refresh_interval: 1,
         style,
     };
     SolveOptions {
@@ -123,9 +123,9 @@ pub fn sequences_needed(options: &SolveOptions) -> usize {
                 return 1;
             }
             let batch = if options.decode.top_up {
-                2 * spec.config.s
+                2 * spec.config.candidates
             } else {
-                spec.config.s
+                spec.config.candidates
             };
             2 + batch
         })

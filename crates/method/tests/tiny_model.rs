@@ -272,10 +272,10 @@ fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
     let spec = AttemptSpec {
         index: 0,
         config: AgentConfig {
-            t: 1.0,
-            s: 2,
-            d: Horizon::Lines(0),
-            k: 1,
+            temperature: 1.0,
+            candidates: 2,
+            horizon: Horizon::Lines(0),
+            refresh_interval: 1,
             style: PromptStyle::Instruct,
         },
         gamma: 3.0,
