@@ -11,7 +11,7 @@ use egcfg_bench::{
     run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
-use egcfg_method::PromptStyle;
+use egcfg_method::{baseline_options, sequences_needed, PromptStyle};
 
 use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
 use crate::load;
@@ -126,7 +126,11 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
             }),
         },
     };
-    let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
+    let sequences = match args.method {
+        Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, &options)),
+        Method::Egcfg => sequences_needed(&options),
+    };
+    let engine = load::engine(&args.model, sequences)?;
     let mut solver = MethodSolver {
         engine,
         executor: executor.clone(),

@@ -8,12 +8,9 @@ use egcfg_models::{FetchOptions, Models};
 
 use crate::flags::ModelArgs;
 
-/// Sequences one solve keeps alive at most: per running attempt an
-/// unconditional and a conditional stream plus its candidates, and a shared
-/// head per prompt style.
-pub const SEQUENCES_PER_SOLVE: usize = 32;
-
-/// Resolve the model (fetching a known one on first use) and load it.
+/// Resolve the model (fetching a known one on first use) and load it, with
+/// room for `n_seq_max` live sequences (for a solve,
+/// [`egcfg_method::sequences_needed`]).
 pub fn engine(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<LlamaEngine>> {
     let models = Models::from_env(FetchOptions::default())?;
     let path = models.resolve(&args.model)?;

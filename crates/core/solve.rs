@@ -30,7 +30,7 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|path| OutputFile::claim(path, RECORD, &[&args.task]))
         .transpose()?;
-    let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
+    let engine = load::engine(&args.model, egcfg_method::sequences_needed(&options))?;
 
     let spinner = progress_spinner();
     let on_progress = |event: ProgressEvent| spinner.set_message(describe(&event));

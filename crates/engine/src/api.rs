@@ -131,10 +131,12 @@ pub trait Engine: Send + Sync {
         add_assistant_start: bool,
     ) -> Result<String, EngineError>;
 
-    /// A new, empty sequence.
+    /// A new, empty sequence. Callers hold it as a [`crate::Sequence`]
+    /// ([`crate::Sequence::new`]), which frees it on drop.
     fn new_sequence(&self) -> Result<SeqId, EngineError>;
 
     /// A new sequence holding the same tokens as `seq`, sharing its cache.
+    /// Callers fork through [`crate::Sequence::fork`].
     fn fork(&self, seq: SeqId) -> Result<SeqId, EngineError>;
 
     /// Number of tokens `seq` currently holds.
@@ -144,6 +146,8 @@ pub trait Engine: Send + Sync {
     fn truncate(&self, seq: SeqId, len: usize) -> Result<(), EngineError>;
 
     /// Release `seq` and its cache cells. Freeing an unknown id is a no-op.
+    /// A [`crate::Sequence`] calls this when it drops; callers that hold
+    /// handles never call it themselves.
     fn free(&self, seq: SeqId);
 
     /// Append tokens to several sequences in one forward pass and return,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::argmax;
-use crate::{Engine, EngineError, SeqId, SeqInput, Token};
+use crate::{Engine, EngineError, SeqInput, Sequence, Token};
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,19 +118,15 @@ pub fn run(engine: &dyn Engine, options: &BenchOptions) -> Result<BenchReport, E
         ));
     }
     let prompt = bench_prompt(engine, options.prompt_tokens)?;
-    let mut sequences = Sequences {
-        engine,
-        ids: Vec::new(),
-    };
 
     // Warm up compute buffers with a short prefill, then time the real one.
-    let warm = sequences.create()?;
-    engine.decode(&[input(warm, prompt[..prompt.len().min(16)].to_vec())])?;
-    sequences.free(warm);
+    let warm = Sequence::new(engine)?;
+    engine.decode(&[input(&warm, prompt[..prompt.len().min(16)].to_vec())])?;
+    drop(warm);
 
-    let prefix = sequences.create()?;
+    let prefix = Sequence::new(engine)?;
     let start = Instant::now();
-    let logits = engine.decode(&[input(prefix, prompt.clone())])?;
+    let logits = engine.decode(&[input(&prefix, prompt.clone())])?;
     let prefill = Throughput {
         tokens: prompt.len(),
         seconds: start.elapsed().as_secs_f64(),
@@ -139,15 +135,15 @@ pub fn run(engine: &dyn Engine, options: &BenchOptions) -> Result<BenchReport, E
 
     let mut decode = Vec::with_capacity(options.batch_sizes.len());
     for &batch in &options.batch_sizes {
-        let ids = (0..batch)
-            .map(|_| sequences.fork(prefix))
+        let forks = (0..batch)
+            .map(|_| prefix.fork())
             .collect::<Result<Vec<_>, _>>()?;
         let mut next: Vec<Token> = vec![first; batch];
         // One untimed step at this batch shape.
-        next = step(engine, &ids, &next)?;
+        next = step(engine, &forks, &next)?;
         let start = Instant::now();
         for _ in 0..options.decode_steps {
-            next = step(engine, &ids, &next)?;
+            next = step(engine, &forks, &next)?;
         }
         decode.push(DecodeRate {
             batch,
@@ -156,18 +152,15 @@ pub fn run(engine: &dyn Engine, options: &BenchOptions) -> Result<BenchReport, E
                 seconds: start.elapsed().as_secs_f64(),
             },
         });
-        for id in ids {
-            sequences.free(id);
-        }
     }
 
     let forks = options.forks.max(1);
     let mut fork_time = Duration::ZERO;
     for _ in 0..forks {
         let start = Instant::now();
-        let id = sequences.fork(prefix)?;
+        let fork = prefix.fork()?;
         fork_time += start.elapsed();
-        sequences.free(id);
+        drop(fork);
     }
 
     Ok(BenchReport {
@@ -179,18 +172,25 @@ pub fn run(engine: &dyn Engine, options: &BenchOptions) -> Result<BenchReport, E
 }
 
 /// Advance every sequence by its token; returns each one's greedy next token.
-fn step(engine: &dyn Engine, ids: &[SeqId], tokens: &[Token]) -> Result<Vec<Token>, EngineError> {
-    let inputs: Vec<SeqInput> = ids
+fn step(
+    engine: &dyn Engine,
+    sequences: &[Sequence<'_>],
+    tokens: &[Token],
+) -> Result<Vec<Token>, EngineError> {
+    let inputs: Vec<SeqInput> = sequences
         .iter()
         .zip(tokens)
-        .map(|(&id, &t)| input(id, vec![t]))
+        .map(|(seq, &t)| input(seq, vec![t]))
         .collect();
     let logits = engine.decode(&inputs)?;
     Ok(logits.iter().map(|l| argmax(l)).collect())
 }
 
-fn input(seq: SeqId, tokens: Vec<Token>) -> SeqInput {
-    SeqInput { seq, tokens }
+fn input(seq: &Sequence<'_>, tokens: Vec<Token>) -> SeqInput {
+    SeqInput {
+        seq: seq.id(),
+        tokens,
+    }
 }
 
 /// The Python source the benchmark prompt repeats (public so that
@@ -206,37 +206,4 @@ fn bench_prompt(engine: &dyn Engine, n: usize) -> Result<Vec<Token>, EngineError
         ));
     }
     Ok(unit.iter().copied().cycle().take(n).collect())
-}
-
-/// Sequences the benchmark made, freed when it ends (also on error).
-struct Sequences<'e> {
-    engine: &'e dyn Engine,
-    ids: Vec<SeqId>,
-}
-
-impl Sequences<'_> {
-    fn create(&mut self) -> Result<SeqId, EngineError> {
-        let id = self.engine.new_sequence()?;
-        self.ids.push(id);
-        Ok(id)
-    }
-
-    fn fork(&mut self, parent: SeqId) -> Result<SeqId, EngineError> {
-        let id = self.engine.fork(parent)?;
-        self.ids.push(id);
-        Ok(id)
-    }
-
-    fn free(&mut self, id: SeqId) {
-        self.engine.free(id);
-        self.ids.retain(|&other| other != id);
-    }
-}
-
-impl Drop for Sequences<'_> {
-    fn drop(&mut self) {
-        for &id in &self.ids {
-            self.engine.free(id);
-        }
-    }
 }

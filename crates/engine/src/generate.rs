@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::text::TokenDecoder;
-use crate::{ChatMessage, Engine, EngineError, Role, SeqId, SeqInput};
+use crate::{ChatMessage, Engine, EngineError, Role, SeqInput, Sequence};
 
 /// What the model continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ pub fn generate(
     }
     let n_ctx = engine.info().n_ctx;
 
-    let seq = OwnedSequence::new(engine)?;
+    let seq = Sequence::new(engine)?;
     let mut sampler = Sampler::new(options.sampling);
     let mut decoder = TokenDecoder::new(engine);
     let mut stops = StopFilter::new(&options.stop);
@@ -122,7 +122,7 @@ pub fn generate(
             break StopReason::ContextFull;
         }
         let logits = engine.decode(&[SeqInput {
-            seq: seq.id,
+            seq: seq.id(),
             tokens: std::mem::take(&mut input),
         }])?;
         let token = sampler.sample(&logits[0]);
@@ -145,27 +145,6 @@ pub fn generate(
         generated_tokens: generated,
         stop_reason,
     })
-}
-
-/// A sequence freed when dropped, even on early return.
-struct OwnedSequence<'e> {
-    engine: &'e dyn Engine,
-    id: SeqId,
-}
-
-impl<'e> OwnedSequence<'e> {
-    fn new(engine: &'e dyn Engine) -> Result<Self, EngineError> {
-        Ok(Self {
-            engine,
-            id: engine.new_sequence()?,
-        })
-    }
-}
-
-impl Drop for OwnedSequence<'_> {
-    fn drop(&mut self) {
-        self.engine.free(self.id);
-    }
 }
 
 /// Finds stop strings in streamed text and withholds text that might be the

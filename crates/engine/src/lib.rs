@@ -8,7 +8,9 @@
 //!
 //! * create an empty sequence, [`Engine::fork`] one (the fork shares the
 //!   parent's KV cache, nothing is recomputed), [`Engine::truncate`] it back
-//!   to a position, and [`Engine::free`] it;
+//!   to a position, and [`Engine::free`] it. Callers hold sequences as
+//!   [`Sequence`] handles, which free themselves when dropped, so no error
+//!   path leaks cache cells;
 //! * [`Engine::decode`]: append tokens to any number of sequences, each at its
 //!   own position, in a single forward pass, and get every sequence's full
 //!   next-token logits back.
@@ -45,7 +47,9 @@ pub mod bench;
 pub mod generate;
 mod llama;
 pub mod sampler;
+mod sequence;
 pub mod text;
 
 pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
 pub use llama::{EngineConfig, EngineStats, LlamaEngine};
+pub use sequence::Sequence;

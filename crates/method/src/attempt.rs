@@ -1,149 +1,31 @@
-//! One attempt: the per-line EG-CFG loop (method.md §1, §3, §4, §7, §8).
+//! One attempt: the per-line EG-CFG loop (docs/method.md §1, §3, §7, §8).
 //!
-//! Two token streams grow side by side:
-//!
-//! * **U**, the unconditional stream: `head ++ marker ++ gen`, a fork of the
-//!   task's prefilled head;
-//! * **C**, the conditional stream: `head ++ signal ++ marker ++ gen`, built
-//!   at a refresh by cutting C back to the head and prefilling only the new
-//!   signal, the marker and the generated ids (never re-tokenised text).
-//!
-//! At every step the next token is chosen from U's logits alone (greedy) or,
-//! when guidance is on and a signal exists, from the guided combination of
-//! U's and C's logits; then both streams take the token in one batched
-//! decode. At a refresh, `s` forks of U sample candidate continuations in
-//! one batch; they are made executable, deduplicated, traced on the visible
-//! tests, and rendered into the new signal.
+//! An attempt decodes one answer greedily, token by token. While the reply
+//! writes the target function it keeps an execution *signal* up to date
+//! (`refresh_schedule` says when, `refresh` builds it):
+//! candidates continue the code so far, run on the visible tests, and their
+//! traces are spliced into a second, conditional stream
+//! (`streams`). Each token is then chosen from the unconditional
+//! stream alone or, while a signal is in force, from both through guidance
+//! (`token_choice`). What every step costs is kept by the
+//! `meter`, so the loop below is the algorithm and nothing else.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use egcfg_engine::sampler::argmax;
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{Engine, EngineError, Logits, SeqId, SeqInput, Token};
-use egcfg_executor::{Invocation, TraceRequest};
-use egcfg_task::Task;
+use egcfg_engine::{EngineError, Token};
 
-use crate::budget::{CancelCause, Control};
-use crate::candidates::{sample_candidates, Deduper, SampleParams, SampledCandidate};
-use crate::code_text::{
-    code_after_last_opening_fence, count_newlines, ends_with_closing_fence, last_code_block,
-    last_line, starts_target_def,
-};
-use crate::config::{derive_seed, AttemptSpec};
-use crate::cost::{AttemptCost, Trajectory};
-use crate::early_stop::EarlyStop;
+use crate::attempt_env::AttemptEnv;
+use crate::budget::CancelCause;
+use crate::code_text::{ends_with_closing_fence, last_code_block};
+use crate::config::AttemptSpec;
 use crate::error::MethodError;
-use crate::guidance::{guided_choice, softmax, top_guided, top_probs};
-use crate::options::DecodeOptions;
-use crate::prompt::PromptParts;
-use crate::record::{
-    AttemptRecord, AttemptStop, ProbeRecord, RefreshRecord, TokenRecord, TraceRecord,
-};
-use crate::runner::{CodeRunner, RunnerError, TraceOutcome};
-use crate::signal::{build_signal, SignalEntry};
-use crate::solve::ProgressEvent;
-use crate::streams::SeqGuard;
-
-/// A task's prompt in one style, with its head already in the engine.
-#[derive(Debug)]
-pub struct StylePrompt {
-    /// The rendered text parts.
-    pub parts: PromptParts,
-    /// The prefilled head sequence every attempt forks (owned by the solver).
-    pub head_seq: SeqId,
-    /// Tokens in the head.
-    pub head_len: usize,
-    /// The marker's tokens.
-    pub marker_tokens: Vec<Token>,
-}
-
-/// A visible test that can be traced.
-#[derive(Debug, Clone)]
-pub struct TracedTest {
-    /// Index among the task's visible tests.
-    pub index: usize,
-    /// How a candidate is run for it.
-    pub invocation: Invocation,
-    /// The invocation as shown in the signal.
-    pub label: String,
-}
-
-/// What every attempt of a task shares.
-pub struct AttemptEnv<'a> {
-    /// The model.
-    pub engine: &'a dyn Engine,
-    /// The sandbox.
-    pub runner: &'a dyn CodeRunner,
-    /// The task (only its visible tests are used).
-    pub task: &'a Task,
-    /// The prompt of the attempt's style.
-    pub prompt: &'a StylePrompt,
-    /// The traceable visible tests.
-    pub tests: &'a [TracedTest],
-    /// Decoding options.
-    pub options: &'a DecodeOptions,
-    /// Budgets and cancellation.
-    pub control: &'a Control,
-    /// Where progress events go.
-    pub progress: &'a (dyn Fn(ProgressEvent) + Sync),
-    /// For stdin/stdout tasks, the call of the entry function (`solve()`)
-    /// appended to every program that runs, the answer included.
-    pub script_call: Option<String>,
-}
-
-impl AttemptEnv<'_> {
-    /// `program` as it runs: with the entry call appended for script tasks.
-    pub fn runnable(&self, program: &str) -> String {
-        match &self.script_call {
-            Some(call) => format!(
-                "{}
-
-{call}",
-                program.trim_end()
-            ),
-            None => program.to_string(),
-        }
-    }
-}
-
-/// Where the signal stands while guidance is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SignalState {
-    /// Not built since guidance turned on.
-    NotBuilt,
-    /// The last refresh produced no entry: no guidance until the next line.
-    Empty,
-    /// C holds a non-empty signal.
-    Active,
-}
-
-/// The conditional stream.
-struct CondStream<'e> {
-    seq: SeqGuard<'e>,
-    logits: Logits,
-    /// head + signal + marker tokens.
-    prompt_len: usize,
-}
-
-struct Attempt<'a> {
-    env: &'a AttemptEnv<'a>,
-    spec: AttemptSpec,
-    gen: Vec<Token>,
-    stream: Utf8Stream,
-    /// The reply so far: the forced response prefix plus the decoded ids.
-    text: String,
-    guidance_on: bool,
-    signal: SignalState,
-    seen_lines: usize,
-    refreshes: Vec<RefreshRecord>,
-    tokens: Vec<TokenRecord>,
-    cost: AttemptCost,
-    trajectory: Trajectory,
-    memo: HashMap<String, Vec<TraceOutcome>>,
-    early: EarlyStop,
-    early_program: Option<String>,
-}
+use crate::meter::Meter;
+use crate::record::{AttemptRecord, AttemptStop, TokenRecord};
+use crate::refresh::Refresher;
+use crate::refresh_schedule::{Due, RefreshSchedule};
+use crate::streams::Streams;
+use crate::token_choice::TokenChooser;
 
 /// Run one attempt to its end and check its answer on the visible tests.
 ///
@@ -154,37 +36,36 @@ pub fn run_attempt(
     spec: AttemptSpec,
 ) -> (AttemptRecord, Option<MethodError>) {
     let started = Instant::now();
+    let prompt_tokens = env.prompt.head_len + env.prompt.marker_tokens.len();
     let mut attempt = Attempt {
         env,
         spec,
-        gen: Vec::new(),
-        stream: Utf8Stream::new(),
-        text: env.prompt.parts.response_prefix.clone(),
-        guidance_on: false,
-        signal: SignalState::NotBuilt,
-        seen_lines: 0,
-        refreshes: Vec::new(),
-        tokens: Vec::new(),
-        cost: AttemptCost::default(),
-        trajectory: Trajectory {
-            prompt_tokens: (env.prompt.head_len + env.prompt.marker_tokens.len()) as u64,
-            s: spec.config.s as u64,
-            ..Trajectory::default()
+        reply: Reply::new(&env.prompt.parts.response_prefix),
+        schedule: RefreshSchedule::new(spec.gamma > 0.0, spec.config.refresh_interval),
+        chooser: TokenChooser {
+            gamma: spec.gamma,
+            top_k: env.options.top_k,
+            record_top: env.options.record_top,
         },
-        memo: HashMap::new(),
-        early: EarlyStop::default(),
+        refresher: Refresher::new(env, spec),
+        meter: Meter::new(env.control, prompt_tokens, spec.config.candidates),
+        tokens: Vec::new(),
         early_program: None,
     };
     let outcome = attempt.decode_loop();
-    let reply = attempt.text.clone();
-    let code = env.runnable(
-        &attempt
-            .early_program
-            .clone()
-            .unwrap_or_else(|| last_code_block(&reply)),
-    );
+    let Attempt {
+        reply,
+        refresher,
+        mut meter,
+        tokens,
+        early_program,
+        ..
+    } = attempt;
+    let reply = reply.text;
+    let code = env.runnable(&early_program.unwrap_or_else(|| last_code_block(&reply)));
     let (stop, mut error) = match outcome {
         Ok(stop) => (stop, None),
+        // A full context ends the answer where it is; it is still checked.
         Err(MethodError::Engine(EngineError::ContextFull { .. })) => {
             (AttemptStop::ContextFull, None)
         }
@@ -194,7 +75,7 @@ pub fn run_attempt(
     let solved_elsewhere = matches!(
         stop,
         AttemptStop::Cancelled {
-            cause: crate::budget::CancelCause::Solved
+            cause: CancelCause::Solved
         }
     );
     if error.is_none() && !solved_elsewhere {
@@ -206,438 +87,149 @@ pub fn run_attempt(
             Ok(v) => visible = v,
             Err(e) => error = Some(e.into()),
         }
-        attempt.cost.times.execution_s += t.elapsed().as_secs_f64();
+        meter.sandbox_time(t);
     }
-    attempt.cost.reference = attempt.trajectory.reference_cost();
-    attempt.cost.times.total_s = started.elapsed().as_secs_f64();
     let record = AttemptRecord {
         spec,
         name: spec.name(),
         reply,
         code,
         stop,
-        refreshes: attempt.refreshes,
-        tokens: attempt.tokens,
+        refreshes: refresher.into_records(),
+        tokens,
         visible,
-        cost: attempt.cost,
+        cost: meter.finish(started),
         error: error.as_ref().map(ToString::to_string),
     };
     (record, error)
 }
 
-impl<'a> Attempt<'a> {
-    fn engine(&self) -> &'a dyn Engine {
-        self.env.engine
-    }
+/// The reply so far: the generated ids and the text they spell.
+struct Reply {
+    /// The decoded ids.
+    tokens: Vec<Token>,
+    /// Bytes of a character split across tokens, until it completes.
+    utf8: Utf8Stream,
+    /// The forced response prefix plus the decoded text.
+    text: String,
+}
 
-    /// Decode several tokens into one sequence, counted as prefill; `None`
-    /// (with nothing decoded) when the token budget cannot pay for them all.
-    fn prefill(&mut self, seq: SeqId, tokens: Vec<Token>) -> Result<Option<Logits>, MethodError> {
-        let t = Instant::now();
-        let n = tokens.len() as u64;
-        let control = self.env.control;
-        let granted = control.reserve(n);
-        if granted < n {
-            control.refund(granted);
-            control.exhaust();
-            return Ok(None);
+impl Reply {
+    fn new(response_prefix: &str) -> Self {
+        Reply {
+            tokens: Vec::new(),
+            utf8: Utf8Stream::new(),
+            text: response_prefix.to_string(),
         }
-        let logits = match self.engine().decode(&[SeqInput { seq, tokens }]) {
-            Ok(mut rows) => rows.remove(0),
-            Err(e) => {
-                control.refund(n);
-                return Err(e.into());
-            }
-        };
-        self.cost.prefill_tokens += n;
-        self.cost.times.prefill_s += t.elapsed().as_secs_f64();
-        Ok(Some(logits))
     }
 
+    /// Appends `token`, which spells `bytes`.
+    fn push(&mut self, token: Token, bytes: &[u8]) {
+        self.tokens.push(token);
+        let completed = self.utf8.push(bytes);
+        self.text.push_str(&completed);
+    }
+}
+
+/// One attempt while it decodes: the parts of the algorithm, each with its
+/// own job.
+struct Attempt<'a> {
+    env: &'a AttemptEnv<'a>,
+    spec: AttemptSpec,
+    reply: Reply,
+    schedule: RefreshSchedule,
+    chooser: TokenChooser,
+    refresher: Refresher<'a>,
+    meter: Meter<'a>,
+    /// Why each token was chosen.
+    tokens: Vec<TokenRecord>,
+    /// The program the early-stop rule answered with.
+    early_program: Option<String>,
+}
+
+impl<'a> Attempt<'a> {
+    /// The per-line loop, until the answer ends or the attempt is stopped.
     fn decode_loop(&mut self) -> Result<AttemptStop, MethodError> {
-        let engine = self.engine();
-        let prompt = self.env.prompt;
-        let options = self.env.options;
+        let env = self.env;
+        let engine = env.engine;
         let n_ctx = engine.info().n_ctx;
-        let eos = engine.info().eos_tokens.clone();
-        let u = SeqGuard::new(engine, engine.fork(prompt.head_seq)?);
-        let Some(mut p_logits) = self.prefill(u.id(), prompt.marker_tokens.clone())? else {
+        let Some(mut streams) = Streams::open(engine, env.prompt, &mut self.meter)? else {
             return Ok(AttemptStop::Cancelled {
                 cause: CancelCause::TokenBudget,
             });
         };
-        let mut cond: Option<CondStream<'a>> = None;
-        let guiding = self.spec.gamma > 0.0;
         loop {
-            if let Some(cause) = self.env.control.stop_cause(self.spec.index) {
+            // Budgets and the other attempts are checked once per token, so
+            // a solved task or a spent budget stops everything within a step.
+            if let Some(cause) = env.control.stop_cause(self.spec.index) {
                 return Ok(AttemptStop::Cancelled { cause });
             }
-            let reply = self.text.clone();
-            if guiding
-                && !self.guidance_on
-                && starts_target_def(last_line(&reply), &self.env.task.entry_point)
+
+            // Refresh the signal when the schedule says so.
+            match self
+                .schedule
+                .before_step(&self.reply.text, &env.task.entry_point)
             {
-                self.guidance_on = true;
-                self.signal = SignalState::NotBuilt;
-            }
-            if guiding && self.guidance_on {
-                let line = count_newlines(code_after_last_opening_fence(&reply));
-                let new_line = line > self.seen_lines;
-                if new_line || self.signal == SignalState::NotBuilt {
-                    self.seen_lines = self.seen_lines.max(line);
-                }
-                let due = match self.signal {
-                    SignalState::NotBuilt => true,
-                    SignalState::Empty => new_line,
-                    SignalState::Active => new_line && line.is_multiple_of(self.spec.config.k),
-                };
-                if due {
-                    if let Some(program) = self.refresh(&u, &p_logits, &mut cond, line)? {
+                Due::Refresh { line } => {
+                    let refreshed = self.refresher.refresh(
+                        &mut streams,
+                        &self.reply.text,
+                        &self.reply.tokens,
+                        line,
+                        &mut self.meter,
+                    )?;
+                    self.schedule.refreshed(refreshed.signal_in_force);
+                    if let Some(program) = refreshed.early_stop {
                         self.early_program = Some(program);
                         return Ok(AttemptStop::EarlyStop);
                     }
-                } else if self.signal == SignalState::Empty {
-                    self.trajectory
-                        .empty_signal_steps
-                        .push((self.gen.len() as u64, self.env.tests.len() as u64));
                 }
+                Due::Unguided => {
+                    let tests = env.tests.len();
+                    self.meter.unguided_step(self.reply.tokens.len(), tests);
+                }
+                Due::Nothing => {}
             }
-            let guided_stream = match (&cond, self.signal) {
-                (Some(c), SignalState::Active) if self.guidance_on => Some(c),
-                _ => None,
-            };
-            let step = self.gen.len();
-            let record_top = options.record_top;
-            let (token, record) = match guided_stream {
-                Some(c) => {
-                    let choice =
-                        guided_choice(&p_logits, &c.logits, self.spec.gamma, options.top_k);
-                    self.trajectory
-                        .guided_contexts
-                        .push((c.prompt_len + step) as u64);
-                    let record = TokenRecord {
-                        step,
-                        token: choice.token,
-                        piece: String::new(),
-                        guided: true,
-                        argmax_p: argmax(&p_logits),
-                        top_p: top_probs(&choice.p, record_top),
-                        top_pc: top_probs(&choice.p_c, record_top),
-                        top_guided: top_guided(&choice.scores, record_top),
-                    };
-                    (choice.token, record)
-                }
-                None => {
-                    let token = argmax(&p_logits);
-                    let top_p = if record_top > 0 {
-                        top_probs(&softmax(&p_logits), record_top)
-                    } else {
-                        Vec::new()
-                    };
-                    let record = TokenRecord {
-                        step,
-                        token,
-                        piece: String::new(),
-                        guided: false,
-                        argmax_p: token,
-                        top_p,
-                        top_pc: Vec::new(),
-                        top_guided: Vec::new(),
-                    };
-                    (token, record)
-                }
-            };
-            self.trajectory.steps += 1;
-            let piece = engine.token_bytes(token)?;
+
+            // Choose the next token: guided while a signal is in force.
+            let step = self.reply.tokens.len();
+            let guided = self
+                .schedule
+                .guides()
+                .then(|| streams.conditional())
+                .flatten();
+            let (_, p_logits) = streams.unconditional();
+            let record = self
+                .chooser
+                .choose(step, p_logits, guided.map(|c| &c.logits[..]));
+            self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
+            let token = record.token;
+            let guided = guided.is_some();
+            let bytes = engine.token_bytes(token)?;
             self.tokens.push(TokenRecord {
-                piece: String::from_utf8_lossy(&piece).into_owned(),
+                piece: String::from_utf8_lossy(&bytes).into_owned(),
                 ..record
             });
-            if eos.contains(&token) {
+
+            // Stop rules: the answer ends at EOS or its closing fence; the
+            // token cap and the context bound it.
+            if engine.info().eos_tokens.contains(&token) {
                 return Ok(AttemptStop::Eos);
             }
-            self.gen.push(token);
-            let completed = self.stream.push(&piece);
-            self.text.push_str(&completed);
-            if ends_with_closing_fence(&self.text) {
+            self.reply.push(token, &bytes);
+            if ends_with_closing_fence(&self.reply.text) {
                 return Ok(AttemptStop::Fence);
             }
-            if self.gen.len() >= options.max_new_tokens {
+            if self.reply.tokens.len() >= env.options.max_new_tokens {
                 return Ok(AttemptStop::TokenLimit);
             }
-            let u_len = prompt.head_len + prompt.marker_tokens.len() + self.gen.len();
-            let c_len = guided_stream.map_or(0, |c| c.prompt_len + self.gen.len());
-            if u_len.max(c_len) > n_ctx {
+            if !streams.fit(self.reply.tokens.len(), guided, n_ctx) {
                 return Ok(AttemptStop::ContextFull);
             }
-            let t = Instant::now();
-            let mut inputs = vec![SeqInput {
-                seq: u.id(),
-                tokens: vec![token],
-            }];
-            if let Some(c) = guided_stream {
-                inputs.push(SeqInput {
-                    seq: c.seq.id(),
-                    tokens: vec![token],
-                });
-            }
-            let mut logits = engine.decode(&inputs)?.into_iter();
-            let n = inputs.len() as u64;
-            self.cost.decode_tokens += n;
-            self.env.control.charge(n);
-            self.cost.times.guided_decode_s += t.elapsed().as_secs_f64();
-            p_logits = logits.next().expect("one logits row per input");
-            if let (Some(c), Some(l)) = (cond.as_mut(), logits.next()) {
-                c.logits = l;
-            }
-        }
-    }
 
-    /// Rebuild the signal at `line`. Returns the early-stop program when the
-    /// rule fires.
-    fn refresh(
-        &mut self,
-        u: &SeqGuard<'a>,
-        p_logits: &Logits,
-        cond: &mut Option<CondStream<'a>>,
-        line: usize,
-    ) -> Result<Option<String>, MethodError> {
-        let prefix = code_after_last_opening_fence(&self.text).to_string();
-        let index = self.refreshes.len() as u64;
-        let mut dedup = Deduper::default();
-        self.sample_round(&mut dedup, u.id(), p_logits, &prefix, [index, 0], 1.0)?;
-        if self.env.options.top_up && dedup.unique.len() < self.spec.config.s {
-            self.sample_round(&mut dedup, u.id(), p_logits, &prefix, [index, 1], 1.2)?;
+            // Both streams take the token in one batched decode.
+            streams.advance(token, guided, &mut self.meter)?;
         }
-        let traces = self.trace_all(&dedup.unique)?;
-        let entries: Vec<SignalEntry> = traces
-            .iter()
-            .map(|t| SignalEntry {
-                candidate: t.candidate,
-                test: t.test,
-                program: dedup.unique[t.candidate].clone(),
-                invocation: t.invocation.clone(),
-                trace: t.text.clone(),
-            })
-            .collect();
-        let signal = build_signal(self.engine(), &entries, self.signal_cap())?;
-        let mut record = RefreshRecord {
-            step: self.gen.len(),
-            line,
-            prefix: prefix.clone(),
-            candidates: dedup.records.clone(),
-            unique: dedup.unique.clone(),
-            traces,
-            signal: signal.as_ref().map(|s| s.text.clone()),
-            signal_tokens: signal.as_ref().map_or(0, |s| s.tokens.len()),
-            entries_dropped: signal.as_ref().map_or(entries.len(), |s| s.entries_dropped),
-            probe: None,
-        };
-        self.trajectory.refreshes.push((
-            self.gen.len() as u64,
-            dedup.unique.len() as u64,
-            self.env.tests.len() as u64,
-        ));
-        match signal {
-            Some(signal) => {
-                let engine = self.engine();
-                let prompt = self.env.prompt;
-                let seq = match cond.take() {
-                    Some(c) => {
-                        engine.truncate(c.seq.id(), prompt.head_len)?;
-                        c.seq
-                    }
-                    None => SeqGuard::new(engine, engine.fork(prompt.head_seq)?),
-                };
-                let prompt_len = prompt.head_len + signal.tokens.len() + prompt.marker_tokens.len();
-                let mut tokens = signal.tokens;
-                tokens.extend_from_slice(&prompt.marker_tokens);
-                tokens.extend_from_slice(&self.gen);
-                let Some(logits) = self.prefill(seq.id(), tokens)? else {
-                    // The budget cannot pay for the signal: the attempt
-                    // stops at its next check, without it.
-                    self.signal = SignalState::Empty;
-                    return Ok(None);
-                };
-                *cond = Some(CondStream {
-                    seq,
-                    logits,
-                    prompt_len,
-                });
-                self.signal = SignalState::Active;
-            }
-            None => self.signal = SignalState::Empty,
-        }
-        let decision = if self.env.options.early_stop {
-            self.early.unconditional.observe(&dedup.unique);
-            if let (true, Some(c)) = (self.early.unconditional.is_pending(), cond.as_ref()) {
-                if self.signal == SignalState::Active {
-                    let mut probe = Deduper::default();
-                    let seq = c.seq.id();
-                    let logits = c.logits.clone();
-                    self.sample_round(&mut probe, seq, &logits, &prefix, [index, 2], 1.0)?;
-                    self.early.conditional.observe(&probe.unique);
-                    record.probe = Some(ProbeRecord {
-                        candidates: probe.records,
-                        unique: probe.unique,
-                    });
-                }
-            }
-            self.early.decision(self.spec.gamma == 1.0)
-        } else {
-            None
-        };
-        (self.env.progress)(ProgressEvent::Refresh {
-            index: self.spec.index,
-            line,
-            unique: record.unique.len(),
-            signal_tokens: record.signal_tokens,
-        });
-        self.refreshes.push(record);
-        Ok(decision)
-    }
-
-    /// Sample one round of candidates from `parent` and add it to `dedup`.
-    fn sample_round(
-        &mut self,
-        dedup: &mut Deduper,
-        parent: SeqId,
-        parent_logits: &Logits,
-        prefix: &str,
-        path: [u64; 2],
-        temperature_scale: f32,
-    ) -> Result<(), MethodError> {
-        let config = self.spec.config;
-        let engine = self.engine();
-        let room = engine.info().n_ctx.saturating_sub(engine.len(parent)? + 1);
-        let n = if path[1] == 1 { 2 * config.s } else { config.s };
-        // Reserve the batch's tokens before sampling (the sampler charges
-        // nothing while it runs), and shorten the candidates to what the
-        // budget can pay for.
-        let control = self.env.control;
-        let wanted = self.env.options.candidate_max_tokens.min(room);
-        let granted = control.reserve((n * wanted) as u64);
-        let params = SampleParams {
-            n,
-            temperature: config.t * temperature_scale,
-            horizon: config.d,
-            max_tokens: usize::try_from(granted).unwrap_or(usize::MAX) / n.max(1),
-            seed: derive_seed(self.spec.seed, &path),
-        };
-        let samples: Vec<SampledCandidate> = if params.max_tokens == 0 {
-            control.refund(granted);
-            if wanted > 0 {
-                control.exhaust();
-            }
-            Vec::new()
-        } else {
-            let index = self.spec.index;
-            // The batch is paid for: only other causes cut it short.
-            let cancelled = || {
-                control
-                    .stop_cause(index)
-                    .is_some_and(|cause| cause != CancelCause::TokenBudget)
-            };
-            let sampled = sample_candidates(engine, parent, parent_logits, &params, &cancelled);
-            let (samples, cost) = match sampled {
-                Ok(sampled) => sampled,
-                Err(e) => {
-                    control.refund(granted);
-                    return Err(e);
-                }
-            };
-            match granted.checked_sub(cost.decoded) {
-                Some(unused) => control.refund(unused),
-                None => control.charge(cost.decoded - granted),
-            }
-            self.cost.candidate_tokens += cost.decoded;
-            self.cost.times.sampling_s += cost.seconds;
-            samples
-        };
-        let t = Instant::now();
-        let before = dedup.records.len();
-        dedup.add_round(
-            path[1] as usize,
-            prefix,
-            &samples,
-            config.d,
-            self.env.runner,
-            config.s,
-        )?;
-        self.cost.prepared += dedup.records[before..]
-            .iter()
-            .filter(|r| r.program.is_some())
-            .count() as u64;
-        self.cost.times.execution_s += t.elapsed().as_secs_f64();
-        Ok(())
-    }
-
-    /// Trace every program on every traceable test (memoised per attempt),
-    /// ordered by candidate then test.
-    fn trace_all(&mut self, programs: &[String]) -> Result<Vec<TraceRecord>, MethodError> {
-        let tests = self.env.tests;
-        if tests.is_empty() {
-            return Ok(Vec::new());
-        }
-        let t = Instant::now();
-        let fresh: Vec<&String> = programs
-            .iter()
-            .filter(|p| !self.memo.contains_key(*p))
-            .collect();
-        let jobs: Vec<TraceRequest> = fresh
-            .iter()
-            .flat_map(|p| {
-                tests.iter().map(|test| TraceRequest {
-                    program: self.env.runnable(p),
-                    setup: self.env.task.setup.clone(),
-                    invocation: test.invocation.clone(),
-                })
-            })
-            .collect();
-        if !jobs.is_empty() {
-            let options = self.env.options;
-            let outcomes =
-                self.env
-                    .runner
-                    .trace(&jobs, options.trace_format, &options.render_limits)?;
-            if outcomes.len() != jobs.len() {
-                return Err(RunnerError(format!(
-                    "the executor answered {} of {} trace requests",
-                    outcomes.len(),
-                    jobs.len()
-                ))
-                .into());
-            }
-            self.cost.executions += jobs.len() as u64;
-            for (program, chunk) in fresh.iter().zip(outcomes.chunks(tests.len())) {
-                self.memo.insert((*program).clone(), chunk.to_vec());
-            }
-        }
-        let mut records = Vec::new();
-        for (candidate, program) in programs.iter().enumerate() {
-            for (test, outcome) in tests.iter().zip(&self.memo[program]) {
-                records.push(TraceRecord {
-                    candidate,
-                    test: test.index,
-                    invocation: test.label.clone(),
-                    status: outcome.status.clone(),
-                    text: outcome.text.clone(),
-                });
-            }
-        }
-        self.cost.times.execution_s += t.elapsed().as_secs_f64();
-        Ok(records)
-    }
-
-    /// The largest signal that still leaves room for the answer.
-    fn signal_cap(&self) -> usize {
-        let prompt = self.env.prompt;
-        let fixed =
-            prompt.head_len + prompt.marker_tokens.len() + self.env.options.max_new_tokens + 1;
-        self.env
-            .options
-            .signal_max_tokens
-            .min(self.engine().info().n_ctx.saturating_sub(fixed))
     }
 }
 
@@ -645,11 +237,14 @@ impl<'a> Attempt<'a> {
 mod tests {
     use std::sync::Arc;
 
+    use egcfg_engine::Engine;
+
     use super::*;
     use crate::config::PromptStyle;
     use crate::options::SolveOptions;
+    use crate::outcome::SolveOutcome;
     use crate::prompt::build_prompt;
-    use crate::solve::{solve, SolveOutcome};
+    use crate::solve::solve;
     use crate::testing::*;
 
     /// Solves the add-one task with `options`, reporting no progress: the
@@ -727,7 +322,7 @@ mod tests {
     fn gamma_half_keeps_the_plain_answer_and_three_flips_it() {
         // Logits 40 vs 0: log P ≈ −40 for the informed token, but ε = 1e-8
         // caps the ratio at ≈ 18.4 nats, so γ = 0.5 cannot overturn P and
-        // γ = 3 does (method.md §8 arithmetic).
+        // γ = 3 does (docs/method.md §8 arithmetic).
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         assert_eq!(run(&engine, adds_one_runner(), 1, 1, 0.5).code, body(WRONG));
         assert_eq!(run(&engine, adds_one_runner(), 1, 1, 3.0).code, body(RIGHT));

@@ -1,4 +1,4 @@
-//! Candidate continuations (method.md §4): sampling them as forks of the
+//! Candidate continuations (docs/method.md §4): sampling them as forks of the
 //! unconditional stream in one batch, each with its own stop, then turning
 //! them into unique executable programs.
 
@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use egcfg_engine::sampler::{Sampler, SamplerConfig};
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{Engine, Logits, SeqId, SeqInput, Token};
+use egcfg_engine::{Engine, Logits, SeqInput, Sequence, Token};
 
 use crate::code_text::{count_newlines, FENCE};
 use crate::config::{derive_seed, Horizon};
 use crate::error::MethodError;
 use crate::runner::CodeRunner;
-use crate::streams::SeqGuard;
 
 /// Nucleus mass for candidate sampling (the paper's value).
 pub const TOP_P: f32 = 0.95;
@@ -73,7 +72,7 @@ pub struct SampleCost {
 
 struct Live<'e> {
     index: usize,
-    seq: SeqGuard<'e>,
+    seq: Sequence<'e>,
     sampler: Sampler,
     stream: Utf8Stream,
     text: String,
@@ -86,9 +85,9 @@ struct Live<'e> {
 /// first token of every fork is drawn without a forward pass. Each sequence
 /// stops on its own ([`CandidateStop`]) and is freed as soon as it stops.
 /// `cancelled` is polled before every step.
-pub fn sample_candidates(
-    engine: &dyn Engine,
-    parent: SeqId,
+pub fn sample_candidates<'e>(
+    engine: &'e dyn Engine,
+    parent: &Sequence<'e>,
     parent_logits: &Logits,
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
@@ -101,7 +100,7 @@ pub fn sample_candidates(
     for index in 0..params.n {
         live.push(Live {
             index,
-            seq: SeqGuard::new(engine, engine.fork(parent)?),
+            seq: parent.fork()?,
             sampler: Sampler::new(SamplerConfig::nucleus(
                 params.temperature,
                 TOP_P,
@@ -310,12 +309,12 @@ mod tests {
     use crate::testing::{FakeRunner, ScriptedEngine};
 
     /// A sequence holding the opening of the assistant's turn, and its logits.
-    fn assistant_turn(engine: &ScriptedEngine) -> (SeqId, Logits) {
-        let parent = engine.new_sequence().unwrap();
+    fn assistant_turn(engine: &ScriptedEngine) -> (Sequence<'_>, Logits) {
+        let parent = Sequence::new(engine).unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
         let logits = engine
             .decode(&[SeqInput {
-                seq: parent,
+                seq: parent.id(),
                 tokens: prompt,
             }])
             .unwrap()
@@ -403,7 +402,7 @@ mod tests {
             seed: 9,
         };
         let (cands, cost) =
-            sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap();
+            sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
         for c in &cands {
             assert_eq!(c.text, "a = 1\nbb = 22\n");
             assert_eq!(c.stop, CandidateStop::Lines);
@@ -430,7 +429,7 @@ mod tests {
             max_tokens: 512,
             seed: 3,
         };
-        let (cands, _) = sample_candidates(&engine, parent, &logits, &params, &|| false).unwrap();
+        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
         let stops: HashSet<CandidateStop> = cands.iter().map(|c| c.stop).collect();
         assert!(
             stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence),
@@ -443,7 +442,7 @@ mod tests {
                 other => panic!("unexpected stop {other:?}"),
             }
         }
-        let again = sample_candidates(&engine, parent, &logits, &params, &|| false)
+        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false)
             .unwrap()
             .0;
         assert_eq!(cands, again, "same seed, same samples");
@@ -462,7 +461,7 @@ mod tests {
         };
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
-        let (cands, _) = sample_candidates(&engine, parent, &logits, &params, &cancel).unwrap();
+        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &cancel).unwrap();
         assert!(cands
             .iter()
             .all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));

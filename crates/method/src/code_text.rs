@@ -54,7 +54,7 @@ pub fn last_line(text: &str) -> &str {
 }
 
 /// True when `line` starts the definition of `name`: `def`, whitespace,
-/// `name`, optional whitespace, `(` (method.md §3).
+/// `name`, optional whitespace, `(` (docs/method.md §3).
 pub fn starts_target_def(line: &str, name: &str) -> bool {
     let Some(rest) = line.strip_prefix("def") else {
         return false;

@@ -1,5 +1,5 @@
 //! Agent configurations, the grid file that lists them, the schedule order
-//! and per-attempt seeds (method.md §10).
+//! and per-attempt seeds (docs/method.md §10).
 //!
 //! A grid file is TOML. The `[grid]` table takes lists and expands to their
 //! product; `[[agent]]` tables add single configurations. Example:
@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::MethodError;
 
-/// Which prompt the attempt uses (method.md §2).
+/// Which prompt the attempt uses (docs/method.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PromptStyle {
@@ -106,16 +106,24 @@ impl<'de> Deserialize<'de> for Horizon {
 }
 
 /// One agent configuration (everything but γ).
+///
+/// Serialised with the paper's one-letter names (`t`, `s`, `d`, `k`), as
+/// grid files, records and bench databases have always spelled them: a
+/// bench run is keyed by this JSON, so it must not change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
-    /// Candidate sampling temperature.
-    pub t: f32,
-    /// Candidates sampled per refresh.
-    pub s: usize,
-    /// Candidate horizon in lines after the current one.
-    pub d: Horizon,
-    /// Refresh the signal at every `k`-th new line.
-    pub k: usize,
+    /// Candidate sampling temperature (`t`).
+    #[serde(rename = "t")]
+    pub temperature: f32,
+    /// Candidates sampled per refresh (`s`).
+    #[serde(rename = "s")]
+    pub candidates: usize,
+    /// Candidate horizon in lines after the current one (`d`).
+    #[serde(rename = "d")]
+    pub horizon: Horizon,
+    /// Refresh the signal at every `k`-th new line (`k`).
+    #[serde(rename = "k")]
+    pub refresh_interval: usize,
     /// Prompt style.
     pub style: PromptStyle,
 }
@@ -125,10 +133,10 @@ impl AgentConfig {
     pub fn name(&self) -> String {
         format!(
             "ns{}t{}d{}k{}_{}",
-            self.s,
-            self.t,
-            self.d,
-            self.k,
+            self.candidates,
+            self.temperature,
+            self.horizon,
+            self.refresh_interval,
             self.style.suffix()
         )
     }
@@ -160,7 +168,7 @@ impl AttemptSpec {
 /// MBPP train tasks, and [`Grid::reference`], the reference implementation's
 /// shipped grid, for reproducing the paper. Defaults may only ever be tuned
 /// on MBPP train (601–974) and validation (511–600) tasks, never on test
-/// tasks (method.md §10, V3).
+/// tasks (docs/method.md §10, V3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
@@ -249,7 +257,7 @@ gamma = [1.0]
 "#;
 
 /// The reference implementation's shipped grid as TOML: 48 configurations ×
-/// 4 γ, up to 192 attempts per task (method.md §10).
+/// 4 γ, up to 192 attempts per task (docs/method.md §10).
 pub const REFERENCE_GRID_TOML: &str = r#"
 [grid]
 t = [0.7, 0.75, 0.85, 0.95, 1.2, 1.5]
@@ -291,10 +299,10 @@ impl Grid {
         Grid {
             grid: None,
             agents: vec![GridAgent {
-                t: config.t,
-                s: config.s,
-                d: config.d,
-                k: config.k,
+                t: config.temperature,
+                s: config.candidates,
+                d: config.horizon,
+                k: config.refresh_interval,
                 style: config.style,
                 gamma: gammas,
             }],
@@ -316,13 +324,13 @@ impl Grid {
             }
         }
         for (config, gammas) in self.configurations() {
-            if config.s == 0 {
+            if config.candidates == 0 {
                 return bad("s (candidates per refresh) must be at least 1");
             }
-            if config.k == 0 {
+            if config.refresh_interval == 0 {
                 return bad("k (refresh interval in lines) must be at least 1");
             }
-            if !(config.t >= 0.0 && config.t.is_finite()) {
+            if !(config.temperature >= 0.0 && config.temperature.is_finite()) {
                 return bad("t (temperature) must be a finite number ≥ 0");
             }
             if gammas.is_empty() || gammas.iter().any(|g| !(*g >= 0.0 && g.is_finite())) {
@@ -343,7 +351,14 @@ impl Grid {
                     for &s in &g.s {
                         for &style in &g.style {
                             for &t in &g.t {
-                                out.push((AgentConfig { t, s, d, k, style }, g.gamma.clone()));
+                                let config = AgentConfig {
+                                    temperature: t,
+                                    candidates: s,
+                                    horizon: d,
+                                    refresh_interval: k,
+                                    style,
+                                };
+                                out.push((config, g.gamma.clone()));
                             }
                         }
                     }
@@ -352,10 +367,10 @@ impl Grid {
         }
         for a in &self.agents {
             let config = AgentConfig {
-                t: a.t,
-                s: a.s,
-                d: a.d,
-                k: a.k,
+                temperature: a.t,
+                candidates: a.s,
+                horizon: a.d,
+                refresh_interval: a.k,
                 style: a.style,
             };
             out.push((config, a.gamma.clone()));
@@ -395,10 +410,10 @@ impl Grid {
 pub fn attempt_seed(task_id: &str, config: &AgentConfig, gamma: f32, retry: u32) -> u64 {
     let key = serde_json::json!([
         task_id,
-        config.t,
-        config.s,
-        config.d,
-        config.k,
+        config.temperature,
+        config.candidates,
+        config.horizon,
+        config.refresh_interval,
         config.style,
         gamma,
         retry
@@ -421,6 +436,21 @@ pub fn derive_seed(parent: u64, path: &[u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_configs_serialise_with_the_papers_letters() {
+        // Bench databases key their runs by this JSON: it must not change.
+        let config = AgentConfig {
+            temperature: 0.7,
+            candidates: 3,
+            horizon: Horizon::Lines(2),
+            refresh_interval: 1,
+            style: PromptStyle::Instruct,
+        };
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(json, r#"{"t":0.7,"s":3,"d":2,"k":1,"style":"instruct"}"#);
+        assert_eq!(serde_json::from_str::<AgentConfig>(&json).unwrap(), config);
+    }
 
     #[test]
     fn reference_grid_has_the_reference_shape_and_order() {
@@ -457,7 +487,10 @@ mod tests {
         assert_ne!(base, attempt_seed("u", &c, 0.5, 0));
         assert_ne!(base, attempt_seed("t", &c, 1.0, 0));
         assert_ne!(base, attempt_seed("t", &c, 0.5, 1));
-        let other = AgentConfig { k: 2, ..c };
+        let other = AgentConfig {
+            refresh_interval: 2,
+            ..c
+        };
         assert_ne!(base, attempt_seed("t", &other, 0.5, 0));
     }
 
@@ -469,7 +502,7 @@ mod tests {
         .unwrap();
         let configs = grid.configurations();
         assert_eq!(configs.len(), 1);
-        assert_eq!(configs[0].0.d, Horizon::Unlimited);
+        assert_eq!(configs[0].0.horizon, Horizon::Unlimited);
         assert_eq!(configs[0].0.name(), "ns2t0.9dinfk2_lci_ln");
     }
 

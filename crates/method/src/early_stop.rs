@@ -1,4 +1,4 @@
-//! Early stop (method.md §9): when the candidates keep collapsing to the
+//! Early stop (docs/method.md §9): when the candidates keep collapsing to the
 //! same finished program, return it instead of decoding on.
 
 /// Both counters must reach this, on identical programs, to stop.

@@ -9,8 +9,8 @@ use egcfg_engine::Token;
 
 use crate::candidates::CandidateFate;
 use crate::guidance::TokenProb;
+use crate::outcome::SolveOutcome;
 use crate::record::{AttemptRecord, RefreshRecord, TokenRecord};
-use crate::solve::SolveOutcome;
 
 /// Lines of a trace shown per (candidate, test).
 const TRACE_LINES: usize = 6;

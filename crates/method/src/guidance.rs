@@ -1,5 +1,5 @@
 //! Classifier-free guidance between the unconditional distribution `P` and
-//! the conditional (trace-informed) distribution `P_c` (method.md §8).
+//! the conditional (trace-informed) distribution `P_c` (docs/method.md §8).
 //!
 //! `P_guided ∝ P · ((P_c + ε) / (P + ε))^γ`, computed in log space over the
 //! full vocabulary as `log P + γ (log(P_c + ε) − log(P + ε))`; the decoder

@@ -18,13 +18,32 @@
 //! (γ = 0 greedy). Every decision is kept in [`AttemptRecord`]s, which
 //! serialise to JSON and which [`explain`] renders as a readable account.
 //!
-//! Module map: [`attempt`] is the per-line loop; [`guidance`] the formula;
-//! [`candidates`] sampling and dedup; [`signal`] the trace block;
-//! [`prompt`] the prompt styles; [`config`] the grid, schedule and seeds;
-//! [`cost`] the cost accounting and the reference estimate; [`budget`]
-//! budgets and cancellation.
+//! Module map, in the order the algorithm runs:
+//!
+//! * a solve ([`solve`]): [`config`] the agent grid, its schedule and
+//!   seeds; [`head`] the prompt heads shared by the attempts, prefilled once
+//!   ([`prompt`] renders the styles); `pool` the worker threads that run
+//!   the attempts; [`outcome`] the choice of the answer and the totals;
+//! * an attempt ([`attempt`], the per-line loop): `streams` the
+//!   unconditional and conditional streams; `refresh_schedule` when the
+//!   signal is rebuilt; `refresh` rebuilding it, from [`candidates`]
+//!   (sampling and dedup) traced in the sandbox ([`runner`],
+//!   [`visible_tests`]) and rendered by [`signal`]; [`early_stop`] the rule
+//!   that ends an attempt whose candidates agree; `token_choice` the next
+//!   token, guided by [`guidance`] (the formula); `meter` what every step
+//!   costs;
+//! * around them: [`budget`] budgets and cancellation; [`cost`] the cost
+//!   accounting and the reference estimate; [`record`] the records every
+//!   decision leaves, which [`explain`] renders; [`progress`] the events a
+//!   display follows.
+//!
+//! The method's specification, whose sections the docs cite as §N, is
+//! `docs/method.md`.
+
+#![deny(missing_docs)]
 
 pub mod attempt;
+pub mod attempt_env;
 pub mod budget;
 pub mod candidates;
 pub mod code_text;
@@ -34,15 +53,24 @@ pub mod early_stop;
 pub mod error;
 pub mod explain;
 pub mod guidance;
+pub mod head;
+mod meter;
 pub mod options;
+pub mod outcome;
+mod pool;
+pub mod progress;
 pub mod prompt;
 pub mod record;
+mod refresh;
+mod refresh_schedule;
 pub mod runner;
 pub mod signal;
 pub mod solve;
 mod streams;
 #[cfg(test)]
 mod testing;
+mod token_choice;
+pub mod visible_tests;
 
 pub use budget::{Budget, CancelCause, CancelToken};
 pub use config::{
@@ -51,6 +79,8 @@ pub use config::{
 pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
+pub use outcome::{SolveCost, SolveOutcome};
+pub use progress::ProgressEvent;
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
-pub use solve::{baseline, check_test_syntax, solve, ProgressEvent, SolveCost, SolveOutcome};
+pub use solve::{baseline, baseline_options, check_test_syntax, sequences_needed, solve};

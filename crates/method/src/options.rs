@@ -65,7 +65,7 @@ pub enum Selection {
     FirstToPass,
     /// A passing attempt stops only those after it in schedule order; the
     /// earliest passing attempt in schedule order wins (the strict rule of
-    /// method.md §11, reproducible whatever the thread timing).
+    /// docs/method.md §11, reproducible whatever the thread timing).
     ScheduleOrder,
 }
 

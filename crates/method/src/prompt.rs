@@ -1,5 +1,5 @@
 //! The two prompt styles, rendered with the model's own chat template
-//! (method.md §2). All wording here is egcfg's own.
+//! (docs/method.md §2). All wording here is egcfg's own.
 //!
 //! A prompt is split into three parts so that the conditional and the
 //! unconditional streams can share a KV prefix:

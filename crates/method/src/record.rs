@@ -1,5 +1,5 @@
 //! Records of every decision an attempt made, serialisable as JSON so a
-//! viewer can replay the generation (method.md §13.7).
+//! viewer can replay the generation (docs/method.md §13.7).
 
 use serde::{Deserialize, Serialize};
 

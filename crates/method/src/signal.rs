@@ -1,5 +1,5 @@
 //! The dynamic signal: the text block of execution traces spliced into the
-//! conditional prompt (method.md §7). The wording is egcfg's own.
+//! conditional prompt (docs/method.md §7). The wording is egcfg's own.
 
 use serde::{Deserialize, Serialize};
 

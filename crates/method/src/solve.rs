@@ -1,111 +1,31 @@
-//! Solving a task with a grid of agents (method.md §10).
+//! Solving a task with a grid of agents (docs/method.md §10).
 //!
 //! The attempts of a task are scheduled in grid order. Up to
-//! `concurrency` of them run at once, each on its own thread, all sharing
-//! one engine (which batches their decodes) and one sandbox. As soon as an
+//! `concurrency` of them run at once (`pool`), all sharing one
+//! engine (which batches their decodes) and one sandbox. As soon as an
 //! attempt's answer passes every *visible* test the others are cancelled,
 //! and that answer is returned; otherwise the answer passing the most
-//! visible tests wins, ties going to the earliest in schedule order. Hidden
-//! tests are never looked at here.
+//! visible tests wins, ties going to the earliest in schedule order
+//! ([`crate::outcome`]). Hidden tests are never looked at here.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
-use egcfg_engine::{Engine, EngineError, SeqInput, Token};
+use egcfg_engine::Engine;
 use egcfg_task::{Task, TestCase};
 
-use crate::attempt::{run_attempt, AttemptEnv, StylePrompt, TracedTest};
 use crate::budget::Control;
-use crate::config::{AgentConfig, Grid, Horizon, PromptStyle};
+use crate::config::{AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle};
 use crate::error::MethodError;
-use crate::options::{Selection, SolveOptions};
-use crate::prompt::{build_prompt, py_repr, PromptParts};
+use crate::head::{check_context, Head};
+use crate::options::SolveOptions;
+use crate::outcome::{SolveCost, SolveOutcome};
+use crate::pool::{run_all, Finished, Workload};
+use crate::progress::ProgressEvent;
 use crate::record::AttemptRecord;
-use crate::runner::{CodeRunner, TestVerdict};
-use crate::streams::SeqGuard;
-use egcfg_executor::Invocation;
-
-/// Progress reported while solving (for a terminal display).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ProgressEvent {
-    /// An attempt started.
-    AttemptStarted {
-        /// Schedule index.
-        index: usize,
-        /// Attempt name.
-        name: String,
-    },
-    /// An attempt rebuilt its signal.
-    Refresh {
-        /// Schedule index.
-        index: usize,
-        /// Line of the code the refresh belongs to.
-        line: usize,
-        /// Unique executable candidates.
-        unique: usize,
-        /// Tokens of the new signal (0 = no guidance for this line).
-        signal_tokens: usize,
-    },
-    /// An attempt finished.
-    AttemptFinished {
-        /// Schedule index.
-        index: usize,
-        /// Attempt name.
-        name: String,
-        /// Visible tests passed.
-        passed: usize,
-        /// Visible tests.
-        total: usize,
-        /// Forward tokens spent.
-        forward_tokens: u64,
-        /// Wall time in seconds.
-        seconds: f64,
-    },
-}
-
-/// Totals of a solve.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SolveCost {
-    /// Attempts started.
-    pub attempts_run: usize,
-    /// Head tokens prefilled (once per prompt style).
-    pub head_prefill_tokens: u64,
-    /// All forward tokens: heads plus every attempt's.
-    pub forward_tokens: u64,
-    /// The reference's estimated forward tokens on the same trajectories
-    /// (each attempt prefills its whole prompt there).
-    pub reference_forward_tokens: u64,
-    /// Traced executions.
-    pub executions: u64,
-    /// Wall time of the whole solve in seconds.
-    pub wall_s: f64,
-}
-
-/// The result of solving one task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SolveOutcome {
-    /// The task.
-    pub task_id: String,
-    /// The chosen program.
-    pub code: String,
-    /// Whether it passes every visible test.
-    pub passed: bool,
-    /// Its per-test visible results.
-    pub visible: Vec<TestVerdict>,
-    /// Index into `attempts` of the chosen attempt.
-    pub winner: Option<usize>,
-    /// The chosen attempt's name.
-    pub winner_name: Option<String>,
-    /// Every attempt that ran, in schedule order.
-    pub attempts: Vec<AttemptRecord>,
-    /// Totals.
-    pub cost: SolveCost,
-}
+use crate::runner::CodeRunner;
+use crate::visible_tests::{script_call, traced_tests};
 
 /// Solve `task` with the agents of `options.grid`.
 ///
@@ -122,139 +42,31 @@ pub fn solve(
     let started = Instant::now();
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
-    if task.entry_point.trim().is_empty() {
-        return Err(MethodError::Task {
-            task: task.id.clone(),
-            message: "no function name: give `entry_point` or a visible assert that calls it"
-                .into(),
-        });
-    }
-    let mut schedule = options.grid.schedule(&task.id, options.retry);
-    if let Some(max) = options.budget.max_attempts {
-        schedule.truncate(max);
-    }
+    check_entry_point(task)?;
+    let schedule = schedule(&task.id, options);
     let control = Control::new(&options.budget, options.cancel.clone());
     let tests = traced_tests(task, runner);
-    let script_call = task
-        .visible
-        .iter()
-        .any(|t| matches!(t, TestCase::Stdio { .. }))
-        .then(|| format!("{}()", task.entry_point));
-    let mut heads: BTreeMap<PromptStyle, Head<'_>> = BTreeMap::new();
-    for spec in &schedule {
-        let style = spec.config.style;
-        if let std::collections::btree_map::Entry::Vacant(slot) = heads.entry(style) {
-            slot.insert(Head::render(engine, task, style, options)?);
-        }
-    }
+    // Every prompt is rendered and measured before any work, so a prompt
+    // that cannot fit fails the solve before the budget is spent on it.
+    let heads = render_heads(engine, task, &schedule, options)?;
     check_context(engine, heads.values(), options)?;
-    let results: Mutex<Vec<(AttemptRecord, Option<MethodError>)>> = Mutex::new(Vec::new());
-    let failures: Mutex<Vec<MethodError>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let workers = options.concurrency.clamp(1, schedule.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(spec) = schedule.get(i).copied() else {
-                    break;
-                };
-                if control.stop_cause(spec.index).is_some() {
-                    continue;
-                }
-                let prompt = match heads[&spec.config.style].prefilled(&control) {
-                    Ok(prompt) => prompt,
-                    Err(e) => {
-                        failures
-                            .lock()
-                            .expect("no worker panics holding the lock")
-                            .push(e);
-                        continue;
-                    }
-                };
-                let env = AttemptEnv {
-                    engine,
-                    runner,
-                    task,
-                    prompt,
-                    tests: &tests,
-                    options: &options.decode,
-                    control: &control,
-                    progress,
-                    script_call: script_call.clone(),
-                };
-                progress(ProgressEvent::AttemptStarted {
-                    index: spec.index,
-                    name: spec.name(),
-                });
-                let (record, error) = run_attempt(&env, spec);
-                if record.passed_all() {
-                    match options.selection {
-                        Selection::FirstToPass => control.cut_all(),
-                        Selection::ScheduleOrder => control.cut_after(spec.index),
-                    }
-                }
-                progress(ProgressEvent::AttemptFinished {
-                    index: spec.index,
-                    name: record.name.clone(),
-                    passed: record.passed_count(),
-                    total: task.visible.len(),
-                    forward_tokens: record.cost.forward_tokens(),
-                    seconds: record.cost.times.total_s,
-                });
-                results
-                    .lock()
-                    .expect("no worker panics holding the lock")
-                    .push((record, error));
-            });
-        }
+    let finished = run_all(&Workload {
+        engine,
+        runner,
+        task,
+        schedule: &schedule,
+        heads: &heads,
+        tests: &tests,
+        options,
+        control: &control,
+        progress,
+        script_call: script_call(task),
     });
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     drop(heads);
-    let mut results = results.into_inner().expect("workers are done");
-    results.sort_by_key(|(r, _)| r.spec.index);
-    if let Some(error) = failures
-        .into_inner()
-        .expect("workers are done")
-        .into_iter()
-        .next()
-    {
-        if results.is_empty() {
-            return Err(error);
-        }
-    }
-    if !results.is_empty() && results.iter().all(|(_, e)| e.is_some()) {
-        let (_, error) = results.swap_remove(0);
-        return Err(error.expect("checked above"));
-    }
-    let attempts: Vec<AttemptRecord> = results.into_iter().map(|(r, _)| r).collect();
-    let winner = choose(&attempts);
-    let cost = SolveCost {
-        attempts_run: attempts.len(),
-        head_prefill_tokens: head_tokens,
-        forward_tokens: head_tokens
-            + attempts
-                .iter()
-                .map(|a| a.cost.forward_tokens())
-                .sum::<u64>(),
-        reference_forward_tokens: attempts
-            .iter()
-            .map(|a| a.cost.reference.forward_tokens())
-            .sum(),
-        executions: attempts.iter().map(|a| a.cost.executions).sum(),
-        wall_s: started.elapsed().as_secs_f64(),
-    };
-    let chosen = winner.map(|i| &attempts[i]);
-    Ok(SolveOutcome {
-        task_id: task.id.clone(),
-        code: chosen.map(|a| a.code.clone()).unwrap_or_default(),
-        passed: chosen.is_some_and(AttemptRecord::passed_all),
-        visible: chosen.map(|a| a.visible.clone()).unwrap_or_default(),
-        winner,
-        winner_name: chosen.map(|a| a.name.clone()),
-        attempts,
-        cost,
-    })
+    let attempts = attempts_or_error(finished)?;
+    let cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
 }
 
 /// The γ = 0 greedy baseline of one prompt style: one plain decode, checked
@@ -267,136 +79,122 @@ pub fn baseline(
     options: &SolveOptions,
     progress: &(dyn Fn(ProgressEvent) + Sync),
 ) -> Result<SolveOutcome, MethodError> {
+    solve(
+        task,
+        engine,
+        runner,
+        &baseline_options(style, options),
+        progress,
+    )
+}
+
+/// `options` with the grid replaced by the one greedy attempt of `style`.
+pub fn baseline_options(style: PromptStyle, options: &SolveOptions) -> SolveOptions {
     let greedy = AgentConfig {
-        t: 0.0,
-        s: 1,
-        d: Horizon::Lines(0),
-        k: 1,
+        temperature: 0.0,
+        candidates: 1,
+        horizon: Horizon::Lines(0),
+        refresh_interval: 1,
         style,
     };
-    let options = SolveOptions {
+    SolveOptions {
         grid: Grid::single(greedy, vec![0.0]),
         ..options.clone()
-    };
-    solve(task, engine, runner, &options, progress)
+    }
 }
 
-/// The attempt that answers: under [`Selection::FirstToPass`] the first to
-/// pass in finishing order is the only passing one that was not cancelled
-/// mid-way, so both rules reduce to: the earliest passing attempt in
-/// schedule order, else the most passing tests, ties to the earliest.
-fn choose(attempts: &[AttemptRecord]) -> Option<usize> {
-    if let Some(i) = attempts.iter().position(AttemptRecord::passed_all) {
-        return Some(i);
-    }
-    let mut best: Option<usize> = None;
-    for (i, a) in attempts.iter().enumerate() {
-        if a.visible.is_empty() {
-            continue;
-        }
-        if best.is_none_or(|b| a.passed_count() > attempts[b].passed_count()) {
-            best = Some(i);
-        }
-    }
-    best.or_else(|| (!attempts.is_empty()).then_some(0))
-}
-
-/// llama.cpp sizes its KV cache in blocks of this many cells.
-const CACHE_BLOCK: usize = 256;
-
-/// Refuses a context that cannot hold the longest prompt of the schedule
-/// with its answer, before any work. Every style is measured first, so the
-/// context suggested is one that all of them fit: rounded up to a whole
-/// cache block, it also leaves room for the signal and the candidates.
-fn check_context<'h, 'e: 'h>(
-    engine: &dyn Engine,
-    heads: impl Iterator<Item = &'h Head<'e>>,
-    options: &SolveOptions,
-) -> Result<(), MethodError> {
-    let n_ctx = engine.info().n_ctx;
-    let needed = heads.map(Head::prompt_tokens).max().unwrap_or(0);
-    // One more than the answer: the signal's cap keeps a token spare too.
-    let needed_total = needed + options.decode.max_new_tokens + 1;
-    if needed_total <= n_ctx {
-        return Ok(());
-    }
-    Err(MethodError::PromptTooLong {
-        needed,
-        answer: options.decode.max_new_tokens,
-        n_ctx,
-        suggested_ctx: needed_total.div_ceil(CACHE_BLOCK) * CACHE_BLOCK,
-    })
-}
-
-/// The prompt of one style: rendered and tokenized up front (so a prompt
-/// that cannot work fails the solve at once), its head prefilled by the
-/// first attempt that needs it (so a style the schedule never reaches costs
-/// nothing).
-struct Head<'e> {
-    engine: &'e dyn Engine,
-    parts: PromptParts,
-    head: Vec<Token>,
-    marker: Vec<Token>,
-    cell: OnceLock<Result<(StylePrompt, SeqGuard<'e>), String>>,
-}
-
-impl<'e> Head<'e> {
-    fn render(
-        engine: &'e dyn Engine,
-        task: &Task,
-        style: PromptStyle,
-        options: &SolveOptions,
-    ) -> Result<Self, MethodError> {
-        let parts = build_prompt(engine, task, style, options.decode.force_fence)?;
-        let head = engine.tokenize(&parts.head, true)?;
-        let marker = engine.tokenize(&parts.marker, true)?;
-        Ok(Head {
-            engine,
-            parts,
-            head,
-            marker,
-            cell: OnceLock::new(),
-        })
-    }
-
-    /// Tokens of the prompt itself (head and marker).
-    fn prompt_tokens(&self) -> usize {
-        self.head.len() + self.marker.len()
-    }
-
-    /// The prompt with its head in the engine, prefilling it on first use.
-    fn prefilled(&self, control: &Control) -> Result<&StylePrompt, MethodError> {
-        let cell = self.cell.get_or_init(|| {
-            let prefill = || -> Result<(StylePrompt, SeqGuard<'e>), EngineError> {
-                let guard = SeqGuard::new(self.engine, self.engine.new_sequence()?);
-                self.engine.decode(&[SeqInput {
-                    seq: guard.id(),
-                    tokens: self.head.clone(),
-                }])?;
-                control.charge(self.head.len() as u64);
-                let prompt = StylePrompt {
-                    parts: self.parts.clone(),
-                    head_seq: guard.id(),
-                    head_len: self.head.len(),
-                    marker_tokens: self.marker.clone(),
-                };
-                Ok((prompt, guard))
+/// The most engine sequences a solve with `options` keeps alive at once,
+/// for sizing the engine ([`egcfg_engine::EngineConfig`]'s `n_seq_max`):
+/// one prefilled head per prompt style of the schedule, plus what the
+/// `concurrency` hungriest attempts hold at their peak. A guided attempt
+/// holds U, C and one batch of candidate forks (`s`, or `2s` in a top-up
+/// round; the early-stop probe samples `s` from C); a greedy attempt (γ = 0)
+/// never refreshes and holds U alone. The task changes only the seeds, not
+/// the schedule's shape, so the count holds for every task.
+pub fn sequences_needed(options: &SolveOptions) -> usize {
+    let schedule = schedule("", options);
+    let mut styles: Vec<PromptStyle> = schedule.iter().map(|a| a.config.style).collect();
+    styles.sort_unstable();
+    styles.dedup();
+    let mut per_attempt: Vec<usize> = schedule
+        .iter()
+        .map(|spec| {
+            if spec.gamma == 0.0 {
+                return 1;
+            }
+            let batch = if options.decode.top_up {
+                2 * spec.config.candidates
+            } else {
+                spec.config.candidates
             };
-            prefill().map_err(|e| e.to_string())
-        });
-        match cell {
-            Ok((prompt, _)) => Ok(prompt),
-            Err(message) => Err(MethodError::HeadPrefill(message.clone())),
-        }
-    }
+            2 + batch
+        })
+        .collect();
+    per_attempt.sort_unstable_by(|a, b| b.cmp(a));
+    let workers = options.concurrency.clamp(1, schedule.len().max(1));
+    styles.len() + per_attempt.iter().take(workers).sum::<usize>()
+}
 
-    /// Head tokens actually prefilled (0 when no attempt needed this style).
-    fn prefilled_tokens(&self) -> u64 {
-        match self.cell.get() {
-            Some(Ok(_)) => self.head.len() as u64,
-            _ => 0,
+/// Refuses a task without a function to write: guidance starts at its
+/// `def`, and every test calls it.
+fn check_entry_point(task: &Task) -> Result<(), MethodError> {
+    if task.entry_point.trim().is_empty() {
+        return Err(MethodError::Task {
+            task: task.id.clone(),
+            message: "no function name: give `entry_point` or a visible assert that calls it"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The attempts of task `task_id` in schedule order, cut to the attempt
+/// budget.
+fn schedule(task_id: &str, options: &SolveOptions) -> Vec<AttemptSpec> {
+    let mut schedule = options.grid.schedule(task_id, options.retry);
+    if let Some(max) = options.budget.max_attempts {
+        schedule.truncate(max);
+    }
+    schedule
+}
+
+/// The prompt of every style `schedule` uses, rendered and tokenized.
+fn render_heads<'e>(
+    engine: &'e dyn Engine,
+    task: &Task,
+    schedule: &[AttemptSpec],
+    options: &SolveOptions,
+) -> Result<BTreeMap<PromptStyle, Head<'e>>, MethodError> {
+    let mut heads = BTreeMap::new();
+    for spec in schedule {
+        let style = spec.config.style;
+        if let std::collections::btree_map::Entry::Vacant(slot) = heads.entry(style) {
+            slot.insert(Head::render(engine, task, style, options)?);
         }
     }
+    Ok(heads)
+}
+
+/// The records of the attempts that ran, in schedule order. A failing
+/// attempt is kept with its error in its record; the solve fails only when
+/// nothing could answer: no attempt ran because a prompt could not be
+/// prefilled, or every attempt that ran failed.
+fn attempts_or_error(finished: Finished) -> Result<Vec<AttemptRecord>, MethodError> {
+    let Finished {
+        attempts: mut results,
+        failures,
+    } = finished;
+    results.sort_by_key(|(r, _)| r.spec.index);
+    if let Some(error) = failures.into_iter().next() {
+        if results.is_empty() {
+            return Err(error);
+        }
+    }
+    if !results.is_empty() && results.iter().all(|(_, e)| e.is_some()) {
+        let (_, error) = results.swap_remove(0);
+        return Err(error.expect("checked above"));
+    }
+    Ok(results.into_iter().map(|(r, _)| r).collect())
 }
 
 /// Refuses a task whose assert tests (visible or hidden) are not one Python
@@ -425,39 +223,6 @@ pub fn check_test_syntax(task: &Task, runner: &dyn CodeRunner) -> Result<(), Met
         }
     }
     Ok(())
-}
-
-/// The visible tests a candidate can be traced on: asserts with a call
-/// expression, and stdin/stdout cases. Other tests are skipped (D1).
-fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
-    let mut out = Vec::new();
-    for (index, test) in task.visible.iter().enumerate() {
-        match test {
-            TestCase::Assert { code } => match runner.call_expression(code) {
-                Some(expr) => out.push(TracedTest {
-                    index,
-                    label: expr.clone(),
-                    invocation: Invocation::Call { expr },
-                }),
-                None => {
-                    tracing::warn!(task = %task.id, test = index, "visible assert has no call to trace; skipped")
-                }
-            },
-            TestCase::Stdio { stdin, stdout } => out.push(TracedTest {
-                index,
-                label: format!(
-                    "stdin: {}\nexpected stdout: {}",
-                    py_repr(stdin),
-                    py_repr(stdout)
-                ),
-                invocation: Invocation::Stdin {
-                    stdin: stdin.clone(),
-                },
-            }),
-            TestCase::Script { .. } => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -594,6 +359,10 @@ mod tests {
         let weak = || Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_strength(7.0));
         let mut opts = options(grid(&[(1.2, vec![0.5, 3.0]), (0.9, vec![1.0])]));
         opts.selection = crate::options::Selection::ScheduleOrder;
+        // A token budget is shared by the attempts that run at once, so
+        // where it runs out depends on their timing: the comparison across
+        // concurrency holds only without one.
+        opts.budget = Budget::default();
         let runner = || FakeRunner::new(|_| false);
         let strip = |out: &SolveOutcome| {
             out.attempts
@@ -685,6 +454,37 @@ mod tests {
         let none = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(0));
         let err = solve(&add_one_task(), none, adds_one_runner(), &opts, &|_| {}).unwrap_err();
         assert!(matches!(err, MethodError::HeadPrefill(_)), "{err}");
+    }
+
+    #[test]
+    fn the_reference_grid_at_concurrency_eight_needs_42_sequences() {
+        let options = SolveOptions {
+            grid: Grid::reference(),
+            concurrency: 8,
+            ..SolveOptions::default()
+        };
+        // Eight guided attempts with s = 3 (U, C and 3 forks each) and the
+        // heads of both prompt styles: more than the 32 the CLI allowed.
+        assert_eq!(sequences_needed(&options), 8 * (2 + 3) + 2);
+        let mut top_up = options.clone();
+        top_up.decode.top_up = true;
+        assert_eq!(sequences_needed(&top_up), 8 * (2 + 6) + 2);
+        // The default grid: greedy first, then two guided attempts.
+        assert_eq!(sequences_needed(&SolveOptions::default()), 2 * (2 + 3) + 2);
+    }
+
+    #[test]
+    fn a_solve_fits_in_exactly_the_sequences_it_needs() {
+        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let needed = sequences_needed(&opts);
+        assert_eq!(needed, 1 + 2 + 2, "one head, U, C and s = 2 forks");
+        let fits = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(needed));
+        let out = solve(&add_one_task(), fits, adds_one_runner(), &opts, &|_| {}).unwrap();
+        assert!(out.passed);
+        let short =
+            Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(needed - 1));
+        let err = solve(&add_one_task(), short, adds_one_runner(), &opts, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("sequence slots"), "{err}");
     }
 
     #[test]

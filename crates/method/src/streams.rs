@@ -1,28 +1,160 @@
-//! Ownership of engine sequences: a sequence is freed when its guard drops,
-//! so an error or a cancellation never leaks KV cells.
+//! The two token streams of an attempt (docs/method.md §1, §7).
+//!
+//! * **U**, the unconditional stream: `head ++ marker ++ gen`, a fork of the
+//!   task's prefilled head, so the head is never computed twice;
+//! * **C**, the conditional stream: `head ++ signal ++ marker ++ gen`. At a
+//!   refresh C is cut back to the head and only the new signal, the marker
+//!   and the generated ids are prefilled; the generated ids are spliced in
+//!   as ids, never re-tokenised text, so both streams hold the very tokens
+//!   that were chosen.
+//!
+//! Both streams take every chosen token in one batched decode, so a guided
+//! step costs one forward pass of two sequences. The sequences are engine
+//! handles: they are freed however the attempt ends.
 
-use egcfg_engine::{Engine, SeqId};
+use egcfg_engine::{Engine, Logits, SeqInput, Sequence, Token};
 
-/// A live engine sequence that is freed on drop.
-pub struct SeqGuard<'e> {
+use crate::error::MethodError;
+use crate::head::StylePrompt;
+use crate::meter::Meter;
+
+/// The conditional stream and its next-token logits.
+pub(crate) struct Conditional<'e> {
+    /// The sequence.
+    pub(crate) seq: Sequence<'e>,
+    /// Its logits for the next token (`P_c`).
+    pub(crate) logits: Logits,
+    /// Its prompt: head, signal and marker tokens.
+    pub(crate) prompt_len: usize,
+}
+
+/// U always, C once a signal was built.
+pub(crate) struct Streams<'e> {
     engine: &'e dyn Engine,
-    id: SeqId,
+    prompt: &'e StylePrompt<'e>,
+    unconditional: Sequence<'e>,
+    /// U's logits for the next token (`P`).
+    p_logits: Logits,
+    conditional: Option<Conditional<'e>>,
 }
 
-impl<'e> SeqGuard<'e> {
-    /// Take ownership of `id`.
-    pub fn new(engine: &'e dyn Engine, id: SeqId) -> Self {
-        SeqGuard { engine, id }
+impl<'e> Streams<'e> {
+    /// Opens U: forks the head and prefills the marker. `None` when the
+    /// budget cannot pay for the marker.
+    pub(crate) fn open(
+        engine: &'e dyn Engine,
+        prompt: &'e StylePrompt<'e>,
+        meter: &mut Meter<'_>,
+    ) -> Result<Option<Self>, MethodError> {
+        let unconditional = prompt.head.fork()?;
+        let marker = prompt.marker_tokens.clone();
+        let prefill = || decode_one(engine, &unconditional, marker);
+        let Some(p_logits) = meter.prefill(prompt.marker_tokens.len(), prefill)? else {
+            return Ok(None);
+        };
+        Ok(Some(Streams {
+            engine,
+            prompt,
+            unconditional,
+            p_logits,
+            conditional: None,
+        }))
     }
 
-    /// The sequence id.
-    pub fn id(&self) -> SeqId {
-        self.id
+    /// U and its next-token logits.
+    pub(crate) fn unconditional(&self) -> (&Sequence<'e>, &Logits) {
+        (&self.unconditional, &self.p_logits)
+    }
+
+    /// C, if a signal was ever built.
+    pub(crate) fn conditional(&self) -> Option<&Conditional<'e>> {
+        self.conditional.as_ref()
+    }
+
+    /// Rebuilds C around a new signal: the previous C is cut back to the
+    /// head (or the head is forked the first time), then `signal ++ marker
+    /// ++ generated` is prefilled. `false` when the budget cannot pay for
+    /// it: C is then dropped, and the next refresh forks the head again.
+    pub(crate) fn condition_on(
+        &mut self,
+        signal: Vec<Token>,
+        generated: &[Token],
+        meter: &mut Meter<'_>,
+    ) -> Result<bool, MethodError> {
+        let prompt = self.prompt;
+        let seq = match self.conditional.take() {
+            Some(c) => {
+                c.seq.truncate(prompt.head_len)?;
+                c.seq
+            }
+            None => prompt.head.fork()?,
+        };
+        let prompt_len = prompt.head_len + signal.len() + prompt.marker_tokens.len();
+        let mut tokens = signal;
+        tokens.extend_from_slice(&prompt.marker_tokens);
+        tokens.extend_from_slice(generated);
+        let n = tokens.len();
+        let Some(logits) = meter.prefill(n, || decode_one(self.engine, &seq, tokens))? else {
+            return Ok(false);
+        };
+        self.conditional = Some(Conditional {
+            seq,
+            logits,
+            prompt_len,
+        });
+        Ok(true)
+    }
+
+    /// Whether both streams still fit `n_ctx` once `generated` tokens are
+    /// in; C counts only when it is decoded (`guided`).
+    pub(crate) fn fit(&self, generated: usize, guided: bool, n_ctx: usize) -> bool {
+        let prompt = self.prompt;
+        let u_len = prompt.head_len + prompt.marker_tokens.len() + generated;
+        let c_len = match (&self.conditional, guided) {
+            (Some(c), true) => c.prompt_len + generated,
+            _ => 0,
+        };
+        u_len.max(c_len) <= n_ctx
+    }
+
+    /// Appends `token` to U, and to C when the step is `guided`, in one
+    /// batched decode, and keeps their new logits.
+    pub(crate) fn advance(
+        &mut self,
+        token: Token,
+        guided: bool,
+        meter: &mut Meter<'_>,
+    ) -> Result<(), MethodError> {
+        let mut inputs = vec![SeqInput {
+            seq: self.unconditional.id(),
+            tokens: vec![token],
+        }];
+        if let (Some(c), true) = (&self.conditional, guided) {
+            inputs.push(SeqInput {
+                seq: c.seq.id(),
+                tokens: vec![token],
+            });
+        }
+        let mut logits = meter
+            .step(inputs.len(), || self.engine.decode(&inputs))?
+            .into_iter();
+        self.p_logits = logits.next().expect("one logits row per input");
+        if let (Some(c), Some(l)) = (self.conditional.as_mut(), logits.next()) {
+            c.logits = l;
+        }
+        Ok(())
     }
 }
 
-impl Drop for SeqGuard<'_> {
-    fn drop(&mut self) {
-        self.engine.free(self.id);
-    }
+/// Decodes `tokens` into `seq` alone and returns its next-token logits.
+fn decode_one(
+    engine: &dyn Engine,
+    seq: &Sequence<'_>,
+    tokens: Vec<Token>,
+) -> Result<Logits, egcfg_engine::EngineError> {
+    let mut rows = engine.decode(&[SeqInput {
+        seq: seq.id(),
+        tokens,
+    }])?;
+    Ok(rows.remove(0))
 }

@@ -296,7 +296,7 @@ impl Engine for ScriptedEngine {
 type CheckFn = dyn Fn(&str, usize) -> bool + Send + Sync;
 
 /// A runner that executes nothing: `prepare` strips fences and drops a
-/// trailing block header (a crude stand-in for method.md §5), traces are
+/// trailing block header (a crude stand-in for docs/method.md §5), traces are
 /// descriptive strings, and `check` asks a predicate.
 pub struct FakeRunner {
     passes: Box<CheckFn>,
@@ -470,10 +470,10 @@ pub fn single_options(
 /// A configuration with `k` and `d` set and the rest fixed.
 pub fn config(k: usize, d: u32) -> crate::config::AgentConfig {
     crate::config::AgentConfig {
-        t: 0.7,
-        s: 2,
-        d: crate::config::Horizon::Lines(d),
-        k,
+        temperature: 0.7,
+        candidates: 2,
+        horizon: crate::config::Horizon::Lines(d),
+        refresh_interval: k,
         style: crate::config::PromptStyle::Instruct,
     }
 }

@@ -12,13 +12,16 @@ use std::sync::Mutex;
 
 use egcfg_engine::{
     ChatMessage, Engine, EngineConfig, EngineError, LlamaEngine, Logits, ModelInfo, SeqId,
-    SeqInput, Token,
+    SeqInput, Sequence, Token,
 };
 use egcfg_executor::render::{RenderLimits, TraceFormat};
 use egcfg_executor::{Invocation, TraceRequest};
-use egcfg_method::attempt::{run_attempt, AttemptEnv, StylePrompt, TracedTest};
+use egcfg_method::attempt::run_attempt;
+use egcfg_method::attempt_env::AttemptEnv;
 use egcfg_method::budget::{Budget, CancelToken, Control};
+use egcfg_method::head::StylePrompt;
 use egcfg_method::prompt::PromptParts;
+use egcfg_method::visible_tests::TracedTest;
 use egcfg_method::{
     AgentConfig, AttemptRecord, AttemptSpec, CodeRunner, DecodeOptions, Horizon, PromptStyle,
     RunnerError, TestVerdict, TraceOutcome,
@@ -188,9 +191,9 @@ fn engine() -> Recorder {
     }
 }
 
-struct Setup {
+struct Setup<'e> {
     task: Task,
-    prompt: StylePrompt,
+    prompt: StylePrompt<'e>,
     head: Vec<Token>,
     marker: Vec<Token>,
     tests: Vec<TracedTest>,
@@ -199,7 +202,7 @@ struct Setup {
 
 /// A short prompt whose reply already opens `def f(`, so guidance is on
 /// from the first token; its head is prefilled in `engine`.
-fn setup(engine: &Recorder) -> Setup {
+fn setup(engine: &Recorder) -> Setup<'_> {
     let task = Task {
         id: "tiny".into(),
         prompt: "f".into(),
@@ -217,16 +220,16 @@ fn setup(engine: &Recorder) -> Setup {
     };
     let head = engine.tokenize(&parts.head, true).unwrap();
     let marker = engine.tokenize(&parts.marker, true).unwrap();
-    let head_seq = engine.new_sequence().unwrap();
+    let head_seq = Sequence::new(engine).unwrap();
     engine
         .decode(&[SeqInput {
-            seq: head_seq,
+            seq: head_seq.id(),
             tokens: head.clone(),
         }])
         .unwrap();
     let prompt = StylePrompt {
         parts,
-        head_seq,
+        head: head_seq,
         head_len: head.len(),
         marker_tokens: marker.clone(),
     };
@@ -269,10 +272,10 @@ fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
     let spec = AttemptSpec {
         index: 0,
         config: AgentConfig {
-            t: 1.0,
-            s: 2,
-            d: Horizon::Lines(0),
-            k: 1,
+            temperature: 1.0,
+            candidates: 2,
+            horizon: Horizon::Lines(0),
+            refresh_interval: 1,
             style: PromptStyle::Instruct,
         },
         gamma: 3.0,
@@ -301,7 +304,7 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
     let engine = engine();
     let s = setup(&engine);
     let record = attempt(&engine, &s);
-    let (head, marker, head_seq) = (&s.head, &s.marker, s.prompt.head_seq);
+    let (head, marker) = (&s.head, &s.marker);
     let signals: Vec<Vec<Token>> = record
         .refreshes
         .iter()
@@ -371,7 +374,7 @@ fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
             .fold(0.0f32, f32::max);
         assert!(diff < BATCH_SHAPE_TOL, "max |Δ| {diff}");
     }
-    engine.free(head_seq);
+    drop(s);
     assert!(
         engine.contents.lock().unwrap().is_empty(),
         "every sequence is freed"

@@ -1,0 +1,115 @@
+//! What a solve returns: the chosen program, every attempt's record, and
+//! the totals of what it cost; and the rule that chooses the answer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::AttemptRecord;
+use crate::runner::TestVerdict;
+
+/// Totals of a solve.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SolveCost {
+    /// Attempts started.
+    pub attempts_run: usize,
+    /// Head tokens prefilled (once per prompt style).
+    pub head_prefill_tokens: u64,
+    /// All forward tokens: heads plus every attempt's.
+    pub forward_tokens: u64,
+    /// The reference's estimated forward tokens on the same trajectories
+    /// (each attempt prefills its whole prompt there).
+    pub reference_forward_tokens: u64,
+    /// Traced executions.
+    pub executions: u64,
+    /// Wall time of the whole solve in seconds.
+    pub wall_s: f64,
+}
+
+/// The result of solving one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolveOutcome {
+    /// The task.
+    pub task_id: String,
+    /// The chosen program.
+    pub code: String,
+    /// Whether it passes every visible test.
+    pub passed: bool,
+    /// Its per-test visible results.
+    pub visible: Vec<TestVerdict>,
+    /// Index into `attempts` of the chosen attempt.
+    pub winner: Option<usize>,
+    /// The chosen attempt's name.
+    pub winner_name: Option<String>,
+    /// Every attempt that ran, in schedule order.
+    pub attempts: Vec<AttemptRecord>,
+    /// Totals.
+    pub cost: SolveCost,
+}
+
+impl SolveCost {
+    /// The totals of `attempts`, plus `head_prefill_tokens` for the shared
+    /// heads, over a solve that took `wall_s` seconds.
+    pub(crate) fn add_up(
+        head_prefill_tokens: u64,
+        attempts: &[AttemptRecord],
+        wall_s: f64,
+    ) -> Self {
+        SolveCost {
+            attempts_run: attempts.len(),
+            head_prefill_tokens,
+            forward_tokens: head_prefill_tokens
+                + attempts
+                    .iter()
+                    .map(|a| a.cost.forward_tokens())
+                    .sum::<u64>(),
+            reference_forward_tokens: attempts
+                .iter()
+                .map(|a| a.cost.reference.forward_tokens())
+                .sum(),
+            executions: attempts.iter().map(|a| a.cost.executions).sum(),
+            wall_s,
+        }
+    }
+}
+
+impl SolveOutcome {
+    /// The outcome of task `task_id` whose `attempts` (in schedule order)
+    /// cost `cost`: the answer is the one [`choose`] picks.
+    pub(crate) fn choose_from(
+        task_id: &str,
+        attempts: Vec<AttemptRecord>,
+        cost: SolveCost,
+    ) -> Self {
+        let winner = choose(&attempts);
+        let chosen = winner.map(|i| &attempts[i]);
+        SolveOutcome {
+            task_id: task_id.to_string(),
+            code: chosen.map(|a| a.code.clone()).unwrap_or_default(),
+            passed: chosen.is_some_and(AttemptRecord::passed_all),
+            visible: chosen.map(|a| a.visible.clone()).unwrap_or_default(),
+            winner,
+            winner_name: chosen.map(|a| a.name.clone()),
+            attempts,
+            cost,
+        }
+    }
+}
+
+/// The attempt that answers: under [`Selection::FirstToPass`] the first to
+/// pass in finishing order is the only passing one that was not cancelled
+/// mid-way, so both rules reduce to: the earliest passing attempt in
+/// schedule order, else the most passing tests, ties to the earliest.
+fn choose(attempts: &[AttemptRecord]) -> Option<usize> {
+    if let Some(i) = attempts.iter().position(AttemptRecord::passed_all) {
+        return Some(i);
+    }
+    let mut best: Option<usize> = None;
+    for (i, a) in attempts.iter().enumerate() {
+        if a.visible.is_empty() {
+            continue;
+        }
+        if best.is_none_or(|b| a.passed_count() > attempts[b].passed_count()) {
+            best = Some(i);
+        }
+    }
+    best.or_else(|| (!attempts.is_empty()).then_some(0))
+}

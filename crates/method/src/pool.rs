@@ -1,0 +1,144 @@
+//! The worker pool of a solve (docs/method.md §10): up to `concurrency`
+//! attempts run at once, each on its own thread, taking the next attempt of
+//! the schedule when one finishes.
+//!
+//! All workers share one engine, which batches their decodes into one
+//! forward pass, so running attempts side by side costs far less than
+//! running them in turn. A passing attempt cancels the attempts the
+//! selection rule makes pointless; an attempt already cancelled is skipped
+//! without starting.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use egcfg_engine::Engine;
+use egcfg_task::Task;
+
+use crate::attempt::run_attempt;
+use crate::attempt_env::AttemptEnv;
+use crate::budget::Control;
+use crate::config::{AttemptSpec, PromptStyle};
+use crate::error::MethodError;
+use crate::head::Head;
+use crate::options::{Selection, SolveOptions};
+use crate::progress::ProgressEvent;
+use crate::record::AttemptRecord;
+use crate::runner::CodeRunner;
+use crate::visible_tests::TracedTest;
+
+/// What the workers of one solve share.
+pub(crate) struct Workload<'s, 'e> {
+    /// The model.
+    pub(crate) engine: &'e dyn Engine,
+    /// The sandbox.
+    pub(crate) runner: &'s dyn CodeRunner,
+    /// The task.
+    pub(crate) task: &'s Task,
+    /// The attempts, in schedule order.
+    pub(crate) schedule: &'s [AttemptSpec],
+    /// The prompt of every style the schedule uses.
+    pub(crate) heads: &'s BTreeMap<PromptStyle, Head<'e>>,
+    /// The traceable visible tests.
+    pub(crate) tests: &'s [TracedTest],
+    /// The solve's options.
+    pub(crate) options: &'s SolveOptions,
+    /// Budgets and cancellation.
+    pub(crate) control: &'s Control,
+    /// Where progress events go.
+    pub(crate) progress: &'s (dyn Fn(ProgressEvent) + Sync),
+    /// The entry call appended to script tasks' programs.
+    pub(crate) script_call: Option<String>,
+}
+
+/// What the workers brought back.
+pub(crate) struct Finished {
+    /// Every attempt that ran, in finishing order, with the error that
+    /// ended it, if any.
+    pub(crate) attempts: Vec<(AttemptRecord, Option<MethodError>)>,
+    /// Errors that kept an attempt from starting (its head's prefill).
+    pub(crate) failures: Vec<MethodError>,
+}
+
+/// Runs the schedule of `work` on at most `options.concurrency` threads.
+pub(crate) fn run_all(work: &Workload<'_, '_>) -> Finished {
+    let attempts = Mutex::new(Vec::new());
+    let failures = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let workers = work
+        .options
+        .concurrency
+        .clamp(1, work.schedule.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(spec) = work.schedule.get(i).copied() else {
+                    break;
+                };
+                match run_one(work, spec) {
+                    Some(Ok(finished)) => attempts
+                        .lock()
+                        .expect("no worker panics holding the lock")
+                        .push(finished),
+                    Some(Err(e)) => failures
+                        .lock()
+                        .expect("no worker panics holding the lock")
+                        .push(e),
+                    None => {}
+                }
+            });
+        }
+    });
+    Finished {
+        attempts: attempts.into_inner().expect("workers are done"),
+        failures: failures.into_inner().expect("workers are done"),
+    }
+}
+
+/// Runs attempt `spec`, unless it was cancelled before it started (`None`)
+/// or its prompt could not be prefilled.
+fn run_one(
+    work: &Workload<'_, '_>,
+    spec: AttemptSpec,
+) -> Option<Result<(AttemptRecord, Option<MethodError>), MethodError>> {
+    let control = work.control;
+    if control.stop_cause(spec.index).is_some() {
+        return None;
+    }
+    let prompt = match work.heads[&spec.config.style].prefilled(control) {
+        Ok(prompt) => prompt,
+        Err(e) => return Some(Err(e)),
+    };
+    let env = AttemptEnv {
+        engine: work.engine,
+        runner: work.runner,
+        task: work.task,
+        prompt,
+        tests: work.tests,
+        options: &work.options.decode,
+        control,
+        progress: work.progress,
+        script_call: work.script_call.clone(),
+    };
+    (work.progress)(ProgressEvent::AttemptStarted {
+        index: spec.index,
+        name: spec.name(),
+    });
+    let (record, error) = run_attempt(&env, spec);
+    if record.passed_all() {
+        match work.options.selection {
+            Selection::FirstToPass => control.cut_all(),
+            Selection::ScheduleOrder => control.cut_after(spec.index),
+        }
+    }
+    (work.progress)(ProgressEvent::AttemptFinished {
+        index: spec.index,
+        name: record.name.clone(),
+        passed: record.passed_count(),
+        total: work.task.visible.len(),
+        forward_tokens: record.cost.forward_tokens(),
+        seconds: record.cost.times.total_s,
+    });
+    Some(Ok((record, error)))
+}

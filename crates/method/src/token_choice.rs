@@ -1,0 +1,72 @@
+//! Choosing the next token of the answer (docs/method.md §8), and recording
+//! why it was chosen.
+//!
+//! The answer is decoded greedily: from `P` alone while no signal is in
+//! force, otherwise from the guided combination of `P` and `P_c`
+//! ([`crate::guidance`]). Sampling belongs to the candidates only; a greedy
+//! answer keeps an attempt reproducible and lets the traces, not chance,
+//! move it.
+
+use egcfg_engine::sampler::argmax;
+
+use crate::guidance::{guided_choice, softmax, top_guided, top_probs};
+use crate::record::TokenRecord;
+
+/// How tokens are chosen in an attempt.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenChooser {
+    /// Guidance strength γ.
+    pub(crate) gamma: f32,
+    /// Keep only the top-k of `P` and `P_c` before guidance (0 = off).
+    pub(crate) top_k: usize,
+    /// Entries of each recorded top-token list.
+    pub(crate) record_top: usize,
+}
+
+impl TokenChooser {
+    /// The token at `step`, chosen from `p_logits` (U's) alone or, given
+    /// `c_logits` (C's), with guidance; its record has no piece yet.
+    pub(crate) fn choose(
+        &self,
+        step: usize,
+        p_logits: &[f32],
+        c_logits: Option<&[f32]>,
+    ) -> TokenRecord {
+        let record_top = self.record_top;
+        match c_logits {
+            Some(c_logits) => {
+                let choice = guided_choice(p_logits, c_logits, self.gamma, self.top_k);
+                TokenRecord {
+                    step,
+                    token: choice.token,
+                    piece: String::new(),
+                    guided: true,
+                    argmax_p: argmax(p_logits),
+                    top_p: top_probs(&choice.p, record_top),
+                    top_pc: top_probs(&choice.p_c, record_top),
+                    top_guided: top_guided(&choice.scores, record_top),
+                }
+            }
+            None => {
+                let token = argmax(p_logits);
+                // The softmax over the whole vocabulary is only worth its
+                // cost when the record keeps it.
+                let top_p = if record_top > 0 {
+                    top_probs(&softmax(p_logits), record_top)
+                } else {
+                    Vec::new()
+                };
+                TokenRecord {
+                    step,
+                    token,
+                    piece: String::new(),
+                    guided: false,
+                    argmax_p: token,
+                    top_p,
+                    top_pc: Vec::new(),
+                    top_guided: Vec::new(),
+                }
+            }
+        }
+    }
+}
