@@ -275,6 +275,24 @@ fn tests_that_could_never_fail_or_never_pass_are_refused_up_front() {
 }
 
 #[test]
+fn tests_a_program_could_fake_are_named_before_the_model_loads() {
+    let sandbox = Sandbox::new();
+    let task = sandbox.write(
+        "ordering.toml",
+        "prompt = \"Double a number.\"\nentry_point = \"double\"\ntests = [\"assert double(2) == 4\", \"assert double(2) < 5\"]\n",
+    );
+    let err = failure(&sandbox.run(&["solve", task.to_str().unwrap(), "--model", NO_MODEL]));
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("judged inside the candidate's process"))
+        .collect();
+    assert!(
+        warned.len() == 1 && warned[0].contains("visible test 2 `assert double(2) < 5`"),
+        "only the ordering test is named: {err}"
+    );
+}
+
+#[test]
 fn a_task_can_come_from_standard_input() {
     use std::io::Write;
     let sandbox = Sandbox::new();

@@ -8,23 +8,50 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use egcfg_engine::Engine;
-use egcfg_executor::{Executor, ExecutorConfig};
+use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 use egcfg_method::explain::explain_outcome;
 use egcfg_method::{CodeRunner, ProgressEvent, TestVerdict};
-use egcfg_task::{Task, TaskFormat};
+use egcfg_task::{Task, TaskFormat, TestCase};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::flags::SolveArgs;
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
 
+/// Names each test whose verdict comes from the candidate's own process,
+/// where a hostile program could fake it, and how to write it instead.
+fn warn_about_tests_judged_inside(task: &Task, executor: &Executor) {
+    for (group, tests) in [("visible", &task.visible), ("hidden", &task.hidden)] {
+        let outside = executor.judged_outside(tests);
+        for (index, (test, outside)) in tests.iter().zip(outside).enumerate() {
+            // Printed-output tests are always judged outside.
+            if let (false, TestCase::Assert { code } | TestCase::Script { code }) = (outside, test)
+            {
+                tracing::warn!(
+                    "{group} test {} `{}` is judged inside the candidate's process, where a hostile program could fake its verdict; \
+                     write it as `assert CALL == EXPECTED` or `assert EXPRESSION` to have it judged outside",
+                    index + 1,
+                    code.trim()
+                );
+            }
+        }
+    }
+}
+
 pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let task = load_task(&args.task)?;
     let options = crate::options::solve_options(&args.options)?;
     // Everything that can be refused is refused before the model loads and
     // the budget is spent: the tests' syntax and the record's path.
-    let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
+    // A user's own tests may take any shape; those the sandbox cannot judge
+    // outside the candidate's process still run, with a warning, rather
+    // than fail every program.
+    let executor = Arc::new(Executor::start(ExecutorConfig {
+        unplanned_tests: UnplannedTests::RunInChild,
+        ..ExecutorConfig::default()
+    })?);
     egcfg_method::check_test_syntax(&task, executor.as_ref())?;
+    warn_about_tests_judged_inside(&task, &executor);
     let record = args
         .record
         .as_deref()

@@ -191,6 +191,21 @@ impl Executor {
         (out.prepared.len() == partials.len()).then_some(out.prepared)
     }
 
+    /// For each test, whether [`Executor::check`] judges it outside the
+    /// candidate's process (a planned assert or script, or printed output
+    /// compared here), so that no program can fake its verdict. The others
+    /// are refused or, under [`UnplannedTests::RunInChild`], trusted to the
+    /// candidate's own report.
+    pub fn judged_outside(&self, tests: &[TestCase]) -> Vec<bool> {
+        self.judging(tests)
+            .iter()
+            .zip(tests)
+            .map(|(judging, test)| {
+                matches!(judging, Judging::Planned(_)) || matches!(test, TestCase::Stdio { .. })
+            })
+            .collect()
+    }
+
     /// The left operand of an assert's comparison (`f(1, 2)` from
     /// `assert f(1, 2) == 3`, source text kept), the operand of a leading
     /// `not`, or the asserted expression itself when it is no comparison;
