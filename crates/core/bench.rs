@@ -16,6 +16,7 @@ use egcfg_method::PromptStyle;
 use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
+use crate::sandbox::SandboxRunner;
 use crate::solver::MethodSolver;
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -98,7 +99,9 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let data = load_dataset(&spec, &selection)?;
     // One sandbox serves the solver's visible-test traces and the hidden
     // tests.
-    let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
+    let runner = Arc::new(SandboxRunner::new(Executor::start(
+        ExecutorConfig::default(),
+    )?));
 
     let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {
@@ -125,13 +128,13 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let engine = load::engine(&args.model, load::SEQUENCES_PER_SOLVE)?;
     let mut solver = MethodSolver {
         engine,
-        executor: executor.clone(),
+        runner: runner.clone(),
         method: args.method,
         options,
     };
     let summary = run_benchmark(
         &mut store,
-        executor.as_ref(),
+        runner.executor(),
         &mut solver,
         &data,
         &key,

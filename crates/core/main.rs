@@ -16,6 +16,7 @@ mod model;
 mod options;
 mod output;
 mod report;
+mod sandbox;
 mod solve;
 mod solver;
 

@@ -17,14 +17,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::flags::SolveArgs;
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
+use crate::sandbox::SandboxRunner;
 
 pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let task = load_task(&args.task)?;
     let options = crate::options::solve_options(&args.options)?;
     // Everything that can be refused is refused before the model loads and
     // the budget is spent: the tests' syntax and the record's path.
-    let executor = Arc::new(Executor::start(ExecutorConfig::default())?);
-    egcfg_method::check_test_syntax(&task, executor.as_ref())?;
+    let runner = Arc::new(SandboxRunner::new(Executor::start(
+        ExecutorConfig::default(),
+    )?));
+    egcfg_method::check_test_syntax(&task, runner.as_ref())?;
     let record = args
         .record
         .as_deref()
@@ -37,7 +40,7 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let outcome = egcfg_method::solve(
         &task,
         engine.clone(),
-        executor.clone(),
+        runner.clone(),
         &options,
         &on_progress,
     )?;
@@ -47,12 +50,7 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let hidden = if task.hidden.is_empty() {
         None
     } else {
-        Some(CodeRunner::check(
-            executor.as_ref(),
-            &outcome.code,
-            task.setup.as_deref(),
-            &task.hidden,
-        )?)
+        Some(runner.check(&outcome.code, task.setup.as_deref(), &task.hidden, None)?)
     };
 
     if args.explain {

@@ -201,7 +201,7 @@ pub fn run_attempt(
         let t = Instant::now();
         match env
             .runner
-            .check(&code, env.task.setup.as_deref(), &env.task.visible)
+            .check(&code, env.task.setup.as_deref(), &env.task.visible, None)
         {
             Ok(v) => visible = v,
             Err(e) => error = Some(e.into()),

@@ -25,7 +25,7 @@ use crate::error::MethodError;
 use crate::options::{Selection, SolveOptions};
 use crate::prompt::{build_prompt, py_repr, PromptParts};
 use crate::record::AttemptRecord;
-use crate::runner::{CodeRunner, TestVerdict};
+use crate::runner::{CodeRunner, RunnerError, TestVerdict};
 use crate::streams::SeqGuard;
 use egcfg_executor::Invocation;
 
@@ -134,7 +134,7 @@ pub fn solve(
         schedule.truncate(max);
     }
     let control = Control::new(&options.budget, options.cancel.clone());
-    let tests = traced_tests(task, runner);
+    let tests = traced_tests(task, runner)?;
     let script_call = task
         .visible
         .iter()
@@ -412,7 +412,7 @@ pub fn check_test_syntax(task: &Task, runner: &dyn CodeRunner) -> Result<(), Met
             let TestCase::Assert { code } = test else {
                 continue;
             };
-            if runner.call_expression(code).is_none() {
+            if runner.call_expression(code)?.is_none() {
                 return Err(MethodError::Task {
                     task: task.id.clone(),
                     message: format!(
@@ -429,11 +429,11 @@ pub fn check_test_syntax(task: &Task, runner: &dyn CodeRunner) -> Result<(), Met
 
 /// The visible tests a candidate can be traced on: asserts with a call
 /// expression, and stdin/stdout cases. Other tests are skipped (D1).
-fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
+fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Result<Vec<TracedTest>, RunnerError> {
     let mut out = Vec::new();
     for (index, test) in task.visible.iter().enumerate() {
         match test {
-            TestCase::Assert { code } => match runner.call_expression(code) {
+            TestCase::Assert { code } => match runner.call_expression(code)? {
                 Some(expr) => out.push(TracedTest {
                     index,
                     label: expr.clone(),
@@ -457,7 +457,7 @@ fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
             TestCase::Script { .. } => {}
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
