@@ -1,4 +1,4 @@
-//! The executor's operations end to end: prepare (method.md §5), call
+//! The executor's operations end to end: prepare (docs/method.md §5), call
 //! expressions, traces and their rendering in both formats (golden
 //! texts), check verdicts, and the result cache.
 

@@ -13,7 +13,7 @@
 //!   different composition or split differently across decode calls;
 //!   llama.cpp picks kernels and F16 rounding points by batch shape.
 //!   Measured: at most 1.1e-2 (a 150-token prefill in 64-token calls vs. one
-//!   call); engine.md measured up to 0.3 on the quantized 0.5B model.
+//!   call); docs/engine.md measured up to 0.3 on the quantized 0.5B model.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

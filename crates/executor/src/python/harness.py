@@ -1256,7 +1256,7 @@ def test_plan(code):
     return plan
 
 
-# --- prepare (method.md §5) and call expressions -----------------------------
+# --- prepare (docs/method.md §5) and call expressions -------------------
 def parses(lines):
     try:
         ast.parse("\n".join(lines))
