@@ -11,6 +11,7 @@ mod evaluate;
 mod explore;
 mod flags;
 mod generate;
+mod hints;
 mod load;
 mod model;
 mod options;
@@ -43,7 +44,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", hints::describe(&error));
             std::process::ExitCode::from(2)
         }
     }

@@ -49,7 +49,9 @@ impl Solver for MethodSolver {
     }
 
     fn unrunnable_reason(&self, error: &MethodError) -> Option<String> {
-        error.concerns_only_the_task().then(|| error.to_string())
+        error
+            .concerns_only_the_task()
+            .then(|| crate::hints::describe_method_error(error))
     }
 }
 

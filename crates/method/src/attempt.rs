@@ -952,7 +952,9 @@ mod tests {
         let MethodError::PromptTooLong { suggested_ctx, .. } = err else {
             panic!("{err}");
         };
-        assert!(err.to_string().contains(&format!("--ctx {suggested_ctx}")));
+        assert!(err
+            .to_string()
+            .contains(&format!("a context of {suggested_ctx} tokens")));
 
         let enough =
             Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(suggested_ctx));
