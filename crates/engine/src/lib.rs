@@ -42,6 +42,8 @@
 //! # Ok::<(), egcfg_engine::EngineError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod api;
 pub mod bench;
 pub mod generate;

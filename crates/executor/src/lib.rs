@@ -30,7 +30,7 @@
 //!
 //! Nothing here knows about language models or decoding.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod bench;
 mod cache;
