@@ -28,8 +28,8 @@
 //!
 //! Two more modules build on the trait alone, so they work with any engine:
 //! [`generate`] is plain prompt-to-text generation (the baseline EG-CFG is
-//! compared with), and [`bench`] measures prefill, batched decode and fork
-//! speed.
+//! compared with), and [`speed`] measures prefill, batched decode and fork
+//! speed (`egcfg bench engine`).
 //!
 //! ```no_run
 //! use egcfg_engine::{generate, EngineConfig, LlamaEngine};
@@ -45,11 +45,11 @@
 #![deny(missing_docs)]
 
 mod api;
-pub mod bench;
 pub mod generate;
 #[cfg(feature = "llama")]
 mod llama;
 pub mod sampler;
+pub mod speed;
 pub mod text;
 
 pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};

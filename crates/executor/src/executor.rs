@@ -338,7 +338,7 @@ impl Executor {
 
     /// Traces each request in a fresh interpreter of its own (same
     /// isolation, no fork-server), `parallel` at a time: the baseline of
-    /// [`crate::bench`].
+    /// [`crate::speed`].
     pub(crate) fn trace_spawning(
         &self,
         requests: &[TraceRequest],

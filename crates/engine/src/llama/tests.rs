@@ -644,13 +644,13 @@ fn generation_streams_and_stops() {
 #[test]
 fn the_benchmark_runs() {
     let engine = tiny();
-    let options = crate::bench::BenchOptions {
+    let options = crate::speed::BenchOptions {
         prompt_tokens: 40,
         decode_steps: 3,
         batch_sizes: vec![1, 3],
         forks: 2,
     };
-    let report = crate::bench::run(&engine, &options).unwrap();
+    let report = crate::speed::run(&engine, &options).unwrap();
     assert_eq!(report.prefill.tokens, 40);
     let batches: Vec<(usize, usize)> = report
         .decode
