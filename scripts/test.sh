@@ -5,7 +5,8 @@
 #   3. fetches the end-to-end model once into $EGCFG_HOME (cached after that);
 #   4. runs every unit and integration test in release mode (llama.cpp is
 #      built once, for one profile, and tests of real models need the speed),
-#      the explorer's test in headless Chromium among them.
+#      the explorer's test in headless Chromium among them, then the
+#      method's tests once more without the engine's llama.cpp backend.
 # Set EGCFG_SKIP_E2E=1 to run without the real-model end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +46,5 @@ export EGCFG_BROWSER
 python3 -B -m unittest discover -s crates/executor/src/python -p 'test_*.py'
 
 cargo test --workspace --release --locked
+# The method and its fake-engine tests build without llama.cpp: keep it so.
+cargo test -p egcfg-method --no-default-features --release --locked

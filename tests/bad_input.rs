@@ -347,3 +347,29 @@ fn logs_written_to_a_file_have_no_colour_codes() {
         "escape codes in a piped log: {err:?}"
     );
 }
+
+#[test]
+fn library_errors_come_with_the_flag_that_fixes_them() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path().join("none.sqlite");
+    let missing = missing.to_str().unwrap();
+    let text = failure(&sandbox.run(&["report", missing]));
+    assert!(
+        text.contains(&format!("create one with `egcfg bench --db {missing}`")),
+        "{text}"
+    );
+    let db = sandbox.path().join("runs.sqlite");
+    let text = failure(&sandbox.run(&[
+        "bench",
+        "--dataset",
+        "no-such-dataset",
+        "--model",
+        NO_MODEL,
+        "--db",
+        db.to_str().unwrap(),
+    ]));
+    assert!(
+        text.contains("`egcfg bench --list-datasets` lists them"),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@ mod bad_input;
 mod bench;
 mod bench_bad_tasks;
 mod cli;
+mod docs;
 mod engine_options;
 mod explore;
 mod fetch;

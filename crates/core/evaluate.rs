@@ -10,7 +10,7 @@ use egcfg_bench::{
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 
-use crate::bench::{load_dataset, print_summary};
+use crate::benchmark::{load_dataset, print_summary};
 use crate::flags::EvaluateArgs;
 
 pub fn run(args: EvaluateArgs) -> Result<ExitCode> {

@@ -236,15 +236,15 @@ pub enum ModelCommand {
 pub struct BenchArgs {
     /// Measure the engine or the executor instead of running a dataset.
     #[command(subcommand)]
-    pub target: Option<BenchTarget>,
+    pub target: Option<SpeedTarget>,
 
     #[command(flatten)]
     pub run: BenchRunArgs,
 }
 
-/// Micro-benchmarks.
+/// Speed measurements of one part (no dataset involved).
 #[derive(Debug, Subcommand)]
-pub enum BenchTarget {
+pub enum SpeedTarget {
     /// Prefill and decode tokens/s at batch 1, 2, 4, 8, and the cost of a fork.
     Engine {
         #[command(flatten)]

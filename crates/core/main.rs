@@ -5,25 +5,28 @@
 //! binary parses nothing, decides nothing the user did not ask for, and only
 //! connects one subcommand to the libraries and prints the result.
 
-mod bench;
+mod benchmark;
 mod doctor;
 mod evaluate;
 mod explore;
 mod flags;
 mod generate;
+mod hints;
 mod load;
 mod model;
 mod options;
 mod output;
 mod report;
+mod sandbox;
 mod solve;
 mod solver;
+mod speed;
 
 use std::io::IsTerminal;
 
 use clap::Parser;
 
-use flags::{Cli, Command};
+use flags::{Cli, Command, SpeedTarget};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -33,7 +36,14 @@ fn main() -> std::process::ExitCode {
         Command::Solve(args) => solve::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Model(command) => model::run(command),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => match args.target {
+            Some(SpeedTarget::Engine { model }) => speed::engine(&model),
+            Some(SpeedTarget::Exec {
+                executions,
+                spawn_executions,
+            }) => speed::exec(executions, spawn_executions),
+            None => benchmark::run(args.run),
+        },
         Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
         Command::Explore(args) => explore::run(args),
@@ -42,7 +52,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", hints::describe(&error));
             std::process::ExitCode::from(2)
         }
     }

@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::flags::SolveArgs;
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
+use crate::sandbox::SandboxRunner;
 
 /// Names each test whose verdict comes from the candidate's own process,
 /// where a hostile program could fake it, and how to write it instead.
@@ -46,12 +47,13 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     // A user's own tests may take any shape; those the sandbox cannot judge
     // outside the candidate's process still run, with a warning, rather
     // than fail every program.
-    let executor = Arc::new(Executor::start(ExecutorConfig {
+    let executor = Executor::start(ExecutorConfig {
         unplanned_tests: UnplannedTests::RunInChild,
         ..ExecutorConfig::default()
-    })?);
-    egcfg_method::check_test_syntax(&task, executor.as_ref())?;
+    })?;
     warn_about_tests_judged_inside(&task, &executor);
+    let runner = Arc::new(SandboxRunner::new(executor));
+    egcfg_method::check_test_syntax(&task, runner.as_ref())?;
     let record = args
         .record
         .as_deref()
@@ -64,7 +66,7 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let outcome = egcfg_method::solve(
         &task,
         engine.clone(),
-        executor.clone(),
+        runner.clone(),
         &options,
         &on_progress,
     )?;
@@ -74,12 +76,7 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
     let hidden = if task.hidden.is_empty() {
         None
     } else {
-        Some(CodeRunner::check(
-            executor.as_ref(),
-            &outcome.code,
-            task.setup.as_deref(),
-            &task.hidden,
-        )?)
+        Some(runner.check(&outcome.code, task.setup.as_deref(), &task.hidden, None)?)
     };
 
     if args.explain {

@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use egcfg_bench::{Attempt, Cost, Solution, Solver, VisibleTask};
 use egcfg_engine::Engine;
-use egcfg_executor::Executor;
 use egcfg_method::{MethodError, PromptStyle, SolveOptions, SolveOutcome};
 
 use crate::flags::Method;
+use crate::sandbox::SandboxRunner;
 
 /// Solves benchmark tasks with EG-CFG or the greedy baseline.
 pub struct MethodSolver {
     /// The shared engine.
     pub engine: Arc<egcfg_engine::LlamaEngine>,
     /// The sandbox for visible-test traces and selection.
-    pub executor: Arc<Executor>,
+    pub runner: Arc<SandboxRunner>,
     /// Which method.
     pub method: Method,
     /// Grid, decoding options and budgets.
@@ -31,7 +31,7 @@ impl Solver for MethodSolver {
             Method::Baseline => egcfg_method::baseline(
                 task.task(),
                 self.engine.clone(),
-                self.executor.clone(),
+                self.runner.clone(),
                 PromptStyle::Instruct,
                 &self.options,
                 &ignore,
@@ -39,7 +39,7 @@ impl Solver for MethodSolver {
             Method::Egcfg => egcfg_method::solve(
                 task.task(),
                 self.engine.clone(),
-                self.executor.clone(),
+                self.runner.clone(),
                 &self.options,
                 &ignore,
             )?,
@@ -49,7 +49,9 @@ impl Solver for MethodSolver {
     }
 
     fn unrunnable_reason(&self, error: &MethodError) -> Option<String> {
-        error.concerns_only_the_task().then(|| error.to_string())
+        error
+            .concerns_only_the_task()
+            .then(|| crate::hints::describe_method_error(error))
     }
 }
 

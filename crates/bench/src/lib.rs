@@ -23,6 +23,8 @@
 //! This crate knows nothing of language models: the CLI plugs methods in
 //! through [`Solver`].
 
+#![deny(missing_docs)]
+
 pub mod datasets;
 pub mod metrics;
 mod progress;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use egcfg_executor::{CheckReport, CheckRequest, Executor, Verdict};
+use egcfg_executor::{CheckReport, CheckRequest, Executor, ExecutorError, Status, Verdict};
 use serde::Serialize;
 
 use crate::datasets::{BenchTask, Dataset};
@@ -16,13 +16,31 @@ use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult, Unr
 /// implementation; the trait exists so the runner's bookkeeping can be
 /// tested with a checker that runs nothing.
 pub trait Checker {
-    /// Runs `request.program` against each test; one outcome per test.
-    fn check(&self, request: &CheckRequest) -> CheckReport;
+    /// Runs `request.program` against each test; one outcome per test. An
+    /// error when the sandbox failed, so no verdict on the program exists.
+    fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError>;
 }
 
 impl Checker for Executor {
-    fn check(&self, request: &CheckRequest) -> CheckReport {
-        Executor::check(self, request)
+    fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
+        sandbox_failure_as_error(Executor::check(self, request))
+    }
+}
+
+/// The report, or an error if the sandbox failed on one of its tests (an
+/// `internal_error` is never the program's doing): counted as a failed
+/// test, it would score a program by the state of the machine.
+fn sandbox_failure_as_error(report: CheckReport) -> Result<CheckReport, ExecutorError> {
+    match report
+        .tests
+        .iter()
+        .find(|t| t.status == Status::InternalError)
+    {
+        Some(failed) => Err(ExecutorError::Sandbox {
+            operation: "running tests",
+            detail: failed.detail.clone(),
+        }),
+        None => Ok(report),
     }
 }
 
@@ -63,6 +81,16 @@ pub enum RunError<E: std::error::Error + 'static> {
         task: String,
         /// The solver's error.
         source: E,
+    },
+    /// The sandbox failed while scoring a task: an infrastructure failure,
+    /// not the program's. The task is not recorded, so resuming the run
+    /// scores it again.
+    #[error("the sandbox failed while scoring task {task}; resume the run once it works again")]
+    Sandbox {
+        /// The task.
+        task: String,
+        /// The sandbox's error.
+        source: ExecutorError,
     },
 }
 
@@ -142,7 +170,11 @@ pub fn run_benchmark<S: Solver>(
             }
         };
         let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
-        let scores = score(checker, task, &solution, options);
+        let scores =
+            score(checker, task, &solution, options).map_err(|source| RunError::Sandbox {
+                task: task.id().to_string(),
+                source,
+            })?;
         let result = TaskResult {
             task_id: task.id().to_string(),
             solution,
@@ -177,7 +209,7 @@ fn score(
     task: &BenchTask,
     solution: &Solution,
     options: &RunOptions,
-) -> Vec<SuiteScore> {
+) -> Result<Vec<SuiteScore>, ExecutorError> {
     // Suites with the same tests (e.g. `mbpp` and `mbpp/base` on a task
     // without challenge tests) map to the first of them.
     let same_as: Vec<usize> = (0..task.suites.len())
@@ -188,21 +220,22 @@ fn score(
         })
         .collect();
     let mut cache: HashMap<(String, usize), CheckReport> = HashMap::new();
-    let mut check = |program: &str, suite: usize| -> (bool, usize, String) {
+    let mut check = |program: &str, suite: usize| -> Result<(bool, usize, String), ExecutorError> {
         let tests = &task.suites[suite].tests;
         if program.trim().is_empty() {
-            return (false, 0, "no program".into());
+            return Ok((false, 0, "no program".into()));
         }
-        let report = cache
-            .entry((program.to_string(), same_as[suite]))
-            .or_insert_with(|| {
-                checker.check(&CheckRequest {
-                    program: program.to_string(),
-                    setup: task.visible.setup.clone(),
-                    tests: tests.clone(),
-                    timeout: task.suites[suite].timeout.max(options.test_timeout),
-                })
-            });
+        let key = (program.to_string(), same_as[suite]);
+        if !cache.contains_key(&key) {
+            let report = checker.check(&CheckRequest {
+                program: program.to_string(),
+                setup: task.visible.setup.clone(),
+                tests: tests.clone(),
+                timeout: task.suites[suite].timeout.max(options.test_timeout),
+            })?;
+            cache.insert(key.clone(), report);
+        }
+        let report = &cache[&key];
         let detail = report
             .tests
             .iter()
@@ -211,26 +244,29 @@ fn score(
             .map(|(i, t)| format!("test {} {}: {}", i + 1, t.status, t.detail))
             .unwrap_or_default();
         let complete = report.tests.len() == tests.len();
-        (complete && report.all_passed(), report.passed(), detail)
+        Ok((complete && report.all_passed(), report.passed(), detail))
     };
     (0..task.suites.len())
         .map(|suite| {
-            let (passed, tests_passed, detail) = check(&solution.program, suite);
-            let attempts_passed = options.score_attempts.then(|| {
-                solution
-                    .attempt_programs()
-                    .into_iter()
-                    .map(|p| check(p, suite).0)
-                    .collect()
-            });
-            SuiteScore {
+            let (passed, tests_passed, detail) = check(&solution.program, suite)?;
+            let attempts_passed = options
+                .score_attempts
+                .then(|| {
+                    solution
+                        .attempt_programs()
+                        .into_iter()
+                        .map(|p| Ok(check(p, suite)?.0))
+                        .collect::<Result<Vec<bool>, ExecutorError>>()
+                })
+                .transpose()?;
+            Ok(SuiteScore {
                 suite: task.suites[suite].name.clone(),
                 passed,
                 tests_passed,
                 tests_total: task.suites[suite].tests.len(),
                 detail,
                 attempts_passed,
-            }
+            })
         })
         .collect()
 }
@@ -239,7 +275,7 @@ fn score(
 mod tests {
     use std::cell::RefCell;
 
-    use egcfg_executor::{Status, TestOutcome};
+    use egcfg_executor::TestOutcome;
     use egcfg_task::{Task, TestCase};
 
     use super::*;
@@ -254,14 +290,20 @@ mod tests {
     }
 
     impl Checker for MarkerChecker {
-        fn check(&self, request: &CheckRequest) -> CheckReport {
+        fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
             *self.checks.borrow_mut() += 1;
+            if request.program.contains(DEAD) {
+                return Err(ExecutorError::Sandbox {
+                    operation: "running tests",
+                    detail: "the fork-server died".into(),
+                });
+            }
             let verdict = if request.program.contains("CORRECT") {
                 Verdict::Pass
             } else {
                 Verdict::Fail
             };
-            CheckReport {
+            Ok(CheckReport {
                 tests: request
                     .tests
                     .iter()
@@ -272,9 +314,12 @@ mod tests {
                         wall_ms: 0.0,
                     })
                     .collect(),
-            }
+            })
         }
     }
+
+    /// A program the [`MarkerChecker`]'s sandbox dies on.
+    const DEAD: &str = "KILLS_THE_SANDBOX";
 
     #[derive(Debug, thiserror::Error)]
     enum Crash {
@@ -286,11 +331,13 @@ mod tests {
 
     /// Answers task i with attempts [wrong, CORRECT if i is even]; fails
     /// (like a killed process) on the task named in `crash_on`, and cannot
-    /// run (like a prompt longer than the context) those in `too_long`.
+    /// run (like a prompt longer than the context) those in `too_long`. Its
+    /// program for the task in `deadly` kills the checker's sandbox.
     #[derive(Default)]
     struct FakeSolver {
         crash_on: Option<String>,
         too_long: Vec<String>,
+        deadly: Option<String>,
         solved: Vec<String>,
     }
 
@@ -307,7 +354,9 @@ mod tests {
             }
             self.solved.push(task.id.clone());
             let n: usize = task.id.trim_start_matches("t").parse().unwrap();
-            let good = if n.is_multiple_of(2) {
+            let good = if self.deadly.as_deref() == Some(task.id.as_str()) {
+                DEAD
+            } else if n.is_multiple_of(2) {
                 "CORRECT"
             } else {
                 "wrong"
@@ -515,5 +564,68 @@ mod tests {
             run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
         assert!(solver.solved.is_empty());
         assert_eq!((again.skipped, again.recorded, again.unrunnable), (4, 0, 0));
+    }
+
+    #[test]
+    fn a_sandbox_failure_stops_the_run_and_resuming_scores_the_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let data = dataset(3);
+        let checker = MarkerChecker::default();
+        {
+            let mut store = Store::open(&db).unwrap();
+            let mut solver = FakeSolver {
+                deadly: Some("t1".into()),
+                ..FakeSolver::default()
+            };
+            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
+            assert!(
+                matches!(err, Err(RunError::Sandbox { ref task, .. }) if task == "t1"),
+                "{err:?}"
+            );
+            assert_eq!(solver.solved, vec!["t0", "t1"], "the run stopped at t1");
+        }
+        let mut store = Store::open(&db).unwrap();
+        let mut solver = FakeSolver::default();
+        let summary =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        assert_eq!(
+            solver.solved,
+            vec!["t1", "t2"],
+            "t1 is solved and scored again"
+        );
+        let ids: Vec<String> = store
+            .results(summary.run)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.task_id)
+            .collect();
+        assert_eq!(ids, vec!["t0", "t1", "t2"]);
+        assert!(store.unrunnable(summary.run).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_internal_error_is_a_sandbox_failure_not_a_failed_test() {
+        let outcome = |status: Status, verdict: Verdict| TestOutcome {
+            verdict,
+            status,
+            detail: format!("{status}"),
+            wall_ms: 0.0,
+        };
+        let failed = CheckReport {
+            tests: vec![
+                outcome(Status::Exception, Verdict::Fail),
+                outcome(Status::InternalError, Verdict::Error),
+            ],
+        };
+        let err = sandbox_failure_as_error(failed).unwrap_err();
+        assert!(
+            matches!(err, ExecutorError::Sandbox { ref detail, .. } if detail == "internal_error"),
+            "{err}"
+        );
+        let fine = CheckReport {
+            tests: vec![outcome(Status::Exception, Verdict::Fail)],
+        };
+        assert_eq!(sandbox_failure_as_error(fine.clone()).unwrap(), fine);
     }
 }

@@ -1,7 +1,8 @@
 //! What the harness asks of a code-generation method.
 //!
-//! The CLI implements [`Solver`] for each method (EG-CFG, the greedy
-//! baseline, best-of-N sampling); the harness never depends on them. A
+//! The CLI implements [`Solver`] for its methods (EG-CFG and the greedy
+//! baseline), and [`crate::samples`] for programs read from a samples file
+//! (`egcfg evaluate`); the harness never depends on a method. A
 //! solver sees only a [`VisibleTask`], a task whose hidden tests were removed
 //! when it was built, so the evaluation protocol (select on visible tests
 //! only) holds by construction rather than by discipline.

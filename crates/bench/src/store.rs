@@ -99,7 +99,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// There is no file at the path.
-    #[error("no results database at {path}; create one with `egcfg bench --db {path}`")]
+    #[error("no results database at {path}; a benchmark run creates it")]
     Missing {
         /// The path.
         path: String,
@@ -123,7 +123,7 @@ pub enum StoreError {
         tables: Vec<String>,
     },
     /// The file was written by an incompatible egcfg.
-    #[error("results database {path} has schema version {found}, this egcfg writes {SCHEMA_VERSION}; use a new --db file")]
+    #[error("results database {path} has schema version {found}, this egcfg writes {SCHEMA_VERSION}; use a new database file")]
     Schema {
         /// The database file.
         path: String,
@@ -131,7 +131,7 @@ pub enum StoreError {
         found: i64,
     },
     /// The run exists but was recorded on different data.
-    #[error("run {key} was recorded on dataset version {recorded}, but the data now is {current}; use a new --db file to keep the runs apart")]
+    #[error("run {key} was recorded on dataset version {recorded}, but the data now is {current}; use a new database file to keep the runs apart")]
     DatasetChanged {
         /// The run.
         key: String,
@@ -959,7 +959,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(missing.contains("egcfg bench --db"), "{missing}");
+        assert!(missing.contains("a benchmark run creates it"), "{missing}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use egcfg_engine::bench::{BenchOptions, BenchReport, DecodeRate, Throughput, PROMPT_UNIT};
+use egcfg_engine::speed::{BenchOptions, BenchReport, DecodeRate, Throughput, PROMPT_UNIT};
 use egcfg_engine::EngineConfig;
 
 type Error = Box<dyn std::error::Error>;

@@ -75,7 +75,7 @@ pub enum EngineError {
     /// A sequence would grow beyond the context window, or a decode would
     /// need more cells of the KV cache that all sequences share than exist.
     /// Nothing was changed; freeing sequences or truncating makes room.
-    #[error("{seq:?} needs {needed} tokens of context but only {n_ctx} fit; shorten the prompt, free finished sequences or raise --ctx")]
+    #[error("{seq:?} needs {needed} tokens of context but only {n_ctx} fit; shorten the prompt, free finished sequences or use a larger context")]
     ContextFull {
         /// The sequence that overflowed (for a full shared cache, the first
         /// sequence of the refused request).

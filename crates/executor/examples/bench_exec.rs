@@ -4,14 +4,14 @@ fn main() {
     let mut args = std::env::args()
         .skip(1)
         .map(|a| a.parse::<usize>().expect("a count"));
-    let mut options = egcfg_executor::bench::BenchOptions::default();
+    let mut options = egcfg_executor::speed::BenchOptions::default();
     if let Some(n) = args.next() {
         options.executions = n;
     }
     if let Some(n) = args.next() {
         options.spawn_executions = n;
     }
-    match egcfg_executor::bench::run(&options) {
+    match egcfg_executor::speed::run(&options) {
         Ok(report) => {
             println!("{report}");
             eprintln!(

@@ -1,11 +1,14 @@
-//! Why an executor could not be started.
+//! Why an executor could not be started, or stopped serving.
 
 use std::path::PathBuf;
 
 use crate::caps::{Layer, SandboxCaps};
 
-/// Errors of [`crate::Executor::start`]. Per-execution failures are never
-/// errors: they are statuses in [`crate::ExecResult`].
+/// Errors of [`crate::Executor::start`], and of the operations that need a
+/// working sandbox to answer at all ([`crate::Executor::prepare`],
+/// [`crate::Executor::call_expression`]). A candidate's own failures are
+/// never errors: they are statuses in [`crate::ExecResult`], or `None`
+/// from those operations.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// No usable Python interpreter was found.
@@ -36,6 +39,17 @@ pub enum ExecutorError {
     #[error("the Python fork-server did not start: {detail}")]
     ServerStart {
         /// The server's own error output, or what went wrong.
+        detail: String,
+    },
+    /// The sandbox stopped serving: a fork-server died or hung, could not
+    /// be restarted, or answered with something it never sends. Unlike a
+    /// candidate that fails, this says nothing about the program asked
+    /// about, so callers must not read it as one.
+    #[error("the sandbox failed while {operation}: {detail}. Check `egcfg doctor`; if it persists, the machine may be out of memory or processes")]
+    Sandbox {
+        /// What the executor was doing (`preparing candidates`, ...).
+        operation: &'static str,
+        /// What went wrong.
         detail: String,
     },
     /// The scratch directory could not be prepared.

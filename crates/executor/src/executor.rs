@@ -15,7 +15,7 @@ use crate::check::{judge, judge_checks, refused, Judging, TestPlan, STDOUT_MARGI
 use crate::config::{ExecLimits, ExecutorConfig, UnplannedTests};
 use crate::error::ExecutorError;
 use crate::interpreter::{self, Interpreter};
-use crate::pool::{Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
+use crate::pool::{JobFailure, Pool, ReplyReceiver, ScratchFactory, STARTUP_DEADLINE};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
 use crate::result::{ExceptionInfo, ExecResult, Status};
 use crate::sandbox::landlock;
@@ -146,12 +146,13 @@ impl Executor {
         &self.limits
     }
 
-    /// Makes each partial candidate runnable (method.md §5: truncate / add
-    /// `pass`, then normalise through Python's `ast`), in the sandbox.
+    /// Makes each partial candidate runnable (docs/method.md §5: truncate /
+    /// add `pass`, then normalise through Python's `ast`), in the sandbox.
     /// `None` where no prefix of the candidate is executable. Identical
     /// inputs are processed once; outputs are aligned with the inputs, so
-    /// callers de-duplicate the programs themselves.
-    pub fn prepare(&self, partials: &[String]) -> Vec<Option<String>> {
+    /// callers de-duplicate the programs themselves. An error means the
+    /// sandbox itself failed, never that a candidate is bad.
+    pub fn prepare(&self, partials: &[String]) -> Result<Vec<Option<String>>, ExecutorError> {
         let mut unique: Vec<String> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for p in partials {
@@ -160,35 +161,52 @@ impl Executor {
                 unique.len() - 1
             });
         }
-        let prepared = match self.prepare_batch(&unique) {
+        let prepared = match self.prepare_batch(&unique)? {
             Some(all) => all,
             // One input broke the batch's child: isolate it.
             None => unique
                 .iter()
                 .map(|p| {
-                    self.prepare_batch(std::slice::from_ref(p))
-                        .and_then(|mut v| v.pop().flatten())
+                    let one = self.prepare_batch(std::slice::from_ref(p))?;
+                    Ok(one.and_then(|mut v| v.pop().flatten()))
                 })
-                .collect(),
+                .collect::<Result<_, ExecutorError>>()?,
         };
-        partials
+        Ok(partials
             .iter()
             .map(|p| prepared[index[p.as_str()]].clone())
-            .collect()
+            .collect())
     }
 
-    fn prepare_batch(&self, partials: &[String]) -> Option<Vec<Option<String>>> {
+    /// Prepares a batch in one child: `None` if the child failed on it.
+    fn prepare_batch(
+        &self,
+        partials: &[String],
+    ) -> Result<Option<Vec<Option<String>>>, ExecutorError> {
         #[derive(Deserialize)]
         struct Prepared {
             prepared: Vec<Option<String>>,
         }
+        const OPERATION: &str = "preparing candidates";
         if partials.is_empty() {
-            return Some(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let mut job = Job::new(Op::Prepare, &self.limits);
         job.partials = Some(partials.to_vec());
-        let out: Prepared = self.run_tool(job)?;
-        (out.prepared.len() == partials.len()).then_some(out.prepared)
+        let Some(out) = self.run_tool::<Prepared>(job, OPERATION)? else {
+            return Ok(None);
+        };
+        if out.prepared.len() != partials.len() {
+            return Err(ExecutorError::Sandbox {
+                operation: OPERATION,
+                detail: format!(
+                    "{} programs prepared for {} sent",
+                    out.prepared.len(),
+                    partials.len()
+                ),
+            });
+        }
+        Ok(Some(out.prepared))
     }
 
     /// For each test, whether [`Executor::check`] judges it outside the
@@ -209,15 +227,17 @@ impl Executor {
     /// The left operand of an assert's comparison (`f(1, 2)` from
     /// `assert f(1, 2) == 3`, source text kept), the operand of a leading
     /// `not`, or the asserted expression itself when it is no comparison;
-    /// `None` when the statement is no single assert.
-    pub fn call_expression(&self, assert_stmt: &str) -> Option<String> {
+    /// `None` when the statement is no single assert. An error means the
+    /// sandbox itself failed.
+    pub fn call_expression(&self, assert_stmt: &str) -> Result<Option<String>, ExecutorError> {
         #[derive(Deserialize)]
         struct Expr {
             expr: Option<String>,
         }
         let mut job = Job::new(Op::CallExpr, &self.limits);
         job.assert_stmt = Some(assert_stmt.to_string());
-        self.run_tool::<Expr>(job)?.expr
+        let out = self.run_tool::<Expr>(job, "reading an assert's call")?;
+        Ok(out.and_then(|e| e.expr))
     }
 
     /// Runs each request traced, in parallel over the pool; results are in
@@ -380,7 +400,7 @@ impl Executor {
 
     /// Traces each request in a fresh interpreter of its own (same
     /// isolation, no fork-server), `parallel` at a time: the baseline of
-    /// [`crate::bench`].
+    /// [`crate::speed`].
     pub(crate) fn trace_spawning(
         &self,
         requests: &[TraceRequest],
@@ -440,28 +460,36 @@ impl Executor {
     }
 
     /// Runs a non-execution job (prepare, call expression) and decodes its
-    /// body; `None` if the child failed.
-    fn run_tool<T: for<'de> Deserialize<'de>>(&self, job: Job) -> Option<T> {
+    /// body. `Ok(None)` when the job's own input made it fail (its child
+    /// crashed or ran out of budget, or it was too large to send); an error
+    /// when the sandbox did (`operation` names the job in the message).
+    fn run_tool<T: for<'de> Deserialize<'de>>(
+        &self,
+        job: Job,
+        operation: &'static str,
+    ) -> Result<Option<T>, ExecutorError> {
+        let failed = |detail: String| ExecutorError::Sandbox { operation, detail };
         let reply = match self.pool.submit(job).recv() {
             Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                tracing::warn!("tool job failed: {e}");
-                return None;
+            Ok(Err(JobFailure::Refused(why))) => {
+                tracing::debug!("tool job refused: {why}");
+                return Ok(None);
             }
-            Err(_) => return None,
+            Ok(Err(JobFailure::Sandbox(why))) => return Err(failed(why)),
+            Err(_) => return Err(failed("the executor worker vanished".into())),
         };
         let body = reply.bodies().and_then(|b| b.first().copied());
         match (reply.header.status, body) {
-            (None, Some(body)) => match serde_json::from_slice(body) {
-                Ok(out) => Some(out),
-                Err(e) => {
-                    tracing::warn!("malformed tool reply: {e}");
-                    None
-                }
-            },
-            (status, _) => {
-                tracing::warn!("tool job failed: {status:?} {:?}", reply.header.detail);
-                None
+            (None, Some(body)) => serde_json::from_slice(body)
+                .map(Some)
+                .map_err(|e| failed(format!("malformed reply: {e}"))),
+            (None, None) => Err(failed("a reply without a body".into())),
+            (Some(status), _) => {
+                tracing::debug!(
+                    "tool job failed in its child: {status} {}",
+                    reply.header.detail.as_deref().unwrap_or_default()
+                );
+                Ok(None)
             }
         }
     }
@@ -556,7 +584,10 @@ impl Executor {
             let left = job.invocations.len();
             let mut got = match rx.recv() {
                 Ok(Ok(reply)) => reply.results(left),
-                Ok(Err(detail)) => vec![ExecResult::failure(Status::InternalError, detail)],
+                Ok(Err(failure)) => vec![ExecResult::failure(
+                    Status::InternalError,
+                    failure.to_string(),
+                )],
                 Err(_) => vec![ExecResult::failure(
                     Status::InternalError,
                     "the executor worker vanished",

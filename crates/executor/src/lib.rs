@@ -20,7 +20,8 @@
 //!   a result cache so nothing identical runs twice;
 //! * [`render`]: turning raw traces into prompt text, in the reference's
 //!   format or a compact one of our own;
-//! * [`bench`](mod@bench): the fork-server against a fresh interpreter per execution.
+//! * [`speed`]: how fast the fork-server runs against a fresh interpreter per
+//!   execution (`egcfg bench exec`).
 //!
 //! Inside: `server` starts and talks to one Python process running the
 //! embedded `python/harness.py` (fork-server, tracer, `prepare`), `pool`
@@ -30,9 +31,8 @@
 //!
 //! Nothing here knows about language models or decoding.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
-pub mod bench;
 mod cache;
 mod caps;
 mod check;
@@ -47,6 +47,7 @@ mod request;
 mod result;
 mod sandbox;
 mod server;
+pub mod speed;
 mod wire;
 
 pub use caps::{Layer, LayerState, SandboxCaps};

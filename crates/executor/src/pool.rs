@@ -31,11 +31,30 @@ pub(crate) type ScratchFactory =
     dyn Fn(usize) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>), String> + Send + Sync;
 
 /// Where a job's reply arrives: the server's reply, or why there is none.
-pub(crate) type ReplyReceiver = Receiver<Result<Reply, String>>;
+pub(crate) type ReplyReceiver = Receiver<Result<Reply, JobFailure>>;
+
+/// Why a job got no reply from a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JobFailure {
+    /// The job itself was refused (too large to send); the servers are
+    /// fine, so this is the job's own failure.
+    Refused(String),
+    /// The sandbox failed: a server died or hung (and was replaced), one
+    /// could not be restarted, or the pool is shutting down.
+    Sandbox(String),
+}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobFailure::Refused(why) | JobFailure::Sandbox(why) => f.write_str(why),
+        }
+    }
+}
 
 struct Task {
     job: Job,
-    reply: Sender<Result<Reply, String>>,
+    reply: Sender<Result<Reply, JobFailure>>,
 }
 
 /// A started pool.
@@ -97,7 +116,9 @@ impl Pool {
         let (reply, rx) = bounded(1);
         let queue = self.queue.as_ref().expect("pool is running");
         if let Err(e) = queue.send(Task { job, reply }) {
-            let _ = e.0.reply.send(Err("the executor is shutting down".into()));
+            let _ = e.0.reply.send(Err(JobFailure::Sandbox(
+                "the executor is shutting down".into(),
+            )));
         }
         rx
     }
@@ -154,9 +175,9 @@ fn worker(
                 Ok(s) => server = Some(s),
                 Err(e) => {
                     tracing::error!(worker = index, "cannot restart fork-server: {e}");
-                    let _ = task
-                        .reply
-                        .send(Err(format!("cannot restart fork-server: {e}")));
+                    let _ = task.reply.send(Err(JobFailure::Sandbox(format!(
+                        "cannot restart fork-server: {e}"
+                    ))));
                     continue;
                 }
             }
@@ -167,14 +188,16 @@ fn worker(
             Ok(reply) => {
                 let _ = task.reply.send(Ok(reply));
             }
-            Err(failure @ ServerFailure::Refused(_)) => {
-                let _ = task.reply.send(Err(failure.to_string()));
+            Err(ServerFailure::Refused(why)) => {
+                let _ = task.reply.send(Err(JobFailure::Refused(why)));
             }
             Err(failure) => {
                 tracing::warn!(worker = index, "{failure}");
                 server = None; // dropping kills the process group
                 restarts.fetch_add(1, Ordering::Relaxed);
-                let _ = task.reply.send(Err(failure.to_string()));
+                let _ = task
+                    .reply
+                    .send(Err(JobFailure::Sandbox(failure.to_string())));
             }
         }
     }

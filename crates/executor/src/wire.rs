@@ -101,7 +101,7 @@ pub(crate) enum Op {
     Trace,
     /// Untraced run of a program and a test.
     Test,
-    /// method.md §5 on a list of partial programs.
+    /// docs/method.md §5 on a list of partial programs.
     Prepare,
     /// The call expression of an assert.
     CallExpr,

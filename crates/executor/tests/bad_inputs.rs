@@ -1,4 +1,4 @@
-//! Every hostile or broken candidate of sandbox.md §6, run through one
+//! Every hostile or broken candidate of docs/sandbox.md §6, run through one
 //! shared executor (timeout 2 s, memory 512 MiB). After each case: the
 //! caller got the right status, a trivial traced call still works, no
 //! fork-server was replaced, the canary directory outside scratch is

@@ -20,6 +20,8 @@
 //! hold markup); the only asset is a stylesheet compiled into the binary,
 //! so the explorer works offline. Nothing from the database is executed.
 
+#![deny(missing_docs)]
+
 mod api;
 mod attempt;
 mod page;

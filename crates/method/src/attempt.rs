@@ -82,7 +82,7 @@ pub fn run_attempt(
         let t = Instant::now();
         match env
             .runner
-            .check(&code, env.task.setup.as_deref(), &env.task.visible)
+            .check(&code, env.task.setup.as_deref(), &env.task.visible, None)
         {
             Ok(v) => visible = v,
             Err(e) => error = Some(e.into()),
@@ -547,7 +547,9 @@ mod tests {
         let MethodError::PromptTooLong { suggested_ctx, .. } = err else {
             panic!("{err}");
         };
-        assert!(err.to_string().contains(&format!("--ctx {suggested_ctx}")));
+        assert!(err
+            .to_string()
+            .contains(&format!("a context of {suggested_ctx} tokens")));
 
         let enough =
             Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_n_ctx(suggested_ctx));

@@ -26,7 +26,7 @@ pub enum MethodError {
         message: String,
     },
     /// The prompt does not fit the model's context.
-    #[error("the prompt needs {needed} tokens and its answer up to {answer} more, but the context holds {n_ctx}; use --ctx {suggested_ctx} or more")]
+    #[error("the prompt needs {needed} tokens and its answer up to {answer} more, but the context holds {n_ctx}; a context of {suggested_ctx} tokens or more holds every prompt with its answer")]
     PromptTooLong {
         /// Prompt tokens (of the longest prompt the schedule uses).
         needed: usize,

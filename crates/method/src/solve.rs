@@ -45,7 +45,7 @@ pub fn solve(
     check_entry_point(task)?;
     let schedule = schedule(&task.id, options);
     let control = Control::new(&options.budget, options.cancel.clone());
-    let tests = traced_tests(task, runner);
+    let tests = traced_tests(task, runner)?;
     // Every prompt is rendered and measured before any work, so a prompt
     // that cannot fit fails the solve before the budget is spent on it.
     let heads = render_heads(engine, task, &schedule, options)?;
@@ -210,7 +210,7 @@ pub fn check_test_syntax(task: &Task, runner: &dyn CodeRunner) -> Result<(), Met
             let TestCase::Assert { code } = test else {
                 continue;
             };
-            if runner.call_expression(code).is_none() {
+            if runner.call_expression(code)?.is_none() {
                 return Err(MethodError::Task {
                     task: task.id.clone(),
                     message: format!(

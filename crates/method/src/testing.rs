@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use egcfg_engine::{
     ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token,
@@ -296,11 +297,13 @@ impl Engine for ScriptedEngine {
 type CheckFn = dyn Fn(&str, usize) -> bool + Send + Sync;
 
 /// A runner that executes nothing: `prepare` strips fences and drops a
-/// trailing block header (a crude stand-in for docs/method.md §5), traces are
-/// descriptive strings, and `check` asks a predicate.
+/// trailing block header (a crude stand-in for docs/method.md §5), traces
+/// are descriptive strings, and `check` asks a predicate.
 pub struct FakeRunner {
     passes: Box<CheckFn>,
     refuse_all: bool,
+    /// Whether the sandbox is dead: every call fails.
+    dead: bool,
     /// Programs traced so far (one per job).
     pub traced: Mutex<Vec<TraceRequest>>,
     /// Number of `prepare` calls.
@@ -318,11 +321,35 @@ impl FakeRunner {
         Arc::new(FakeRunner {
             passes: Box::new(passes),
             refuse_all: false,
+            dead: false,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
         })
     }
+
+    /// A runner whose sandbox is dead: every call fails with a
+    /// [`RunnerError`].
+    pub fn dead() -> Arc<Self> {
+        Arc::new(FakeRunner {
+            passes: Box::new(|_, _| true),
+            refuse_all: false,
+            dead: true,
+            traced: Mutex::new(Vec::new()),
+            prepares: AtomicUsize::new(0),
+        })
+    }
+
+    fn alive(&self) -> Result<(), RunnerError> {
+        if self.dead {
+            Err(RunnerError(DEAD_SANDBOX.into()))
+        } else {
+            Ok(())
+        }
+    }
 }
+
+/// The error of a [`FakeRunner::dead`] runner.
+pub const DEAD_SANDBOX: &str = "the fake sandbox is dead";
 
 impl FakeRunner {
     /// A runner for which no candidate is ever executable.
@@ -330,6 +357,7 @@ impl FakeRunner {
         Arc::new(FakeRunner {
             passes: Box::new(move |p, _| passes(p)),
             refuse_all: true,
+            dead: false,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
         })
@@ -339,6 +367,7 @@ impl FakeRunner {
 impl CodeRunner for FakeRunner {
     fn prepare(&self, programs: &[String]) -> Result<Vec<Option<String>>, RunnerError> {
         self.prepares.fetch_add(1, Ordering::SeqCst);
+        self.alive()?;
         if self.refuse_all {
             return Ok(vec![None; programs.len()]);
         }
@@ -359,9 +388,12 @@ impl CodeRunner for FakeRunner {
             .collect())
     }
 
-    fn call_expression(&self, assert: &str) -> Option<String> {
-        let rest = assert.trim().strip_prefix("assert ")?;
-        Some(rest.split(" ==").next()?.trim().to_string())
+    fn call_expression(&self, assert: &str) -> Result<Option<String>, RunnerError> {
+        self.alive()?;
+        Ok(assert
+            .trim()
+            .strip_prefix("assert ")
+            .and_then(|rest| Some(rest.split(" ==").next()?.trim().to_string())))
     }
 
     fn trace(
@@ -370,6 +402,7 @@ impl CodeRunner for FakeRunner {
         _format: TraceFormat,
         _limits: &RenderLimits,
     ) -> Result<Vec<TraceOutcome>, RunnerError> {
+        self.alive()?;
         self.traced.lock().unwrap().extend(jobs.iter().cloned());
         Ok(jobs
             .iter()
@@ -389,13 +422,20 @@ impl CodeRunner for FakeRunner {
         program: &str,
         _setup: Option<&str>,
         tests: &[TestCase],
+        _timeout: Option<Duration>,
     ) -> Result<Vec<TestVerdict>, RunnerError> {
+        self.alive()?;
         Ok((0..tests.len())
             .map(|test| {
                 let passed = (self.passes)(program, test);
                 TestVerdict {
                     test,
                     passed,
+                    status: if passed {
+                        "ok".into()
+                    } else {
+                        "exception".into()
+                    },
                     detail: if passed { "ok".into() } else { "failed".into() },
                 }
             })

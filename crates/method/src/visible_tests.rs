@@ -8,7 +8,7 @@ use egcfg_executor::Invocation;
 use egcfg_task::{Task, TestCase};
 
 use crate::prompt::py_repr;
-use crate::runner::CodeRunner;
+use crate::runner::{CodeRunner, RunnerError};
 
 /// A visible test that can be traced.
 #[derive(Debug, Clone)]
@@ -23,11 +23,14 @@ pub struct TracedTest {
 
 /// The visible tests a candidate can be traced on: asserts with a call
 /// expression, and stdin/stdout cases. Other tests are skipped (D1).
-pub(crate) fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTest> {
+pub(crate) fn traced_tests(
+    task: &Task,
+    runner: &dyn CodeRunner,
+) -> Result<Vec<TracedTest>, RunnerError> {
     let mut out = Vec::new();
     for (index, test) in task.visible.iter().enumerate() {
         match test {
-            TestCase::Assert { code } => match runner.call_expression(code) {
+            TestCase::Assert { code } => match runner.call_expression(code)? {
                 Some(expr) => out.push(TracedTest {
                     index,
                     label: expr.clone(),
@@ -51,7 +54,7 @@ pub(crate) fn traced_tests(task: &Task, runner: &dyn CodeRunner) -> Vec<TracedTe
             TestCase::Script { .. } => {}
         }
     }
-    out
+    Ok(out)
 }
 
 /// For stdin/stdout tasks, the call of the entry function (`solve()`) that

@@ -139,8 +139,8 @@ impl CodeRunner for StubRunner {
             .map(|p| Some(format!("def f(x):\n    return {}", p.len() % 3)))
             .collect())
     }
-    fn call_expression(&self, _assert: &str) -> Option<String> {
-        Some("f(1)".into())
+    fn call_expression(&self, _assert: &str) -> Result<Option<String>, RunnerError> {
+        Ok(Some("f(1)".into()))
     }
     fn trace(
         &self,
@@ -160,11 +160,13 @@ impl CodeRunner for StubRunner {
         _p: &str,
         _s: Option<&str>,
         t: &[TestCase],
+        _timeout: Option<std::time::Duration>,
     ) -> Result<Vec<TestVerdict>, RunnerError> {
         Ok((0..t.len())
             .map(|test| TestVerdict {
                 test,
                 passed: false,
+                status: "exception".into(),
                 detail: "stub".into(),
             })
             .collect())

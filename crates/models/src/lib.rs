@@ -17,6 +17,8 @@
 //! registered SHA-256, and a failed fetch never leaves a file where a model
 //! is expected.
 
+#![deny(missing_docs)]
+
 mod digest;
 mod error;
 mod fetch;

@@ -10,6 +10,8 @@
 //! evaluation protocol is enforced: the solver only ever receives
 //! [`Task::visible`].
 
+#![deny(missing_docs)]
+
 mod file;
 mod name;
 

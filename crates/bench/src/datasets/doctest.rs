@@ -3,7 +3,7 @@
 //!
 //! HumanEval has no field of visible tests; its prompts show examples in
 //! doctest form. We parse them ourselves from the (MIT) prompt rather than
-//! use anyone's machine-made file (method.md, V4). Doctest's own quirks are
+//! use anyone's machine-made file (docs/method.md, V4). Doctest's own quirks are
 //! handled the way a reader of the docstring understands them:
 //!
 //! * an example with no output line means the call returns `None`
@@ -16,7 +16,7 @@
 //!   joined; trailing `#` comments are dropped;
 //! * examples that do not call the entry point, or whose text is not
 //!   balanced Python (unterminated strings, unbalanced brackets), are skipped
-//!   and reported rather than turned into broken tests (method.md, D1).
+//!   and reported rather than turned into broken tests (docs/method.md, D1).
 
 /// The examples of one prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -25,68 +25,10 @@ pub(super) fn split_ids(split: &str) -> Option<RangeInclusive<u32>> {
 /// The MBPP split names, in id order, plus `all`.
 pub(super) const SPLITS: [&str; 5] = ["prompt", "test", "validation", "train", "all"];
 
-/// Builtins and helpers tests wrap the call in (`set(f(x)) == ...`).
-const WRAPPERS: &[&str] = &[
-    "abs",
-    "all",
-    "any",
-    "bool",
-    "dict",
-    "float",
-    "frozenset",
-    "int",
-    "isinstance",
-    "len",
-    "list",
-    "max",
-    "min",
-    "round",
-    "set",
-    "sorted",
-    "str",
-    "sum",
-    "tuple",
-    "type",
-];
-
-/// The first call in `code` to a plain (undotted) name that is no builtin
-/// wrapper, as in `assert math.isclose(volume_sphere(10), ...)`.
-fn first_user_call(code: &str) -> Option<String> {
-    let bytes = code.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c == b'"' || c == b'\'' {
-            let end = code[i + 1..].find(c as char)?;
-            i += end + 2;
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            let name = &code[start..i];
-            let dotted = start > 0 && bytes[start - 1] == b'.';
-            let called = code[i..].trim_start().starts_with('(');
-            if called && !dotted && name != "assert" && !WRAPPERS.contains(&name) {
-                return Some(name.to_string());
-            }
-            continue;
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The function the tests call: the first call to a name that is no
-/// builtin wrapper (`set(f(x))`, `math.isclose(f(x), ...)`), else the name
-/// an assert calls directly (task 126's function is called `sum`).
+/// The function the tests call (see [`function_name_from_assert`]): the
+/// first test that names one decides.
 pub(super) fn entry_point_of(tests: &[String]) -> Option<String> {
-    tests
-        .iter()
-        .find_map(|t| first_user_call(t))
-        .or_else(|| tests.iter().find_map(|t| function_name_from_assert(t)))
+    tests.iter().find_map(|t| function_name_from_assert(t))
 }
 
 /// Tests for asserts that need `setup` run after the program (MBPP's

@@ -127,7 +127,7 @@ impl std::str::FromStr for DatasetSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// No dataset has this name.
-    #[error("unknown dataset `{name}`; `egcfg bench --list-datasets` lists them, or use jsonl:PATH for your own file")]
+    #[error("unknown dataset `{name}`; choose one of the registered datasets, or use jsonl:PATH for your own file")]
     Unknown {
         /// The name given.
         name: String,

@@ -370,7 +370,7 @@ mod tests {
         assert!(load("nope", None, &Selection::All, None)
             .unwrap_err()
             .to_string()
-            .contains("--list-datasets"));
+            .contains("registered datasets"));
         let err = load("humaneval+", None, &Selection::All, None)
             .unwrap_err()
             .to_string();

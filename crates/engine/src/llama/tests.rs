@@ -13,7 +13,7 @@
 //!   different composition or split differently across decode calls;
 //!   llama.cpp picks kernels and F16 rounding points by batch shape.
 //!   Measured: at most 1.1e-2 (a 150-token prefill in 64-token calls vs. one
-//!   call); engine.md measured up to 0.3 on the quantized 0.5B model.
+//!   call); docs/engine.md measured up to 0.3 on the quantized 0.5B model.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -644,13 +644,13 @@ fn generation_streams_and_stops() {
 #[test]
 fn the_benchmark_runs() {
     let engine = tiny();
-    let options = crate::bench::BenchOptions {
+    let options = crate::speed::BenchOptions {
         prompt_tokens: 40,
         decode_steps: 3,
         batch_sizes: vec![1, 3],
         forks: 2,
     };
-    let report = crate::bench::run(&engine, &options).unwrap();
+    let report = crate::speed::run(&engine, &options).unwrap();
     assert_eq!(report.prefill.tokens, 40);
     let batches: Vec<(usize, usize)> = report
         .decode

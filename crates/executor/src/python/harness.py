@@ -1423,7 +1423,7 @@ def plan_tests(tests):
     return [test_plan(code) if kind == "assert" else script_plan(code) for kind, code in tests]
 
 
-# --- prepare (method.md §5) and call expressions -----------------------------
+# --- prepare (docs/method.md §5) and call expressions -----------------------
 def parses(lines):
     try:
         ast.parse("\n".join(lines))

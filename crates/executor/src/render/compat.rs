@@ -1,4 +1,4 @@
-//! The reference implementation's trace text (method.md §6.1).
+//! The reference implementation's trace text (docs/method.md §6.1).
 //!
 //! A trace is a list of phases joined by newlines; the first and last are a
 //! single space. Each stop is `<'=' × depth> <locals> , <types>`, then

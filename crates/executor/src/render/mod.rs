@@ -2,7 +2,7 @@
 //!
 //! Two formats render the same raw events:
 //! * [`TraceFormat::Compat`] reproduces the reference implementation's text
-//!   (method.md §6.1): the state *before* each line, caller state at
+//!   (docs/method.md §6.1): the state *before* each line, caller state at
 //!   returns, unbounded locals;
 //! * [`TraceFormat::Improved`] is ours: one line per executed line with the
 //!   state *after* it (including a callee's final state), bounded, with
@@ -19,7 +19,7 @@ use crate::result::ExecResult;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TraceFormat {
-    /// The reference format (method.md §6.1).
+    /// The reference format (docs/method.md §6.1).
     Compat,
     /// Our compact state-after-line format.
     Improved,

@@ -1,4 +1,6 @@
-//! `egcfg bench`: dataset runs, and the engine and executor benchmarks.
+//! `egcfg bench` on a dataset: solve its tasks, score them on the hidden
+//! tests, and record them in a results database (through the `egcfg-bench`
+//! harness). `egcfg bench engine|exec` measure speed instead (`speed.rs`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,44 +15,19 @@ use egcfg_bench::{
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 use egcfg_method::{baseline_options, sequences_needed, PromptStyle};
 
-use crate::flags::{BenchArgs, BenchRunArgs, BenchTarget, Method};
+use crate::flags::{BenchRunArgs, Method};
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
+use crate::sandbox::SandboxRunner;
 use crate::solver::MethodSolver;
 
-pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    match args.target {
-        Some(BenchTarget::Engine { model }) => engine(&model),
-        Some(BenchTarget::Exec {
-            executions,
-            spawn_executions,
-        }) => exec(executions, spawn_executions),
-        None if args.run.list_datasets => list_datasets(),
-        None => dataset(args.run),
+/// Runs a benchmark dataset, or lists the datasets.
+pub fn run(args: BenchRunArgs) -> Result<ExitCode> {
+    if args.list_datasets {
+        list_datasets()
+    } else {
+        dataset(args)
     }
-}
-
-fn engine(model: &crate::flags::ModelArgs) -> Result<ExitCode> {
-    let options = egcfg_engine::bench::BenchOptions::default();
-    // The prompt, the largest batch of its forks, and one timed fork.
-    let slots = options.batch_sizes.iter().copied().max().unwrap_or(1) + 2;
-    let engine = load::engine(model, slots)?;
-    let report = egcfg_engine::bench::run(engine.as_ref(), &options)?;
-    println!("{report}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn exec(executions: usize, spawn_executions: usize) -> Result<ExitCode> {
-    let options = egcfg_executor::bench::BenchOptions {
-        executions,
-        spawn_executions,
-        ..Default::default()
-    };
-    let report = egcfg_executor::bench::run(&options)?;
-    eprintln!("isolation:\n{}", report.caps);
-    eprintln!("traced lines per execution: {:.0}", report.lines_per_exec);
-    println!("{report}");
-    Ok(ExitCode::SUCCESS)
 }
 
 fn list_datasets() -> Result<ExitCode> {
@@ -99,10 +76,10 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // One sandbox serves the solver's visible-test traces and the hidden
     // tests. Benchmark suites hold scripts that compute their own expected
     // values (EvalPlus, a few HumanEval checks): those run in the child.
-    let executor = Arc::new(Executor::start(ExecutorConfig {
+    let runner = Arc::new(SandboxRunner::new(Executor::start(ExecutorConfig {
         unplanned_tests: UnplannedTests::RunInChild,
         ..ExecutorConfig::default()
-    })?);
+    })?));
 
     let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {
@@ -133,13 +110,13 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let engine = load::engine(&args.model, sequences)?;
     let mut solver = MethodSolver {
         engine,
-        executor: executor.clone(),
+        runner: runner.clone(),
         method: args.method,
         options,
     };
     let summary = run_benchmark(
         &mut store,
-        executor.as_ref(),
+        runner.executor(),
         &mut solver,
         &data,
         &key,

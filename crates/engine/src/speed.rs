@@ -1,4 +1,6 @@
-//! The engine benchmark behind `egcfg bench engine`.
+//! How fast the engine runs: the speed measurement behind
+//! `egcfg bench engine` (not to be confused with the benchmark datasets of
+//! the `egcfg-bench` harness).
 //!
 //! It measures what EG-CFG spends its time on, through the same [`Engine`]
 //! calls the decoder makes:

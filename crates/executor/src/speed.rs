@@ -1,4 +1,6 @@
-//! `egcfg bench exec`: traced executions per second through the fork-server
+//! How fast the sandbox runs (`egcfg bench exec`; not to be confused with the
+//! benchmark datasets of the `egcfg-bench` harness): traced executions per
+//! second through the fork-server
 //! pool versus a fresh interpreter per execution, on the same MBPP-size
 //! workload (about 150 traced lines each), with the same isolation, in one
 //! run.
