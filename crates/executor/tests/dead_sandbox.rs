@@ -4,37 +4,51 @@
 //! ones (its scratch root is replaced by a file). Before, `prepare` and
 //! `call_expression` answered such a failure with `None`, exactly what they
 //! answer for a program that does not parse. This test has a binary of its
-//! own: it kills every child process of the test process, which must all
-//! be this executor's servers.
+//! own: it kills every descendant of the test process, which must all
+//! be this executor's servers and their relays.
 
 use std::path::Path;
 
 use egcfg_executor::{Executor, ExecutorConfig, ExecutorError, MinIsolation};
 
-/// The pids whose parent is this process.
-fn children() -> Vec<i32> {
-    let me = std::process::id().to_string();
+/// The parent of every process, from `/proc/PID/stat`.
+fn parents() -> Vec<(i32, i32)> {
     std::fs::read_dir("/proc")
         .expect("/proc is readable")
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
+        .filter_map(|pid| {
             // `pid (comm) state ppid ...`; comm may hold spaces, so parse
             // after its closing parenthesis.
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    Some(rest.split_whitespace().nth(1)? == me)
-                })
-                .unwrap_or(false)
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            Some((pid, rest.split_whitespace().nth(1)?.parse().ok()?))
         })
         .collect()
 }
 
+/// Every descendant of this process: the servers sit below a relay (the
+/// parent of their PID namespace), so children alone are not enough.
+fn descendants() -> Vec<i32> {
+    let parents = parents();
+    let mut found = vec![std::process::id() as i32];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        next += 1;
+    }
+    found.split_off(1)
+}
+
 /// Kills the executor's servers and keeps new ones from starting.
 fn kill_sandbox(scratch_parent: &Path) {
-    let servers = children();
+    let servers = descendants();
     assert!(!servers.is_empty(), "the executor runs fork-servers");
     for pid in servers {
         // SAFETY: a plain signal to a child of this test process.
