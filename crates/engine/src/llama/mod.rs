@@ -9,6 +9,7 @@
 mod backend;
 mod gguf_header;
 mod sequences;
+mod threads;
 mod worker;
 
 use std::collections::HashSet;
