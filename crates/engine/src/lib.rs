@@ -48,4 +48,4 @@ pub mod sampler;
 pub mod text;
 
 pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
-pub use llama::{EngineConfig, EngineStats, LlamaEngine};
+pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};

@@ -25,6 +25,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
 use backend::{backend, capture_errors};
+pub use threads::ThreadPolicy;
 use worker::{Counters, DecodeJob, Request};
 
 /// How to set up a [`LlamaEngine`].

@@ -52,9 +52,11 @@ extern "C" {
 }
 
 /// Decides, before each decode, whether the decode runs on all threads or
-/// on one. Lives on the engine thread.
+/// on one (see the [module documentation](self)). [`LlamaEngine`](super::LlamaEngine)
+/// keeps one on its engine thread; public so that `examples/llama_direct.rs`
+/// measures llama.cpp with the same choice.
 #[derive(Debug)]
-pub(crate) struct ThreadPolicy {
+pub struct ThreadPolicy {
     threads: usize,
     parallel: bool,
     last: Option<Sample>,
@@ -63,7 +65,7 @@ pub(crate) struct ThreadPolicy {
 impl ThreadPolicy {
     /// A policy for a context configured with `threads` threads; it starts
     /// with all of them.
-    pub(crate) fn new(threads: usize) -> Self {
+    pub fn new(threads: usize) -> Self {
         Self {
             threads,
             parallel: true,
@@ -72,8 +74,9 @@ impl ThreadPolicy {
     }
 
     /// Look at the machine if a window has passed, and switch between all
-    /// threads and one if it asks for it.
-    pub(crate) fn before_decode(&mut self) {
+    /// threads and one if it asks for it. Call it on the thread that calls
+    /// `llama_decode`, right before the call.
+    pub fn before_decode(&mut self) {
         if self.threads < 2 {
             return;
         }
