@@ -57,6 +57,8 @@ extern "C" {
 /// measures llama.cpp with the same choice.
 #[derive(Debug)]
 pub struct ThreadPolicy {
+    /// Threads to switch between; 1 when there is nothing to choose (one
+    /// thread configured, or no counters to judge by).
     threads: usize,
     parallel: bool,
     last: Option<Sample>,
@@ -89,6 +91,10 @@ impl ThreadPolicy {
             return;
         }
         let Some(sample) = Sample::read(now) else {
+            // No counters to judge by (and there will be none later):
+            // all threads from now on, as without a policy.
+            self.set_parallel(true);
+            self.threads = 1;
             return;
         };
         let Some(last) = self.last.replace(sample) else {
@@ -99,16 +105,22 @@ impl ThreadPolicy {
         };
         let parallel = decide(self.parallel, self.threads, &window);
         if parallel != self.parallel {
-            self.parallel = parallel;
-            // SAFETY: a plain setter of an OpenMP control variable; called
-            // on the engine thread, outside any parallel region.
-            unsafe { omp_set_max_active_levels(c_int::from(parallel)) };
+            self.set_parallel(parallel);
             tracing::debug!(
                 threads = if parallel { self.threads } else { 1 },
                 cpu_pressure = window.pressure,
                 idle_cpus = window.idle_cpus,
                 "decode threads changed"
             );
+        }
+    }
+
+    fn set_parallel(&mut self, parallel: bool) {
+        if parallel != self.parallel {
+            self.parallel = parallel;
+            // SAFETY: a plain setter of an OpenMP control variable; called
+            // on the decoding thread, outside any parallel region.
+            unsafe { omp_set_max_active_levels(c_int::from(parallel)) };
         }
     }
 }
