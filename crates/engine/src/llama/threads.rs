@@ -14,17 +14,20 @@
 //! So the engine thread looks at the machine before each decode, at most
 //! once per [`WINDOW`], through two kernel counters:
 //!
-//! * CPU pressure (`/proc/pressure/cpu`, "some"): the share of the window in
-//!   which some runnable task waited for a CPU. While all threads decode,
-//!   this is how contention shows: our spinning threads keep every core
-//!   busy, so only the queue behind them tells that others want to run.
-//! * idle CPU time (`/proc/stat`): while one thread decodes, whether the
-//!   other threads would find idle cores.
+//! * the decoding thread's own run-queue wait (`/proc/thread-self/schedstat`):
+//!   while all threads decode, the share of the window it was runnable but
+//!   kept off its core. Spinning threads keep every core busy, so this is
+//!   how contention that hurts the decode shows (a short-lived task that
+//!   merely waits behind them does not count);
+//! * CPU pressure (`/proc/pressure/cpu`, "some") and idle CPU time
+//!   (`/proc/stat`): while one thread decodes, whether nothing waits for a
+//!   CPU and the other threads would find idle cores.
 //!
-//! It decodes with all configured threads until the pressure passes
-//! [`CONTENDED`], then with one thread (no barriers, nothing to wait for)
-//! until the other cores are idle again. Without either counter (not Linux,
-//! or a kernel without pressure accounting) it keeps all threads.
+//! It decodes with all configured threads until the decoding thread waits
+//! more than [`CONTENDED`] of a window, then with one thread (no barriers,
+//! nothing to wait for) until the other cores are idle again. Without these
+//! counters (not Linux, or a kernel without pressure accounting) it keeps
+//! all threads.
 //!
 //! The thread count is switched through OpenMP's own control: with at most
 //! zero active parallel levels, llama.cpp's parallel regions run on the
@@ -37,8 +40,9 @@ use std::time::{Duration, Instant};
 /// `/proc/stat`'s 10 ms ticks to resolve a fraction of a core.
 const WINDOW: Duration = Duration::from_millis(250);
 
-/// Share of a window with a runnable task waiting for a CPU above which the
-/// machine counts as contended.
+/// Share of a window that the decoding thread (with all threads), or some
+/// task (with one), waited for a CPU above which the machine counts as
+/// contended.
 const CONTENDED: f64 = 0.2;
 
 /// How much less than a whole idle core per extra thread still counts as
@@ -108,6 +112,7 @@ impl ThreadPolicy {
             self.set_parallel(parallel);
             tracing::debug!(
                 threads = if parallel { self.threads } else { 1 },
+                own_wait = window.own_wait,
                 cpu_pressure = window.pressure,
                 idle_cpus = window.idle_cpus,
                 "decode threads changed"
@@ -127,12 +132,11 @@ impl ThreadPolicy {
 
 /// Whether the next decodes run on all `threads` (`true`) or on one.
 fn decide(parallel: bool, threads: usize, window: &Window) -> bool {
-    let contended = window.pressure > CONTENDED;
     if parallel {
-        !contended
+        window.own_wait <= CONTENDED
     } else {
         let room_needed = (threads - 1) as f64 - IDLE_SLACK;
-        !contended && window.idle_cpus >= room_needed
+        window.pressure <= CONTENDED && window.idle_cpus >= room_needed
     }
 }
 
@@ -140,6 +144,8 @@ fn decide(parallel: bool, threads: usize, window: &Window) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Sample {
     at: Instant,
+    /// Nanoseconds the calling thread waited in a run queue.
+    waited_ns: u64,
     /// Microseconds in which some runnable task waited for a CPU.
     stalled_us: u64,
     /// Idle (and I/O-wait) ticks summed over all CPUs.
@@ -154,10 +160,13 @@ impl Sample {
     fn read(at: Instant) -> Option<Sample> {
         let pressure = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        let waited_ns = parse_schedstat(&schedstat)?;
         let stalled_us = parse_pressure(&pressure)?;
         let (idle_ticks, total_ticks, cpus) = parse_stat(&stat)?;
         Some(Sample {
             at,
+            waited_ns,
             stalled_us,
             idle_ticks,
             total_ticks,
@@ -169,6 +178,8 @@ impl Sample {
 /// What the machine did between two samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Window {
+    /// Share of the window in which the calling thread waited for a CPU.
+    own_wait: f64,
     /// Share of the window in which some runnable task waited for a CPU.
     pressure: f64,
     /// Average number of idle CPUs.
@@ -184,11 +195,18 @@ impl Window {
         }
         let stalled = later.stalled_us.checked_sub(earlier.stalled_us)? as f64;
         let idle = later.idle_ticks.checked_sub(earlier.idle_ticks)? as f64;
+        let waited_us = later.waited_ns.checked_sub(earlier.waited_ns)? as f64 / 1e3;
         Some(Window {
+            own_wait: (waited_us / wall_us).min(1.0),
             pressure: (stalled / wall_us).min(1.0),
             idle_cpus: idle / ticks as f64 * later.cpus as f64,
         })
     }
+}
+
+/// The run-queue wait (second field) of `/proc/thread-self/schedstat`, in ns.
+fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The `total=` of the `some` line of `/proc/pressure/cpu`, in µs.
@@ -234,8 +252,9 @@ mod tests {
                         cpu1 50 3 25 400 20 0 1 1 4 0\n\
                         intr 12345 0 0\n";
 
-    fn window(pressure: f64, idle_cpus: f64) -> Window {
+    fn window(own_wait: f64, pressure: f64, idle_cpus: f64) -> Window {
         Window {
+            own_wait,
             pressure,
             idle_cpus,
         }
@@ -244,6 +263,8 @@ mod tests {
     #[test]
     fn counters_are_read_from_the_kernel_formats() {
         assert_eq!(parse_pressure(PRESSURE), Some(6_413_237_307));
+        assert_eq!(parse_schedstat("1439508 4159390 2\n"), Some(4_159_390));
+        assert_eq!(parse_schedstat("1439508\n"), None);
         assert_eq!(parse_stat(STAT), Some((840, 1000, 2)));
         assert_eq!(parse_pressure("full total=3\n"), None);
         assert_eq!(parse_stat("intr 1 2\n"), None);
@@ -255,6 +276,7 @@ mod tests {
         let start = Instant::now();
         let sample = |ms: u64, stalled_us: u64, idle_ticks: u64, total_ticks: u64| Sample {
             at: start + Duration::from_millis(ms),
+            waited_ns: stalled_us * 500,
             stalled_us,
             idle_ticks,
             total_ticks,
@@ -265,6 +287,7 @@ mod tests {
         let later = sample(500, 101_000, 125, 1_100);
         let w = Window::between(&earlier, &later).unwrap();
         assert!((w.pressure - 0.2).abs() < 1e-9);
+        assert!((w.own_wait - 0.1).abs() < 1e-9);
         assert!((w.idle_cpus - 0.5).abs() < 1e-9);
         // No ticks yet, or counters that went back: no verdict.
         assert_eq!(
@@ -276,17 +299,18 @@ mod tests {
 
     #[test]
     fn contention_drops_to_one_thread_and_idle_cores_bring_the_rest_back() {
-        // All threads stay while nothing waits for a CPU...
-        assert!(decide(true, 2, &window(0.05, 0.0)));
-        // ...and give way when others queue behind them.
-        assert!(!decide(true, 2, &window(0.6, 0.0)));
+        // All threads stay while the decoding thread keeps its core, even
+        // if others briefly queue behind it...
+        assert!(decide(true, 2, &window(0.05, 0.6, 0.0)));
+        // ...and give way when it is kept waiting.
+        assert!(!decide(true, 2, &window(0.6, 0.6, 0.0)));
         // One thread stays while the other core is busy...
-        assert!(!decide(false, 2, &window(0.0, 0.1)));
-        assert!(!decide(false, 2, &window(0.5, 1.0)));
+        assert!(!decide(false, 2, &window(0.0, 0.0, 0.1)));
+        assert!(!decide(false, 2, &window(0.0, 0.5, 1.0)));
         // ...and the others return once it is idle.
-        assert!(decide(false, 2, &window(0.0, 0.9)));
+        assert!(decide(false, 2, &window(0.0, 0.0, 0.9)));
         // Four threads need about three idle cores.
-        assert!(!decide(false, 4, &window(0.0, 2.0)));
-        assert!(decide(false, 4, &window(0.0, 2.9)));
+        assert!(!decide(false, 4, &window(0.0, 0.0, 2.0)));
+        assert!(decide(false, 4, &window(0.0, 0.0, 2.9)));
     }
 }
