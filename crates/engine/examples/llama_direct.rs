@@ -6,7 +6,9 @@
 //! example makes the same llama.cpp calls on the same prompt directly on one
 //! thread, with the same context settings and the same logits copied out, so
 //! that the two reports side by side show what the engine layer costs and
-//! what the CPU itself allows.
+//! what the CPU itself allows. It decodes under the engine's
+//! [`ThreadPolicy`] (all threads while the machine has room, one while it is
+//! contended), so that both sides get the same choice of threads.
 //!
 //! ```sh
 //! cargo run --release -p egcfg-engine --example llama_direct -- MODEL.gguf [THREADS]
@@ -24,7 +26,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use egcfg_engine::speed::{BenchOptions, BenchReport, DecodeRate, Throughput, PROMPT_UNIT};
-use egcfg_engine::EngineConfig;
+use egcfg_engine::{EngineConfig, ThreadPolicy};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -55,6 +57,7 @@ fn main() -> Result<(), Error> {
         .with_n_threads_batch(threads);
     let mut context = model.new_context(&backend, params)?;
     let mut batch = LlamaBatch::new(defaults.n_batch, 1);
+    let mut policy = ThreadPolicy::new(threads.try_into()?);
 
     let unit = model.vocab().tokenize(PROMPT_UNIT.as_bytes(), false, false);
     let prompt: Vec<LlamaToken> = unit
@@ -65,10 +68,15 @@ fn main() -> Result<(), Error> {
         .collect();
 
     // Warm up on a short prefix, then time the whole prompt.
-    decode(&mut context, &mut batch, &[(0, 0, &prompt[..16])])?;
+    decode(
+        &mut context,
+        &mut batch,
+        &mut policy,
+        &[(0, 0, &prompt[..16])],
+    )?;
     context.clear_kv_cache_seq(Some(0), None, None)?;
     let start = Instant::now();
-    let mut next = decode(&mut context, &mut batch, &[(0, 0, &prompt)])?[0];
+    let mut next = decode(&mut context, &mut batch, &mut policy, &[(0, 0, &prompt)])?[0];
     let prefill = Throughput {
         tokens: prompt.len(),
         seconds: start.elapsed().as_secs_f64(),
@@ -91,7 +99,7 @@ fn main() -> Result<(), Error> {
                 .map(|(&seq, token)| (seq, pos, std::slice::from_ref(token)))
                 .collect();
             let start = Instant::now();
-            let chosen = decode(&mut context, &mut batch, &inputs)?;
+            let chosen = decode(&mut context, &mut batch, &mut policy, &inputs)?;
             if step > 0 {
                 timed += start.elapsed();
             }
@@ -135,6 +143,7 @@ fn main() -> Result<(), Error> {
 fn decode(
     context: &mut LlamaContext<'_>,
     batch: &mut LlamaBatch<'_>,
+    threads: &mut ThreadPolicy,
     inputs: &[(i32, i32, &[LlamaToken])],
 ) -> Result<Vec<LlamaToken>, Error> {
     batch.clear();
@@ -148,6 +157,7 @@ fn decode(
             batch.add(token, start + k as i32, &[seq], is_last)?;
         }
     }
+    threads.before_decode();
     context.decode(batch)?;
     Ok(last
         .into_iter()

@@ -57,5 +57,5 @@ pub mod text;
 
 pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
 #[cfg(feature = "llama")]
-pub use llama::{EngineConfig, EngineStats, LlamaEngine};
+pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};
 pub use sequence::Sequence;

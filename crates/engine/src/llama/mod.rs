@@ -9,6 +9,7 @@
 mod backend;
 mod gguf_header;
 mod sequences;
+mod threads;
 mod worker;
 
 use std::collections::HashSet;
@@ -24,6 +25,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
 use backend::{backend, capture_errors};
+pub use threads::ThreadPolicy;
 use worker::{Counters, DecodeJob, Request};
 
 /// How to set up a [`LlamaEngine`].

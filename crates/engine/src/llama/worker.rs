@@ -23,6 +23,7 @@ use llama_cpp_2::DecodeError;
 
 use super::backend::{backend, capture_errors};
 use super::sequences::{SequenceTable, Slot};
+use super::threads::ThreadPolicy;
 use super::EngineConfig;
 use crate::{EngineError, Logits, SeqId, SeqInput};
 
@@ -86,6 +87,7 @@ pub(crate) fn run(
         table: SequenceTable::new(config.n_seq_max, cache_cells, max_seq_len.min(cache_cells)),
         batch: LlamaBatch::new(config.n_batch, 1),
         n_batch: config.n_batch,
+        threads: ThreadPolicy::new(config.n_threads),
         counters,
     };
     if started.send(Ok(Started { cache_cells })).is_err() {
@@ -120,6 +122,7 @@ struct Worker<'m> {
     table: SequenceTable,
     batch: LlamaBatch<'static>,
     n_batch: usize,
+    threads: ThreadPolicy,
     counters: Arc<Counters>,
 }
 
@@ -280,6 +283,7 @@ impl Worker<'_> {
         self.counters
             .tokens
             .fetch_add(self.batch.n_tokens() as u64, Ordering::Relaxed);
+        self.threads.before_decode();
         let context = &mut self.context;
         let batch = &mut self.batch;
         let (result, errors) = capture_errors(|| context.decode(batch));
