@@ -145,7 +145,7 @@ pub struct MethodArgs {
     pub trace_events: Option<usize>,
 
     /// How traces are written for the model.
-    #[arg(long, value_enum, default_value_t = TraceStyle::Improved)]
+    #[arg(long, value_enum, default_value_t = TraceStyle::ChangedState)]
     pub trace_format: TraceStyle,
 
     /// Keep only the k most likely tokens before guidance (0: all).
@@ -166,8 +166,10 @@ pub struct MethodArgs {
 /// How execution traces are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TraceStyle {
-    /// One line per executed line with the changed variables (ours).
-    Improved,
+    /// One line per executed line with the variables it changed (ours);
+    /// `improved` is its earlier name.
+    #[value(name = "changed-state", alias = "improved")]
+    ChangedState,
     /// The reference implementation's text, for reproducing the paper.
     Compat,
 }

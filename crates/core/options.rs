@@ -17,7 +17,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         decode: DecodeOptions {
             signal_max_tokens: args.signal_tokens.unwrap_or(defaults.signal_max_tokens),
             trace_format: match args.trace_format {
-                TraceStyle::Improved => TraceFormat::Improved,
+                TraceStyle::ChangedState => TraceFormat::ChangedState,
                 TraceStyle::Compat => TraceFormat::Compat,
             },
             render_limits: RenderLimits {

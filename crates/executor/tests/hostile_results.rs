@@ -359,7 +359,7 @@ fn names_cannot_inject_trace_events() {
     );
     assert!(r.events.iter().all(|e| e.index < 1000));
     let source = format!("{program}\nf()");
-    for format in [TraceFormat::Improved, TraceFormat::Compat] {
+    for format in [TraceFormat::ChangedState, TraceFormat::Compat] {
         render(&r, &source, format, &RenderLimits::default());
     }
 }

@@ -136,10 +136,10 @@ fn compat_values_are_json_round_trips() {
 }
 
 #[test]
-fn improved_format_golden() {
+fn changed_state_format_golden() {
     let program = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s";
     let req = call(program, "total([4, 5])");
-    let (_, text) = trace_and_render(&req, TraceFormat::Improved, &RenderLimits::default());
+    let (_, text) = trace_and_render(&req, TraceFormat::ChangedState, &RenderLimits::default());
     let expected = [
         "  call total(xs=[4, 5])",
         "  L2 s = 0 | s=0",
@@ -158,9 +158,10 @@ fn improved_format_golden() {
 }
 
 #[test]
-fn improved_format_reports_exceptions_and_limits() {
+fn changed_state_format_reports_exceptions_and_limits() {
     let req = call("def f(x):\n    return 1 / x", "f(0)");
-    let (result, text) = trace_and_render(&req, TraceFormat::Improved, &RenderLimits::default());
+    let (result, text) =
+        trace_and_render(&req, TraceFormat::ChangedState, &RenderLimits::default());
     assert_eq!(result.status, Status::Exception);
     assert!(
         text.contains("  L2 return 1 / x !! ZeroDivisionError: division by zero"),
@@ -179,7 +180,7 @@ fn improved_format_reports_exceptions_and_limits() {
         max_events: 20,
         ..RenderLimits::default()
     };
-    let (result, text) = trace_and_render(&spin, TraceFormat::Improved, &limits);
+    let (result, text) = trace_and_render(&spin, TraceFormat::ChangedState, &limits);
     assert_eq!(result.status, Status::LineLimit);
     assert!(result.elided > 0);
     assert!(text.contains("... trace cut at 20 lines"), "{text}");

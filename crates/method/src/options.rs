@@ -18,7 +18,7 @@ pub struct DecodeOptions {
     pub candidate_max_tokens: usize,
     /// Keep only the top-k of `P` and `P_c` before guidance (0 = off).
     pub top_k: usize,
-    /// How traces are rendered (the improved format by default).
+    /// How traces are rendered (the changed-state format by default).
     pub trace_format: TraceFormat,
     /// Caps on each rendered trace. Fewer events per trace let more
     /// (candidate, test) entries into the capped block.
@@ -42,7 +42,7 @@ impl Default for DecodeOptions {
             max_new_tokens: 512,
             candidate_max_tokens: 512,
             top_k: 0,
-            trace_format: TraceFormat::Improved,
+            trace_format: TraceFormat::ChangedState,
             render_limits: RenderLimits {
                 max_events: 16,
                 max_value_chars: 80,

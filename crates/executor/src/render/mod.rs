@@ -4,12 +4,12 @@
 //! * [`TraceFormat::Compat`] reproduces the reference implementation's text
 //!   (docs/method.md §6.1): the state *before* each line, caller state at
 //!   returns, unbounded locals;
-//! * [`TraceFormat::Improved`] is ours: one line per executed line with the
+//! * [`TraceFormat::ChangedState`] is ours: one line per executed line with the
 //!   state *after* it (including a callee's final state), bounded, with
 //!   elided stretches summarised and a closing status line.
 
+mod changed_state;
 mod compat;
-mod improved;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,10 @@ use crate::result::ExecResult;
 pub enum TraceFormat {
     /// The reference format (docs/method.md §6.1).
     Compat,
-    /// Our compact state-after-line format.
-    Improved,
+    /// Ours: each executed line with the variables it changed (serialised
+    /// as `improved`, its earlier name, so stored run configs still match).
+    #[serde(rename = "improved")]
+    ChangedState,
 }
 
 /// Caps applied while rendering (the tracer's own caps apply first).
@@ -30,7 +32,7 @@ pub enum TraceFormat {
 pub struct RenderLimits {
     /// Events rendered at most (later ones are summarised).
     pub max_events: usize,
-    /// Characters per rendered value (improved format only; the compat
+    /// Characters per rendered value (changed-state format only; the compat
     /// format prints what the tracer recorded).
     pub max_value_chars: usize,
 }
@@ -55,7 +57,7 @@ pub fn render(
     let lines: Vec<&str> = source.split('\n').collect();
     match format {
         TraceFormat::Compat => compat::render(result, &lines, limits.max_events),
-        TraceFormat::Improved => improved::render(result, &lines, limits),
+        TraceFormat::ChangedState => changed_state::render(result, &lines, limits),
     }
 }
 
@@ -174,12 +176,19 @@ mod tests {
     }
 
     #[test]
-    fn improved_golden() {
+    fn formats_keep_the_names_stored_run_configs_use() {
+        let names = [TraceFormat::ChangedState, TraceFormat::Compat]
+            .map(|format| serde_json::to_string(&format).unwrap());
+        assert_eq!(names, ["\"improved\"", "\"compat\""]);
+    }
+
+    #[test]
+    fn changed_state_golden() {
         let (result, source) = traced();
         let text = render(
             &result,
             source,
-            TraceFormat::Improved,
+            TraceFormat::ChangedState,
             &RenderLimits::default(),
         );
         let expected = [
@@ -195,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn improved_marks_gaps_and_clips_values() {
+    fn changed_state_marks_gaps_and_clips_values() {
         let (mut result, source) = traced();
         result.events.remove(4);
         result.events[5].locals[1].repr = "1".repeat(200);
@@ -203,7 +212,7 @@ mod tests {
             max_events: 200,
             max_value_chars: 10,
         };
-        let text = render(&result, source, TraceFormat::Improved, &limits);
+        let text = render(&result, source, TraceFormat::ChangedState, &limits);
         assert!(text.contains("... 1 events not shown"), "{text}");
         assert!(text.contains("y=1111111111..."), "{text}");
     }
@@ -213,14 +222,14 @@ mod tests {
         let (mut result, source) = traced();
         result.events[2].index = u64::MAX;
         result.events[3].index = 5; // and back down again
-        for format in [TraceFormat::Improved, TraceFormat::Compat] {
+        for format in [TraceFormat::ChangedState, TraceFormat::Compat] {
             let text = render(&result, source, format, &RenderLimits::default());
             assert!(!text.is_empty());
         }
         let text = render(
             &result,
             source,
-            TraceFormat::Improved,
+            TraceFormat::ChangedState,
             &RenderLimits::default(),
         );
         assert!(
