@@ -287,6 +287,13 @@ fn case_06_memory_bomb_raises_memory_error() {
     assert_eq!(r.exception.unwrap().type_name, "MemoryError");
 }
 
+/// How a path outside scratch is refused: Landlock denies it (EACCES), or
+/// it is not there at all, because the mount namespace covers a directory
+/// the sandbox id may not search (such as a 0700 `/root` holding the build)
+/// with a tmpfs that holds only the interpreter's path (ENOENT).
+const EACCES: i32 = 13;
+const ENOENT: i32 = 2;
+
 #[test]
 fn case_07_huge_files_stop_at_the_size_limit_and_stay_in_scratch() {
     let (r, _) = run(
@@ -294,10 +301,19 @@ fn case_07_huge_files_stop_at_the_size_limit_and_stay_in_scratch() {
         "case()",
     );
     assert_eq!(r.status, Status::Ok, "{r:?}");
-    let expected_outside = if has(Layer::Landlock) { 13 } else { 0 };
-    assert_eq!(r.ret, Some(format!("(27, {expected_outside})")));
+    let ret = r.ret.as_deref().unwrap_or_default();
     if has(Layer::Landlock) {
+        assert!(
+            ret == format!("(27, {EACCES})") || ret == format!("(27, {ENOENT})"),
+            "{ret}"
+        );
         assert!(!fixture().canary.join("outside.txt").exists());
+    } else {
+        // Without Landlock only a covered directory keeps the write out.
+        assert!(
+            ret == "(27, 0)" || ret == format!("(27, {ENOENT})"),
+            "{ret}"
+        );
     }
 }
 
@@ -309,7 +325,13 @@ fn case_08_deleting_the_canary_fails() {
     );
     assert_eq!(r.status, Status::Ok, "{r:?}");
     if has(Layer::Landlock) {
-        assert_eq!(r.ret.as_deref(), Some("(True, 13, 13)"));
+        let ret = r.ret.as_deref().unwrap_or_default();
+        assert!(
+            [EACCES, ENOENT]
+                .iter()
+                .any(|errno| ret == format!("(True, {errno}, {errno})")),
+            "{ret}"
+        );
     }
 }
 
