@@ -23,13 +23,10 @@ pub fn page(
     n: usize,
     token: Option<usize>,
 ) -> Result<Option<String>, ExploreError> {
-    let runs = source.runs()?;
-    let Some(info) = runs.iter().find(|r| r.id == run) else {
+    let Some((runs, index, result)) = source.run_and_task(run, task_id)? else {
         return Ok(None);
     };
-    let Some(result) = source.task(run, task_id)? else {
-        return Ok(None);
-    };
+    let info = &runs[index];
     let generation = Generation::of(&result);
     let Some(attempt) = generation.outcome.as_ref().and_then(|o| o.attempts.get(n)) else {
         return Ok(None);

@@ -96,6 +96,21 @@ impl Source {
         }
     }
 
+    /// Every run, the position of `run` among them, and its result for
+    /// `task_id`: what a page about one task of one run starts from; `None`
+    /// when there is no such run or task.
+    pub fn run_and_task(
+        &self,
+        run: RunId,
+        task_id: &str,
+    ) -> Result<Option<(Vec<RunInfo>, usize, TaskResult)>, ExploreError> {
+        let runs = self.runs()?;
+        let Some(index) = runs.iter().position(|r| r.id == run) else {
+            return Ok(None);
+        };
+        Ok(self.task(run, task_id)?.map(|result| (runs, index, result)))
+    }
+
     /// When the file last changed (the database or its write-ahead log):
     /// a run that is being written changes it with every finished task.
     pub fn last_change(&self) -> Option<SystemTime> {

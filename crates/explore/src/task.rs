@@ -18,13 +18,10 @@ pub fn page(
     task_id: &str,
     vs: Option<RunId>,
 ) -> Result<Option<String>, ExploreError> {
-    let runs = source.runs()?;
-    let Some(info) = runs.iter().find(|r| r.id == run) else {
+    let Some((runs, index, result)) = source.run_and_task(run, task_id)? else {
         return Ok(None);
     };
-    let Some(result) = source.task(run, task_id)? else {
-        return Ok(None);
-    };
+    let info = &runs[index];
     let vs = vs.or_else(|| default_vs(&runs, info));
     let other = match vs {
         Some(vs) => source.task(vs, task_id)?,
