@@ -74,12 +74,8 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     };
     let data = load_dataset(&spec, &selection)?;
     // One sandbox serves the solver's visible-test traces and the hidden
-    // tests. Benchmark suites hold scripts that compute their own expected
-    // values (EvalPlus, a few HumanEval checks): those run in the child.
-    let runner = Arc::new(SandboxRunner::new(Executor::start(ExecutorConfig {
-        unplanned_tests: UnplannedTests::RunInChild,
-        ..ExecutorConfig::default()
-    })?));
+    // tests.
+    let runner = Arc::new(SandboxRunner::new(scoring_sandbox()?));
 
     let options = crate::options::solve_options(&args.options)?;
     let method_name = match args.method {
@@ -130,6 +126,16 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         eprintln!("samples written to {path}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sandbox that scores benchmark suites. They hold scripts that compute
+/// their own expected values (EvalPlus, a few HumanEval checks), which can
+/// only run in the candidate's process.
+pub fn scoring_sandbox() -> Result<Executor> {
+    Ok(Executor::start(ExecutorConfig {
+        unplanned_tests: UnplannedTests::RunInChild,
+        ..ExecutorConfig::default()
+    })?)
 }
 
 /// Loads the selected tasks of a dataset, computing EvalPlus's expected

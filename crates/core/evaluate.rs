@@ -8,9 +8,8 @@ use egcfg_bench::samples::Samples;
 use egcfg_bench::{
     report, run_benchmark, DatasetError, DatasetSpec, RunKey, RunOptions, Selection, Store,
 };
-use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 
-use crate::benchmark::{load_dataset, print_summary};
+use crate::benchmark::{load_dataset, print_summary, scoring_sandbox};
 use crate::flags::EvaluateArgs;
 
 pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
@@ -48,12 +47,8 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
         // than resuming the old one.
         config: serde_json::json!({ "samples_sha256": egcfg_bench::samples::content_hash(&text) }),
     };
-    // As `egcfg bench` scores: benchmark scripts the planner cannot split
-    // run in the child.
-    let executor = Executor::start(ExecutorConfig {
-        unplanned_tests: UnplannedTests::RunInChild,
-        ..ExecutorConfig::default()
-    })?;
+    // Scored as `egcfg bench` scores.
+    let executor = scoring_sandbox()?;
     let mut solver = samples.into_solver();
     let summary = run_benchmark(
         &mut store,
