@@ -11,5 +11,6 @@ mod docs;
 mod engine_options;
 mod explore;
 mod fetch;
+mod sample;
 mod samples;
 mod solve;

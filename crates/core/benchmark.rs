@@ -13,13 +13,13 @@ use egcfg_bench::{
     run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
-use egcfg_method::{baseline_options, sequences_needed, PromptStyle};
+use egcfg_method::PromptStyle;
 
 use crate::flags::{BenchRunArgs, Method};
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
 use crate::sandbox::SandboxRunner;
-use crate::solver::MethodSolver;
+use crate::solver::{sequences_for, MethodSolver};
 
 /// Runs a benchmark dataset, or lists the datasets.
 pub fn run(args: BenchRunArgs) -> Result<ExitCode> {
@@ -78,16 +78,13 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let runner = Arc::new(SandboxRunner::new(scoring_sandbox()?));
 
     let options = crate::options::solve_options(&args.options)?;
-    let method_name = match args.method {
-        Method::Baseline => "baseline",
-        Method::Egcfg => "egcfg",
-    };
+    let method = args.options.method;
     let key = RunKey {
         dataset: data.name.clone(),
         split: data.split.clone(),
-        method: method_name.to_owned(),
+        method: method.name().to_owned(),
         model: args.model.model.clone(),
-        config: match args.method {
+        config: match method {
             Method::Baseline => {
                 serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
             }
@@ -97,17 +94,23 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
                 "budget": options.budget,
                 "seed": options.retry,
             }),
+            // The schedule is fixed by the code (its module documents it);
+            // how many answers decode at once decides which the budget
+            // cuts, so it is part of the run.
+            Method::Sample => serde_json::json!({
+                "sample_schedule": 1,
+                "decode": options.decode,
+                "budget": options.budget,
+                "seed": options.retry,
+                "width": options.concurrency,
+            }),
         },
     };
-    let sequences = match args.method {
-        Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, &options)),
-        Method::Egcfg => sequences_needed(&options),
-    };
-    let engine = load::engine(&args.model, sequences)?;
+    let engine = load::engine(&args.model, sequences_for(method, &options))?;
     let mut solver = MethodSolver {
         engine,
         runner: runner.clone(),
-        method: args.method,
+        method,
         options,
     };
     let summary = run_benchmark(

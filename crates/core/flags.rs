@@ -31,7 +31,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Solve one task file (JSON or TOML; see examples/tasks/) with EG-CFG.
+    /// Solve one task file (JSON or TOML; see examples/tasks/) with EG-CFG
+    /// (or another `--method`).
     Solve(SolveArgs),
     /// Plain generation from a prompt: the baseline EG-CFG is compared with.
     Generate(GenerateArgs),
@@ -161,6 +162,11 @@ pub struct MethodArgs {
     /// settings); the same seed reproduces the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
+
+    /// How to solve each task: EG-CFG, greedy decoding, or best-of-N
+    /// sampling under the same token budget (the equal-budget baseline).
+    #[arg(long, value_enum, default_value_t = Method::Egcfg)]
+    pub method: Method,
 }
 
 /// How execution traces are rendered.
@@ -264,13 +270,30 @@ pub enum SpeedTarget {
     },
 }
 
-/// The solving method a benchmark run uses.
+/// The solving method of a solve or a benchmark run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
     /// Greedy decoding with the instruct prompt (γ = 0), no execution.
     Baseline,
     /// EG-CFG with the agent grid.
     Egcfg,
+    /// Whole answers sampled from both prompts at a seeded schedule of
+    /// temperatures, side by side in one batch, until one passes every
+    /// visible test or the token budget is spent; the same selection as
+    /// EG-CFG. `--agents` does not apply; `--concurrency` answers decode at
+    /// once.
+    Sample,
+}
+
+impl Method {
+    /// The method's name in results databases and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Baseline => "baseline",
+            Method::Egcfg => "egcfg",
+            Method::Sample => "sample",
+        }
+    }
 }
 
 /// Flags of a dataset run.
@@ -291,10 +314,6 @@ pub struct BenchRunArgs {
     /// Run only these task ids (comma separated).
     #[arg(long, value_delimiter = ',')]
     pub ids: Vec<String>,
-
-    /// How to solve each task.
-    #[arg(long, value_enum, default_value_t = Method::Egcfg)]
-    pub method: Method,
 
     #[command(flatten)]
     pub model: ModelArgs,

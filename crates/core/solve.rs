@@ -59,11 +59,13 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|path| OutputFile::claim(path, RECORD, &[&args.task]))
         .transpose()?;
-    let engine = load::engine(&args.model, egcfg_method::sequences_needed(&options))?;
+    let method = args.options.method;
+    let engine = load::engine(&args.model, crate::solver::sequences_for(method, &options))?;
 
     let spinner = progress_spinner();
     let on_progress = |event: ProgressEvent| spinner.set_message(describe(&event));
-    let outcome = egcfg_method::solve(
+    let outcome = crate::solver::solve_with(
+        method,
         &task,
         engine.clone(),
         runner.clone(),

@@ -5,12 +5,49 @@ use std::sync::Arc;
 
 use egcfg_bench::{Attempt, Cost, Solution, Solver, VisibleTask};
 use egcfg_engine::Engine;
-use egcfg_method::{MethodError, PromptStyle, SolveOptions, SolveOutcome};
+use egcfg_method::{
+    baseline_options, sequences_needed, CodeRunner, MethodError, ProgressEvent, PromptStyle,
+    SolveOptions, SolveOutcome,
+};
+use egcfg_task::Task;
 
 use crate::flags::Method;
 use crate::sandbox::SandboxRunner;
 
-/// Solves benchmark tasks with EG-CFG or the greedy baseline.
+/// Solves `task` with `method`: the one place the CLI's methods meet the
+/// method crate, for `egcfg solve` and `egcfg bench` alike.
+pub fn solve_with(
+    method: Method,
+    task: &Task,
+    engine: Arc<dyn Engine>,
+    runner: Arc<dyn CodeRunner>,
+    options: &SolveOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+) -> Result<SolveOutcome, MethodError> {
+    match method {
+        Method::Baseline => egcfg_method::baseline(
+            task,
+            engine,
+            runner,
+            PromptStyle::Instruct,
+            options,
+            progress,
+        ),
+        Method::Egcfg => egcfg_method::solve(task, engine, runner, options, progress),
+        Method::Sample => egcfg_method::sample(task, engine, runner, options, progress),
+    }
+}
+
+/// The engine sequences `method` keeps alive at once with `options`.
+pub fn sequences_for(method: Method, options: &SolveOptions) -> usize {
+    match method {
+        Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, options)),
+        Method::Egcfg => sequences_needed(options),
+        Method::Sample => egcfg_method::sample_sequences_needed(options),
+    }
+}
+
+/// Solves benchmark tasks with one of the CLI's methods.
 pub struct MethodSolver {
     /// The shared engine.
     pub engine: Arc<egcfg_engine::LlamaEngine>,
@@ -26,24 +63,14 @@ impl Solver for MethodSolver {
     type Error = MethodError;
 
     fn solve(&mut self, task: &VisibleTask) -> Result<Solution, MethodError> {
-        let ignore = |_| {};
-        let outcome = match self.method {
-            Method::Baseline => egcfg_method::baseline(
-                task.task(),
-                self.engine.clone(),
-                self.runner.clone(),
-                PromptStyle::Instruct,
-                &self.options,
-                &ignore,
-            )?,
-            Method::Egcfg => egcfg_method::solve(
-                task.task(),
-                self.engine.clone(),
-                self.runner.clone(),
-                &self.options,
-                &ignore,
-            )?,
-        };
+        let outcome = solve_with(
+            self.method,
+            task.task(),
+            self.engine.clone(),
+            self.runner.clone(),
+            &self.options,
+            &|_| {},
+        )?;
         let records = records(&outcome, self.engine.as_ref());
         Ok(solution(outcome, records))
     }

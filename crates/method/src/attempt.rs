@@ -69,7 +69,7 @@ pub fn run_attempt(
         Err(MethodError::Engine(EngineError::ContextFull { .. })) => {
             (AttemptStop::ContextFull, None)
         }
-        Err(e) => (AttemptStop::Eos, Some(e)),
+        Err(e) => (AttemptStop::Failed, Some(e)),
     };
     let mut visible = Vec::new();
     let solved_elsewhere = matches!(
@@ -100,6 +100,7 @@ pub fn run_attempt(
         visible,
         cost: meter.finish(started),
         error: error.as_ref().map(ToString::to_string),
+        budget_window: None,
     };
     (record, error)
 }

@@ -37,14 +37,20 @@ pub struct AttemptEnv<'a> {
 impl AttemptEnv<'_> {
     /// `program` as it runs: with the entry call appended for script tasks.
     pub fn runnable(&self, program: &str) -> String {
-        match &self.script_call {
-            Some(call) => format!(
-                "{}
+        runnable_program(program, self.script_call.as_deref())
+    }
+}
+
+/// `program` as it runs: followed by `script_call`, the entry call of a
+/// stdin/stdout task, when there is one.
+pub fn runnable_program(program: &str, script_call: Option<&str>) -> String {
+    match script_call {
+        Some(call) => format!(
+            "{}
 
 {call}",
-                program.trim_end()
-            ),
-            None => program.to_string(),
-        }
+            program.trim_end()
+        ),
+        None => program.to_string(),
     }
 }

@@ -153,12 +153,28 @@ pub struct AttemptSpec {
     pub gamma: f32,
     /// Seed of every random choice the attempt makes.
     pub seed: u64,
+    /// Nucleus mass of an answer that is *sampled* at `config.temperature`
+    /// (the `sample` method, [`crate::sample`]); `None` for EG-CFG's
+    /// attempts, whose answers are decoded greedily or with guidance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_top_p: Option<f32>,
 }
 
 impl AttemptSpec {
-    /// The attempt's name: config name plus γ, e.g. `ns3t0.7d2k1_ln@g0.5`.
+    /// The attempt's name: config name plus γ, e.g. `ns3t0.7d2k1_ln@g0.5`;
+    /// for a sampled answer its index, temperature, nucleus mass and prompt
+    /// style, e.g. `sample3_t0.8p0.95_lci_ln`.
     pub fn name(&self) -> String {
-        format!("{}@g{}", self.config.name(), self.gamma)
+        match self.answer_top_p {
+            Some(top_p) => format!(
+                "sample{}_t{}p{}_{}",
+                self.index,
+                self.config.temperature,
+                top_p,
+                self.config.style.suffix()
+            ),
+            None => format!("{}@g{}", self.config.name(), self.gamma),
+        }
     }
 }
 
@@ -398,6 +414,7 @@ impl Grid {
                     config,
                     gamma,
                     seed: attempt_seed(task_id, &config, gamma, retry),
+                    answer_top_p: None,
                 });
             }
         }

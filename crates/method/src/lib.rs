@@ -14,8 +14,9 @@
 //! prompt style, γ) runs concurrently until one program passes every
 //! visible test.
 //!
-//! Entry points: [`solve()`] (a task with a grid of agents) and [`baseline`]
-//! (γ = 0 greedy). Every decision is kept in [`AttemptRecord`]s, which
+//! Entry points: [`solve()`] (a task with a grid of agents), [`baseline`]
+//! (γ = 0 greedy) and [`sample()`] (best-of-N sampling under the same
+//! budget and selection, the equal-budget baseline). Every decision is kept in [`AttemptRecord`]s, which
 //! serialise to JSON and which [`explain`] renders as a readable account.
 //!
 //! Module map, in the order the algorithm runs:
@@ -64,6 +65,7 @@ pub mod record;
 mod refresh;
 mod refresh_schedule;
 pub mod runner;
+pub mod sample;
 pub mod signal;
 pub mod solve;
 mod streams;
@@ -81,6 +83,9 @@ pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
 pub use outcome::{SolveCost, SolveOutcome};
 pub use progress::ProgressEvent;
-pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
+pub use record::{
+    AttemptRecord, AttemptStop, BudgetWindow, RefreshRecord, TokenRecord, TraceRecord,
+};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
+pub use sample::{sample, sample_sequences_needed};
 pub use solve::{baseline, baseline_options, check_test_syntax, sequences_needed, solve};

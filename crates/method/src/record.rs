@@ -101,6 +101,52 @@ pub enum AttemptStop {
         /// Why.
         cause: CancelCause,
     },
+    /// An engine or sandbox error ended it (the record's `error` says
+    /// which); records written before this reason existed say `eos`.
+    Failed,
+}
+
+impl AttemptStop {
+    /// Whether the attempt ended with a program of its own making, which is
+    /// then checked on the visible tests: it ended by its own rule (fence,
+    /// end of sequence, a cap, early stop), not cut short from outside nor
+    /// by an error. The tokens of an attempt without one bought nothing the
+    /// selection could use.
+    pub fn produced_program(self) -> bool {
+        !matches!(self, AttemptStop::Cancelled { .. } | AttemptStop::Failed)
+    }
+
+    /// A short, stable name of the reason, for tables: `finished` for an
+    /// answer that ended by its own rule, `lost_race` when another attempt
+    /// solved the task first, `token_budget` / `time_budget` when a budget
+    /// ran out, `cancelled` by the caller, `failed` on an error.
+    pub fn kind(self) -> &'static str {
+        match self {
+            AttemptStop::Cancelled { cause } => match cause {
+                CancelCause::Solved => "lost_race",
+                CancelCause::TokenBudget => "token_budget",
+                CancelCause::TimeBudget => "time_budget",
+                CancelCause::Caller => "cancelled",
+            },
+            AttemptStop::Failed => "failed",
+            _ => "finished",
+        }
+    }
+}
+
+/// Where an attempt sat in its task's token budget: the forward tokens the
+/// whole task had spent at the budget check that let it start, and at the
+/// check that let its last step run. Kept where attempts run in lock-step
+/// (the `sample` method), where a run with a smaller budget `B` would have
+/// done exactly the same up to the first check that found `B` spent: an
+/// attempt with `last_step_at < B` ends the same way there, one with
+/// `started_at >= B` never starts, and the rest are cut by the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetWindow {
+    /// Task tokens spent at the check that let the attempt start.
+    pub started_at: u64,
+    /// Task tokens spent at the check that let its last step run.
+    pub last_step_at: u64,
 }
 
 /// Everything about one attempt.
@@ -126,6 +172,10 @@ pub struct AttemptRecord {
     pub cost: AttemptCost,
     /// The error that ended the attempt, if any (the record is partial).
     pub error: Option<String>,
+    /// Where it sat in the task's token budget, where that is known
+    /// exactly (lock-step schedules only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_window: Option<BudgetWindow>,
 }
 
 impl AttemptRecord {

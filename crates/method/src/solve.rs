@@ -137,7 +137,7 @@ pub fn sequences_needed(options: &SolveOptions) -> usize {
 
 /// Refuses a task without a function to write: guidance starts at its
 /// `def`, and every test calls it.
-fn check_entry_point(task: &Task) -> Result<(), MethodError> {
+pub(crate) fn check_entry_point(task: &Task) -> Result<(), MethodError> {
     if task.entry_point.trim().is_empty() {
         return Err(MethodError::Task {
             task: task.id.clone(),
@@ -159,7 +159,7 @@ fn schedule(task_id: &str, options: &SolveOptions) -> Vec<AttemptSpec> {
 }
 
 /// The prompt of every style `schedule` uses, rendered and tokenized.
-fn render_heads<'e>(
+pub(crate) fn render_heads<'e>(
     engine: &'e dyn Engine,
     task: &Task,
     schedule: &[AttemptSpec],
@@ -179,7 +179,7 @@ fn render_heads<'e>(
 /// attempt is kept with its error in its record; the solve fails only when
 /// nothing could answer: no attempt ran because a prompt could not be
 /// prefilled, or every attempt that ran failed.
-fn attempts_or_error(finished: Finished) -> Result<Vec<AttemptRecord>, MethodError> {
+pub(crate) fn attempts_or_error(finished: Finished) -> Result<Vec<AttemptRecord>, MethodError> {
     let Finished {
         attempts: mut results,
         failures,

@@ -282,6 +282,7 @@ fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
         },
         gamma: 3.0,
         seed: 7,
+        answer_top_p: None,
     };
     let (record, error) = run_attempt(&env, spec);
     assert!(error.is_none(), "{error:?}");

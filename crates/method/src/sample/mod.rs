@@ -1,0 +1,270 @@
+//! The `sample` method: best-of-N sampling filtered by the visible tests,
+//! the equal-budget baseline of docs/method.md §11 (4).
+//!
+//! It answers the question EG-CFG's lift raises: how much of it comes from
+//! the execution traces, and how much from trying several programs and
+//! keeping one that passes the visible tests? So it runs under the same
+//! rules as [`crate::solve()`]: the same per-task forward-token budget
+//! (heads, prefills and decodes all count), the same prompt heads (both
+//! styles, each prefilled once and forked by every answer), and the same
+//! selection ([`crate::outcome`]: the first answer in schedule order that
+//! passes every visible test, else the one passing most, ties to the
+//! earliest). Only the way answers are made differs: each is drawn whole
+//! from the model at a temperature and nucleus mass of the seeded schedule
+//! ([`schedule`]), without traces or guidance, and the answers decode
+//! side by side in one batch ([`batch`]). Every answer is kept as an
+//! [`AttemptRecord`](crate::AttemptRecord), like an EG-CFG attempt, so the
+//! explorer and the reports show them alike.
+
+mod batch;
+pub mod schedule;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use egcfg_engine::Engine;
+use egcfg_task::Task;
+
+use crate::budget::Control;
+use crate::config::PromptStyle;
+use crate::error::MethodError;
+use crate::head::{check_context, Head};
+use crate::options::SolveOptions;
+use crate::outcome::{SolveCost, SolveOutcome};
+use crate::progress::ProgressEvent;
+use crate::runner::CodeRunner;
+use crate::solve::{attempts_or_error, check_entry_point, render_heads};
+use crate::visible_tests::script_call;
+
+use self::batch::{draw_all, Draw};
+use self::schedule::sample_schedule;
+
+/// Solve `task` by drawing answers of the seeded schedule until one passes
+/// every visible test or the budget (`options.budget`) is spent; up to
+/// `options.concurrency` answers decode at once. `options.grid` is not used.
+///
+/// Errors as [`crate::solve()`]: only when the task or prompt is unusable,
+/// or when no answer could be drawn at all.
+pub fn sample(
+    task: &Task,
+    engine: Arc<dyn Engine>,
+    runner: Arc<dyn CodeRunner>,
+    options: &SolveOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+) -> Result<SolveOutcome, MethodError> {
+    let started = Instant::now();
+    let engine: &dyn Engine = engine.as_ref();
+    let runner: &dyn CodeRunner = runner.as_ref();
+    check_entry_point(task)?;
+    let schedule = sample_schedule(&task.id, options.retry, options.budget.max_attempts);
+    let control = Control::new(&options.budget, options.cancel.clone());
+    let heads = render_heads(engine, task, &schedule, options)?;
+    check_context(engine, heads.values(), options)?;
+    let finished = draw_all(&Draw {
+        engine,
+        runner,
+        task,
+        schedule: &schedule,
+        heads: &heads,
+        options,
+        control: &control,
+        progress,
+        script_call: script_call(task),
+    });
+    let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
+    drop(heads);
+    let attempts = attempts_or_error(finished)?;
+    let cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
+}
+
+/// The most engine sequences [`sample`] keeps alive at once: the head of
+/// each prompt style its schedule uses and `concurrency` answers.
+pub fn sample_sequences_needed(options: &SolveOptions) -> usize {
+    let styles: BTreeSet<PromptStyle> = sample_schedule("", 0, options.budget.max_attempts)
+        .iter()
+        .map(|s| s.config.style)
+        .collect();
+    styles.len() + options.concurrency.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::{Budget, CancelCause};
+    use crate::record::AttemptStop;
+    use crate::testing::*;
+
+    /// A model that writes `WRONG` for the instruct prompt and `RIGHT` for
+    /// the long-code prompt.
+    fn style_minded(strength: f32) -> Arc<ScriptedEngine> {
+        Arc::new(
+            ScriptedEngine::new(|text: &str| {
+                let reply = text
+                    .rsplit_once("<|im_start|>assistant\n")
+                    .map_or("", |(_, r)| r);
+                let want = if text.contains("### How to write the solution") {
+                    RIGHT
+                } else {
+                    WRONG
+                };
+                [want, WRONG, RIGHT]
+                    .into_iter()
+                    .find(|w| w.starts_with(reply))
+                    .map(str::to_string)
+            })
+            .with_strength(strength),
+        )
+    }
+
+    fn options(width: usize, max_tokens: Option<u64>) -> SolveOptions {
+        SolveOptions {
+            concurrency: width,
+            budget: Budget {
+                max_tokens,
+                ..Budget::default()
+            },
+            ..SolveOptions::default()
+        }
+    }
+
+    #[test]
+    fn answers_decode_together_and_the_first_to_pass_in_schedule_order_wins() {
+        let engine = style_minded(40.0);
+        let out = sample(
+            &add_one_task(),
+            engine.clone(),
+            adds_one_runner(),
+            &options(2, None),
+            &|_| {},
+        )
+        .unwrap();
+        // Answer 0 is greedy on the instruct prompt (wrong), answer 1 the
+        // first long-code one (right); they run side by side.
+        assert_eq!(out.attempts.len(), 2);
+        assert_eq!(out.attempts[0].spec.config.style, PromptStyle::Instruct);
+        assert_eq!(out.attempts[0].spec.config.temperature, 0.0);
+        assert_eq!(out.attempts[1].spec.config.style, PromptStyle::LongCode);
+        assert_eq!(out.winner, Some(1));
+        assert!(out.passed);
+        assert_eq!(out.code, "def add_one(x):\n    y = x + 1\n    return y");
+        assert!(out.attempts.iter().all(|a| a.stop == AttemptStop::Fence));
+        // Every step is one decode call of both answers.
+        let calls = engine.calls();
+        let both = calls.iter().filter(|c| c.len() == 2).count();
+        assert!(both >= WRONG.len() / 2, "{both} two-answer steps");
+        assert!(calls.iter().all(|c| c.len() <= 2));
+        assert_eq!(engine.live(), 0, "every sequence is freed");
+        assert_eq!(
+            out.cost.forward_tokens,
+            out.cost.head_prefill_tokens
+                + out
+                    .attempts
+                    .iter()
+                    .map(|a| a.cost.forward_tokens())
+                    .sum::<u64>()
+        );
+    }
+
+    #[test]
+    fn the_token_budget_ends_the_draw_and_records_the_answers_it_cut() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, WRONG)));
+        let never = FakeRunner::new(|_| false);
+        let heads: u64 = [PromptStyle::Instruct, PromptStyle::LongCode]
+            .iter()
+            .map(|s| {
+                let head = crate::prompt::build_prompt(engine.as_ref(), &add_one_task(), *s, true)
+                    .unwrap()
+                    .head;
+                engine.tokenize(&head, true).unwrap().len() as u64
+            })
+            .sum();
+        // Room for a few answers of about 50 tokens beyond both heads.
+        let budget = heads + 200;
+        let out = sample(
+            &add_one_task(),
+            engine.clone(),
+            never,
+            &options(3, Some(budget)),
+            &|_| {},
+        )
+        .unwrap();
+        assert!(
+            out.attempts.len() > 3,
+            "answers kept coming while the budget lasted"
+        );
+        let last = out.attempts.last().unwrap();
+        assert_eq!(
+            last.stop,
+            AttemptStop::Cancelled {
+                cause: CancelCause::TokenBudget
+            }
+        );
+        assert!(last.visible.is_empty(), "a cut answer is not checked");
+        // The budget is checked between steps: one step of three answers
+        // (or the marker prefills of new ones) at most goes past it.
+        let marker = engine
+            .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
+            .unwrap()
+            .len() as u64;
+        assert!(out.cost.forward_tokens >= budget);
+        assert!(
+            out.cost.forward_tokens <= budget + 3 * marker,
+            "{}",
+            out.cost.forward_tokens
+        );
+        // Both heads were prefilled: both prompt styles took part.
+        let styles: BTreeSet<PromptStyle> =
+            out.attempts.iter().map(|a| a.spec.config.style).collect();
+        assert_eq!(styles.len(), 2);
+        assert_eq!(engine.live(), 0);
+    }
+
+    #[test]
+    fn a_seed_fixes_the_answers_and_another_seed_changes_them() {
+        let run = |retry| {
+            let mut opts = options(2, None);
+            opts.retry = retry;
+            opts.budget.max_attempts = Some(6);
+            let out = sample(
+                &add_one_task(),
+                style_minded(6.0),
+                FakeRunner::new(|_| false),
+                &opts,
+                &|_| {},
+            )
+            .unwrap();
+            out.attempts
+                .iter()
+                .map(|a| (a.name.clone(), a.reply.clone()))
+                .collect::<Vec<_>>()
+        };
+        let first = run(0);
+        assert_eq!(first.len(), 6);
+        assert_eq!(first, run(0));
+        assert_ne!(first, run(1));
+        let replies: BTreeSet<&String> = first.iter().map(|(_, r)| r).collect();
+        assert!(replies.len() > 2, "weak preferences make varied answers");
+    }
+
+    #[test]
+    fn sequences_needed_counts_both_heads_and_the_live_answers() {
+        assert_eq!(sample_sequences_needed(&options(4, None)), 2 + 4);
+        let mut one = options(1, None);
+        one.budget.max_attempts = Some(1);
+        assert_eq!(sample_sequences_needed(&one), 1 + 1);
+        let fits = Arc::new(ScriptedEngine::new(two_minds(WRONG, WRONG)).with_max_seqs(2 + 4));
+        let mut opts = options(4, None);
+        opts.budget.max_attempts = Some(8);
+        let out = sample(
+            &add_one_task(),
+            fits,
+            FakeRunner::new(|_| false),
+            &opts,
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(out.attempts.len(), 8);
+    }
+}

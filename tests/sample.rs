@@ -1,0 +1,88 @@
+//! `--method sample`, the equal-budget baseline, through the binary.
+
+use egcfg_bench::Store;
+
+use crate::util::{repo, stdout, success, tiny_model, Sandbox};
+
+#[test]
+fn bench_sample_records_every_answer_under_the_token_budget() {
+    let sandbox = Sandbox::new();
+    let model = tiny_model();
+    let budget = 2500u64;
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "2",
+        "--method",
+        "sample",
+        "--max-tokens",
+        &budget.to_string(),
+        "--concurrency",
+        "3",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--db",
+        "runs.sqlite",
+    ]);
+    success(&out);
+    let store = Store::open_read_only(&sandbox.path().join("runs.sqlite")).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].key.method, "sample");
+    assert_eq!(runs[0].key.config["width"], 3);
+    let results = store.results(runs[0].id).unwrap();
+    assert_eq!(results.len(), 2);
+    for result in &results {
+        let attempts = &result.solution.attempts;
+        // The tiny random model never passes, so answers are drawn until
+        // the budget ends them: greedy first, then sampled ones.
+        assert!(attempts.len() > 1, "{attempts:?}");
+        assert!(attempts.iter().all(|a| a.label.starts_with("sample")));
+        let records = &result.solution.records;
+        let spent = records["cost"]["forward_tokens"].as_u64().unwrap();
+        let styles: std::collections::BTreeSet<&str> = records["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["spec"]["config"]["style"].as_str().unwrap())
+            .collect();
+        assert!(spent >= budget, "the budget was spent: {spent}");
+        assert!(spent < budget + 512, "one step past it at most: {spent}");
+        assert!(styles.len() == 2 || attempts.len() < 3, "{styles:?}");
+    }
+}
+
+#[test]
+fn solve_sample_prints_its_answers_as_attempts() {
+    let sandbox = Sandbox::new();
+    let task = repo().join("examples/tasks/second_largest.toml");
+    let out = sandbox.run(&[
+        "solve",
+        task.to_str().unwrap(),
+        "--method",
+        "sample",
+        "--max-attempts",
+        "3",
+        "--max-tokens",
+        "0",
+        "--model",
+        tiny_model().to_str().unwrap(),
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let names: Vec<&str> = json["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names[0].starts_with("sample0_t0p1_ln"), "{names:?}");
+    assert!(names[1].ends_with("_lci_ln"), "{names:?}");
+}
