@@ -53,7 +53,17 @@ fn bench_sample_records_every_answer_under_the_token_budget() {
         assert!(spent >= budget, "the budget was spent: {spent}");
         assert!(spent < budget + 512, "one step past it at most: {spent}");
         assert!(styles.len() == 2 || attempts.len() < 3, "{styles:?}");
+        // The answers the budget cut are counted as tokens on no program.
+        let no_program = result.solution.cost.no_program_tokens.unwrap();
+        assert_eq!(records["cost"]["no_program_tokens"], no_program);
     }
+    let report = sandbox.run(&["report", "runs.sqlite"]);
+    let table = success(&report);
+    let row = table.lines().find(|l| l.starts_with("| sample")).unwrap();
+    assert!(
+        row.ends_with("(n=2) |"),
+        "the no-program share is reported: {row}"
+    );
 }
 
 #[test]
@@ -85,4 +95,11 @@ fn solve_sample_prints_its_answers_as_attempts() {
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names[0].starts_with("sample0_t0p1_ln"), "{names:?}");
     assert!(names[1].ends_with("_lci_ln"), "{names:?}");
+    // Without a budget every answer ends by its own rule, and so no token
+    // went to an answer without a program.
+    for attempt in json["attempts"].as_array().unwrap() {
+        assert_eq!(attempt["stop"], "finished", "{attempt}");
+    }
+    assert_eq!(json["no_program_share"], 0.0);
+    assert_eq!(json["cost"]["no_program_tokens"], 0);
 }

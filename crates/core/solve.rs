@@ -177,12 +177,17 @@ struct Summary<'a> {
     hidden_tests: Option<&'a [TestVerdict]>,
     winner: Option<&'a str>,
     cost: &'a egcfg_method::SolveCost,
+    /// The share of the forward tokens spent on attempts that produced no
+    /// program.
+    no_program_share: f64,
     attempts: Vec<AttemptSummary<'a>>,
 }
 
 #[derive(serde::Serialize)]
 struct AttemptSummary<'a> {
     name: &'a str,
+    /// Why it stopped (`finished`, `lost_race`, `token_budget`, ...).
+    stop: &'static str,
     cost: &'a egcfg_method::AttemptCost,
 }
 
@@ -196,11 +201,13 @@ impl<'a> Summary<'a> {
             hidden_tests: hidden,
             winner: outcome.winner_name.as_deref(),
             cost: &outcome.cost,
+            no_program_share: outcome.cost.no_program_share(),
             attempts: outcome
                 .attempts
                 .iter()
                 .map(|a| AttemptSummary {
                     name: &a.name,
+                    stop: a.stop.kind(),
                     cost: &a.cost,
                 })
                 .collect(),

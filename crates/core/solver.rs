@@ -132,12 +132,14 @@ fn solution(outcome: SolveOutcome, records: serde_json::Value) -> Solution {
     let cost = outcome.attempts.iter().fold(
         Cost {
             prefill_tokens: outcome.cost.head_prefill_tokens,
+            no_program_tokens: Some(outcome.cost.no_program_tokens),
             ..Cost::default()
         },
         |total, a| Cost {
             prefill_tokens: total.prefill_tokens + a.cost.prefill_tokens,
             decode_tokens: total.decode_tokens + a.cost.decode_tokens + a.cost.candidate_tokens,
             executions: total.executions + a.cost.executions,
+            ..total
         },
     );
     Solution {

@@ -247,6 +247,10 @@ pub struct CostSummary {
     pub wall_s: Spread,
     /// Attempts run.
     pub attempts: Spread,
+    /// The share of the tokens spent on attempts that produced no program,
+    /// over the tasks whose solver says (`None` when none does), and how
+    /// many tasks that is.
+    pub no_program_share: Option<(f64, usize)>,
 }
 
 /// The cost summary of `results`.
@@ -261,7 +265,32 @@ pub fn cost(results: &[TaskResult]) -> CostSummary {
         executions: of(&|r| r.solution.cost.executions as f64),
         wall_s: of(&|r| r.wall_ms / 1000.0),
         attempts: of(&|r| r.solution.attempt_programs().len() as f64),
+        no_program_share: no_program_share(results),
     }
+}
+
+/// Σ no-program tokens / Σ tokens over the results that know the former,
+/// with their count.
+fn no_program_share(results: &[TaskResult]) -> Option<(f64, usize)> {
+    let known: Vec<(u64, u64)> = results
+        .iter()
+        .filter_map(|r| {
+            let c = &r.solution.cost;
+            c.no_program_tokens
+                .map(|n| (n, c.prefill_tokens + c.decode_tokens))
+        })
+        .collect();
+    if known.is_empty() {
+        return None;
+    }
+    let wasted: u64 = known.iter().map(|k| k.0).sum();
+    let total: u64 = known.iter().map(|k| k.1).sum();
+    let share = if total == 0 {
+        0.0
+    } else {
+        wasted as f64 / total as f64
+    };
+    Some((share, known.len()))
 }
 
 #[cfg(test)]
@@ -287,6 +316,7 @@ pub(crate) mod tests {
                     prefill_tokens: tokens,
                     decode_tokens: 0,
                     executions: 1,
+                    no_program_tokens: None,
                 },
                 records: serde_json::Value::Null,
             },
@@ -429,5 +459,18 @@ pub(crate) mod tests {
             (cmp.fixed, cmp.broken),
             (vec!["b".to_string()], vec!["c".to_string()])
         );
+    }
+
+    #[test]
+    fn the_no_program_share_counts_only_tasks_that_know_it() {
+        let mut a = result("a", true, &[true], 1000, 1.0);
+        let mut b = result("b", false, &[false], 3000, 1.0);
+        let c = result("c", false, &[false], 5000, 1.0);
+        assert_eq!(cost(std::slice::from_ref(&c)).no_program_share, None);
+        a.solution.cost.no_program_tokens = Some(0);
+        b.solution.cost.no_program_tokens = Some(2000);
+        let (share, tasks) = cost(&[a, b, c]).no_program_share.unwrap();
+        assert_eq!(tasks, 2);
+        assert!((share - 0.5).abs() < 1e-12, "{share}");
     }
 }

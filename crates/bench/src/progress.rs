@@ -136,6 +136,7 @@ mod tests {
                     prefill_tokens: 900,
                     decode_tokens: 82,
                     executions: 4,
+                    no_program_tokens: None,
                 },
                 records: serde_json::Value::Null,
             },

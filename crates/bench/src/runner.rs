@@ -374,6 +374,7 @@ mod tests {
                     prefill_tokens: 5,
                     decode_tokens: 7,
                     executions: 2,
+                    no_program_tokens: None,
                 },
                 records: serde_json::json!({ "task": task.id }),
             })

@@ -60,6 +60,12 @@ pub struct Cost {
     pub decode_tokens: u64,
     /// Sandboxed executions run (traces and checks).
     pub executions: u64,
+    /// Of the prefill and decode tokens, those spent on attempts that
+    /// produced no program (cut by a budget or by another attempt's pass,
+    /// or failed); `None` where the solver does not say (samples read from
+    /// a file, results recorded before it was kept).
+    #[serde(default)]
+    pub no_program_tokens: Option<u64>,
 }
 
 /// A solver's answer for one task.

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS results (
     attempt_list TEXT NOT NULL,
     records TEXT NOT NULL,
     finished_at INTEGER NOT NULL,
+    no_program_tokens INTEGER,
     UNIQUE (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS scores (
@@ -446,6 +447,7 @@ impl Store {
             ))
             .map_err(|e| store.err(e))?;
         store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        store.add_missing_columns()?;
         store
             .conn
             .execute(
@@ -455,6 +457,33 @@ impl Store {
             .map_err(|e| store.err(e))?;
         store.check_schema_version()?;
         Ok(store)
+    }
+
+    /// Adds the columns later egcfg versions keep to a database written
+    /// before them. Only nullable columns are ever added, so every finished
+    /// result stays as it was (the new value reads as unknown), and an
+    /// older egcfg still reads and writes the database.
+    fn add_missing_columns(&self) -> Result<(), StoreError> {
+        const ADDED: [(&str, &str, &str); 1] = [("results", "no_program_tokens", "INTEGER")];
+        for (table, column, kind) in ADDED {
+            if !self.has_column(table, column)? {
+                self.conn
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `table` has `column` (a database opened read-only may
+    /// predate it).
+    fn has_column(&self, table: &str, column: &str) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .map_err(|e| self.err(e))?;
+        let columns: Vec<(String,)> = self.rows(&mut stmt, [])?;
+        Ok(columns.iter().any(|(c,)| c == column))
     }
 
     /// Refuses a database of another schema version.
@@ -578,8 +607,8 @@ impl Store {
             .execute(
                 "INSERT OR IGNORE INTO results
                  (run_id, task_id, program, attempts, prefill_tokens, decode_tokens, executions,
-                  wall_ms, attempt_list, records, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  wall_ms, attempt_list, records, finished_at, no_program_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     run.0,
                     result.task_id,
@@ -591,7 +620,8 @@ impl Store {
                     result.wall_ms,
                     serde_json::to_string(&s.attempts).unwrap_or_else(|_| "[]".into()),
                     s.records.to_string(),
-                    now()
+                    now(),
+                    s.cost.no_program_tokens.map(|n| n as i64),
                 ],
             )
             .map_err(err)?;
@@ -719,15 +749,33 @@ impl Store {
         task: Option<&str>,
         with_records: bool,
     ) -> Result<Vec<TaskResult>, StoreError> {
+        // A database opened read-only may predate the column: it reads as
+        // unknown.
+        let no_program = if self.has_column("results", "no_program_tokens")? {
+            "no_program_tokens"
+        } else {
+            "NULL"
+        };
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, task_id, program, prefill_tokens, decode_tokens, executions, wall_ms,
-                        attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END
-                 FROM results WHERE run_id = ?1 AND (?3 IS NULL OR task_id = ?3) ORDER BY id",
-            )
+                        attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END, {no_program}
+                 FROM results WHERE run_id = ?1 AND (?3 IS NULL OR task_id = ?3) ORDER BY id"
+            ))
             .map_err(|e| self.err(e))?;
-        type Row = (i64, String, String, i64, i64, i64, f64, String, String);
+        type Row = (
+            i64,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            f64,
+            String,
+            String,
+            Option<i64>,
+        );
         let rows: Vec<Row> = self.rows(&mut stmt, params![run.0, with_records, task])?;
         let mut scores_stmt = self
             .conn
@@ -743,7 +791,18 @@ impl Store {
             message: e.to_string(),
         };
         let mut out = Vec::with_capacity(rows.len());
-        for (id, task_id, program, prefill, decode, executions, wall_ms, attempts, records) in rows
+        for (
+            id,
+            task_id,
+            program,
+            prefill,
+            decode,
+            executions,
+            wall_ms,
+            attempts,
+            records,
+            no_program,
+        ) in rows
         {
             let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> =
                 self.rows(&mut scores_stmt, [id])?;
@@ -774,6 +833,7 @@ impl Store {
                         prefill_tokens: prefill as u64,
                         decode_tokens: decode as u64,
                         executions: executions as u64,
+                        no_program_tokens: no_program.map(|n| n as u64),
                     },
                     records,
                 },
@@ -814,6 +874,7 @@ mod tests {
                     prefill_tokens: 10,
                     decode_tokens: 20,
                     executions: 3,
+                    no_program_tokens: Some(7),
                 },
                 records: serde_json::json!({"lines": 2}),
             },
@@ -960,6 +1021,34 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(missing.contains("a benchmark run creates it"), "{missing}");
+    }
+
+    #[test]
+    fn a_database_from_before_the_no_program_column_keeps_its_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old_result = {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            store.record(run, &result("t1", true)).unwrap();
+            store
+                .conn
+                .execute_batch("ALTER TABLE results DROP COLUMN no_program_tokens")
+                .unwrap();
+            let mut old = result("t1", true);
+            old.solution.cost.no_program_tokens = None;
+            old
+        };
+        let reader = Store::open_read_only(&path).unwrap();
+        let run = reader.runs().unwrap()[0].id;
+        assert_eq!(reader.results(run).unwrap(), vec![old_result.clone()]);
+        drop(reader);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.results(run).unwrap(), vec![old_result.clone()]);
+        store.record(run, &result("t2", false)).unwrap();
+        let both = store.results(run).unwrap();
+        assert_eq!(both[0], old_result, "the finished result is kept as it was");
+        assert_eq!(both[1].solution.cost.no_program_tokens, Some(7));
     }
 
     #[test]

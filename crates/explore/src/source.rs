@@ -177,6 +177,7 @@ impl Source {
                             + a.cost.decode_tokens
                             + a.cost.candidate_tokens,
                         executions: total.executions + a.cost.executions,
+                        no_program_tokens: Some(outcome.cost.no_program_tokens),
                     }),
                 records,
             },

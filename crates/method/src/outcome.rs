@@ -22,6 +22,13 @@ pub struct SolveCost {
     pub executions: u64,
     /// Wall time of the whole solve in seconds.
     pub wall_s: f64,
+    /// Forward tokens of the attempts that produced no program (cut short
+    /// by a budget, by another attempt's pass, by the caller, or by an
+    /// error; [`crate::AttemptStop::produced_program`]): what bought
+    /// nothing the selection could use. 0 in records written before it was
+    /// kept.
+    #[serde(default)]
+    pub no_program_tokens: u64,
 }
 
 /// The result of solving one task.
@@ -67,6 +74,21 @@ impl SolveCost {
                 .sum(),
             executions: attempts.iter().map(|a| a.cost.executions).sum(),
             wall_s,
+            no_program_tokens: attempts
+                .iter()
+                .filter(|a| !a.stop.produced_program())
+                .map(|a| a.cost.forward_tokens())
+                .sum(),
+        }
+    }
+
+    /// The share of all forward tokens spent on attempts that produced no
+    /// program (0 when nothing was spent).
+    pub fn no_program_share(&self) -> f64 {
+        if self.forward_tokens == 0 {
+            0.0
+        } else {
+            self.no_program_tokens as f64 / self.forward_tokens as f64
         }
     }
 }

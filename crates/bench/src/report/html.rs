@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::svg::{bars, boxes, Bar, Distribution};
-use super::{fmt_count, fmt_opt, record_anchor, Group, Report, RunReport};
+use super::{fmt_count, fmt_opt, fmt_share, record_anchor, Group, Report, RunReport};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -176,7 +176,7 @@ fn unrunnable_list(out: &mut String, group: &Group) {
 }
 
 fn summary_table(out: &mut String, group: &Group) {
-    out.push_str("<table><tr><th>method</th><th>config</th><th>suite</th><th>tasks</th><th>strict pass@1</th><th>any-of-N</th><th>N mean/max</th><th>pass@k</th><th>RSR (shared tasks)</th><th>tokens/task</th><th>exec/task</th><th>wall s/task</th></tr>\n");
+    out.push_str("<table><tr><th>method</th><th>config</th><th>suite</th><th>tasks</th><th>strict pass@1</th><th>any-of-N</th><th>N mean/max</th><th>pass@k</th><th>RSR (shared tasks)</th><th>tokens/task</th><th>exec/task</th><th>wall s/task</th><th>tokens on no program</th></tr>\n");
     for run in &group.runs {
         for s in &run.suites {
             let (any, n) = s.any_of_n.as_ref().map_or(("-".into(), "-".into()), |a| {
@@ -195,7 +195,7 @@ fn summary_table(out: &mut String, group: &Group) {
             });
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
                 escape(&run.info.key.method),
                 escape(&run.info.config_hash),
                 escape(&s.suite),
@@ -207,7 +207,8 @@ fn summary_table(out: &mut String, group: &Group) {
                 escape(&rsr),
                 fmt_count(run.cost.tokens.mean),
                 fmt_count(run.cost.executions.mean),
-                run.cost.wall_s.mean
+                run.cost.wall_s.mean,
+                fmt_share(run.cost.no_program_share)
             );
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{fmt_count, fmt_opt, Group, Report, RunReport, SuiteReport};
+use super::{fmt_count, fmt_opt, fmt_share, Group, Report, RunReport, SuiteReport};
 
 /// One table per (dataset, split, model): a row per run and suite.
 pub fn markdown(report: &Report) -> String {
@@ -26,9 +26,9 @@ fn group_table(out: &mut String, group: &Group) {
         let _ = writeln!(out, "{note}\n");
     }
     out.push_str(
-        "| method | config | suite | tasks | strict pass@1 | any-of-N | N mean/max | pass@k | RSR vs baseline (shared tasks) | fixed/broken | tokens/task | exec/task | wall s/task |\n",
+        "| method | config | suite | tasks | strict pass@1 | any-of-N | N mean/max | pass@k | RSR vs baseline (shared tasks) | fixed/broken | tokens/task | exec/task | wall s/task | tokens on no program |\n",
     );
-    out.push_str("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
     for run in &group.runs {
         for suite in &run.suites {
             row(out, run, suite);
@@ -36,7 +36,7 @@ fn group_table(out: &mut String, group: &Group) {
         if run.suites.is_empty() {
             let _ = writeln!(
                 out,
-                "| {} | {} | - | 0 | - | - | - | - | - | - | - | - | - |",
+                "| {} | {} | - | 0 | - | - | - | - | - | - | - | - | - | - |",
                 run.info.key.method, run.info.config_hash
             );
         }
@@ -93,7 +93,7 @@ fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
     let c = &run.cost;
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
         run.info.key.method,
         run.info.config_hash,
         suite.suite,
@@ -106,7 +106,8 @@ fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
         fixed,
         fmt_count(c.tokens.mean),
         fmt_count(c.executions.mean),
-        c.wall_s.mean
+        c.wall_s.mean,
+        fmt_share(c.no_program_share)
     );
 }
 
@@ -127,7 +128,7 @@ mod tests {
         );
         assert!(eg.contains("0.0 (66.7% (2/3) vs 66.7% (2/3))"), "{eg}");
         assert!(eg.contains("| +1/-1 |"), "{eg}");
-        assert!(eg.contains("| 1010 | 2 | 1.5 |"), "{eg}");
+        assert!(eg.contains("| 1010 | 2 | 1.5 | - |"), "{eg}");
         let base = text.lines().find(|l| l.starts_with("| baseline")).unwrap();
         assert!(base.contains("66.7% (2/3)"), "{base}");
     }

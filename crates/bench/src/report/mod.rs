@@ -166,6 +166,13 @@ pub(crate) fn record_anchor(run: i64, task_id: &str) -> String {
 }
 
 /// `12.3` or `-` for a missing value.
+/// `42.0% (n=3)`, or `-` when unknown.
+pub(crate) fn fmt_share(value: Option<(f64, usize)>) -> String {
+    value.map_or("-".into(), |(share, n)| {
+        format!("{:.1}% (n={n})", 100.0 * share)
+    })
+}
+
 pub(crate) fn fmt_opt(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
 }
@@ -202,6 +209,7 @@ pub(crate) mod tests {
                     prefill_tokens: tokens,
                     decode_tokens: 10,
                     executions: 2,
+                    no_program_tokens: None,
                 },
                 records: serde_json::json!({"note": "<script>x</script>"}),
             },

@@ -202,6 +202,18 @@ mod tests {
             }
         );
         assert!(last.visible.is_empty(), "a cut answer is not checked");
+        assert_eq!(last.stop.kind(), "token_budget");
+        assert!(!last.stop.produced_program());
+        // The cut answers' tokens are the ones that bought no program.
+        let cut: u64 = out
+            .attempts
+            .iter()
+            .filter(|a| matches!(a.stop, AttemptStop::Cancelled { .. }))
+            .map(|a| a.cost.forward_tokens())
+            .sum();
+        assert!(cut > 0);
+        assert_eq!(out.cost.no_program_tokens, cut);
+        assert!(out.cost.no_program_share() > 0.0 && out.cost.no_program_share() < 1.0);
         // The budget is checked between steps: one step of three answers
         // (or the marker prefills of new ones) at most goes past it.
         let marker = engine
