@@ -13,7 +13,7 @@ use egcfg_bench::{
     run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
-use egcfg_method::PromptStyle;
+use egcfg_method::{PromptStyle, StartRule};
 
 use crate::flags::{BenchRunArgs, Method};
 use crate::load;
@@ -88,12 +88,20 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
             Method::Baseline => {
                 serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
             }
-            Method::Egcfg => serde_json::json!({
-                "grid": options.grid,
-                "decode": options.decode,
-                "budget": options.budget,
-                "seed": options.retry,
-            }),
+            Method::Egcfg => {
+                let mut config = serde_json::json!({
+                    "grid": options.grid,
+                    "decode": options.decode,
+                    "budget": options.budget,
+                    "seed": options.retry,
+                });
+                // Only a rule other than the default joins the key, so runs
+                // recorded before the rule existed still resume.
+                if options.start_rule != StartRule::default() {
+                    config["start_rule"] = serde_json::json!(options.start_rule);
+                }
+                config
+            }
             // The schedule is fixed by the code (its module documents it);
             // how many answers decode at once decides which the budget
             // cuts, so it is part of the run.

@@ -163,10 +163,25 @@ pub struct MethodArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
 
+    /// When a guided attempt may start: `always` (while budget is left), or
+    /// `affordable` (only when the budget left can carry it and the guided
+    /// attempts already running to their end at their expected cost).
+    #[arg(long, value_enum, default_value_t = StartRuleArg::Always)]
+    pub start_rule: StartRuleArg,
+
     /// How to solve each task: EG-CFG, greedy decoding, or best-of-N
     /// sampling under the same token budget (the equal-budget baseline).
     #[arg(long, value_enum, default_value_t = Method::Egcfg)]
     pub method: Method,
+}
+
+/// When an attempt may start (the method's `StartRule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartRuleArg {
+    /// Whenever a worker is free and budget is left.
+    Always,
+    /// A guided attempt only when the budget can carry it to its end.
+    Affordable,
 }
 
 /// How execution traces are rendered.

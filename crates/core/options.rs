@@ -4,9 +4,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
-use egcfg_method::{Budget, DecodeOptions, Grid, SolveOptions};
+use egcfg_method::{Budget, DecodeOptions, Grid, SolveOptions, StartRule};
 
-use crate::flags::{MethodArgs, TraceStyle};
+use crate::flags::{MethodArgs, StartRuleArg, TraceStyle};
 
 /// The solve options the flags ask for; everything they leave out keeps the
 /// method's defaults.
@@ -37,6 +37,10 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         },
         concurrency: usize::from(args.concurrency),
         retry: args.seed,
+        start_rule: match args.start_rule {
+            StartRuleArg::Always => StartRule::Always,
+            StartRuleArg::Affordable => StartRule::Affordable,
+        },
         ..SolveOptions::default()
     })
 }

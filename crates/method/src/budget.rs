@@ -128,6 +128,11 @@ impl Control {
         self.tokens.fetch_add(n, Ordering::SeqCst);
     }
 
+    /// The token budget, if there is one.
+    pub fn max_tokens(&self) -> Option<u64> {
+        self.max_tokens
+    }
+
     /// Forward tokens charged so far.
     pub fn tokens(&self) -> u64 {
         self.tokens.load(Ordering::SeqCst)

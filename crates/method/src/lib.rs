@@ -43,6 +43,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod attempt;
 pub mod attempt_env;
 pub mod budget;
@@ -74,6 +75,7 @@ mod testing;
 mod token_choice;
 pub mod visible_tests;
 
+pub use admission::StartRule;
 pub use budget::{Budget, CancelCause, CancelToken};
 pub use config::{
     AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle, DEFAULT_GRID_TOML, REFERENCE_GRID_TOML,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::admission::StartRule;
 use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
@@ -84,6 +85,8 @@ pub struct SolveOptions {
     pub retry: u32,
     /// Which passing attempt wins.
     pub selection: Selection,
+    /// When an attempt may start ([`crate::admission`]).
+    pub start_rule: StartRule,
     /// Set to stop the solve from outside.
     pub cancel: CancelToken,
 }
@@ -109,6 +112,7 @@ impl Default for SolveOptions {
             concurrency: 2,
             retry: 0,
             selection: Selection::default(),
+            start_rule: StartRule::default(),
             cancel: CancelToken::new(),
         }
     }

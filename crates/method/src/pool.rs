@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use egcfg_engine::Engine;
 use egcfg_task::Task;
 
+use crate::admission::Admission;
 use crate::attempt::run_attempt;
 use crate::attempt_env::AttemptEnv;
 use crate::budget::Control;
@@ -45,6 +46,8 @@ pub(crate) struct Workload<'s, 'e> {
     pub(crate) options: &'s SolveOptions,
     /// Budgets and cancellation.
     pub(crate) control: &'s Control,
+    /// Which attempts may start.
+    pub(crate) admission: &'s Admission,
     /// Where progress events go.
     pub(crate) progress: &'s (dyn Fn(ProgressEvent) + Sync),
     /// The entry call appended to script tasks' programs.
@@ -106,9 +109,13 @@ fn run_one(
     if control.stop_cause(spec.index).is_some() {
         return None;
     }
+    let started = work.admission.start(&spec, control)?;
     let prompt = match work.heads[&spec.config.style].prefilled(control) {
         Ok(prompt) => prompt,
-        Err(e) => return Some(Err(e)),
+        Err(e) => {
+            work.admission.ended_unrun(started);
+            return Some(Err(e));
+        }
     };
     let env = AttemptEnv {
         engine: work.engine,
@@ -126,6 +133,7 @@ fn run_one(
         name: spec.name(),
     });
     let (record, error) = run_attempt(&env, spec);
+    work.admission.ended(started, &record);
     if record.passed_all() {
         match work.options.selection {
             Selection::FirstToPass => control.cut_all(),

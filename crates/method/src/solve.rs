@@ -15,6 +15,7 @@ use std::time::Instant;
 use egcfg_engine::Engine;
 use egcfg_task::{Task, TestCase};
 
+use crate::admission::Admission;
 use crate::budget::Control;
 use crate::config::{AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle};
 use crate::error::MethodError;
@@ -59,6 +60,7 @@ pub fn solve(
         tests: &tests,
         options,
         control: &control,
+        admission: &Admission::new(options.start_rule),
         progress,
         script_call: script_call(task),
     });
@@ -322,6 +324,42 @@ mod tests {
             }
         );
         assert!(out.cost.forward_tokens <= head_tokens + 30 + 2);
+    }
+
+    #[test]
+    fn the_affordable_rule_starts_a_guided_attempt_only_when_the_budget_carries_it() {
+        let started_after_first_ended = |rule| {
+            let mut opts = options(grid(&[(0.7, vec![1.0, 3.0])]));
+            opts.concurrency = 2;
+            opts.start_rule = rule;
+            opts.budget.max_tokens = Some(crate::admission::DEFAULT_GUIDED_COST + 3_000);
+            let events = std::sync::Mutex::new(Vec::new());
+            let out = solve(
+                &add_one_task(),
+                engine(),
+                FakeRunner::new(|_| false),
+                &opts,
+                &|e| events.lock().unwrap().push(e),
+            )
+            .unwrap();
+            assert_eq!(out.attempts.len(), 2, "both run either way");
+            let events = events.into_inner().unwrap();
+            let second_started = events
+                .iter()
+                .position(|e| matches!(e, ProgressEvent::AttemptStarted { index: 1, .. }))
+                .unwrap();
+            // The first attempt's last refresh marks the end of its work.
+            let first_last_refresh = events
+                .iter()
+                .rposition(|e| matches!(e, ProgressEvent::Refresh { index: 0, .. }))
+                .unwrap();
+            second_started > first_last_refresh
+        };
+        assert!(!started_after_first_ended(crate::StartRule::Always));
+        // 9,000 tokens carry one guided attempt at the default 6,000, not
+        // two; once the first has finished at its (small) real cost, the
+        // second is affordable.
+        assert!(started_after_first_ended(crate::StartRule::Affordable));
     }
 
     #[test]

@@ -517,3 +517,27 @@ pub fn config(k: usize, d: u32) -> crate::config::AgentConfig {
         style: crate::config::PromptStyle::Instruct,
     }
 }
+
+/// The record of attempt `spec` that finished its program at a cost of
+/// `forward_tokens`.
+pub fn finished_record(
+    spec: crate::config::AttemptSpec,
+    forward_tokens: u64,
+) -> crate::record::AttemptRecord {
+    crate::record::AttemptRecord {
+        spec,
+        name: spec.name(),
+        reply: String::new(),
+        code: String::new(),
+        stop: crate::record::AttemptStop::Fence,
+        refreshes: Vec::new(),
+        tokens: Vec::new(),
+        visible: Vec::new(),
+        cost: crate::cost::AttemptCost {
+            decode_tokens: forward_tokens,
+            ..crate::cost::AttemptCost::default()
+        },
+        error: None,
+        budget_window: None,
+    }
+}
