@@ -2,7 +2,7 @@
 
 use egcfg_bench::Store;
 
-use crate::util::{repo, stdout, success, tiny_model, Sandbox};
+use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
 
 #[test]
 fn bench_sample_records_every_answer_under_the_token_budget() {
@@ -102,4 +102,63 @@ fn solve_sample_prints_its_answers_as_attempts() {
     }
     assert_eq!(json["no_program_share"], 0.0);
     assert_eq!(json["cost"]["no_program_tokens"], 0);
+}
+
+#[test]
+fn bench_runs_several_budgets_into_one_database_and_report_draws_the_curve() {
+    let sandbox = Sandbox::new();
+    let model = tiny_model();
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "1",
+        "--method",
+        "sample",
+        "--max-tokens",
+        "2500,1500",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--db",
+        "curve.sqlite",
+    ]);
+    success(&out);
+    let store = Store::open_read_only(&sandbox.path().join("curve.sqlite")).unwrap();
+    let budgets: Vec<u64> = store
+        .runs()
+        .unwrap()
+        .iter()
+        .map(|r| r.key.config["budget"]["max_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(budgets, [1500, 2500], "one run per budget, smallest first");
+    drop(store);
+    let report = sandbox.run(&["report", "curve.sqlite", "--html", "curve.html"]);
+    let table = success(&report);
+    assert!(
+        table.contains("Budget curve, on the 1 task(s) every run above finished"),
+        "{table}"
+    );
+    assert!(table.contains("| mbpp | sample |"), "{table}");
+    let html = std::fs::read_to_string(sandbox.path().join("curve.html")).unwrap();
+    assert!(html.contains("strict pass@1 (%) against forward tokens per task"));
+    assert!(html.contains("<polyline"));
+
+    let refused = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "1",
+        "--max-tokens",
+        "2500,1500",
+        "--samples-out",
+        "s.jsonl",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("give one --max-tokens budget"));
 }

@@ -13,7 +13,7 @@ use egcfg_bench::{
     run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
-use egcfg_method::{PromptStyle, StartRule};
+use egcfg_method::{PromptStyle, SolveOptions, StartRule};
 
 use crate::flags::{BenchRunArgs, Method};
 use crate::load;
@@ -62,6 +62,11 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // The database and the samples file are checked (and the database
     // created) before anything is loaded, so a wrong path costs nothing.
     let mut store = Store::open(&args.db)?;
+    if args.samples_out.is_some() && budgets(&args.options.max_tokens).len() > 1 {
+        anyhow::bail!(
+            "--samples-out writes the programs of one run; give one --max-tokens budget with it"
+        );
+    }
     let samples_out = args
         .samples_out
         .as_deref()
@@ -77,13 +82,64 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // tests.
     let runner = Arc::new(SandboxRunner::new(scoring_sandbox()?));
 
-    let options = crate::options::solve_options(&args.options)?;
     let method = args.options.method;
-    let key = RunKey {
+    let budgets = budgets(&args.options.max_tokens);
+    let options_at = |tokens: u64| {
+        let mut flags = args.options.clone();
+        flags.max_tokens = vec![tokens];
+        crate::options::solve_options(&flags)
+    };
+    let options = options_at(budgets[0])?;
+    // The budget changes no engine setting, so one engine serves them all.
+    let engine = load::engine(&args.model, sequences_for(method, &options))?;
+    let mut solver = MethodSolver {
+        engine,
+        runner: runner.clone(),
+        method,
+        options,
+    };
+    let mut last = None;
+    // Each budget is a run of its own, smallest first so that the cheap
+    // points of the curve come first; a killed curve resumes where it was.
+    for &tokens in &budgets {
+        solver.options = options_at(tokens)?;
+        let key = run_key(&data, &args.model.model, method, &solver.options);
+        let summary = run_benchmark(
+            &mut store,
+            runner.executor(),
+            &mut solver,
+            &data,
+            &key,
+            &RunOptions::default(),
+        )?;
+        print_summary(&store, &key, &summary, &args.db)?;
+        last = Some(summary);
+    }
+    if let (Some(out), Some(summary)) = (samples_out, last) {
+        let path = out.path().display().to_string();
+        let results = store.results(summary.run)?;
+        out.write(samples::samples_jsonl(&data.tasks, &results).as_bytes())?;
+        eprintln!("samples written to {path}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The budgets of `--max-tokens`, smallest first, each once.
+fn budgets(listed: &[u64]) -> Vec<u64> {
+    let mut budgets = listed.to_vec();
+    budgets.sort_unstable();
+    budgets.dedup();
+    budgets
+}
+
+/// The key of a run of `method` with `options` on `data`: everything that
+/// changes its results.
+fn run_key(data: &Dataset, model: &str, method: Method, options: &SolveOptions) -> RunKey {
+    RunKey {
         dataset: data.name.clone(),
         split: data.split.clone(),
         method: method.name().to_owned(),
-        model: args.model.model.clone(),
+        model: model.to_owned(),
         config: match method {
             Method::Baseline => {
                 serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
@@ -113,30 +169,7 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
                 "width": options.concurrency,
             }),
         },
-    };
-    let engine = load::engine(&args.model, sequences_for(method, &options))?;
-    let mut solver = MethodSolver {
-        engine,
-        runner: runner.clone(),
-        method,
-        options,
-    };
-    let summary = run_benchmark(
-        &mut store,
-        runner.executor(),
-        &mut solver,
-        &data,
-        &key,
-        &RunOptions::default(),
-    )?;
-    print_summary(&store, &key, &summary, &args.db)?;
-    if let Some(out) = samples_out {
-        let path = out.path().display().to_string();
-        let results = store.results(summary.run)?;
-        out.write(samples::samples_jsonl(&data.tasks, &results).as_bytes())?;
-        eprintln!("samples written to {path}");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The sandbox that scores benchmark suites. They hold scripts that compute

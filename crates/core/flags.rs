@@ -122,9 +122,12 @@ pub struct MethodArgs {
 
     /// Per task: stop after this many forward tokens (prefill, decode and
     /// candidates) over all attempts; 0 for no limit. Unlike --max-seconds it
-    /// does not depend on the machine's speed or load.
-    #[arg(long, default_value_t = egcfg_method::DEFAULT_TASK_TOKENS)]
-    pub max_tokens: u64,
+    /// does not depend on the machine's speed or load. `egcfg bench` takes a
+    /// comma-separated list (e.g. 3000,6000,12000,24000) and runs the same
+    /// tasks at each budget into one database: the budget curve `egcfg
+    /// report` draws.
+    #[arg(long, value_delimiter = ',', default_values_t = [egcfg_method::DEFAULT_TASK_TOKENS])]
+    pub max_tokens: Vec<u64>,
 
     /// Per task: stop after this many seconds (a positive number; fractions
     /// allowed).

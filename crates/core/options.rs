@@ -12,6 +12,12 @@ use crate::flags::{MethodArgs, StartRuleArg, TraceStyle};
 /// method's defaults.
 pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
     let defaults = DecodeOptions::default();
+    let &[max_tokens] = &args.max_tokens[..] else {
+        anyhow::bail!(
+            "--max-tokens takes one budget here, not {}; a list of budgets is for `egcfg bench`",
+            args.max_tokens.len()
+        );
+    };
     Ok(SolveOptions {
         grid: load_grid(args.agents.as_deref())?,
         decode: DecodeOptions {
@@ -32,7 +38,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         },
         budget: Budget {
             max_attempts: args.max_attempts.map(|n| n as usize),
-            max_tokens: (args.max_tokens > 0).then_some(args.max_tokens),
+            max_tokens: (max_tokens > 0).then_some(max_tokens),
             max_wall: args.max_seconds,
         },
         concurrency: usize::from(args.concurrency),
@@ -115,6 +121,16 @@ mod tests {
         assert_eq!(options.decode.top_k, 20);
         assert!(options.decode.early_stop);
         assert_eq!(options.retry, 7);
+    }
+
+    #[test]
+    fn a_solve_takes_one_budget_only() {
+        let argv = ["egcfg", "solve", "task.toml", "--max-tokens=3000,6000"];
+        let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a solve");
+        };
+        let err = solve_options(&args.options).unwrap_err().to_string();
+        assert!(err.contains("takes one budget here, not 2"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-use super::svg::{bars, boxes, Bar, Distribution};
-use super::{fmt_count, fmt_opt, fmt_share, record_anchor, Group, Report, RunReport};
+use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
+use super::{
+    fmt_count, fmt_opt, fmt_share, record_anchor, Curve, CurvePoint, Group, Report, RunReport,
+};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -90,6 +92,9 @@ fn group_section(out: &mut String, group: &Group) {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
     }
     summary_table(out, group);
+    if let Some(curve) = &group.curve {
+        curve_section(out, curve);
+    }
     unrunnable_list(out, group);
     let primary: Vec<Bar> = group
         .runs
@@ -173,6 +178,67 @@ fn unrunnable_list(out: &mut String, group: &Group) {
         }
         out.push_str("</ul>\n");
     }
+}
+
+/// The budget curve: a table of its points and, per suite, charts of
+/// strict pass@1 against tokens and against wall time per task.
+fn curve_section(out: &mut String, curve: &Curve) {
+    let _ = writeln!(
+        out,
+        "<h3>Budget curve</h3><p>On the {} task(s) every run of this group finished.</p>",
+        curve.tasks
+    );
+    out.push_str("<table><tr><th>suite</th><th>method</th><th>config</th><th>token budget</th><th>strict pass@1</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
+    for p in &curve.points {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            escape(&p.suite),
+            escape(&p.method),
+            escape(&p.config_hash),
+            p.budget.map_or("-".into(), |b| b.to_string()),
+            p.strict,
+            fmt_count(p.tokens),
+            p.wall_s
+        );
+    }
+    out.push_str("</table>\n");
+    let mut suites: Vec<&str> = curve.points.iter().map(|p| p.suite.as_str()).collect();
+    suites.dedup();
+    for suite in suites {
+        let points: Vec<&CurvePoint> = curve.points.iter().filter(|p| p.suite == suite).collect();
+        for (axis, value) in [
+            (
+                "forward tokens per task",
+                &(|p: &CurvePoint| p.tokens) as &dyn Fn(&CurvePoint) -> f64,
+            ),
+            ("wall seconds per task", &|p: &CurvePoint| p.wall_s),
+        ] {
+            let series: Vec<Series> = series_by_method(&points, value);
+            out.push_str(&lines(
+                &format!("{suite}: strict pass@1 (%) against {axis}"),
+                axis,
+                &series,
+            ));
+        }
+    }
+}
+
+/// One line per method: its points (x, strict pass@1 in percent) in budget
+/// order.
+fn series_by_method(points: &[&CurvePoint], x: &dyn Fn(&CurvePoint) -> f64) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for p in points {
+        let point = (x(p), p.strict.percent());
+        match out.iter_mut().find(|s| s.label == p.method) {
+            Some(series) => series.points.push(point),
+            None => out.push(Series {
+                label: p.method.clone(),
+                points: vec![point],
+            }),
+        }
+    }
+    out
 }
 
 fn summary_table(out: &mut String, group: &Group) {

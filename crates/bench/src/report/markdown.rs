@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{fmt_count, fmt_opt, fmt_share, Group, Report, RunReport, SuiteReport};
+use super::{fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport};
 
 /// One table per (dataset, split, model): a row per run and suite.
 pub fn markdown(report: &Report) -> String {
@@ -53,6 +53,9 @@ fn group_table(out: &mut String, group: &Group) {
             let _ = writeln!(out, "- {}: {}", task.task_id, task.reason);
         }
     }
+    if let Some(curve) = &group.curve {
+        curve_table(out, curve);
+    }
     match group.baseline {
         Some(b) => {
             let _ = writeln!(
@@ -62,6 +65,32 @@ fn group_table(out: &mut String, group: &Group) {
             );
         }
         None => out.push_str("\nNo baseline run in this group: RSR not available.\n\n"),
+    }
+}
+
+/// The budget curve as a table: one row per run and suite.
+fn curve_table(out: &mut String, curve: &Curve) {
+    let _ = writeln!(
+        out,
+        "\nBudget curve, on the {} task(s) every run above finished:\n",
+        curve.tasks
+    );
+    out.push_str(
+        "| suite | method | config | token budget | strict pass@1 | tokens/task | wall s/task |\n",
+    );
+    out.push_str("|---|---|---|---:|---:|---:|---:|\n");
+    for p in &curve.points {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.1} |",
+            p.suite,
+            p.method,
+            p.config_hash,
+            p.budget.map_or("-".into(), |b| b.to_string()),
+            p.strict,
+            fmt_count(p.tokens),
+            p.wall_s
+        );
     }
 }
 

@@ -6,10 +6,12 @@
 //! reference for RSR and for the per-task fixed/broken lists; comparisons
 //! are always on the tasks both runs finished.
 
+mod curve;
 mod html;
 mod markdown;
 mod svg;
 
+pub use curve::{Curve, CurvePoint};
 pub use html::{escape, html, EXPLORER_PORT, HTML_TITLE};
 pub use markdown::markdown;
 
@@ -46,6 +48,8 @@ pub struct Group {
     pub runs: Vec<RunReport>,
     /// Index into `runs` of the baseline, if the group has one.
     pub baseline: Option<usize>,
+    /// Strict pass@1 against cost of every run, on the tasks all finished.
+    pub curve: Option<Curve>,
 }
 
 /// One run's numbers.
@@ -132,6 +136,7 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
                         .map(|l| l.note),
                     runs: Vec::new(),
                     baseline: None,
+                    curve: None,
                 });
                 groups.last_mut().expect("just pushed")
             }
@@ -142,6 +147,7 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
         group.runs.push(run);
     }
     for group in &mut groups {
+        group.curve = curve::curve(group);
         let Some(b) = group.baseline else { continue };
         let base = group.runs[b].results.clone();
         for (i, run) in group.runs.iter_mut().enumerate() {

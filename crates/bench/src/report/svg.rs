@@ -1,4 +1,5 @@
-//! Small inline SVG charts drawn by hand: horizontal bars and box plots.
+//! Small inline SVG charts drawn by hand: horizontal bars, box plots and
+//! lines.
 
 use std::fmt::Write;
 
@@ -138,6 +139,83 @@ pub fn boxes(title: &str, unit: &str, dists: &[Distribution]) -> String {
             );
         },
     )
+}
+
+/// One line of a line chart: its label and its (x, y) points, drawn in
+/// the order given.
+pub struct Series {
+    /// The legend's label.
+    pub label: String,
+    /// The points.
+    pub points: Vec<(f64, f64)>,
+}
+
+const LINE_H: f64 = 240.0;
+const PALETTE: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
+
+/// A line chart of y in percent (0 to 100) against `x_label`, from 0 to
+/// the largest x, one coloured line with dots per series and a legend.
+pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
+    let (left, top, plot_w) = (48.0, 28.0, WIDTH - 48.0 - 130.0);
+    let plot_h = LINE_H - top - 36.0;
+    let max_x = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.0)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let x = |v: f64| left + v / max_x * plot_w;
+    let y = |v: f64| top + plot_h - v.clamp(0.0, 100.0) / 100.0 * plot_h;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {LINE_H}" width="{WIDTH}" height="{LINE_H}" role="img"><title>{t}</title><text x="0" y="16" class="ct">{t}</text>"#,
+        t = escape(title)
+    );
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" y1="{b}" x2="{r}" y2="{b}" stroke="#888"/><line x1="{left}" y1="{top}" x2="{left}" y2="{b}" stroke="#888"/><text x="{left}" y="{bl}" class="cl" text-anchor="start">0</text><text x="{r}" y="{bl}" class="cl">{mx:.0} {xl}</text><text x="{yl}" y="{tt}" class="cl">100%</text><text x="{yl}" y="{b}" class="cl">0%</text>"##,
+        b = top + plot_h,
+        r = left + plot_w,
+        bl = top + plot_h + 16.0,
+        mx = max_x,
+        xl = escape(x_label),
+        yl = left - 4.0,
+        tt = top + 10.0,
+    );
+    for (i, line) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let path: Vec<String> = line
+            .points
+            .iter()
+            .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            path.join(" ")
+        );
+        for &(px, py) in &line.points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}: {py:.1}% at {px:.0}</title></circle>"#,
+                x(px),
+                y(py),
+                escape(&line.label)
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{ly}" fill="{colour}" class="cv">{label}</text>"#,
+            lx = left + plot_w + 12.0,
+            ly = top + 14.0 + 18.0 * i as f64,
+            label = escape(&line.label)
+        );
+    }
+    s.push_str("</svg>");
+    s
 }
 
 #[cfg(test)]

@@ -1,0 +1,166 @@
+//! The budget curve of a group (issue 14): strict pass@1 against forward
+//! tokens and wall time per task, for every run of the group (greedy
+//! baseline, sample and EG-CFG at each budget), counted on the same tasks:
+//! those every run of the group finished, so that no point gains or loses
+//! by its task set. Every suite the runs were scored on gets its own points
+//! (for MBPP: the prompt's asserts, MBPP+ and the MBPP-ET subset).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::metrics::{self, Rate};
+use crate::store::TaskResult;
+
+use super::{suites_of, Group, RunReport};
+
+/// The points of one group's curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    /// Tasks every run of the group finished: the only ones counted.
+    pub tasks: usize,
+    /// One point per run and suite, by suite, method, then budget.
+    pub points: Vec<CurvePoint>,
+}
+
+/// One run's place on the curve, on one suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    /// The suite.
+    pub suite: String,
+    /// The run's method.
+    pub method: String,
+    /// The run's config hash.
+    pub config_hash: String,
+    /// Its per-task token budget (`None`: none recorded, or no limit).
+    pub budget: Option<u64>,
+    /// Strict pass@1 on the shared tasks.
+    pub strict: Rate,
+    /// Mean forward tokens per shared task.
+    pub tokens: f64,
+    /// Mean wall seconds per shared task.
+    pub wall_s: f64,
+}
+
+/// The curve of `group`, when it has two runs or more with tasks in
+/// common.
+pub fn curve(group: &Group) -> Option<Curve> {
+    if group.runs.len() < 2 {
+        return None;
+    }
+    let shared = group
+        .runs
+        .iter()
+        .map(|run| {
+            run.results
+                .iter()
+                .map(|r| r.task_id.clone())
+                .collect::<BTreeSet<String>>()
+        })
+        .reduce(|a, b| a.intersection(&b).cloned().collect())?;
+    if shared.is_empty() {
+        return None;
+    }
+    let mut points = Vec::new();
+    for run in &group.runs {
+        let results: Vec<TaskResult> = run
+            .results
+            .iter()
+            .filter(|r| shared.contains(&r.task_id))
+            .cloned()
+            .collect();
+        let cost = metrics::cost(&results);
+        for suite in suites_of(&results) {
+            points.push(CurvePoint {
+                strict: metrics::strict_pass_at_1(&results, &suite),
+                suite,
+                method: run.info.key.method.clone(),
+                config_hash: run.info.config_hash.clone(),
+                budget: budget_of(run),
+                tokens: cost.tokens.mean,
+                wall_s: cost.wall_s.mean,
+            });
+        }
+    }
+    points.sort_by(|a, b| {
+        (&a.suite, &a.method, a.budget, &a.config_hash).cmp(&(
+            &b.suite,
+            &b.method,
+            b.budget,
+            &b.config_hash,
+        ))
+    });
+    Some(Curve {
+        tasks: shared.len(),
+        points,
+    })
+}
+
+/// The token budget in a run's config (`budget.max_tokens`), if any.
+fn budget_of(run: &RunReport) -> Option<u64> {
+    run.info.key.config["budget"]["max_tokens"].as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::build;
+    use crate::metrics::tests::result;
+    use crate::store::{RunKey, Store};
+
+    fn key(method: &str, budget: Option<u64>) -> RunKey {
+        RunKey {
+            dataset: "mbpp".into(),
+            split: "train".into(),
+            method: method.into(),
+            model: "m".into(),
+            config: serde_json::json!({ "budget": { "max_tokens": budget } }),
+        }
+    }
+
+    #[test]
+    fn points_count_only_the_tasks_every_run_finished() {
+        let mut store = Store::open_in_memory().unwrap();
+        let runs = [
+            (
+                key("baseline", None),
+                vec![("a", false, 500), ("b", true, 500)],
+            ),
+            (
+                key("sample", Some(3000)),
+                vec![("a", false, 3000), ("b", true, 1000), ("c", true, 9)],
+            ),
+            (
+                key("sample", Some(6000)),
+                vec![("a", true, 5000), ("b", true, 1000)],
+            ),
+        ];
+        for (key, results) in runs {
+            let run = store.open_run(&key, "v").unwrap();
+            for (id, passed, tokens) in results {
+                store
+                    .record(run, &result(id, passed, &[passed], tokens, 2000.0))
+                    .unwrap();
+            }
+        }
+        let report = build(&store).unwrap();
+        let curve = super::curve(&report.groups[0]).unwrap();
+        assert_eq!(curve.tasks, 2, "task c is not in every run");
+        let summary: Vec<(String, Option<u64>, usize, f64)> = curve
+            .points
+            .iter()
+            .map(|p| (p.method.clone(), p.budget, p.strict.passed, p.tokens))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("baseline".into(), None, 1, 500.0),
+                ("sample".into(), Some(3000), 1, 2000.0),
+                ("sample".into(), Some(6000), 2, 3000.0),
+            ]
+        );
+        assert!(curve
+            .points
+            .iter()
+            .all(|p| p.strict.total == 2 && p.wall_s == 2.0));
+    }
+}
