@@ -14,8 +14,12 @@
 //! answer records the spent count at the check that let it start and at the
 //! check that let its last step run ([`BudgetWindow`]): a run with a smaller
 //! budget `B` performs exactly the same steps up to the first check that
-//! finds `B` spent, which is what lets one large run stand for the smaller
-//! ones (`crate::budget_curve`).
+//! finds `B` spent, so a large run's windows say which of its answers a
+//! smaller run would have finished, cut or never started. Nothing derives
+//! smaller runs from them yet (each budget of a curve is run for real); an
+//! EG-CFG solve could not be derived so, since its attempts run on threads
+//! whose timing decides where a shared budget cuts them, and its candidate
+//! batches are sized by the budget left.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
