@@ -58,11 +58,11 @@ pub mod speed;
 pub mod text;
 
 pub use api::{
-    top_k_logprobs, ChatMessage, ContinueRequest, ContinueStop, Continuation, Engine, EngineError,
+    top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
     Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob,
 };
 #[cfg(feature = "llama")]
 pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};
+pub use sequence::Sequence;
 #[cfg(feature = "served")]
 pub use served::{ServedConfig, ServedEngine};
-pub use sequence::Sequence;

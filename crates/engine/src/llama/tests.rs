@@ -725,7 +725,11 @@ fn continuing_by_default_is_the_decode_loop_on_a_fork() {
     let out = engine
         .continue_sequence(seq, &prompt[6..], &request)
         .unwrap();
-    assert_eq!(engine.len(seq).unwrap(), 8, "the parent keeps only `append`");
+    assert_eq!(
+        engine.len(seq).unwrap(),
+        8,
+        "the parent keeps only `append`"
+    );
     // The same greedy loop by hand.
     let (by_hand, mut logits) = fresh(&engine, &prompt);
     let mut expected = Vec::new();

@@ -174,10 +174,12 @@ impl Client {
                 "no answer within {:?}: the server stalled or is overloaded",
                 self.config.timeout
             )),
-            ureq::Error::Io(e) => Failure::Transient(format!(
-                "connection failed ({e}); is the server running?"
-            )),
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Protocol(_) => {
+            ureq::Error::Io(e) => {
+                Failure::Transient(format!("connection failed ({e}); is the server running?"))
+            }
+            ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_) => {
                 Failure::Transient(format!("{error}; is the server running?"))
             }
             other => Failure::Final(other.to_string()),

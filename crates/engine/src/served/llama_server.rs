@@ -7,17 +7,22 @@
 use serde_json::{json, Value};
 
 use super::client::Client;
-use crate::api::{ContinueRequest, ContinueStop, Continuation, TokenLogprob};
+use crate::api::{ContinueRequest, TokenLogprob};
 use crate::{ChatMessage, EngineError, ModelInfo, Token};
 
 /// The model's facts from `/props` (context, template, EOS) and
 /// `/v1/models` (vocabulary size).
 pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
     let props = client.get("/props")?;
-    let n_ctx = field(client, &props, "/props", "/default_generation_settings/n_ctx")?
-        .as_u64()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| malformed(client, "/props", "n_ctx is not a positive integer"))?
+    let n_ctx = field(
+        client,
+        &props,
+        "/props",
+        "/default_generation_settings/n_ctx",
+    )?
+    .as_u64()
+    .filter(|&n| n > 0)
+    .ok_or_else(|| malformed(client, "/props", "n_ctx is not a positive integer"))?
         as usize;
     let models = client.get("/v1/models")?;
     let n_vocab = field(client, &models, "/v1/models", "/data/0/meta/n_vocab")?
@@ -61,7 +66,11 @@ pub(super) fn tokenize(
         "/tokenize",
         &json!({"content": text, "add_special": false, "parse_special": parse_special}),
     )?;
-    token_ids(client, "/tokenize", field(client, &answer, "/tokenize", "/tokens")?)
+    token_ids(
+        client,
+        "/tokenize",
+        field(client, &answer, "/tokenize", "/tokens")?,
+    )
 }
 
 /// `/detokenize`.
@@ -115,7 +124,13 @@ pub(super) fn next_top_k(
     )?
     .as_array()
     .filter(|list| !list.is_empty())
-    .ok_or_else(|| malformed(client, "/completion", "top_logprobs is not a non-empty list"))?;
+    .ok_or_else(|| {
+        malformed(
+            client,
+            "/completion",
+            "top_logprobs is not a non-empty list",
+        )
+    })?;
     let mut top: Vec<TokenLogprob> = list
         .iter()
         .map(|entry| {
@@ -138,15 +153,23 @@ pub(super) fn next_top_k(
     Ok(top)
 }
 
+/// One completion as the server reported it.
+pub(super) struct Completion {
+    /// The generated ids, the one that met a stop included.
+    pub(super) tokens: Vec<Token>,
+    /// Whether it ended on an end-of-generation token.
+    pub(super) eos: bool,
+    /// The exact bytes of the generated tokens the answer spelled out.
+    pub(super) pieces: Vec<(Token, Vec<u8>)>,
+}
+
 /// Continues `prompt` as `request` says, in one `/completion` request
-/// (`n_cmpl` samples at once). Returns the continuations and the exact
-/// bytes of each generated token.
-pub(super) fn continue_prompt(
+/// (`n_cmpl` samples at once).
+pub(super) fn complete(
     client: &Client,
     prompt: &[Token],
     request: &ContinueRequest,
-    info: &ModelInfo,
-) -> Result<(Vec<Continuation>, Vec<(Token, Vec<u8>)>), EngineError> {
+) -> Result<Vec<Completion>, EngineError> {
     let sampling = &request.sampling;
     let mut body = json!({
         "prompt": prompt,
@@ -158,10 +181,11 @@ pub(super) fn continue_prompt(
         "seed": sampling.seed,
         "cache_prompt": true,
         "return_tokens": true,
-        // One top entry per token: its exact bytes, to end at a newline.
+        // One entry per token: the exact bytes of what was generated.
         "n_probs": 1,
     });
     if request.stop_at_newline {
+        // The server keeps the token that met the stop in `tokens`.
         body["stop"] = json!(["\n"]);
     }
     if request.n > 1 {
@@ -179,35 +203,27 @@ pub(super) fn continue_prompt(
             &format!("asked for {} completions, got {}", request.n, answers.len()),
         ));
     }
-    let mut pieces = Vec::new();
-    let continuations = answers
+    answers
         .iter()
-        .map(|answer| {
-            let (continuation, bytes) = one_continuation(client, answer, request, info)?;
-            pieces.extend(bytes);
-            Ok(continuation)
-        })
-        .collect::<Result<_, EngineError>>()?;
-    Ok((continuations, pieces))
+        .map(|answer| one_completion(client, answer))
+        .collect()
 }
 
-/// Reads one completion: its generated tokens with their bytes, cut after
-/// the first token holding a newline when the request stops there.
-fn one_continuation(
-    client: &Client,
-    answer: &Value,
-    request: &ContinueRequest,
-    info: &ModelInfo,
-) -> Result<(Continuation, Vec<(Token, Vec<u8>)>), EngineError> {
-    let probs = field(client, answer, "/completion", "/completion_probabilities")?
+fn one_completion(client: &Client, answer: &Value) -> Result<Completion, EngineError> {
+    let path = "/completion";
+    let tokens = token_ids(client, path, field(client, answer, path, "/tokens")?)?;
+    let probs = field(client, answer, path, "/completion_probabilities")?
         .as_array()
-        .ok_or_else(|| malformed(client, "/completion", "completion_probabilities is not a list"))?;
+        .ok_or_else(|| malformed(client, path, "completion_probabilities is not a list"))?;
+    // The entries are not aligned with `tokens`: the server leaves out
+    // tokens whose text is an incomplete UTF-8 character. Each entry still
+    // gives its own token's exact bytes.
     let mut pieces = Vec::with_capacity(probs.len());
     for entry in probs {
         let token = entry
             .get("id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| malformed(client, "/completion", "a generated token has no id"))?;
+            .ok_or_else(|| malformed(client, path, "a generated token has no id"))?;
         let bytes = entry
             .get("bytes")
             .and_then(Value::as_array)
@@ -216,35 +232,15 @@ fn one_continuation(
                     .map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()))
                     .collect::<Option<Vec<u8>>>()
             })
-            .ok_or_else(|| malformed(client, "/completion", "a generated token has no bytes"))?;
-        pieces.push((token_id(client, "/completion", token)?, bytes));
+            .ok_or_else(|| malformed(client, path, "a generated token has no bytes"))?;
+        pieces.push((token_id(client, path, token)?, bytes));
     }
-    let stop_type = answer.get("stop_type").and_then(Value::as_str).unwrap_or("");
-    let mut stop = match stop_type {
-        "eos" => ContinueStop::Eos,
-        _ => ContinueStop::MaxTokens,
-    };
-    // The server stops on the text "\n" and may hold back the token that
-    // carried it; the line ends at the first token whose bytes hold one.
-    if let Some(at) = pieces.iter().position(|(_, b)| b.contains(&b'\n')) {
-        if request.stop_at_newline {
-            pieces.truncate(at + 1);
-            stop = ContinueStop::Newline;
-        }
-    }
-    if stop == ContinueStop::Eos
-        && !pieces
-            .last()
-            .is_some_and(|(t, _)| info.eos_tokens.contains(t))
-    {
-        // llama-server reports the end-of-generation token as generated but
-        // some builds leave it out of the list; the decoder needs it.
-        if let Some(&eos) = info.eos_tokens.first() {
-            pieces.push((eos, Vec::new()));
-        }
-    }
-    let tokens = pieces.iter().map(|(t, _)| *t).collect();
-    Ok((Continuation { tokens, stop }, pieces))
+    let eos = answer.get("stop_type").and_then(Value::as_str) == Some("eos");
+    Ok(Completion {
+        tokens,
+        eos,
+        pieces,
+    })
 }
 
 /// The value at JSON `pointer` in `answer`, or a clear error.
@@ -283,6 +279,8 @@ fn token_id(client: &Client, path: &str, id: i64) -> Result<Token, EngineError> 
 fn malformed(client: &Client, path: &str, what: &str) -> EngineError {
     EngineError::Server {
         endpoint: client.endpoint().to_string(),
-        reason: format!("{path}: malformed answer ({what}); is this a llama-server of a compatible version?"),
+        reason: format!(
+            "{path}: malformed answer ({what}); is this a llama-server of a compatible version?"
+        ),
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 pub use client::ClientConfig;
 
-use crate::api::{ContinueRequest, Continuation, TokenLogprob};
+use crate::api::{Continuation, ContinueRequest, ContinueStop, TokenLogprob};
 use crate::{ChatMessage, Engine, EngineError, Logits, ModelInfo, SeqId, SeqInput, Token};
 use client::Client;
 
@@ -60,7 +60,10 @@ pub struct ServedEngine {
     info: ModelInfo,
     top_k: usize,
     sequences: Mutex<Sequences>,
-    /// The exact bytes of tokens seen in answers or asked for.
+    /// The bytes of tokens seen in answers (exact) or asked for through
+    /// `/detokenize` (which spells a token that is only part of a UTF-8
+    /// character as U+FFFD: the one place a served model's text can differ
+    /// from a local one's).
     token_bytes: Mutex<HashMap<Token, Vec<u8>>>,
 }
 
@@ -254,10 +257,44 @@ impl Engine for ServedEngine {
         if request.max_tokens == 0 || request.n == 0 {
             return Ok(Vec::new());
         }
-        let (continuations, pieces) =
-            llama_server::continue_prompt(&self.client, &prompt, &request, &self.info)?;
-        self.remember_bytes(pieces);
-        Ok(continuations)
+        let completions = llama_server::complete(&self.client, &prompt, &request)?;
+        completions
+            .into_iter()
+            .map(|completion| {
+                self.remember_bytes(completion.pieces);
+                self.cut(completion.tokens, completion.eos, &request)
+            })
+            .collect()
+    }
+}
+
+impl ServedEngine {
+    /// A completion as a [`Continuation`]: ended after its first token
+    /// holding a newline when the request stops there (the server stops on
+    /// the text, and may have gone on within the token).
+    fn cut(
+        &self,
+        mut tokens: Vec<Token>,
+        eos: bool,
+        request: &ContinueRequest,
+    ) -> Result<Continuation, EngineError> {
+        if request.stop_at_newline {
+            for (i, &token) in tokens.iter().enumerate() {
+                if self.token_bytes(token)?.contains(&b'\n') {
+                    tokens.truncate(i + 1);
+                    return Ok(Continuation {
+                        tokens,
+                        stop: ContinueStop::Newline,
+                    });
+                }
+            }
+        }
+        let stop = if eos {
+            ContinueStop::Eos
+        } else {
+            ContinueStop::MaxTokens
+        };
+        Ok(Continuation { tokens, stop })
     }
 }
 

@@ -95,7 +95,10 @@ fn an_answer_that_is_not_json_is_a_clear_error() {
     let url = fake_server(Behaviour::Answer("<html>proxy error</html>"));
     let (endpoint, reason) = server_error(ServedEngine::connect(quick(&url)));
     assert_eq!(endpoint, url);
-    assert!(reason.contains("/props: the answer to /props is not valid JSON"), "{reason}");
+    assert!(
+        reason.contains("/props: the answer to /props is not valid JSON"),
+        "{reason}"
+    );
     assert!(reason.contains("<html>proxy error</html>"), "{reason}");
 }
 
