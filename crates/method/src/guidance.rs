@@ -197,28 +197,38 @@ pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32)
             })
             .collect()
     };
-    let (p, p_c) = (as_probs(p), as_probs(p_c));
-    let (used_p, used_pc) = match gamma {
-        g if g == 0.0 => (p.clone(), Vec::new()),
-        g if g == 1.0 => (Vec::new(), p_c.clone()),
-        _ => (p.clone(), p_c.clone()),
+    // γ = 0 is P alone and γ = 1 is P_c alone: the other list plays no part.
+    let p = if gamma == 1.0 {
+        Vec::new()
+    } else {
+        as_probs(p)
     };
-    let mut union: Vec<Token> = used_p.iter().chain(&used_pc).map(|e| e.token).collect();
+    let p_c = if gamma == 0.0 {
+        Vec::new()
+    } else {
+        as_probs(p_c)
+    };
+    let (used_p, used_pc) = (&p[..], &p_c[..]);
+    let mut union: Vec<Token> = used_p.iter().chain(used_pc).map(|e| e.token).collect();
     union.sort_unstable();
     union.dedup();
-    let p_of = probability_with_bound(&used_p);
-    let pc_of = probability_with_bound(&used_pc);
-    let scores: Vec<f32> = union
-        .iter()
-        .map(|&t| match gamma {
-            g if g == 0.0 => p_of(t).ln(),
-            g if g == 1.0 => pc_of(t).ln(),
-            _ => {
-                let (pu, pc) = (p_of(t), pc_of(t));
-                pu.ln() + gamma * ((pc + EPSILON).ln() - (pu + EPSILON).ln())
-            }
-        })
-        .collect();
+    let scores: Vec<f32> = {
+        let p_of = probability_with_bound(used_p);
+        let pc_of = probability_with_bound(used_pc);
+        union
+            .iter()
+            .map(|&t| {
+                if gamma == 0.0 {
+                    p_of(t).ln()
+                } else if gamma == 1.0 {
+                    pc_of(t).ln()
+                } else {
+                    let (pu, pc) = (p_of(t), pc_of(t));
+                    pu.ln() + gamma * ((pc + EPSILON).ln() - (pu + EPSILON).ln())
+                }
+            })
+            .collect()
+    };
     // `union` is sorted by id, so the first maximum is the lowest id.
     let token = union[argmax(&scores) as usize];
     let mut guided: Vec<TokenProb> = top_guided(&scores, scores.len())
@@ -231,8 +241,8 @@ pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32)
     guided.sort_by(|a, b| b.prob.total_cmp(&a.prob).then(a.token.cmp(&b.token)));
     TopKChoice {
         token,
-        p: if gamma == 1.0 { Vec::new() } else { p },
-        p_c: if gamma == 0.0 { Vec::new() } else { p_c },
+        p,
+        p_c,
         guided,
     }
 }
