@@ -71,6 +71,17 @@ pub struct TokenLogprob {
     pub logprob: f32,
 }
 
+/// What a decode tells about one sequence's next token: full logits from a
+/// local model, the top-k log-probabilities from a served one.
+#[derive(Debug, Clone)]
+pub enum NextToken {
+    /// Raw logits over the whole vocabulary.
+    Logits(Logits),
+    /// The most likely tokens, most likely first
+    /// ([`Engine::decode_top_k`]).
+    TopK(Arc<[TokenLogprob]>),
+}
+
 /// How [`Engine::continue_sequence`] extends a sequence.
 #[derive(Debug, Clone)]
 pub struct ContinueRequest {
@@ -236,6 +247,24 @@ pub trait Engine: Send + Sync {
             .iter()
             .map(|logits| top_k_logprobs(logits, k))
             .collect())
+    }
+
+    /// [`Engine::decode`] where the backend has full logits, otherwise
+    /// [`Engine::decode_top_k`] with its largest `k`: what decoders that
+    /// work with either kind of backend call.
+    fn decode_next(&self, inputs: &[SeqInput]) -> Result<Vec<NextToken>, EngineError> {
+        Ok(match self.top_k_limit() {
+            None => self
+                .decode(inputs)?
+                .into_iter()
+                .map(NextToken::Logits)
+                .collect(),
+            Some(k) => self
+                .decode_top_k(inputs, k)?
+                .into_iter()
+                .map(|list| NextToken::TopK(list.into()))
+                .collect(),
+        })
     }
 
     /// Appends `append` to `seq` (which keeps it), then generates `n`

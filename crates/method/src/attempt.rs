@@ -198,10 +198,8 @@ impl<'a> Attempt<'a> {
                 .guides()
                 .then(|| streams.conditional())
                 .flatten();
-            let (_, p_logits) = streams.unconditional();
-            let record = self
-                .chooser
-                .choose(step, p_logits, guided.map(|c| &c.logits[..]));
+            let (_, p_next) = streams.unconditional();
+            let record = self.chooser.choose(step, p_next, guided.map(|c| &c.next));
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
             let guided = guided.is_some();
