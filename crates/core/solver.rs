@@ -13,7 +13,7 @@ use crate::sandbox::SandboxRunner;
 /// Solves benchmark tasks with EG-CFG or the greedy baseline.
 pub struct MethodSolver {
     /// The shared engine.
-    pub engine: Arc<egcfg_engine::LlamaEngine>,
+    pub engine: Arc<dyn Engine>,
     /// The sandbox for visible-test traces and selection.
     pub runner: Arc<SandboxRunner>,
     /// Which method.
