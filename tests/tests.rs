@@ -12,4 +12,5 @@ mod engine_options;
 mod explore;
 mod fetch;
 mod samples;
+mod served;
 mod solve;
