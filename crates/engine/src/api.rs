@@ -227,6 +227,14 @@ pub trait Engine: Send + Sync {
     /// in input order, each sequence's logits after its last new token.
     fn decode(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError>;
 
+    /// Appends tokens to several sequences when nothing about their next
+    /// tokens is wanted: a served model only extends its client-side
+    /// sequences (the server sees them with the next request); the default
+    /// decodes and drops the logits.
+    fn append(&self, inputs: &[SeqInput]) -> Result<(), EngineError> {
+        self.decode(inputs).map(drop)
+    }
+
     /// The largest `k` [`Engine::decode_top_k`] honours, or `None` when
     /// [`Engine::decode`] gives full-vocabulary logits (a local model).
     /// Decoders that see `Some` must work from top-k lists alone.

@@ -10,10 +10,12 @@
 //! (`token_choice`). What every step costs is kept by the
 //! `meter`, so the loop below is the algorithm and nothing else.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
+use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{EngineError, Token};
+use egcfg_engine::{ContinueRequest, EngineError, Token};
 
 use crate::attempt_env::AttemptEnv;
 use crate::budget::CancelCause;
@@ -51,6 +53,7 @@ pub fn run_attempt(
         meter: Meter::new(env.control, prompt_tokens, spec.config.candidates),
         tokens: Vec::new(),
         early_program: None,
+        line: VecDeque::new(),
     };
     let outcome = attempt.decode_loop();
     let Attempt {
@@ -145,6 +148,9 @@ struct Attempt<'a> {
     tokens: Vec<TokenRecord>,
     /// The program the early-stop rule answered with.
     early_program: Option<String>,
+    /// The rest of an unguided line a served model wrote in one request,
+    /// taken token by token (and dropped at a refresh).
+    line: VecDeque<Token>,
 }
 
 impl<'a> Attempt<'a> {
@@ -171,6 +177,11 @@ impl<'a> Attempt<'a> {
                 .before_step(&self.reply.text, &env.task.entry_point)
             {
                 Due::Refresh { line } => {
+                    // Cut mid-line: U's next token was never asked for.
+                    if !self.line.is_empty() {
+                        self.line.clear();
+                        streams.renew_unconditional(&self.reply.tokens, &mut self.meter)?;
+                    }
                     let refreshed = self.refresher.refresh(
                         &mut streams,
                         &self.reply.text,
@@ -198,8 +209,33 @@ impl<'a> Attempt<'a> {
                 .guides()
                 .then(|| streams.conditional())
                 .flatten();
-            let (_, p_next) = streams.unconditional();
-            let record = self.chooser.choose(step, p_next, guided.map(|c| &c.next));
+            let (u, p_next) = streams.unconditional();
+            // A served model writes unguided stretches a line per request;
+            // an unguided token is the argmax of P either way.
+            let lines = engine.top_k_limit().is_some() && guided.is_none();
+            if lines && self.line.is_empty() {
+                let request = ContinueRequest {
+                    max_tokens: env.options.max_new_tokens - step,
+                    stop_at_newline: true,
+                    sampling: SamplerConfig::GREEDY,
+                    n: 1,
+                };
+                let line = engine.continue_sequence(u.id(), &[], &request)?;
+                self.line = line.into_iter().flat_map(|c| c.tokens).collect();
+            }
+            let record = match self.line.pop_front() {
+                Some(token) if lines => TokenRecord {
+                    step,
+                    token,
+                    piece: String::new(),
+                    guided: false,
+                    argmax_p: token,
+                    top_p: Vec::new(),
+                    top_pc: Vec::new(),
+                    top_guided: Vec::new(),
+                },
+                _ => self.chooser.choose(step, p_next, guided.map(|c| &c.next)),
+            };
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
             let guided = guided.is_some();
@@ -225,8 +261,13 @@ impl<'a> Attempt<'a> {
                 return Ok(AttemptStop::ContextFull);
             }
 
-            // Both streams take the token in one batched decode.
-            streams.advance(token, guided, &mut self.meter)?;
+            // Both streams take the token in one batched decode; a token
+            // whose successor is already written is only appended.
+            if lines && !self.line.is_empty() {
+                streams.append_known(token, guided, &mut self.meter)?;
+            } else {
+                streams.advance(token, guided, &mut self.meter)?;
+            }
         }
     }
 }

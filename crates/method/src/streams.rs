@@ -125,6 +125,51 @@ impl<'e> Streams<'e> {
         guided: bool,
         meter: &mut Meter<'_>,
     ) -> Result<(), MethodError> {
+        let inputs = self.inputs(token, guided);
+        let mut next = meter
+            .step(inputs.len(), || self.engine.decode_next(&inputs))?
+            .into_iter();
+        self.p_next = next.next().expect("one answer per input");
+        if let (Some(c), Some(n)) = (self.conditional.as_mut(), next.next()) {
+            c.next = n;
+        }
+        Ok(())
+    }
+
+    /// Appends `token` like [`Streams::advance`] when the next token is
+    /// already known (the rest of a line a served model wrote in one
+    /// request): what the streams hold of their next tokens goes stale, and
+    /// the caller must not read it before a refresh or a new line request.
+    pub(crate) fn append_known(
+        &mut self,
+        token: Token,
+        guided: bool,
+        meter: &mut Meter<'_>,
+    ) -> Result<(), MethodError> {
+        let inputs = self.inputs(token, guided);
+        meter.step(inputs.len(), || self.engine.append(&inputs))
+    }
+
+    /// Asks again what U's next token is, after [`Streams::append_known`]
+    /// left it stale: U's last token (of `generated`, else of the marker) is
+    /// taken back and decoded again.
+    pub(crate) fn renew_unconditional(
+        &mut self,
+        generated: &[Token],
+        meter: &mut Meter<'_>,
+    ) -> Result<(), MethodError> {
+        let last = *generated
+            .last()
+            .or(self.prompt.marker_tokens.last())
+            .expect("U holds the marker");
+        let u = &self.unconditional;
+        u.truncate(u.len()? - 1)?;
+        self.p_next = meter.step(1, || decode_one(self.engine, u, vec![last]))?;
+        Ok(())
+    }
+
+    /// `token` for U, and for C when the step is `guided`.
+    fn inputs(&self, token: Token, guided: bool) -> Vec<SeqInput> {
         let mut inputs = vec![SeqInput {
             seq: self.unconditional.id(),
             tokens: vec![token],
@@ -135,14 +180,7 @@ impl<'e> Streams<'e> {
                 tokens: vec![token],
             });
         }
-        let mut next = meter
-            .step(inputs.len(), || self.engine.decode_next(&inputs))?
-            .into_iter();
-        self.p_next = next.next().expect("one answer per input");
-        if let (Some(c), Some(n)) = (self.conditional.as_mut(), next.next()) {
-            c.next = n;
-        }
-        Ok(())
+        inputs
     }
 }
 

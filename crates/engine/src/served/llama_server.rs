@@ -212,9 +212,13 @@ pub(super) fn complete(
 fn one_completion(client: &Client, answer: &Value) -> Result<Completion, EngineError> {
     let path = "/completion";
     let tokens = token_ids(client, path, field(client, answer, path, "/tokens")?)?;
-    let probs = field(client, answer, path, "/completion_probabilities")?
-        .as_array()
-        .ok_or_else(|| malformed(client, path, "completion_probabilities is not a list"))?;
+    // Left out when no token was spelled out (the first one met a stop).
+    let probs = match answer.get("completion_probabilities") {
+        None => &Vec::new(),
+        Some(list) => list
+            .as_array()
+            .ok_or_else(|| malformed(client, path, "completion_probabilities is not a list"))?,
+    };
     // The entries are not aligned with `tokens`: the server leaves out
     // tokens whose text is an incomplete UTF-8 character. Each entry still
     // gives its own token's exact bytes.

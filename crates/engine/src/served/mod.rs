@@ -220,6 +220,13 @@ impl Engine for ServedEngine {
         )))
     }
 
+    fn append(&self, inputs: &[SeqInput]) -> Result<(), EngineError> {
+        for input in inputs {
+            self.extend(input.seq, &input.tokens)?;
+        }
+        Ok(())
+    }
+
     fn top_k_limit(&self) -> Option<usize> {
         Some(self.top_k)
     }
