@@ -656,4 +656,39 @@ mod tests {
             out.cost.head_prefill_tokens + a.cost.forward_tokens()
         );
     }
+
+    #[test]
+    fn a_top_k_only_engine_writes_the_same_answers() {
+        // A served model gives only top-k lists and whole lines; with the
+        // scripted model's single strong preference the choices are the same
+        // as from full logits, at every γ.
+        for gamma in [0.0, 1.0, 3.0] {
+            let full = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+            let top_k = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
+            let a = run(&full, adds_one_runner(), 1, 1, gamma);
+            let b = run(&top_k, adds_one_runner(), 1, 1, gamma);
+            assert_eq!(b.code, a.code, "γ = {gamma}");
+            assert_eq!(b.passed, a.passed, "γ = {gamma}");
+            let (ta, tb) = (&a.attempts[0].tokens, &b.attempts[0].tokens);
+            let ids = |t: &[TokenRecord]| t.iter().map(|t| (t.token, t.guided)).collect::<Vec<_>>();
+            assert_eq!(ids(tb), ids(ta), "γ = {gamma}");
+            assert_eq!(top_k.live(), 0, "every sequence is freed");
+        }
+    }
+
+    #[test]
+    fn a_top_k_only_engine_writes_unguided_lines_in_one_request_each() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
+        let out = run(&engine, adds_one_runner(), 1, 1, 0.0);
+        let reply = &out.attempts[0].reply;
+        let lines = reply.matches('\n').count() + 1;
+        // A line request, and a top-k request at each line's end (and one
+        // for the marker's prefill).
+        let tokens = out.attempts[0].tokens.len();
+        let requests = engine.requests.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            requests <= 2 * lines + 1,
+            "{requests} requests for {tokens} tokens on {lines} lines"
+        );
+    }
 }

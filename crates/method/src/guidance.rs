@@ -198,17 +198,8 @@ pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32)
             .collect()
     };
     // γ = 0 is P alone and γ = 1 is P_c alone: the other list plays no part.
-    let p = if gamma == 1.0 {
-        Vec::new()
-    } else {
-        as_probs(p)
-    };
-    let p_c = if gamma == 0.0 {
-        Vec::new()
-    } else {
-        as_probs(p_c)
-    };
-    let (used_p, used_pc) = (&p[..], &p_c[..]);
+    let used_p: &[TokenLogprob] = if gamma == 1.0 { &[] } else { p };
+    let used_pc: &[TokenLogprob] = if gamma == 0.0 { &[] } else { p_c };
     let mut union: Vec<Token> = used_p.iter().chain(used_pc).map(|e| e.token).collect();
     union.sort_unstable();
     union.dedup();
@@ -241,22 +232,36 @@ pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32)
     guided.sort_by(|a, b| b.prob.total_cmp(&a.prob).then(a.token.cmp(&b.token)));
     TopKChoice {
         token,
-        p,
-        p_c,
+        p: as_probs(used_p),
+        p_c: as_probs(used_pc),
         guided,
     }
 }
 
 /// A token's probability under a top-k list: listed, or the list's bound
 /// for tokens it leaves out (see [`guided_choice_top_k`]).
-fn probability_with_bound(list: &[TokenProb]) -> impl Fn(Token) -> f32 + '_ {
-    let smallest = list.iter().map(|e| e.prob).fold(f32::INFINITY, f32::min);
-    let rest = (1.0 - list.iter().map(|e| e.prob).sum::<f32>()).max(0.0);
+fn probability_with_bound(list: &[TokenLogprob]) -> impl Fn(Token) -> f32 + '_ {
+    let smallest = list
+        .iter()
+        .map(|e| e.logprob.exp())
+        .fold(f32::INFINITY, f32::min);
+    // The mass left over, `1 − Σ listed`, from the log-probabilities: summed
+    // as plain floats, a list whose first entry holds nearly all the mass
+    // rounds it to 0, and a token the list misses would count as impossible.
+    let logs: Vec<f64> = list.iter().map(|e| f64::from(e.logprob)).collect();
+    let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_listed = max + logs.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+    let rest = -log_listed.exp_m1();
+    // Below the rounding of the f32 log-probabilities the rest is noise: a
+    // list that holds all the mass leaves nothing over.
+    let rounding: f64 =
+        logs.iter().map(|l| l.exp() * l.abs()).sum::<f64>() * 4.0 * f64::from(f32::EPSILON);
+    let rest = if rest > rounding { rest as f32 } else { 0.0 };
     let bound = smallest.min(rest);
     move |token| {
         list.iter()
             .find(|e| e.token == token)
-            .map_or(bound, |e| e.prob)
+            .map_or(bound, |e| e.logprob.exp())
     }
 }
 
