@@ -82,11 +82,23 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         Method::Baseline => "baseline",
         Method::Egcfg => "egcfg",
     };
+    let sequences = match args.method {
+        Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, &options)),
+        Method::Egcfg => sequences_needed(&options),
+    };
+    let engine = load::engine(&args.model, sequences)?;
+    // A served model is named by what its server reports (the URL may
+    // change between runs of the same model).
+    let model = if args.model.endpoint.is_empty() {
+        args.model.model.clone()
+    } else {
+        format!("served:{}", engine.info().name)
+    };
     let key = RunKey {
         dataset: data.name.clone(),
         split: data.split.clone(),
         method: method_name.to_owned(),
-        model: args.model.model.clone(),
+        model,
         config: match args.method {
             Method::Baseline => {
                 serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
@@ -99,11 +111,6 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
             }),
         },
     };
-    let sequences = match args.method {
-        Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, &options)),
-        Method::Egcfg => sequences_needed(&options),
-    };
-    let engine = load::engine(&args.model, sequences)?;
     let mut solver = MethodSolver {
         engine,
         runner: runner.clone(),
