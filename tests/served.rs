@@ -157,3 +157,31 @@ fn an_endpoint_where_nothing_listens_is_named() {
     assert!(err.contains(&format!("model server {url}")), "{err}");
     assert!(err.contains("is the server running?"), "{err}");
 }
+
+/// `egcfg bench --endpoint` runs, and its run is keyed by the model the
+/// server reports, not by the `--model` default it never loaded.
+#[test]
+fn a_bench_on_a_served_model_is_keyed_by_that_model() {
+    let Some(server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "1",
+        "--max-attempts",
+        "1",
+        "--max-tokens",
+        "4000",
+        "--endpoint",
+        &server.url,
+        "--db",
+        "runs.sqlite",
+    ]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("served:tiny-llama.gguf"), "{all}");
+    assert!(!all.contains("qwen2.5-coder"), "{all}");
+}
