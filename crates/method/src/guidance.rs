@@ -176,16 +176,19 @@ pub struct TopKChoice {
 /// the smallest listed one, and at most the mass the list leaves over
 /// (`1 − Σ listed`). A token of the union that is missing from one list is
 /// given that list's bound `min(smallest listed, 1 − Σ listed)`: the most it
-/// can have, never more, and zero when the list holds all the mass. Then the
+/// can have, never more, and zero when the list holds all the mass (the rest
+/// is computed from the log-probabilities, and counts as zero below their
+/// float rounding). Then the
 /// formula of [`guided_scores`] runs over the union, and the choice is its
 /// argmax (ties to the lower id). Tokens outside both lists are never
 /// chosen: nothing is known of them but the same bounds, and choosing one
 /// blind is what the reference's endpoint mode gets wrong (method.md §8 G1).
 ///
 /// For γ in [0, 1] the score grows with both probabilities, so the bound is
-/// optimistic for a missing token; for γ > 1 it favours tokens `P` misses
-/// less than the full vocabulary would, since `P` enters with a negative
-/// weight. With both lists holding the whole vocabulary the result equals
+/// optimistic for a missing token; for γ > 1, where `P` enters with a
+/// negative weight, it is pessimistic for a token `P` misses (it scores at
+/// most what the full vocabulary would give it). With both lists holding the
+/// whole vocabulary the result equals
 /// [`guided_choice`]'s. γ = 0 is `P`'s first entry and γ = 1 `P_c`'s, with
 /// no bound needed.
 pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32) -> TopKChoice {
