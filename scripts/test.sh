@@ -3,7 +3,9 @@
 #   1. installs missing system packages (scripts/install-deps.sh);
 #   2. checks formatting and lints;
 #   3. fetches the end-to-end model once into $EGCFG_HOME (cached after that);
-#   4. runs every unit and integration test in release mode (llama.cpp is
+#   4. builds llama.cpp's llama-server once (scripts/llama-server.sh), for
+#      the served backend's tests against a real server;
+#   5. runs every unit and integration test in release mode (llama.cpp is
 #      built once, for one profile, and tests of real models need the speed),
 #      the explorer's test in headless Chromium among them, then the
 #      method's tests once more without the engine's llama.cpp backend.
@@ -36,6 +38,11 @@ if [ "${EGCFG_SKIP_E2E:-0}" != "1" ]; then
   EGCFG_E2E_MODEL="$("$target_dir/release/egcfg" model path "$e2e_model")"
   export EGCFG_E2E_MODEL
 fi
+
+# The served backend's tests start this server themselves; built once per
+# target directory, so later runs only check it is there.
+EGCFG_LLAMA_SERVER="$(scripts/llama-server.sh)"
+export EGCFG_LLAMA_SERVER
 
 # install-deps.sh put Chromium here: the explorer's browser test must run,
 # not skip.

@@ -13,4 +13,5 @@ mod explore;
 mod fetch;
 mod sample;
 mod samples;
+mod served;
 mod solve;

@@ -33,6 +33,7 @@ impl Sandbox {
             .env("EGCFG_HOME", self.path().join("home"))
             .env("OMP_WAIT_POLICY", "passive")
             .env_remove("EGCFG_MODEL")
+            .env_remove("EGCFG_ENDPOINT")
             .env_remove("RUST_LOG");
         command
     }

@@ -92,6 +92,13 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     let options = options_at(budgets[0])?;
     // The budget changes no engine setting, so one engine serves them all.
     let engine = load::engine(&args.model, sequences_for(method, &options))?;
+    // A served model is named by what its server reports (the URL may
+    // change between runs of the same model).
+    let model = if args.model.endpoint.is_empty() {
+        args.model.model.clone()
+    } else {
+        format!("served:{}", engine.info().name)
+    };
     let mut solver = MethodSolver {
         engine,
         runner: runner.clone(),
@@ -103,7 +110,7 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // points of the curve come first; a killed curve resumes where it was.
     for &tokens in &budgets {
         solver.options = options_at(tokens)?;
-        let key = run_key(&data, &args.model.model, method, &solver.options);
+        let key = run_key(&data, &model, method, &solver.options);
         let summary = run_benchmark(
             &mut store,
             runner.executor(),

@@ -77,6 +77,29 @@ pub struct ModelArgs {
         allow_negative_numbers = true
     )]
     pub ctx: u32,
+
+    /// Use the model an inference server hosts at this URL instead of
+    /// loading one (e.g. `http://127.0.0.1:8080`); `--model`, `--threads`
+    /// and `--ctx` are then ignored. Only one endpoint is supported so far.
+    #[arg(long, value_delimiter = ',', env = "EGCFG_ENDPOINT")]
+    pub endpoint: Vec<String>,
+
+    /// The kind of server behind `--endpoint`; its `/props` must answer as
+    /// llama.cpp's llama-server does.
+    #[arg(long, value_enum, default_value_t = EndpointKind::LlamaServer)]
+    pub endpoint_kind: EndpointKind,
+
+    /// The environment variable that holds the endpoint's API key, sent as
+    /// a bearer token when set.
+    #[arg(long, default_value = "EGCFG_API_KEY")]
+    pub api_key_env: String,
+}
+
+/// The inference servers egcfg can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndpointKind {
+    /// llama.cpp's `llama-server`.
+    LlamaServer,
 }
 
 /// Flags of `egcfg solve`.

@@ -50,7 +50,7 @@ pub fn sequences_for(method: Method, options: &SolveOptions) -> usize {
 /// Solves benchmark tasks with one of the CLI's methods.
 pub struct MethodSolver {
     /// The shared engine.
-    pub engine: Arc<egcfg_engine::LlamaEngine>,
+    pub engine: Arc<dyn Engine>,
     /// The sandbox for visible-test traces and selection.
     pub runner: Arc<SandboxRunner>,
     /// Which method.

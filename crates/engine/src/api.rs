@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::sampler::{Sampler, SamplerConfig};
+
 /// A token id in the model's vocabulary.
 pub type Token = i32;
 
@@ -58,6 +60,63 @@ pub struct ModelInfo {
     pub chat_template: Option<String>,
 }
 
+/// One entry of a next-token top-k list: a token and its log-probability
+/// under the model's full next-token distribution (softmax over the whole
+/// vocabulary, before any sampling setting).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenLogprob {
+    /// The token.
+    pub token: Token,
+    /// Its natural-log probability.
+    pub logprob: f32,
+}
+
+/// What a decode tells about one sequence's next token: full logits from a
+/// local model, the top-k log-probabilities from a served one.
+#[derive(Debug, Clone)]
+pub enum NextToken {
+    /// Raw logits over the whole vocabulary.
+    Logits(Logits),
+    /// The most likely tokens, most likely first
+    /// ([`Engine::decode_top_k`]).
+    TopK(Arc<[TokenLogprob]>),
+}
+
+/// How [`Engine::continue_sequence`] extends a sequence.
+#[derive(Debug, Clone)]
+pub struct ContinueRequest {
+    /// At most this many new tokens per sample.
+    pub max_tokens: usize,
+    /// End a sample with (and including) the first token whose bytes hold a
+    /// newline: one line of code per request.
+    pub stop_at_newline: bool,
+    /// Greedy (temperature 0) or sampled; sample `i` of `n` is seeded with
+    /// `sampling.seed + i`.
+    pub sampling: SamplerConfig,
+    /// Number of independent samples.
+    pub n: usize,
+}
+
+/// Why a continuation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContinueStop {
+    /// Its last token holds a newline.
+    Newline,
+    /// It reached [`ContinueRequest::max_tokens`].
+    MaxTokens,
+    /// The model chose an end-of-generation token (the last token).
+    Eos,
+}
+
+/// One continuation from [`Engine::continue_sequence`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    /// The new tokens, the stopping token included.
+    pub tokens: Vec<Token>,
+    /// Why it ended.
+    pub stop: ContinueStop,
+}
+
 /// Everything that can go wrong talking to an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -104,6 +163,20 @@ pub enum EngineError {
     /// Tokenizing or rendering text failed.
     #[error("text processing failed: {0}")]
     Text(String),
+    /// The backend cannot do what was asked (a served model has no
+    /// full-vocabulary logits, only top-k log-probabilities).
+    #[error("unsupported by this backend: {0}")]
+    Unsupported(String),
+    /// A model server failed: unreachable, too slow, or an answer that
+    /// is not what its API promises. This is the infrastructure failing,
+    /// not the task.
+    #[error("model server {endpoint}: {reason}")]
+    Server {
+        /// The server's base URL.
+        endpoint: String,
+        /// What went wrong, and what to check.
+        reason: String,
+    },
 }
 
 /// A causal language model with cheap, forkable sequences.
@@ -153,4 +226,147 @@ pub trait Engine: Send + Sync {
     /// Append tokens to several sequences in one forward pass and return,
     /// in input order, each sequence's logits after its last new token.
     fn decode(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError>;
+
+    /// Appends tokens to several sequences when nothing about their next
+    /// tokens is wanted: a served model only extends its client-side
+    /// sequences (the server sees them with the next request); the default
+    /// decodes and drops the logits.
+    fn append(&self, inputs: &[SeqInput]) -> Result<(), EngineError> {
+        self.decode(inputs).map(drop)
+    }
+
+    /// The largest `k` [`Engine::decode_top_k`] honours, or `None` when
+    /// [`Engine::decode`] gives full-vocabulary logits (a local model).
+    /// Decoders that see `Some` must work from top-k lists alone.
+    fn top_k_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// Like [`Engine::decode`], but returns only the `k` most likely next
+    /// tokens of each sequence with their log-probabilities, most likely
+    /// first (ties to the lower id). This is all a served model returns.
+    fn decode_top_k(
+        &self,
+        inputs: &[SeqInput],
+        k: usize,
+    ) -> Result<Vec<Vec<TokenLogprob>>, EngineError> {
+        Ok(self
+            .decode(inputs)?
+            .iter()
+            .map(|logits| top_k_logprobs(logits, k))
+            .collect())
+    }
+
+    /// [`Engine::decode`] where the backend has full logits, otherwise
+    /// [`Engine::decode_top_k`] with its largest `k`: what decoders that
+    /// work with either kind of backend call.
+    fn decode_next(&self, inputs: &[SeqInput]) -> Result<Vec<NextToken>, EngineError> {
+        Ok(match self.top_k_limit() {
+            None => self
+                .decode(inputs)?
+                .into_iter()
+                .map(NextToken::Logits)
+                .collect(),
+            Some(k) => self
+                .decode_top_k(inputs, k)?
+                .into_iter()
+                .map(|list| NextToken::TopK(list.into()))
+                .collect(),
+        })
+    }
+
+    /// Appends `append` to `seq` (which keeps it), then generates `n`
+    /// continuations from there, each stopping at a newline, EOS or the
+    /// token cap. `seq` itself does not take the continuations.
+    ///
+    /// This lets a served model write a whole line in one request; the
+    /// default runs the same loop over [`Engine::decode`] on forks of `seq`
+    /// and needs `append` non-empty (the logits at `seq`'s end are only
+    /// known by decoding into it).
+    fn continue_sequence(
+        &self,
+        seq: SeqId,
+        append: &[Token],
+        request: &ContinueRequest,
+    ) -> Result<Vec<Continuation>, EngineError> {
+        let parent_logits = self
+            .decode(&[SeqInput {
+                seq,
+                tokens: append.to_vec(),
+            }])?
+            .remove(0);
+        (0..request.n)
+            .map(|i| continue_one(self, seq, &parent_logits, request, i as u64))
+            .collect()
+    }
+}
+
+/// The `k` most likely tokens of raw `logits`, as log-probabilities, most
+/// likely first, ties to the lower id.
+pub fn top_k_logprobs(logits: &[f32], k: usize) -> Vec<TokenLogprob> {
+    let log_probs = crate::sampler::log_softmax(logits, 1.0);
+    let mut ids: Vec<usize> = (0..logits.len()).collect();
+    let by_logit_desc = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+    let k = k.min(ids.len());
+    if k < ids.len() {
+        ids.select_nth_unstable_by(k, by_logit_desc);
+        ids.truncate(k);
+    }
+    ids.sort_by(by_logit_desc);
+    ids.into_iter()
+        .map(|i| TokenLogprob {
+            token: i as Token,
+            logprob: log_probs[i] as f32,
+        })
+        .collect()
+}
+
+/// One continuation of [`Engine::continue_sequence`]'s default: decodes on
+/// a fork of `seq`, which is freed however it ends.
+fn continue_one<E: Engine + ?Sized>(
+    engine: &E,
+    seq: SeqId,
+    parent_logits: &Logits,
+    request: &ContinueRequest,
+    index: u64,
+) -> Result<Continuation, EngineError> {
+    let mut sampler = Sampler::new(SamplerConfig {
+        seed: request.sampling.seed.wrapping_add(index),
+        ..request.sampling
+    });
+    let fork = engine.fork(seq)?;
+    let result = (|| {
+        let mut logits = parent_logits.clone();
+        let mut tokens = Vec::new();
+        loop {
+            let token = sampler.sample(&logits);
+            tokens.push(token);
+            if engine.info().eos_tokens.contains(&token) {
+                return Ok(Continuation {
+                    tokens,
+                    stop: ContinueStop::Eos,
+                });
+            }
+            if request.stop_at_newline && engine.token_bytes(token)?.contains(&b'\n') {
+                return Ok(Continuation {
+                    tokens,
+                    stop: ContinueStop::Newline,
+                });
+            }
+            if tokens.len() >= request.max_tokens {
+                return Ok(Continuation {
+                    tokens,
+                    stop: ContinueStop::MaxTokens,
+                });
+            }
+            logits = engine
+                .decode(&[SeqInput {
+                    seq: fork,
+                    tokens: vec![token],
+                }])?
+                .remove(0);
+        }
+    })();
+    engine.free(fork);
+    result
 }

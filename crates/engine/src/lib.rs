@@ -52,10 +52,17 @@ pub mod generate;
 mod llama;
 pub mod sampler;
 mod sequence;
+#[cfg(feature = "served")]
+pub mod served;
 pub mod speed;
 pub mod text;
 
-pub use api::{ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token};
+pub use api::{
+    top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
+    Logits, ModelInfo, NextToken, Role, SeqId, SeqInput, Token, TokenLogprob,
+};
 #[cfg(feature = "llama")]
 pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};
 pub use sequence::Sequence;
+#[cfg(feature = "served")]
+pub use served::{ServedConfig, ServedEngine};

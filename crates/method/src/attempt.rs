@@ -10,10 +10,12 @@
 //! (`token_choice`). What every step costs is kept by the
 //! `meter`, so the loop below is the algorithm and nothing else.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
+use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{EngineError, Token};
+use egcfg_engine::{ContinueRequest, EngineError, Token};
 
 use crate::attempt_env::AttemptEnv;
 use crate::budget::CancelCause;
@@ -51,6 +53,7 @@ pub fn run_attempt(
         meter: Meter::new(env.control, prompt_tokens, spec.config.candidates),
         tokens: Vec::new(),
         early_program: None,
+        line: VecDeque::new(),
     };
     let outcome = attempt.decode_loop();
     let Attempt {
@@ -146,6 +149,9 @@ struct Attempt<'a> {
     tokens: Vec<TokenRecord>,
     /// The program the early-stop rule answered with.
     early_program: Option<String>,
+    /// The rest of an unguided line a served model wrote in one request,
+    /// taken token by token (and dropped at a refresh).
+    line: VecDeque<Token>,
 }
 
 impl<'a> Attempt<'a> {
@@ -172,6 +178,11 @@ impl<'a> Attempt<'a> {
                 .before_step(&self.reply.text, &env.task.entry_point)
             {
                 Due::Refresh { line } => {
+                    // Cut mid-line: U's next token was never asked for.
+                    if !self.line.is_empty() {
+                        self.line.clear();
+                        streams.renew_unconditional(&self.reply.tokens, &mut self.meter)?;
+                    }
                     let refreshed = self.refresher.refresh(
                         &mut streams,
                         &self.reply.text,
@@ -199,10 +210,33 @@ impl<'a> Attempt<'a> {
                 .guides()
                 .then(|| streams.conditional())
                 .flatten();
-            let (_, p_logits) = streams.unconditional();
-            let record = self
-                .chooser
-                .choose(step, p_logits, guided.map(|c| &c.logits[..]));
+            let (u, p_next) = streams.unconditional();
+            // A served model writes unguided stretches a line per request;
+            // an unguided token is the argmax of P either way.
+            let lines = engine.top_k_limit().is_some() && guided.is_none();
+            if lines && self.line.is_empty() {
+                let request = ContinueRequest {
+                    max_tokens: env.options.max_new_tokens - step,
+                    stop_at_newline: true,
+                    sampling: SamplerConfig::GREEDY,
+                    n: 1,
+                };
+                let line = engine.continue_sequence(u.id(), &[], &request)?;
+                self.line = line.into_iter().flat_map(|c| c.tokens).collect();
+            }
+            let record = match self.line.pop_front() {
+                Some(token) if lines => TokenRecord {
+                    step,
+                    token,
+                    piece: String::new(),
+                    guided: false,
+                    argmax_p: token,
+                    top_p: Vec::new(),
+                    top_pc: Vec::new(),
+                    top_guided: Vec::new(),
+                },
+                _ => self.chooser.choose(step, p_next, guided.map(|c| &c.next)),
+            };
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
             let guided = guided.is_some();
@@ -228,8 +262,13 @@ impl<'a> Attempt<'a> {
                 return Ok(AttemptStop::ContextFull);
             }
 
-            // Both streams take the token in one batched decode.
-            streams.advance(token, guided, &mut self.meter)?;
+            // Both streams take the token in one batched decode; a token
+            // whose successor is already written is only appended.
+            if lines && !self.line.is_empty() {
+                streams.append_known(token, guided, &mut self.meter)?;
+            } else {
+                streams.advance(token, guided, &mut self.meter)?;
+            }
         }
     }
 }
@@ -616,6 +655,41 @@ mod tests {
         assert_eq!(
             out.cost.forward_tokens,
             out.cost.head_prefill_tokens + a.cost.forward_tokens()
+        );
+    }
+
+    #[test]
+    fn a_top_k_only_engine_writes_the_same_answers() {
+        // A served model gives only top-k lists and whole lines; with the
+        // scripted model's single strong preference the choices are the same
+        // as from full logits, at every γ.
+        for gamma in [0.0, 1.0, 3.0] {
+            let full = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+            let top_k = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
+            let a = run(&full, adds_one_runner(), 1, 1, gamma);
+            let b = run(&top_k, adds_one_runner(), 1, 1, gamma);
+            assert_eq!(b.code, a.code, "γ = {gamma}");
+            assert_eq!(b.passed, a.passed, "γ = {gamma}");
+            let (ta, tb) = (&a.attempts[0].tokens, &b.attempts[0].tokens);
+            let ids = |t: &[TokenRecord]| t.iter().map(|t| (t.token, t.guided)).collect::<Vec<_>>();
+            assert_eq!(ids(tb), ids(ta), "γ = {gamma}");
+            assert_eq!(top_k.live(), 0, "every sequence is freed");
+        }
+    }
+
+    #[test]
+    fn a_top_k_only_engine_writes_unguided_lines_in_one_request_each() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
+        let out = run(&engine, adds_one_runner(), 1, 1, 0.0);
+        let reply = &out.attempts[0].reply;
+        let lines = reply.matches('\n').count() + 1;
+        // A line request, and a top-k request at each line's end (and one
+        // for the marker's prefill).
+        let tokens = out.attempts[0].tokens.len();
+        let requests = engine.requests.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            requests <= 2 * lines + 1,
+            "{requests} requests for {tokens} tokens on {lines} lines"
         );
     }
 }

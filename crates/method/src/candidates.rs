@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use egcfg_engine::sampler::{Sampler, SamplerConfig};
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{Engine, Logits, SeqInput, Sequence, Token};
+use egcfg_engine::{ContinueRequest, Engine, Logits, NextToken, SeqInput, Sequence, Token};
 
 use crate::code_text::{count_newlines, FENCE};
 use crate::config::{derive_seed, Horizon};
@@ -74,27 +74,76 @@ struct Live<'e> {
     index: usize,
     seq: Sequence<'e>,
     sampler: Sampler,
+    tail: Tail,
+}
+
+/// What one candidate sampled so far.
+#[derive(Default)]
+struct Tail {
     stream: Utf8Stream,
     text: String,
     tokens: Vec<Token>,
 }
 
+impl Tail {
+    /// Takes the sampled `token`; `Some` when the candidate stops with it.
+    fn take(
+        &mut self,
+        engine: &dyn Engine,
+        token: Token,
+        params: &SampleParams,
+    ) -> Result<Option<CandidateStop>, MethodError> {
+        if engine.info().eos_tokens.contains(&token) {
+            return Ok(Some(CandidateStop::Eos));
+        }
+        self.tokens.push(token);
+        let piece = self.stream.push(&engine.token_bytes(token)?);
+        self.text.push_str(&piece);
+        let text = &self.text;
+        Ok(if text.contains(FENCE) {
+            Some(CandidateStop::Fence)
+        } else if params
+            .horizon
+            .newline_limit()
+            .is_some_and(|n| count_newlines(text) >= n)
+        {
+            Some(CandidateStop::Lines)
+        } else if self.tokens.len() >= params.max_tokens {
+            Some(CandidateStop::TokenLimit)
+        } else {
+            None
+        })
+    }
+
+    fn finish(&mut self, stop: CandidateStop) -> SampledCandidate {
+        SampledCandidate {
+            text: std::mem::take(&mut self.text),
+            tokens: std::mem::take(&mut self.tokens),
+            stop,
+        }
+    }
+}
+
 /// Sample `params.n` continuations of `parent` in one batch per step.
 ///
-/// `parent_logits` are the parent's logits for its next token, so the
-/// first token of every fork is drawn without a forward pass. Each sequence
-/// stops on its own ([`CandidateStop`]) and is freed as soon as it stops.
-/// `cancelled` is polled before every step.
+/// `parent_next` is what the engine knows of the parent's next token. With
+/// full logits the first token of every fork is drawn without a forward
+/// pass, and each sequence stops on its own ([`CandidateStop`]) and is freed
+/// as soon as it stops; `cancelled` is polled before every step. An engine
+/// that gives only top-k lists (a served model) writes all `n` in one
+/// [`Engine::continue_sequence`] call instead, cut by the same stops.
 pub fn sample_candidates<'e>(
     engine: &'e dyn Engine,
     parent: &Sequence<'e>,
-    parent_logits: &Logits,
+    parent_next: &NextToken,
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
     let started = Instant::now();
-    let eos = &engine.info().eos_tokens;
-    let newline_limit = params.horizon.newline_limit();
+    let parent_logits = match parent_next {
+        NextToken::Logits(logits) => logits,
+        NextToken::TopK(_) => return sample_by_continuation(engine, parent, params, started),
+    };
     let mut done: Vec<Option<SampledCandidate>> = vec![None; params.n];
     let mut live = Vec::with_capacity(params.n);
     for index in 0..params.n {
@@ -106,9 +155,7 @@ pub fn sample_candidates<'e>(
                 TOP_P,
                 derive_seed(params.seed, &[index as u64]),
             )),
-            stream: Utf8Stream::new(),
-            text: String::new(),
-            tokens: Vec::new(),
+            tail: Tail::default(),
         });
     }
     let mut logits: Vec<Logits> = vec![parent_logits.clone(); params.n];
@@ -122,36 +169,14 @@ pub fn sample_candidates<'e>(
                 Some(CandidateStop::Cancelled)
             } else {
                 let token = cand.sampler.sample(logit);
-                if eos.contains(&token) {
-                    Some(CandidateStop::Eos)
-                } else {
-                    cand.tokens.push(token);
-                    let piece = cand.stream.push(&engine.token_bytes(token)?);
-                    cand.text.push_str(&piece);
-                    let text = &cand.text;
-                    if text.contains(FENCE) {
-                        Some(CandidateStop::Fence)
-                    } else if newline_limit.is_some_and(|n| count_newlines(text) >= n) {
-                        Some(CandidateStop::Lines)
-                    } else if cand.tokens.len() >= params.max_tokens {
-                        Some(CandidateStop::TokenLimit)
-                    } else {
-                        None
-                    }
-                }
+                cand.tail.take(engine, token, params)?
             };
             match stop {
-                Some(stop) => {
-                    done[cand.index] = Some(SampledCandidate {
-                        text: std::mem::take(&mut cand.text),
-                        tokens: std::mem::take(&mut cand.tokens),
-                        stop,
-                    });
-                }
+                Some(stop) => done[cand.index] = Some(cand.tail.finish(stop)),
                 None => {
                     batch.push(SeqInput {
                         seq: cand.seq.id(),
-                        tokens: vec![*cand.tokens.last().expect("just pushed")],
+                        tokens: vec![*cand.tail.tokens.last().expect("just pushed")],
                     });
                     still.push(cand);
                 }
@@ -171,6 +196,41 @@ pub fn sample_candidates<'e>(
             .collect(),
         cost,
     ))
+}
+
+/// [`sample_candidates`] through one [`Engine::continue_sequence`] call:
+/// the engine samples all `n` (stopping at the first newline when one line
+/// is wanted), and each is cut where the token-by-token loop would stop.
+fn sample_by_continuation(
+    engine: &dyn Engine,
+    parent: &Sequence<'_>,
+    params: &SampleParams,
+    started: Instant,
+) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
+    let request = ContinueRequest {
+        max_tokens: params.max_tokens,
+        stop_at_newline: params.horizon.newline_limit() == Some(1),
+        sampling: SamplerConfig::nucleus(params.temperature, TOP_P, params.seed),
+        n: params.n,
+    };
+    let mut cost = SampleCost::default();
+    let mut sampled = Vec::with_capacity(params.n);
+    for continuation in engine.continue_sequence(parent.id(), &[], &request)? {
+        cost.decoded += continuation.tokens.len() as u64;
+        let mut tail = Tail::default();
+        let mut stop = None;
+        for &token in &continuation.tokens {
+            stop = tail.take(engine, token, params)?;
+            if stop.is_some() {
+                break;
+            }
+        }
+        // The engine stopped first: at the token cap (or at a line end the
+        // horizon does not count, which cannot happen with one line).
+        sampled.push(tail.finish(stop.unwrap_or(CandidateStop::TokenLimit)));
+    }
+    cost.seconds = started.elapsed().as_secs_f64();
+    Ok((sampled, cost))
 }
 
 /// Steps 1–2 of building a candidate: cut the sample at its first fence and
@@ -309,7 +369,7 @@ mod tests {
     use crate::testing::{FakeRunner, ScriptedEngine};
 
     /// A sequence holding the opening of the assistant's turn, and its logits.
-    fn assistant_turn(engine: &ScriptedEngine) -> (Sequence<'_>, Logits) {
+    fn assistant_turn(engine: &ScriptedEngine) -> (Sequence<'_>, NextToken) {
         let parent = Sequence::new(engine).unwrap();
         let prompt = engine.tokenize("<|im_start|>assistant\n", true).unwrap();
         let logits = engine
@@ -319,7 +379,7 @@ mod tests {
             }])
             .unwrap()
             .remove(0);
-        (parent, logits)
+        (parent, NextToken::Logits(logits))
     }
 
     #[test]

@@ -5,11 +5,15 @@
 //! full vocabulary as `log P + γ (log(P_c + ε) − log(P + ε))`; the decoder
 //! takes its argmax. γ = 0 is `P`, γ = 1 is `P_c`, γ > 1 extrapolates away
 //! from the unconditional model.
+//!
+//! A served model gives only the top-k log-probabilities of each stream's
+//! next token; [`guided_choice_top_k`] applies the same formula to the union
+//! of the two lists, with the mass the lists leave out handled explicitly.
 
 use serde::{Deserialize, Serialize};
 
 use egcfg_engine::sampler::argmax;
-use egcfg_engine::Token;
+use egcfg_engine::{Token, TokenLogprob};
 
 /// The ε of the guidance ratio, as in the paper.
 pub const EPSILON: f32 = 1e-8;
@@ -150,6 +154,120 @@ pub fn guided_choice(
     }
 }
 
+/// What one guided step decided from two top-k lists, and the lists.
+#[derive(Debug, Clone)]
+pub struct TopKChoice {
+    /// The chosen token: always one listed in `P`'s or `P_c`'s top-k.
+    pub token: Token,
+    /// `P`'s list as the server returned it (empty when γ = 1).
+    pub p: Vec<TokenProb>,
+    /// `P_c`'s list as the server returned it (empty when γ = 0).
+    pub p_c: Vec<TokenProb>,
+    /// The guided distribution over the union of both lists, normalised over
+    /// that union, most likely first.
+    pub guided: Vec<TokenProb>,
+}
+
+/// Guidance from the top-k lists of `P` and `P_c` (each sorted most likely
+/// first, as [`egcfg_engine::Engine::decode_top_k`] returns them).
+///
+/// **The rule for missing mass.** A list of the `k` most likely tokens says
+/// two things about every token it leaves out: its probability is at most
+/// the smallest listed one, and at most the mass the list leaves over
+/// (`1 − Σ listed`). A token of the union that is missing from one list is
+/// given that list's bound `min(smallest listed, 1 − Σ listed)`: the most it
+/// can have, never more, and zero when the list holds all the mass (the rest
+/// is computed from the log-probabilities, and counts as zero below their
+/// float rounding). Then the
+/// formula of [`guided_scores`] runs over the union, and the choice is its
+/// argmax (ties to the lower id). Tokens outside both lists are never
+/// chosen: nothing is known of them but the same bounds, and choosing one
+/// blind is what the reference's endpoint mode gets wrong (method.md §8 G1).
+///
+/// For γ in [0, 1] the score grows with both probabilities, so the bound is
+/// optimistic for a missing token; for γ > 1, where `P` enters with a
+/// negative weight, it is pessimistic for a token `P` misses (it scores at
+/// most what the full vocabulary would give it). With both lists holding the
+/// whole vocabulary the result equals
+/// [`guided_choice`]'s. γ = 0 is `P`'s first entry and γ = 1 `P_c`'s, with
+/// no bound needed.
+pub fn guided_choice_top_k(p: &[TokenLogprob], p_c: &[TokenLogprob], gamma: f32) -> TopKChoice {
+    let as_probs = |list: &[TokenLogprob]| -> Vec<TokenProb> {
+        list.iter()
+            .map(|e| TokenProb {
+                token: e.token,
+                prob: e.logprob.exp(),
+            })
+            .collect()
+    };
+    // γ = 0 is P alone and γ = 1 is P_c alone: the other list plays no part.
+    let used_p: &[TokenLogprob] = if gamma == 1.0 { &[] } else { p };
+    let used_pc: &[TokenLogprob] = if gamma == 0.0 { &[] } else { p_c };
+    let mut union: Vec<Token> = used_p.iter().chain(used_pc).map(|e| e.token).collect();
+    union.sort_unstable();
+    union.dedup();
+    let scores: Vec<f32> = {
+        let p_of = probability_with_bound(used_p);
+        let pc_of = probability_with_bound(used_pc);
+        union
+            .iter()
+            .map(|&t| {
+                if gamma == 0.0 {
+                    p_of(t).ln()
+                } else if gamma == 1.0 {
+                    pc_of(t).ln()
+                } else {
+                    let (pu, pc) = (p_of(t), pc_of(t));
+                    pu.ln() + gamma * ((pc + EPSILON).ln() - (pu + EPSILON).ln())
+                }
+            })
+            .collect()
+    };
+    // `union` is sorted by id, so the first maximum is the lowest id.
+    let token = union[argmax(&scores) as usize];
+    let mut guided: Vec<TokenProb> = top_guided(&scores, scores.len())
+        .into_iter()
+        .map(|e| TokenProb {
+            token: union[e.token as usize],
+            prob: e.prob,
+        })
+        .collect();
+    guided.sort_by(|a, b| b.prob.total_cmp(&a.prob).then(a.token.cmp(&b.token)));
+    TopKChoice {
+        token,
+        p: as_probs(used_p),
+        p_c: as_probs(used_pc),
+        guided,
+    }
+}
+
+/// A token's probability under a top-k list: listed, or the list's bound
+/// for tokens it leaves out (see [`guided_choice_top_k`]).
+fn probability_with_bound(list: &[TokenLogprob]) -> impl Fn(Token) -> f32 + '_ {
+    let smallest = list
+        .iter()
+        .map(|e| e.logprob.exp())
+        .fold(f32::INFINITY, f32::min);
+    // The mass left over, `1 − Σ listed`, from the log-probabilities: summed
+    // as plain floats, a list whose first entry holds nearly all the mass
+    // rounds it to 0, and a token the list misses would count as impossible.
+    let logs: Vec<f64> = list.iter().map(|e| f64::from(e.logprob)).collect();
+    let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_listed = max + logs.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+    let rest = -log_listed.exp_m1();
+    // Below the rounding of the f32 log-probabilities the rest is noise: a
+    // list that holds all the mass leaves nothing over.
+    let rounding: f64 =
+        logs.iter().map(|l| l.exp() * l.abs()).sum::<f64>() * 4.0 * f64::from(f32::EPSILON);
+    let rest = if rest > rounding { rest as f32 } else { 0.0 };
+    let bound = smallest.min(rest);
+    move |token| {
+        list.iter()
+            .find(|e| e.token == token)
+            .map_or(bound, |e| e.logprob.exp())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +360,92 @@ mod tests {
         assert_eq!(top[0].token, 1);
         assert!(close(top[0].prob, 0.6));
         assert_eq!(top[1].token, 0);
+    }
+
+    /// Raw logits over `n` tokens shaped like a language model's: a few
+    /// likely tokens and a long tail (seeded).
+    fn lm_like_logits(rng: &mut impl rand::Rng, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let u: f32 = rng.gen_range(0.0..1.0);
+                // Heavy upper tail: most logits near 0, a few up to ~12.
+                -4.0 * (1.0 - u).ln() - 6.0
+            })
+            .collect()
+    }
+
+    fn listed(logits: &[f32], k: usize) -> Vec<TokenLogprob> {
+        egcfg_engine::top_k_logprobs(logits, k)
+    }
+
+    #[test]
+    fn top_k_with_the_whole_vocabulary_equals_the_full_result() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..50 {
+            let u = lm_like_logits(&mut rng, 64);
+            let c = lm_like_logits(&mut rng, 64);
+            for gamma in [0.0, 0.5, 1.0, 3.0] {
+                let full = guided_choice(&u, &c, gamma, 0).token;
+                let top = guided_choice_top_k(&listed(&u, 64), &listed(&c, 64), gamma);
+                assert_eq!(top.token, full, "γ = {gamma}");
+            }
+        }
+    }
+
+    #[test]
+    fn top_k_agrees_with_the_full_vocabulary_and_never_leaves_the_lists() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let (n, k, trials) = (2000, 20, 400);
+        for gamma in [0.0f32, 0.5, 1.0, 3.0] {
+            let mut agree = 0;
+            for _ in 0..trials {
+                let u = lm_like_logits(&mut rng, n);
+                // The conditional stream: the same model, nudged by a signal.
+                let c: Vec<f32> = u.iter().map(|&l| l + rng.gen_range(-2.0..2.0)).collect();
+                let (lu, lc) = (listed(&u, k), listed(&c, k));
+                let top = guided_choice_top_k(&lu, &lc, gamma);
+                assert!(
+                    lu.iter().chain(&lc).any(|e| e.token == top.token),
+                    "γ = {gamma}: chose a token outside both lists"
+                );
+                agree += usize::from(top.token == guided_choice(&u, &c, gamma, 0).token);
+            }
+            // γ = 0 and 1 are exact; between, the bound decides only when
+            // a missing token's mass matters. Measured: 400/400 for every γ
+            // here, so any drop is a change of behaviour.
+            assert_eq!(agree, trials, "γ = {gamma}: {agree}/{trials} agree");
+        }
+    }
+
+    #[test]
+    fn a_token_missing_from_one_list_gets_that_lists_bound() {
+        // P lists tokens 0 (0.5) and 1 (0.3): rest 0.2, smallest 0.3, so a
+        // token P misses counts as 0.2. P_c lists 2 (0.6) and 1 (0.35): rest
+        // 0.05, so token 0 counts as 0.05 under P_c.
+        let p = [lp(0, 0.5), lp(1, 0.3)];
+        let pc = [lp(2, 0.6), lp(1, 0.35)];
+        // γ = 0.5: token 0: ln .5 + .5 ln(.05/.5) = -1.845; token 1:
+        // ln .3 + .5 ln(.35/.3) = -1.127; token 2: ln .2 + .5 ln(.6/.2) = -1.060.
+        let half = guided_choice_top_k(&p, &pc, 0.5);
+        assert_eq!(half.token, 2);
+        let g: Vec<Token> = half.guided.iter().map(|e| e.token).collect();
+        assert_eq!(g, vec![2, 1, 0]);
+        let total: f32 = half.guided.iter().map(|e| e.prob).sum();
+        assert!(close(total, 1.0));
+        assert_eq!(guided_choice_top_k(&p, &pc, 0.0).token, 0);
+        assert_eq!(guided_choice_top_k(&p, &pc, 1.0).token, 2);
+        // A list holding all the mass leaves nothing for missing tokens:
+        // token 2 has P = 0 and can never win, however strong γ.
+        let full_p = [lp(0, 0.7), lp(1, 0.3)];
+        assert_eq!(guided_choice_top_k(&full_p, &pc, 3.0).token, 1);
+    }
+
+    fn lp(token: Token, prob: f32) -> TokenLogprob {
+        TokenLogprob {
+            token,
+            logprob: prob.ln(),
+        }
     }
 }

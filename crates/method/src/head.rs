@@ -74,7 +74,7 @@ impl<'e> Head<'e> {
         let cell = self.cell.get_or_init(|| {
             let prefill = || -> Result<StylePrompt<'e>, EngineError> {
                 let head = Sequence::new(self.engine)?;
-                self.engine.decode(&[SeqInput {
+                self.engine.decode_next(&[SeqInput {
                     seq: head.id(),
                     tokens: self.head.clone(),
                 }])?;

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use egcfg_engine::{Logits, Sequence, Token};
+use egcfg_engine::{NextToken, Sequence, Token};
 use egcfg_executor::TraceRequest;
 
 use crate::attempt_env::AttemptEnv;
@@ -87,12 +87,12 @@ impl<'a> Refresher<'a> {
     ) -> Result<Refreshed, MethodError> {
         let prefix = code_after_last_opening_fence(reply).to_string();
         let index = self.records.len() as u64;
-        let (u, p_logits) = streams.unconditional();
+        let (u, p_next) = streams.unconditional();
         let mut dedup = Deduper::default();
-        self.sample_round(&mut dedup, u, p_logits, &prefix, [index, ROUND], meter)?;
+        self.sample_round(&mut dedup, u, p_next, &prefix, [index, ROUND], meter)?;
         if self.env.options.top_up && dedup.unique.len() < self.spec.config.candidates {
             let path = [index, TOP_UP_ROUND];
-            self.sample_round(&mut dedup, u, p_logits, &prefix, path, meter)?;
+            self.sample_round(&mut dedup, u, p_next, &prefix, path, meter)?;
         }
         let traces = self.trace_all(&dedup.unique, meter)?;
         let entries: Vec<SignalEntry> = traces
@@ -144,7 +144,7 @@ impl<'a> Refresher<'a> {
             ) {
                 let mut probe = Deduper::default();
                 let path = [index, PROBE_ROUND];
-                self.sample_round(&mut probe, &c.seq, &c.logits, &prefix, path, meter)?;
+                self.sample_round(&mut probe, &c.seq, &c.next, &prefix, path, meter)?;
                 self.early.conditional.observe(&probe.unique);
                 record.probe = Some(ProbeRecord {
                     candidates: probe.records,
@@ -175,7 +175,7 @@ impl<'a> Refresher<'a> {
         &mut self,
         dedup: &mut Deduper,
         parent: &Sequence<'a>,
-        parent_logits: &Logits,
+        parent_next: &NextToken,
         prefix: &str,
         path: [u64; 2],
         meter: &mut Meter<'_>,
@@ -206,7 +206,7 @@ impl<'a> Refresher<'a> {
                     .stop_cause(index)
                     .is_some_and(|cause| cause != CancelCause::TokenBudget)
             };
-            sample_candidates(engine, parent, parent_logits, &params, &cancelled)
+            sample_candidates(engine, parent, parent_next, &params, &cancelled)
         })?;
         let t = Instant::now();
         let before = dedup.records.len();

@@ -12,18 +12,18 @@
 //! step costs one forward pass of two sequences. The sequences are engine
 //! handles: they are freed however the attempt ends.
 
-use egcfg_engine::{Engine, Logits, SeqInput, Sequence, Token};
+use egcfg_engine::{Engine, NextToken, SeqInput, Sequence, Token};
 
 use crate::error::MethodError;
 use crate::head::StylePrompt;
 use crate::meter::Meter;
 
-/// The conditional stream and its next-token logits.
+/// The conditional stream and what the engine told of its next token.
 pub(crate) struct Conditional<'e> {
     /// The sequence.
     pub(crate) seq: Sequence<'e>,
-    /// Its logits for the next token (`P_c`).
-    pub(crate) logits: Logits,
+    /// Its next-token logits or top-k list (`P_c`).
+    pub(crate) next: NextToken,
     /// Its prompt: head, signal and marker tokens.
     pub(crate) prompt_len: usize,
 }
@@ -33,8 +33,8 @@ pub(crate) struct Streams<'e> {
     engine: &'e dyn Engine,
     prompt: &'e StylePrompt<'e>,
     unconditional: Sequence<'e>,
-    /// U's logits for the next token (`P`).
-    p_logits: Logits,
+    /// U's next-token logits or top-k list (`P`).
+    p_next: NextToken,
     conditional: Option<Conditional<'e>>,
 }
 
@@ -49,21 +49,21 @@ impl<'e> Streams<'e> {
         let unconditional = prompt.head.fork()?;
         let marker = prompt.marker_tokens.clone();
         let prefill = || decode_one(engine, &unconditional, marker);
-        let Some(p_logits) = meter.prefill(prompt.marker_tokens.len(), prefill)? else {
+        let Some(p_next) = meter.prefill(prompt.marker_tokens.len(), prefill)? else {
             return Ok(None);
         };
         Ok(Some(Streams {
             engine,
             prompt,
             unconditional,
-            p_logits,
+            p_next,
             conditional: None,
         }))
     }
 
-    /// U and its next-token logits.
-    pub(crate) fn unconditional(&self) -> (&Sequence<'e>, &Logits) {
-        (&self.unconditional, &self.p_logits)
+    /// U and what the engine told of its next token.
+    pub(crate) fn unconditional(&self) -> (&Sequence<'e>, &NextToken) {
+        (&self.unconditional, &self.p_next)
     }
 
     /// C, if a signal was ever built.
@@ -94,12 +94,12 @@ impl<'e> Streams<'e> {
         tokens.extend_from_slice(&prompt.marker_tokens);
         tokens.extend_from_slice(generated);
         let n = tokens.len();
-        let Some(logits) = meter.prefill(n, || decode_one(self.engine, &seq, tokens))? else {
+        let Some(next) = meter.prefill(n, || decode_one(self.engine, &seq, tokens))? else {
             return Ok(false);
         };
         self.conditional = Some(Conditional {
             seq,
-            logits,
+            next,
             prompt_len,
         });
         Ok(true)
@@ -118,13 +118,58 @@ impl<'e> Streams<'e> {
     }
 
     /// Appends `token` to U, and to C when the step is `guided`, in one
-    /// batched decode, and keeps their new logits.
+    /// batched decode, and keeps what the engine tells of their next tokens.
     pub(crate) fn advance(
         &mut self,
         token: Token,
         guided: bool,
         meter: &mut Meter<'_>,
     ) -> Result<(), MethodError> {
+        let inputs = self.inputs(token, guided);
+        let mut next = meter
+            .step(inputs.len(), || self.engine.decode_next(&inputs))?
+            .into_iter();
+        self.p_next = next.next().expect("one answer per input");
+        if let (Some(c), Some(n)) = (self.conditional.as_mut(), next.next()) {
+            c.next = n;
+        }
+        Ok(())
+    }
+
+    /// Appends `token` like [`Streams::advance`] when the next token is
+    /// already known (the rest of a line a served model wrote in one
+    /// request): what the streams hold of their next tokens goes stale, and
+    /// the caller must not read it before a refresh or a new line request.
+    pub(crate) fn append_known(
+        &mut self,
+        token: Token,
+        guided: bool,
+        meter: &mut Meter<'_>,
+    ) -> Result<(), MethodError> {
+        let inputs = self.inputs(token, guided);
+        meter.step(inputs.len(), || self.engine.append(&inputs))
+    }
+
+    /// Asks again what U's next token is, after [`Streams::append_known`]
+    /// left it stale: U's last token (of `generated`, else of the marker) is
+    /// taken back and decoded again.
+    pub(crate) fn renew_unconditional(
+        &mut self,
+        generated: &[Token],
+        meter: &mut Meter<'_>,
+    ) -> Result<(), MethodError> {
+        let last = *generated
+            .last()
+            .or(self.prompt.marker_tokens.last())
+            .expect("U holds the marker");
+        let u = &self.unconditional;
+        u.truncate(u.len()? - 1)?;
+        self.p_next = meter.step(1, || decode_one(self.engine, u, vec![last]))?;
+        Ok(())
+    }
+
+    /// `token` for U, and for C when the step is `guided`.
+    fn inputs(&self, token: Token, guided: bool) -> Vec<SeqInput> {
         let mut inputs = vec![SeqInput {
             seq: self.unconditional.id(),
             tokens: vec![token],
@@ -135,24 +180,18 @@ impl<'e> Streams<'e> {
                 tokens: vec![token],
             });
         }
-        let mut logits = meter
-            .step(inputs.len(), || self.engine.decode(&inputs))?
-            .into_iter();
-        self.p_logits = logits.next().expect("one logits row per input");
-        if let (Some(c), Some(l)) = (self.conditional.as_mut(), logits.next()) {
-            c.logits = l;
-        }
-        Ok(())
+        inputs
     }
 }
 
-/// Decodes `tokens` into `seq` alone and returns its next-token logits.
+/// Decodes `tokens` into `seq` alone and returns what the engine tells of
+/// its next token.
 fn decode_one(
     engine: &dyn Engine,
     seq: &Sequence<'_>,
     tokens: Vec<Token>,
-) -> Result<Logits, egcfg_engine::EngineError> {
-    let mut rows = engine.decode(&[SeqInput {
+) -> Result<NextToken, egcfg_engine::EngineError> {
+    let mut rows = engine.decode_next(&[SeqInput {
         seq: seq.id(),
         tokens,
     }])?;

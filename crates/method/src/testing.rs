@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use egcfg_engine::sampler::Sampler;
 use egcfg_engine::{
-    ChatMessage, Engine, EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token,
+    top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
+    Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob,
 };
 use egcfg_task::TestCase;
 
@@ -64,8 +66,12 @@ pub struct ScriptedEngine {
     strength: f32,
     max_seqs: usize,
     state: Mutex<State>,
+    /// Like a served model: only top-k lists of this size, no logits.
+    top_k_only: Option<usize>,
     /// Decode calls served so far.
     pub decodes: AtomicUsize,
+    /// Top-k and continuation calls so far: a served model's requests.
+    pub requests: AtomicUsize,
 }
 
 impl ScriptedEngine {
@@ -83,8 +89,18 @@ impl ScriptedEngine {
             strength: 40.0,
             max_seqs: 64,
             state: Mutex::new(State::default()),
+            top_k_only: None,
             decodes: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
         }
+    }
+
+    /// Behave like a served model: refuse full logits, give top-`k` lists
+    /// and whole continuations (each logged as a call whose `appended` is
+    /// the continuation).
+    pub fn with_top_k_only(mut self, k: usize) -> Self {
+        self.top_k_only = Some(k);
+        self
     }
 
     /// Set the logit of the preferred token (lower = more varied samples).
@@ -258,6 +274,87 @@ impl Engine for ScriptedEngine {
     }
 
     fn decode(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError> {
+        if self.top_k_only.is_some() {
+            return Err(EngineError::Unsupported("top-k only".into()));
+        }
+        self.decode_logged(inputs)
+    }
+
+    fn top_k_limit(&self) -> Option<usize> {
+        self.top_k_only
+    }
+
+    fn decode_top_k(
+        &self,
+        inputs: &[SeqInput],
+        k: usize,
+    ) -> Result<Vec<Vec<TokenLogprob>>, EngineError> {
+        self.requests.fetch_add(inputs.len(), Ordering::SeqCst);
+        let rows = self.decode_logged(inputs)?;
+        Ok(rows.iter().map(|l| top_k_logprobs(l, k)).collect())
+    }
+
+    fn append(&self, inputs: &[SeqInput]) -> Result<(), EngineError> {
+        self.decode_logged(inputs).map(drop)
+    }
+
+    fn continue_sequence(
+        &self,
+        seq: SeqId,
+        append: &[Token],
+        request: &ContinueRequest,
+    ) -> Result<Vec<Continuation>, EngineError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if !append.is_empty() {
+            self.append(&[SeqInput {
+                seq,
+                tokens: append.to_vec(),
+            }])?;
+        }
+        let base = self
+            .state
+            .lock()
+            .unwrap()
+            .seqs
+            .get(&seq)
+            .cloned()
+            .ok_or(EngineError::UnknownSequence(seq))?;
+        let mut out = Vec::new();
+        for i in 0..request.n {
+            let mut sampler = Sampler::new(egcfg_engine::sampler::SamplerConfig {
+                seed: request.sampling.seed + i as u64,
+                ..request.sampling
+            });
+            let mut full = base.clone();
+            let mut tokens = Vec::new();
+            let stop = loop {
+                let token = sampler.sample(&self.logits_for(&full));
+                tokens.push(token);
+                full.push(token);
+                if self.info.eos_tokens.contains(&token) {
+                    break ContinueStop::Eos;
+                }
+                if request.stop_at_newline && piece(token).contains(&b'\n') {
+                    break ContinueStop::Newline;
+                }
+                if tokens.len() >= request.max_tokens {
+                    break ContinueStop::MaxTokens;
+                }
+            };
+            self.state.lock().unwrap().calls.push(vec![DecodeInput {
+                seq,
+                appended: tokens.clone(),
+                full,
+            }]);
+            out.push(Continuation { tokens, stop });
+        }
+        Ok(out)
+    }
+}
+
+impl ScriptedEngine {
+    /// Appends and logs like a real decode, and returns the logits.
+    fn decode_logged(&self, inputs: &[SeqInput]) -> Result<Vec<Logits>, EngineError> {
         self.decodes.fetch_add(1, Ordering::SeqCst);
         let mut st = self.state.lock().unwrap();
         let mut snapshots = Vec::new();

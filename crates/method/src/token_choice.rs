@@ -8,8 +8,11 @@
 //! move it.
 
 use egcfg_engine::sampler::argmax;
+use egcfg_engine::{top_k_logprobs, NextToken, TokenLogprob};
 
-use crate::guidance::{guided_choice, softmax, top_guided, top_probs};
+use crate::guidance::{
+    guided_choice, guided_choice_top_k, softmax, top_guided, top_probs, TokenProb,
+};
 use crate::record::TokenRecord;
 
 /// How tokens are chosen in an attempt.
@@ -24,9 +27,74 @@ pub(crate) struct TokenChooser {
 }
 
 impl TokenChooser {
-    /// The token at `step`, chosen from `p_logits` (U's) alone or, given
-    /// `c_logits` (C's), with guidance; its record has no piece yet.
-    pub(crate) fn choose(
+    /// The token at `step`, chosen from `p` (U's next token) alone or,
+    /// given `c` (C's), with guidance; its record has no piece yet. Full
+    /// logits use the whole vocabulary; top-k lists (a served model) use
+    /// [`guided_choice_top_k`], and the record keeps the lists as returned.
+    pub(crate) fn choose(&self, step: usize, p: &NextToken, c: Option<&NextToken>) -> TokenRecord {
+        match (p, c) {
+            (NextToken::Logits(p), None) => self.choose_from_logits(step, p, None),
+            (NextToken::Logits(p), Some(NextToken::Logits(c))) => {
+                self.choose_from_logits(step, p, Some(c))
+            }
+            _ => {
+                let as_list = |next: &NextToken| match next {
+                    NextToken::TopK(list) => list.to_vec(),
+                    NextToken::Logits(logits) => top_k_logprobs(logits, self.record_top.max(1)),
+                };
+                self.choose_from_top_k(step, &as_list(p), c.map(as_list).as_deref())
+            }
+        }
+    }
+
+    fn choose_from_top_k(
+        &self,
+        step: usize,
+        p: &[TokenLogprob],
+        c: Option<&[TokenLogprob]>,
+    ) -> TokenRecord {
+        let listed = |list: &[TokenLogprob]| -> Vec<TokenProb> {
+            list.iter()
+                .take(self.record_top)
+                .map(|e| TokenProb {
+                    token: e.token,
+                    prob: e.logprob.exp(),
+                })
+                .collect()
+        };
+        let argmax_p = p.first().map_or(0, |e| e.token);
+        match c {
+            Some(c) => {
+                let choice = guided_choice_top_k(p, c, self.gamma);
+                let keep = |mut list: Vec<TokenProb>| {
+                    list.truncate(self.record_top);
+                    list
+                };
+                TokenRecord {
+                    step,
+                    token: choice.token,
+                    piece: String::new(),
+                    guided: true,
+                    argmax_p,
+                    top_p: keep(choice.p),
+                    top_pc: keep(choice.p_c),
+                    top_guided: keep(choice.guided),
+                }
+            }
+            None => TokenRecord {
+                step,
+                token: argmax_p,
+                piece: String::new(),
+                guided: false,
+                argmax_p,
+                top_p: listed(p),
+                top_pc: Vec::new(),
+                top_guided: Vec::new(),
+            },
+        }
+    }
+
+    fn choose_from_logits(
         &self,
         step: usize,
         p_logits: &[f32],

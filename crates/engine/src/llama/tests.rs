@@ -680,3 +680,77 @@ fn dropping_the_engine_stops_its_thread() {
     assert_eq!(handle_thread_name.as_deref(), Some("egcfg-engine"));
     drop(engine); // joins the engine thread; a hang here fails the suite
 }
+
+#[test]
+fn top_k_by_default_is_the_head_of_the_full_softmax() {
+    let engine = tiny();
+    assert_eq!(engine.top_k_limit(), None, "a local model has full logits");
+    let prompt = prompt_of(12);
+    let (a, logits) = fresh(&engine, &prompt[..11]);
+    let (b, _) = fresh(&engine, &prompt[..10]);
+    let top = engine
+        .decode_top_k(
+            &[SeqInput {
+                seq: b,
+                tokens: vec![prompt[10]],
+            }],
+            5,
+        )
+        .unwrap()
+        .remove(0);
+    assert_eq!(top.len(), 5);
+    let log_probs = crate::sampler::log_softmax(&logits, 1.0);
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&x, &y| logits[y].total_cmp(&logits[x]).then(x.cmp(&y)));
+    for (entry, &id) in top.iter().zip(&order) {
+        assert_eq!(entry.token, id as Token);
+        assert!((entry.logprob as f64 - log_probs[id]).abs() < 1e-4);
+    }
+    engine.free(a);
+    engine.free(b);
+}
+
+#[test]
+fn continuing_by_default_is_the_decode_loop_on_a_fork() {
+    let engine = tiny();
+    let prompt = prompt_of(8);
+    let seq = engine.new_sequence().unwrap();
+    step(&engine, seq, &prompt[..6]);
+    let request = crate::ContinueRequest {
+        max_tokens: 7,
+        stop_at_newline: false,
+        sampling: crate::sampler::SamplerConfig::GREEDY,
+        n: 2,
+    };
+    let out = engine
+        .continue_sequence(seq, &prompt[6..], &request)
+        .unwrap();
+    assert_eq!(
+        engine.len(seq).unwrap(),
+        8,
+        "the parent keeps only `append`"
+    );
+    // The same greedy loop by hand.
+    let (by_hand, mut logits) = fresh(&engine, &prompt);
+    let mut expected = Vec::new();
+    for _ in 0..7 {
+        let token = crate::sampler::argmax(&logits);
+        expected.push(token);
+        if engine.info().eos_tokens.contains(&token) {
+            break;
+        }
+        logits = step(&engine, by_hand, &[token]);
+    }
+    assert_eq!(out.len(), 2);
+    for c in &out {
+        assert_eq!(c.tokens, expected);
+    }
+    engine.free(by_hand);
+    engine.free(seq);
+    // Forks were freed: every slot but none is free again.
+    let mut all = Vec::new();
+    while let Ok(s) = engine.new_sequence() {
+        all.push(s);
+    }
+    assert_eq!(all.len(), tiny_config().n_seq_max);
+}

@@ -1,0 +1,127 @@
+//! The served backend against fake servers that misbehave on purpose
+//! (the real llama-server is exercised in `tests/served.rs`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// How a fake server answers every request.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// `200 OK` with this body.
+    Answer(&'static str),
+    /// Reads the request and never answers.
+    Stall,
+}
+
+/// Serves `behaviour` on a free port of 127.0.0.1 and returns its URL.
+fn fake_server(behaviour: Behaviour) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream, behaviour));
+        }
+    });
+    url
+}
+
+fn serve(stream: TcpStream, behaviour: Behaviour) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut content_length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; content_length];
+        reader.read_exact(&mut body).unwrap();
+        match behaviour {
+            Behaviour::Stall => thread::sleep(Duration::from_secs(30)),
+            Behaviour::Answer(text) => {
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                );
+                reader.get_mut().write_all(response.as_bytes()).unwrap();
+            }
+        }
+    }
+}
+
+fn quick(endpoint: &str) -> ServedConfig {
+    ServedConfig {
+        client: ClientConfig {
+            timeout: Duration::from_secs(1),
+            retries: 1,
+            first_backoff: Duration::from_millis(10),
+            api_key: None,
+        },
+        ..ServedConfig::new(endpoint)
+    }
+}
+
+fn server_error(result: Result<ServedEngine, EngineError>) -> (String, String) {
+    match result {
+        Err(EngineError::Server { endpoint, reason }) => (endpoint, reason),
+        Err(other) => panic!("expected a server error, got {other}"),
+        Ok(_) => panic!("expected a server error, got an engine"),
+    }
+}
+
+#[test]
+fn a_stalled_server_times_out_naming_it() {
+    let url = fake_server(Behaviour::Stall);
+    let started = Instant::now();
+    let (endpoint, reason) = server_error(ServedEngine::connect(quick(&url)));
+    assert_eq!(endpoint, url);
+    assert!(reason.contains("no answer within 1s"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(10), "not retried");
+}
+
+#[test]
+fn an_answer_that_is_not_json_is_a_clear_error() {
+    let url = fake_server(Behaviour::Answer("<html>proxy error</html>"));
+    let (endpoint, reason) = server_error(ServedEngine::connect(quick(&url)));
+    assert_eq!(endpoint, url);
+    assert!(
+        reason.contains("/props: the answer to /props is not valid JSON"),
+        "{reason}"
+    );
+    assert!(reason.contains("<html>proxy error</html>"), "{reason}");
+}
+
+#[test]
+fn json_of_the_wrong_shape_is_a_clear_error() {
+    let url = fake_server(Behaviour::Answer(r#"{"default_generation_settings": {}}"#));
+    let (_, reason) = server_error(ServedEngine::connect(quick(&url)));
+    assert!(
+        reason.contains("malformed answer (the answer has no /default_generation_settings/n_ctx)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_retried_then_named() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (endpoint, reason) = server_error(ServedEngine::connect(quick(&url)));
+    assert_eq!(endpoint, url);
+    assert!(reason.contains("is the server running?"), "{reason}");
+    assert!(reason.contains("gave up after 1 retries"), "{reason}");
+}

@@ -1,0 +1,275 @@
+//! The served backend against a real llama-server (built by
+//! `scripts/llama-server.sh`, found through `$EGCFG_LLAMA_SERVER`), serving
+//! the tiny fixture model that the local engine loads too, so the two
+//! backends can be compared token for token.
+
+#![cfg(all(feature = "llama", feature = "served"))]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use egcfg_engine::sampler::SamplerConfig;
+use egcfg_engine::served::ClientConfig;
+use egcfg_engine::{
+    top_k_logprobs, ContinueRequest, ContinueStop, Engine, EngineConfig, EngineError, LlamaEngine,
+    SeqInput, ServedConfig, ServedEngine, Token,
+};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny/tiny-llama.gguf")
+}
+
+/// A llama-server on a free port of 127.0.0.1, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server, or `None` (with a message) when
+/// `$EGCFG_LLAMA_SERVER` is unset; `scripts/test.sh` always sets it.
+fn start_server() -> Option<Server> {
+    let Some(binary) = std::env::var_os("EGCFG_LLAMA_SERVER") else {
+        eprintln!(
+            "skipped: EGCFG_LLAMA_SERVER is unset; build the server with \
+             scripts/llama-server.sh and export its path (scripts/test.sh does)"
+        );
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(binary)
+        .arg("-m")
+        .arg(fixture())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        // Three slots of 512 tokens: `n_cmpl` samples may use up to one each.
+        .args([
+            "--threads",
+            "1",
+            "--threads-batch",
+            "1",
+            "-c",
+            "1536",
+            "-np",
+            "3",
+        ])
+        .env("OMP_WAIT_POLICY", "passive")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("EGCFG_LLAMA_SERVER names a runnable llama-server");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = ureq_get_ok(&format!("{}/health", server.url));
+        if ready {
+            return Some(server);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "llama-server did not get ready in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ureq_get_ok(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap();
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
+fn connect(server: &Server) -> ServedEngine {
+    ServedEngine::connect(ServedConfig::new(&server.url)).expect("connects to llama-server")
+}
+
+fn local() -> LlamaEngine {
+    let config = EngineConfig {
+        n_ctx: 512,
+        n_threads: 1,
+        n_seq_max: 4,
+        n_batch: 64,
+        n_ubatch: 64,
+    };
+    LlamaEngine::load(&fixture(), config).expect("the tiny fixture loads")
+}
+
+fn prompt(engine: &dyn Engine) -> Vec<Token> {
+    engine
+        .tokenize("def add(a, b):\n    return", false)
+        .unwrap()
+}
+
+#[test]
+fn the_server_tokenizes_and_renders_like_the_local_engine() {
+    let Some(server) = start_server() else { return };
+    let (served, local) = (connect(&server), local());
+    assert_eq!(served.info().n_vocab, local.info().n_vocab);
+    assert_eq!(served.info().n_ctx, 512);
+    for text in [
+        "def add(a, b):\n    return a + b\n",
+        "<|im_start|>user\nhé ✓<|im_end|>",
+    ] {
+        for special in [false, true] {
+            assert_eq!(
+                served.tokenize(text, special).unwrap(),
+                local.tokenize(text, special).unwrap(),
+                "{text:?} special={special}"
+            );
+        }
+    }
+    for token in prompt(&local) {
+        assert_eq!(
+            served.token_bytes(token).unwrap(),
+            local.token_bytes(token).unwrap()
+        );
+    }
+}
+
+#[test]
+fn top_k_from_the_server_matches_the_local_logits() {
+    let Some(server) = start_server() else { return };
+    let (served, local) = (connect(&server), local());
+    let tokens = prompt(&local);
+    let seq = local.new_sequence().unwrap();
+    let logits = local
+        .decode(&[SeqInput {
+            seq,
+            tokens: tokens.clone(),
+        }])
+        .unwrap()
+        .remove(0);
+    let expected = top_k_logprobs(&logits, 10);
+    let s = served.new_sequence().unwrap();
+    let got = served
+        .decode_top_k(
+            &[SeqInput {
+                seq: s,
+                tokens: tokens.clone(),
+            }],
+            10,
+        )
+        .unwrap()
+        .remove(0);
+    assert_eq!(got.len(), 10);
+    let ids = |l: &[egcfg_engine::TokenLogprob]| l.iter().map(|e| e.token).collect::<Vec<_>>();
+    assert_eq!(ids(&got[..3]), ids(&expected[..3]), "{got:?}\n{expected:?}");
+    for e in &expected[..3] {
+        let g = got.iter().find(|g| g.token == e.token).unwrap();
+        assert!((g.logprob - e.logprob).abs() < 0.05, "{g:?} vs {e:?}");
+    }
+    // The server's prompt is the client's sequence, as ids.
+    assert_eq!(served.tokens(s).unwrap(), tokens);
+    // A full-logits decode is refused, naming the server.
+    let refused = served.decode(&[SeqInput {
+        seq: s,
+        tokens: vec![tokens[0]],
+    }]);
+    let Err(EngineError::Unsupported(why)) = refused else {
+        panic!("decode must be refused");
+    };
+    assert!(why.contains(&server.url), "{why}");
+}
+
+#[test]
+fn a_greedy_continuation_equals_the_local_engines() {
+    let Some(server) = start_server() else { return };
+    let (served, local) = (connect(&server), local());
+    let tokens = prompt(&local);
+    let request = ContinueRequest {
+        max_tokens: 12,
+        stop_at_newline: false,
+        sampling: SamplerConfig::GREEDY,
+        n: 1,
+    };
+    let seq = local.new_sequence().unwrap();
+    let expected = local.continue_sequence(seq, &tokens, &request).unwrap();
+    let s = served.new_sequence().unwrap();
+    let got = served.continue_sequence(s, &tokens, &request).unwrap();
+    assert_eq!(got, expected);
+    assert_eq!(
+        served.len(s).unwrap(),
+        tokens.len(),
+        "the parent keeps only `append`"
+    );
+
+    // Several samples in one request, each ending at its first newline.
+    let lines = ContinueRequest {
+        max_tokens: 40,
+        stop_at_newline: true,
+        sampling: SamplerConfig::nucleus(1.0, 0.95, 5),
+        n: 3,
+    };
+    let got = served.continue_sequence(s, &[], &lines).unwrap();
+    assert_eq!(got.len(), 3);
+    for c in &got {
+        let newlines: Vec<bool> = c
+            .tokens
+            .iter()
+            .map(|&t| served.token_bytes(t).unwrap().contains(&b'\n'))
+            .collect();
+        match c.stop {
+            ContinueStop::Newline => {
+                assert_eq!(newlines.iter().position(|&n| n), Some(c.tokens.len() - 1))
+            }
+            _ => assert!(!newlines.contains(&true)),
+        }
+    }
+}
+
+#[test]
+fn a_server_killed_mid_run_is_a_clear_error_naming_it() {
+    let Some(mut server) = start_server() else {
+        return;
+    };
+    let served = ServedEngine::connect(ServedConfig {
+        client: ClientConfig {
+            retries: 2,
+            first_backoff: Duration::from_millis(20),
+            ..ClientConfig::default()
+        },
+        ..ServedConfig::new(&server.url)
+    })
+    .unwrap();
+    let seq = served.new_sequence().unwrap();
+    let tokens = served.tokenize("def f(x):", false).unwrap();
+    served
+        .decode_top_k(&[SeqInput { seq, tokens }], 5)
+        .expect("the live server answers");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let next = served.decode_top_k(
+        &[SeqInput {
+            seq,
+            tokens: vec![1],
+        }],
+        5,
+    );
+    let Err(EngineError::Server { endpoint, reason }) = next else {
+        panic!("expected a server error, got {next:?}");
+    };
+    assert_eq!(endpoint, server.url);
+    assert!(reason.contains("is the server running?"), "{reason}");
+    assert!(reason.contains("gave up after 2 retries"), "{reason}");
+}

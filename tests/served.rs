@@ -1,0 +1,187 @@
+//! `egcfg solve --endpoint` against a real llama-server (built by
+//! `scripts/llama-server.sh`; `scripts/test.sh` exports its path as
+//! `EGCFG_LLAMA_SERVER`).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{repo, stderr, stdout, tiny_model, Sandbox};
+
+/// A llama-server on a free port of 127.0.0.1, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serves `model` on one thread with two slots (one per stream of an
+/// attempt), or `None` when `$EGCFG_LLAMA_SERVER` is unset.
+fn serve(model: &Path) -> Option<Server> {
+    let Some(binary) = std::env::var_os("EGCFG_LLAMA_SERVER") else {
+        eprintln!(
+            "skipped: EGCFG_LLAMA_SERVER is unset; build the server with \
+             scripts/llama-server.sh and export its path (scripts/test.sh does)"
+        );
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(binary)
+        .arg("-m")
+        .arg(model)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--threads",
+            "1",
+            "--threads-batch",
+            "1",
+            "-c",
+            "4096",
+            "-np",
+            "2",
+        ])
+        .env("OMP_WAIT_POLICY", "passive")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("EGCFG_LLAMA_SERVER names a runnable llama-server");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !healthy(port) {
+        assert!(Instant::now() < deadline, "llama-server did not get ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(server)
+}
+
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = String::new();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
+fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
+    let task = repo().join("examples/tasks/second_largest.toml");
+    let mut args = vec!["solve", task.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = sandbox.run(&args);
+    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "--json output is JSON ({e}):\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        )
+    })
+}
+
+/// The acceptance run: the default model through llama-server solves the
+/// example task, with the very program the local engine writes (the first
+/// attempt is greedy, γ = 0, and both backends run the same llama.cpp).
+#[test]
+fn solves_an_example_task_through_llama_server_like_the_local_engine() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let one = ["--max-attempts", "1"];
+    let served = solve_json(&sandbox, &[&one[..], &["--endpoint", &server.url]].concat());
+    assert_eq!(served["passed"], true, "{served:#}");
+    let local = solve_json(
+        &sandbox,
+        &[&one[..], &["--model", &model, "--threads", "1"]].concat(),
+    );
+    assert_eq!(served["code"], local["code"]);
+}
+
+/// The whole served path on the tiny model: every request kind (top-k,
+/// candidate lines, tokenizer, template) is made, and the run ends as an
+/// unsolved task, not an error.
+#[test]
+fn the_tiny_model_through_llama_server_runs_to_an_unsolved_answer() {
+    let Some(server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let json = solve_json(
+        &sandbox,
+        &[
+            "--endpoint",
+            &server.url,
+            "--max-attempts",
+            "2",
+            "--max-tokens",
+            "4000",
+        ],
+    );
+    assert_eq!(json["passed"], false, "{json:#}");
+    assert_eq!(json["visible_tests"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn an_endpoint_where_nothing_listens_is_named() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let task = repo().join("examples/tasks/second_largest.toml");
+    let out = Sandbox::new().run(&["solve", task.to_str().unwrap(), "--endpoint", &url]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("model server {url}")), "{err}");
+    assert!(err.contains("is the server running?"), "{err}");
+}
+
+/// `egcfg bench --endpoint` runs, and its run is keyed by the model the
+/// server reports, not by the `--model` default it never loaded.
+#[test]
+fn a_bench_on_a_served_model_is_keyed_by_that_model() {
+    let Some(server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "1",
+        "--max-attempts",
+        "1",
+        "--max-tokens",
+        "4000",
+        "--endpoint",
+        &server.url,
+        "--db",
+        "runs.sqlite",
+    ]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("served:tiny-llama.gguf"), "{all}");
+    assert!(!all.contains("qwen2.5-coder"), "{all}");
+}
