@@ -144,6 +144,12 @@ pub struct MethodArgs {
     #[arg(long)]
     pub trace_events: Option<usize>,
 
+    /// How the trace block lays out its runs; `by-candidate` writes each
+    /// candidate's program once, above the traces of its tests, for fewer
+    /// prefilled tokens per guided line.
+    #[arg(long, value_enum, default_value_t = BlockLayout::PerRun)]
+    pub signal_layout: BlockLayout,
+
     /// How traces are written for the model.
     #[arg(long, value_enum, default_value_t = TraceStyle::ChangedState)]
     pub trace_format: TraceStyle,
@@ -161,6 +167,16 @@ pub struct MethodArgs {
     /// settings); the same seed reproduces the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
+}
+
+/// How the trace block lays out its (candidate, test) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlockLayout {
+    /// Program, invocation and trace for every run (the reference's layout).
+    PerRun,
+    /// Each candidate's program once, then the invocation and trace of each
+    /// of its runs.
+    ByCandidate,
 }
 
 /// How execution traces are rendered.

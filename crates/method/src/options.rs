@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
+use crate::signal::SignalLayout;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
 
 /// How one attempt decodes. The signal budgets (trace events, signal
@@ -25,6 +26,11 @@ pub struct DecodeOptions {
     pub render_limits: RenderLimits,
     /// Token cap of the signal block (every refresh re-prefills it).
     pub signal_max_tokens: usize,
+    /// How the block lays out its runs. Left out of the serialised options
+    /// while it is the default, so the configurations (and bench run keys)
+    /// written before it existed keep their hash.
+    #[serde(skip_serializing_if = "is_default")]
+    pub signal_layout: SignalLayout,
     /// Stop early when candidates keep collapsing to one finished program.
     pub early_stop: bool,
     /// Sample a second round (2s at 1.2 t) when fewer than s candidates are
@@ -48,12 +54,18 @@ impl Default for DecodeOptions {
                 max_value_chars: 80,
             },
             signal_max_tokens: 1024,
+            signal_layout: SignalLayout::PerRun,
             early_stop: false,
             top_up: false,
             force_fence: true,
             record_top: 3,
         }
     }
+}
+
+/// Whether `value` is its type's default (for `skip_serializing_if`).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Which passing attempt a solve returns.

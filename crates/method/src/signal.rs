@@ -19,6 +19,32 @@ entry has three parts:
 Use what the traces reveal to write a function that passes the tests.
 ";
 
+/// The opening of a block laid out by candidate.
+const GROUPED_INTRO: &str = "\n### Execution traces of sampled continuations
+Each program below is the code written so far with one sampled continuation \
+appended. The continuations are plausible guesses and may be unfinished or \
+wrong. Every program was run on the test calls above; under each program, \
+every run has two parts:
+- Invocation: the call (or the standard input) it was run with;
+- Trace: the lines it executed and the values of its variables.
+Use what the traces reveal to write a function that passes the tests.
+";
+
+/// How the (candidate, test) runs are laid out in the block. The layout
+/// changes what the model reads, so it is part of a run's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalLayout {
+    /// One entry per run: program, invocation, trace (the reference's
+    /// layout).
+    #[default]
+    PerRun,
+    /// One entry per candidate: its program once, then the invocation and
+    /// trace of each of its runs. A program is as long as the code so far,
+    /// so this spends on traces the tokens the repeats took.
+    ByCandidate,
+}
+
 /// One (candidate, test) run as shown to the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalEntry {
@@ -38,9 +64,21 @@ impl SignalEntry {
     /// The entry's text: a newline, the three labelled sections separated by
     /// blank lines, a newline.
     pub fn text(&self) -> String {
+        format!("{}\n{}", self.program_text(), self.run_text())
+    }
+
+    /// The program section: a newline, the label, the fenced code.
+    fn program_text(&self) -> String {
         format!(
-            "\nProgram:\n{FENCE}python\n{}\n{FENCE}\n\nInvocation:\n{FENCE}\n{}\n{FENCE}\n\nTrace:\n{FENCE}\n{}\n{FENCE}\n",
-            self.program.trim_end(),
+            "\nProgram:\n{FENCE}python\n{}\n{FENCE}\n",
+            self.program.trim_end()
+        )
+    }
+
+    /// The invocation and trace sections, separated by a blank line.
+    fn run_text(&self) -> String {
+        format!(
+            "Invocation:\n{FENCE}\n{}\n{FENCE}\n\nTrace:\n{FENCE}\n{}\n{FENCE}\n",
             self.invocation.trim_end(),
             self.trace.trim_end()
         )
@@ -60,30 +98,44 @@ pub struct Signal {
     pub entries_dropped: usize,
 }
 
-/// The block text for these entries (empty input gives an empty string: no
-/// entries means no signal).
-pub fn block_text(entries: &[SignalEntry]) -> String {
+/// The block text for these entries in `layout` (empty input gives an empty
+/// string: no entries means no signal).
+pub fn block_text(entries: &[SignalEntry], layout: SignalLayout) -> String {
     if entries.is_empty() {
         return String::new();
     }
-    let body: Vec<String> = entries.iter().map(SignalEntry::text).collect();
-    format!("{BLOCK_INTRO}\n{}\n", body.join("\n"))
+    let (intro, body): (&str, Vec<String>) = match layout {
+        SignalLayout::PerRun => (BLOCK_INTRO, entries.iter().map(SignalEntry::text).collect()),
+        SignalLayout::ByCandidate => (
+            GROUPED_INTRO,
+            entries
+                .chunk_by(|a, b| a.candidate == b.candidate)
+                .map(|runs| {
+                    let runs_text: Vec<String> = runs.iter().map(SignalEntry::run_text).collect();
+                    format!("{}\n{}", runs[0].program_text(), runs_text.join("\n"))
+                })
+                .collect(),
+        ),
+    };
+    format!("{intro}\n{}\n", body.join("\n"))
 }
 
-/// Build the signal from entries in order, skipping any entry that would
+/// Build the signal from entries in order (a candidate's runs next to each
+/// other, as the by-candidate layout groups only neighbours), skipping any entry that would
 /// push the block past `max_tokens` (so one long trace does not hide the
 /// short ones after it). `None` when no entry fits (or there are none),
 /// which means no guidance.
 pub fn build_signal(
     engine: &dyn Engine,
     entries: &[SignalEntry],
+    layout: SignalLayout,
     max_tokens: usize,
 ) -> Result<Option<Signal>, EngineError> {
     let mut kept: Vec<SignalEntry> = Vec::new();
     let mut best: Option<(String, Vec<Token>)> = None;
     for entry in entries {
         kept.push(entry.clone());
-        let text = block_text(&kept);
+        let text = block_text(&kept, layout);
         let tokens = engine.tokenize(&text, false)?;
         if tokens.len() <= max_tokens {
             best = Some((text, tokens));
@@ -124,11 +176,11 @@ mod tests {
 
     #[test]
     fn block_starts_with_newline_and_ends_with_newline() {
-        let text = block_text(&[entry(0, 0), entry(0, 1)]);
+        let text = block_text(&[entry(0, 0), entry(0, 1)], SignalLayout::PerRun);
         assert!(text.starts_with("\n### Execution traces"));
         assert!(text.ends_with("```\n\n"));
         assert_eq!(text.matches("\nProgram:\n").count(), 2);
-        assert_eq!(block_text(&[]), "");
+        assert_eq!(block_text(&[], SignalLayout::PerRun), "");
     }
 
     #[test]
@@ -136,24 +188,56 @@ mod tests {
         let engine = ScriptedEngine::new(|_| None);
         let entries = vec![entry(0, 0), entry(1, 0), entry(2, 0)];
         let one = engine
-            .tokenize(&block_text(&entries[..1]), false)
+            .tokenize(&block_text(&entries[..1], SignalLayout::PerRun), false)
             .unwrap()
             .len();
         let two = engine
-            .tokenize(&block_text(&entries[..2]), false)
+            .tokenize(&block_text(&entries[..2], SignalLayout::PerRun), false)
             .unwrap()
             .len();
-        let s = build_signal(&engine, &entries, two).unwrap().unwrap();
+        let s = build_signal(&engine, &entries, SignalLayout::PerRun, two)
+            .unwrap()
+            .unwrap();
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert_eq!(s.tokens.len(), two);
-        assert!(build_signal(&engine, &entries, one - 1).unwrap().is_none());
+        assert!(
+            build_signal(&engine, &entries, SignalLayout::PerRun, one - 1)
+                .unwrap()
+                .is_none()
+        );
         // A long entry in the middle is skipped, the short one after it kept.
         let mut long = entry(1, 0);
         long.trace = "x = 1\n".repeat(200);
         let mixed = vec![entry(0, 0), long, entry(2, 0)];
-        let s = build_signal(&engine, &mixed, two).unwrap().unwrap();
+        let s = build_signal(&engine, &mixed, SignalLayout::PerRun, two)
+            .unwrap()
+            .unwrap();
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert!(!s.text.contains(&"x = 1\n".repeat(200)));
-        assert!(build_signal(&engine, &[], 10_000).unwrap().is_none());
+        assert!(build_signal(&engine, &[], SignalLayout::PerRun, 10_000)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn by_candidate_layout_shows_each_program_once_above_its_runs() {
+        let mut second_test = entry(0, 1);
+        second_test.invocation = "f(2)".into();
+        second_test.trace = "line 2: x=2\nreturn 2".into();
+        let mut other = entry(1, 0);
+        other.program = "def f(x):\n    return x + 1".into();
+        let entries = [entry(0, 0), second_test, other];
+        let text = block_text(&entries, SignalLayout::ByCandidate);
+        assert!(text.starts_with("\n### Execution traces"));
+        assert_eq!(text.matches("\nProgram:\n").count(), 2);
+        assert_eq!(text.matches("Invocation:\n").count(), 3);
+        assert!(text.contains(
+            "\nProgram:\n```python\ndef f(x):\n    return x\n```\n\nInvocation:\n```\nf(1)\n```\n\nTrace:\n```\nline 2: x=1\nreturn 1\n```\n\nInvocation:\n```\nf(2)\n```\n"
+        ));
+        assert!(text.ends_with("return x + 1\n```\n\nInvocation:\n```\nf(1)\n```\n\nTrace:\n```\nline 2: x=1\nreturn 1\n```\n\n"));
+        let per_run = block_text(&entries, SignalLayout::PerRun);
+        assert!(text.len() < per_run.len());
+        // The per-run layout is the one every earlier run was shown.
+        assert_eq!(per_run.matches("\nProgram:\n").count(), 3);
     }
 }
