@@ -145,8 +145,9 @@ pub struct MethodArgs {
     pub trace_events: Option<usize>,
 
     /// How the trace block lays out its runs; `by-candidate` writes each
-    /// candidate's program once, above the traces of its tests, for fewer
-    /// prefilled tokens per guided line.
+    /// candidate's program once, above the traces of its tests, and
+    /// `shared-code` also writes the lines all programs start with once,
+    /// for fewer prefilled tokens per guided line.
     #[arg(long, value_enum, default_value_t = BlockLayout::PerRun)]
     pub signal_layout: BlockLayout,
 
@@ -177,6 +178,9 @@ pub enum BlockLayout {
     /// Each candidate's program once, then the invocation and trace of each
     /// of its runs.
     ByCandidate,
+    /// As by-candidate, with the lines every program starts with written
+    /// once, first.
+    SharedCode,
 }
 
 /// How execution traces are rendered.

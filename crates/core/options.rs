@@ -20,6 +20,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             signal_layout: match args.signal_layout {
                 BlockLayout::PerRun => SignalLayout::PerRun,
                 BlockLayout::ByCandidate => SignalLayout::ByCandidate,
+                BlockLayout::SharedCode => SignalLayout::SharedCode,
             },
             trace_format: match args.trace_format {
                 TraceStyle::ChangedState => TraceFormat::ChangedState,

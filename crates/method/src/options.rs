@@ -8,8 +8,9 @@ use crate::signal::SignalLayout;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
 
 /// How one attempt decodes. The signal budgets (trace events, signal
-/// tokens) are sized for a CPU: every refresh prefills the signal block again,
-/// so its cap sets the cost of a guided line (docs/tuning.md).
+/// tokens) are sized for a CPU: every refresh prefills the signal block
+/// again from its first changed token, so its cap sets the cost of a guided
+/// line (docs/tuning.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecodeOptions {
@@ -24,7 +25,8 @@ pub struct DecodeOptions {
     /// Caps on each rendered trace. Fewer events per trace let more
     /// (candidate, test) entries into the capped block.
     pub render_limits: RenderLimits,
-    /// Token cap of the signal block (every refresh re-prefills it).
+    /// Token cap of the signal block (every refresh re-prefills what
+    /// changed in it).
     pub signal_max_tokens: usize,
     /// How the block lays out its runs. Left out of the serialised options
     /// while it is the default, so the configurations (and bench run keys)

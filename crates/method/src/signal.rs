@@ -30,6 +30,18 @@ every run has two parts:
 Use what the traces reveal to write a function that passes the tests.
 ";
 
+/// The opening of a block whose programs share their first lines.
+const SHARED_INTRO: &str = "\n### Execution traces of sampled continuations
+Each program below is the code written so far with one sampled continuation \
+appended. The continuations are plausible guesses and may be unfinished or \
+wrong. The lines every program starts with are written once, as the shared \
+code; each program then shows only the lines that follow it. Every program \
+was run on the test calls above; under each program, every run has two parts:
+- Invocation: the call (or the standard input) it was run with;
+- Trace: the lines it executed and the values of its variables.
+Use what the traces reveal to write a function that passes the tests.
+";
+
 /// How the (candidate, test) runs are laid out in the block. The layout
 /// changes what the model reads, so it is part of a run's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -43,6 +55,12 @@ pub enum SignalLayout {
     /// trace of each of its runs. A program is as long as the code so far,
     /// so this spends on traces the tokens the repeats took.
     ByCandidate,
+    /// As [`SignalLayout::ByCandidate`], but the whole lines every program
+    /// starts with (mostly the code written so far) are written once, first,
+    /// and each program shows only its own lines after them. The shared
+    /// part only grows from one refresh to the next, so it also stays in the
+    /// conditional stream's cache.
+    SharedCode,
 }
 
 /// One (candidate, test) run as shown to the model.
@@ -104,22 +122,63 @@ pub fn block_text(entries: &[SignalEntry], layout: SignalLayout) -> String {
     if entries.is_empty() {
         return String::new();
     }
+    let by_candidate = || entries.chunk_by(|a, b| a.candidate == b.candidate);
     let (intro, body): (&str, Vec<String>) = match layout {
         SignalLayout::PerRun => (BLOCK_INTRO, entries.iter().map(SignalEntry::text).collect()),
         SignalLayout::ByCandidate => (
             GROUPED_INTRO,
-            entries
-                .chunk_by(|a, b| a.candidate == b.candidate)
-                .map(|runs| {
-                    let runs_text: Vec<String> = runs.iter().map(SignalEntry::run_text).collect();
-                    format!("{}\n{}", runs[0].program_text(), runs_text.join("\n"))
-                })
+            by_candidate()
+                .map(|runs| candidate_text(&runs[0].program_text(), runs))
                 .collect(),
         ),
+        SignalLayout::SharedCode => {
+            let programs: Vec<&str> = by_candidate()
+                .map(|runs| runs[0].program.as_str())
+                .collect();
+            let shared = shared_lines(&programs);
+            let mut body = vec![format!(
+                "\nShared code:\n{FENCE}python\n{}\n{FENCE}\n",
+                shared.trim_end()
+            )];
+            body.extend(by_candidate().map(|runs| {
+                let own = runs[0].program[shared.len()..].trim_end();
+                let program =
+                    format!("\nProgram, after the shared code:\n{FENCE}python\n{own}\n{FENCE}\n");
+                candidate_text(&program, runs)
+            }));
+            (SHARED_INTRO, body)
+        }
     };
     format!("{intro}\n{}\n", body.join("\n"))
 }
 
+/// A candidate's entry: its program section, then each of its runs.
+fn candidate_text(program_section: &str, runs: &[SignalEntry]) -> String {
+    let runs_text: Vec<String> = runs.iter().map(SignalEntry::run_text).collect();
+    format!("{program_section}\n{}", runs_text.join("\n"))
+}
+
+/// The whole lines every one of `programs` starts with, short of each
+/// program's last line, so every program keeps a line of its own.
+fn shared_lines<'p>(programs: &[&'p str]) -> &'p str {
+    let Some(first) = programs.first() else {
+        return "";
+    };
+    let common = programs.iter().fold(first.len(), |len, p| {
+        let own_line = p.trim_end().rfind('\n').map_or(0, |i| i + 1);
+        let same = first
+            .bytes()
+            .zip(p.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        len.min(same).min(own_line)
+    });
+    // Cut at a newline, which is also a character boundary.
+    first.as_bytes()[..common]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or("", |end| &first[..=end])
+}
 /// Build the signal from entries in order (a candidate's runs next to each
 /// other, as the by-candidate layout groups only neighbours), skipping any entry that would
 /// push the block past `max_tokens` (so one long trace does not hide the
@@ -239,5 +298,27 @@ mod tests {
         assert!(text.len() < per_run.len());
         // The per-run layout is the one every earlier run was shown.
         assert_eq!(per_run.matches("\nProgram:\n").count(), 3);
+    }
+
+    #[test]
+    fn shared_code_layout_writes_the_common_lines_once() {
+        let program = |candidate: usize, body: &str| SignalEntry {
+            program: format!("def f(x):\n    y = x\n{body}"),
+            ..entry(candidate, 0)
+        };
+        let entries = [program(0, "    return y\n"), program(1, "    return -y\n")];
+        let text = block_text(&entries, SignalLayout::SharedCode);
+        assert!(text.contains(
+            "\nShared code:\n```python\ndef f(x):\n    y = x\n```\n\n\nProgram, after the shared code:\n```python\n    return y\n```\n\nInvocation:"
+        ));
+        assert!(text.contains("after the shared code:\n```python\n    return -y\n```\n"));
+        assert_eq!(text.matches("def f(x)").count(), 1);
+        assert_eq!(text.matches("    y = x").count(), 1);
+        // Every program keeps its last line, a lone one too.
+        assert_eq!(shared_lines(&["a\nb\n"]), "a\n");
+        assert_eq!(shared_lines(&["a\nb\n", "a\nb\nc\n"]), "a\n");
+        assert_eq!(shared_lines(&["é\n", "é\n"]), "");
+        assert_eq!(shared_lines(&["ab\nc", "ax\nc"]), "");
+        assert_eq!(shared_lines(&[]), "");
     }
 }
