@@ -171,6 +171,13 @@ pub struct MethodArgs {
     #[arg(long)]
     pub trace_events: Option<usize>,
 
+    /// How the trace block lays out its runs; `by-candidate` writes each
+    /// candidate's program once, above the traces of its tests, and
+    /// `shared-code` also writes the lines all programs start with once,
+    /// for fewer prefilled tokens per guided line.
+    #[arg(long, value_enum, default_value_t = BlockLayout::PerRun)]
+    pub signal_layout: BlockLayout,
+
     /// How traces are written for the model.
     #[arg(long, value_enum, default_value_t = TraceStyle::ChangedState)]
     pub trace_format: TraceStyle,
@@ -208,6 +215,19 @@ pub enum StartRuleArg {
     Always,
     /// A guided attempt only when the budget can carry it to its end.
     Affordable,
+}
+
+/// How the trace block lays out its (candidate, test) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlockLayout {
+    /// Program, invocation and trace for every run (the reference's layout).
+    PerRun,
+    /// Each candidate's program once, then the invocation and trace of each
+    /// of its runs.
+    ByCandidate,
+    /// As by-candidate, with the lines every program starts with written
+    /// once, first.
+    SharedCode,
 }
 
 /// How execution traces are rendered.

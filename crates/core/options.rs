@@ -4,9 +4,10 @@ use std::path::Path;
 
 use anyhow::Result;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
+use egcfg_method::signal::SignalLayout;
 use egcfg_method::{Budget, DecodeOptions, Grid, SolveOptions, StartRule};
 
-use crate::flags::{MethodArgs, StartRuleArg, TraceStyle};
+use crate::flags::{BlockLayout, MethodArgs, StartRuleArg, TraceStyle};
 
 /// The solve options the flags ask for; everything they leave out keeps the
 /// method's defaults.
@@ -22,6 +23,11 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         grid: load_grid(args.agents.as_deref())?,
         decode: DecodeOptions {
             signal_max_tokens: args.signal_tokens.unwrap_or(defaults.signal_max_tokens),
+            signal_layout: match args.signal_layout {
+                BlockLayout::PerRun => SignalLayout::PerRun,
+                BlockLayout::ByCandidate => SignalLayout::ByCandidate,
+                BlockLayout::SharedCode => SignalLayout::SharedCode,
+            },
             trace_format: match args.trace_format {
                 TraceStyle::ChangedState => TraceFormat::ChangedState,
                 TraceStyle::Compat => TraceFormat::Compat,
@@ -101,6 +107,7 @@ mod tests {
             "--concurrency=4",
             "--signal-tokens=700",
             "--trace-events=9",
+            "--signal-layout=by-candidate",
             "--trace-format=compat",
             "--top-k=20",
             "--early-stop",
@@ -117,6 +124,7 @@ mod tests {
         assert_eq!(options.concurrency, 4);
         assert_eq!(options.decode.signal_max_tokens, 700);
         assert_eq!(options.decode.render_limits.max_events, 9);
+        assert_eq!(options.decode.signal_layout, SignalLayout::ByCandidate);
         assert_eq!(options.decode.trace_format, TraceFormat::Compat);
         assert_eq!(options.decode.top_k, 20);
         assert!(options.decode.early_stop);

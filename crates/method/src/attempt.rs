@@ -22,6 +22,7 @@ use crate::budget::CancelCause;
 use crate::code_text::{ends_with_closing_fence, last_code_block};
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
+use crate::explain::lines;
 use crate::meter::Meter;
 use crate::record::{AttemptRecord, AttemptStop, TokenRecord};
 use crate::refresh::Refresher;
@@ -92,6 +93,11 @@ pub fn run_attempt(
         }
         meter.sandbox_time(t);
     }
+    let mut cost = meter.finish(started);
+    cost.guided_lines = lines(&tokens)
+        .iter()
+        .filter(|line| line.iter().any(|t| t.guided))
+        .count() as u64;
     let record = AttemptRecord {
         spec,
         name: spec.name(),
@@ -101,7 +107,7 @@ pub fn run_attempt(
         refreshes: refresher.into_records(),
         tokens,
         visible,
-        cost: meter.finish(started),
+        cost,
         error: error.as_ref().map(ToString::to_string),
         budget_window: None,
     };
@@ -323,6 +329,8 @@ mod tests {
         assert!(a.refreshes.is_empty());
         assert!(runner.traced.lock().unwrap().is_empty());
         assert!(a.tokens.iter().all(|t| !t.guided));
+        assert_eq!(a.cost.guided_lines, 0);
+        assert_eq!(a.cost.forward_tokens_per_guided_line(), None);
         assert_eq!(a.stop, AttemptStop::Fence);
         assert!(!out.passed);
         assert_eq!(a.visible.len(), 2);
@@ -356,6 +364,10 @@ mod tests {
             .iter()
             .all(|t| t.guided && t.top_p.is_empty()));
         assert!(!a.tokens[first_guided].top_pc.is_empty());
+        // `def add_one(x):`, two body lines and the closing fence.
+        assert_eq!(a.cost.guided_lines, 4);
+        let per_line = a.cost.forward_tokens_per_guided_line().unwrap();
+        assert_eq!(per_line, a.cost.forward_tokens() as f64 / 4.0);
     }
 
     #[test]
@@ -448,9 +460,13 @@ mod tests {
                     {
                         in_force = Some(s);
                         c_prefills += 1;
+                        // The block's opening did not change, so it stays
+                        // in C's cache (a full re-prefill would append all
+                        // of signal + marker + gen).
+                        let full_refill = input.full.len() - head.len();
                         assert!(
-                            input.appended.starts_with(s),
-                            "a refresh prefills only signal + marker + gen"
+                            c_prefills == 1 || input.appended.len() < full_refill,
+                            "a refresh prefills only what changed"
                         );
                     }
                     let Some(sig) = in_force else { continue };
@@ -463,7 +479,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(c_prefills, 4);
+        // A block equal to the one before, with every step since guided,
+        // decodes nothing.
+        let changed = 1 + signals.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(changed < signals.len(), "a refresh repeats its block");
+        assert_eq!(c_prefills, changed);
         // Every guided step is one batched decode of U and C with the same token.
         let guided_steps = a.tokens.iter().filter(|t| t.guided).count();
         let paired = calls
@@ -638,16 +658,41 @@ mod tests {
             .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
             .unwrap()
             .len() as u64;
-        let signal_prefill: u64 = a
-            .refreshes
-            .iter()
-            .filter_map(|r| {
-                r.signal
-                    .as_ref()
-                    .map(|_| r.signal_tokens as u64 + marker + r.step as u64)
-            })
-            .sum();
+        // Replay what C holds after the head: a refresh decodes only what
+        // follows the common prefix of the old and new content (at least one
+        // token), a guided step appends its token (the last is not decoded).
+        let gen: Vec<Token> = a.tokens.iter().map(|t| t.token).collect();
+        let marker_ids = engine
+            .tokenize("<|im_end|>\n<|im_start|>assistant\n```python\n", true)
+            .unwrap();
+        let mut c: Vec<Token> = Vec::new();
+        let mut signal_prefill = 0;
+        let mut full_refills = 0;
+        for (i, t) in a.tokens.iter().enumerate() {
+            for r in a.refreshes.iter().filter(|r| r.step == i) {
+                let Some(text) = &r.signal else { continue };
+                let new = [
+                    engine.tokenize(text, false).unwrap(),
+                    marker_ids.clone(),
+                    gen[..i].to_vec(),
+                ]
+                .concat();
+                let same = c.iter().zip(&new).take_while(|(x, y)| x == y).count();
+                if new != c {
+                    signal_prefill += (new.len() - same.min(new.len() - 1)) as u64;
+                }
+                full_refills += new.len() as u64;
+                c = new;
+            }
+            if t.guided && i + 1 < gen.len() {
+                c.push(gen[i]);
+            }
+        }
         assert_eq!(a.cost.prefill_tokens, marker + signal_prefill);
+        assert!(
+            signal_prefill < full_refills,
+            "the unchanged opening is reused"
+        );
         let guided = a.tokens.iter().filter(|t| t.guided).count() as u64;
         let steps = a.tokens.len() as u64;
         assert_eq!(a.cost.decode_tokens, (steps - 1) + (guided - 1));

@@ -64,6 +64,11 @@ pub struct AttemptCost {
     pub executions: u64,
     /// Programs sent to `prepare`.
     pub prepared: u64,
+    /// Lines of the answer decoded with guidance (at least one of their
+    /// tokens chosen while a signal was in force). Records written before
+    /// it was counted read as 0.
+    #[serde(default)]
+    pub guided_lines: u64,
     /// Wall time per phase.
     pub times: PhaseTimes,
     /// The reference's estimated cost on the same trajectory.
@@ -74,6 +79,13 @@ impl AttemptCost {
     /// All forward tokens of the attempt.
     pub fn forward_tokens(&self) -> u64 {
         self.prefill_tokens + self.decode_tokens + self.candidate_tokens
+    }
+
+    /// Forward tokens per guided line: what one line of execution guidance
+    /// costs, the figure the signal-prefill levers are measured by. `None`
+    /// when no line was guided.
+    pub fn forward_tokens_per_guided_line(&self) -> Option<f64> {
+        (self.guided_lines > 0).then(|| self.forward_tokens() as f64 / self.guided_lines as f64)
     }
 }
 

@@ -72,6 +72,13 @@ pub fn explain_attempt(record: &AttemptRecord, piece: &dyn Fn(Token) -> String) 
         t.sampling_s,
         t.execution_s
     );
+    if let Some(per_line) = c.forward_tokens_per_guided_line() {
+        let _ = writeln!(
+            out,
+            "   guided lines: {}, {per_line:.0} forward tokens per guided line",
+            c.guided_lines
+        );
+    }
     let _ = writeln!(
         out,
         "   reference estimate: {} forward tokens (unconditional {}, conditional {}, candidate prefill {}, candidate decode {}), {} refreshes, {} executions",

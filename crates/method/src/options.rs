@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::admission::StartRule;
 use crate::budget::{Budget, CancelToken};
 use crate::config::Grid;
+use crate::signal::SignalLayout;
 use egcfg_executor::render::{RenderLimits, TraceFormat};
 
 /// How one attempt decodes. The signal budgets (trace events, signal
-/// tokens) are sized for a CPU: every refresh prefills the signal block again,
-/// so its cap sets the cost of a guided line (docs/tuning.md).
+/// tokens) are sized for a CPU: every refresh prefills the signal block
+/// again from its first changed token, so its cap sets the cost of a guided
+/// line (docs/tuning.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecodeOptions {
@@ -24,8 +26,14 @@ pub struct DecodeOptions {
     /// Caps on each rendered trace. Fewer events per trace let more
     /// (candidate, test) entries into the capped block.
     pub render_limits: RenderLimits,
-    /// Token cap of the signal block (every refresh re-prefills it).
+    /// Token cap of the signal block (every refresh re-prefills what
+    /// changed in it).
     pub signal_max_tokens: usize,
+    /// How the block lays out its runs. Left out of the serialised options
+    /// while it is the default, so the configurations (and bench run keys)
+    /// written before it existed keep their hash.
+    #[serde(skip_serializing_if = "is_default")]
+    pub signal_layout: SignalLayout,
     /// Stop early when candidates keep collapsing to one finished program.
     pub early_stop: bool,
     /// Sample a second round (2s at 1.2 t) when fewer than s candidates are
@@ -49,12 +57,18 @@ impl Default for DecodeOptions {
                 max_value_chars: 80,
             },
             signal_max_tokens: 1024,
+            signal_layout: SignalLayout::PerRun,
             early_stop: false,
             top_up: false,
             force_fence: true,
             record_top: 3,
         }
     }
+}
+
+/// Whether `value` is its type's default (for `skip_serializing_if`).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Which passing attempt a solve returns.

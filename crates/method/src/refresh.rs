@@ -105,7 +105,13 @@ impl<'a> Refresher<'a> {
                 trace: t.text.clone(),
             })
             .collect();
-        let signal = build_signal(self.env.engine, &entries, self.signal_cap())?;
+        let options = self.env.options;
+        let signal = build_signal(
+            self.env.engine,
+            &entries,
+            options.signal_layout,
+            self.signal_cap(),
+        )?;
         let mut record = RefreshRecord {
             step: generated.len(),
             line,

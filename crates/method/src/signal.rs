@@ -19,6 +19,50 @@ entry has three parts:
 Use what the traces reveal to write a function that passes the tests.
 ";
 
+/// The opening of a block laid out by candidate.
+const GROUPED_INTRO: &str = "\n### Execution traces of sampled continuations
+Each program below is the code written so far with one sampled continuation \
+appended. The continuations are plausible guesses and may be unfinished or \
+wrong. Every program was run on the test calls above; under each program, \
+every run has two parts:
+- Invocation: the call (or the standard input) it was run with;
+- Trace: the lines it executed and the values of its variables.
+Use what the traces reveal to write a function that passes the tests.
+";
+
+/// The opening of a block whose programs share their first lines.
+const SHARED_INTRO: &str = "\n### Execution traces of sampled continuations
+Each program below is the code written so far with one sampled continuation \
+appended. The continuations are plausible guesses and may be unfinished or \
+wrong. The lines every program starts with are written once, as the shared \
+code; each program then shows only the lines that follow it. Every program \
+was run on the test calls above; under each program, every run has two parts:
+- Invocation: the call (or the standard input) it was run with;
+- Trace: the lines it executed and the values of its variables.
+Use what the traces reveal to write a function that passes the tests.
+";
+
+/// How the (candidate, test) runs are laid out in the block. The layout
+/// changes what the model reads, so it is part of a run's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalLayout {
+    /// One entry per run: program, invocation, trace (the reference's
+    /// layout).
+    #[default]
+    PerRun,
+    /// One entry per candidate: its program once, then the invocation and
+    /// trace of each of its runs. A program is as long as the code so far,
+    /// so this spends on traces the tokens the repeats took.
+    ByCandidate,
+    /// As [`SignalLayout::ByCandidate`], but the whole lines every program
+    /// starts with (mostly the code written so far) are written once, first,
+    /// and each program shows only its own lines after them. The shared
+    /// part only grows from one refresh to the next, so it also stays in the
+    /// conditional stream's cache.
+    SharedCode,
+}
+
 /// One (candidate, test) run as shown to the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalEntry {
@@ -38,9 +82,21 @@ impl SignalEntry {
     /// The entry's text: a newline, the three labelled sections separated by
     /// blank lines, a newline.
     pub fn text(&self) -> String {
+        format!("{}\n{}", self.program_text(), self.run_text())
+    }
+
+    /// The program section: a newline, the label, the fenced code.
+    fn program_text(&self) -> String {
         format!(
-            "\nProgram:\n{FENCE}python\n{}\n{FENCE}\n\nInvocation:\n{FENCE}\n{}\n{FENCE}\n\nTrace:\n{FENCE}\n{}\n{FENCE}\n",
-            self.program.trim_end(),
+            "\nProgram:\n{FENCE}python\n{}\n{FENCE}\n",
+            self.program.trim_end()
+        )
+    }
+
+    /// The invocation and trace sections, separated by a blank line.
+    fn run_text(&self) -> String {
+        format!(
+            "Invocation:\n{FENCE}\n{}\n{FENCE}\n\nTrace:\n{FENCE}\n{}\n{FENCE}\n",
             self.invocation.trim_end(),
             self.trace.trim_end()
         )
@@ -60,30 +116,85 @@ pub struct Signal {
     pub entries_dropped: usize,
 }
 
-/// The block text for these entries (empty input gives an empty string: no
-/// entries means no signal).
-pub fn block_text(entries: &[SignalEntry]) -> String {
+/// The block text for these entries in `layout` (empty input gives an empty
+/// string: no entries means no signal).
+pub fn block_text(entries: &[SignalEntry], layout: SignalLayout) -> String {
     if entries.is_empty() {
         return String::new();
     }
-    let body: Vec<String> = entries.iter().map(SignalEntry::text).collect();
-    format!("{BLOCK_INTRO}\n{}\n", body.join("\n"))
+    let by_candidate = || entries.chunk_by(|a, b| a.candidate == b.candidate);
+    let (intro, body): (&str, Vec<String>) = match layout {
+        SignalLayout::PerRun => (BLOCK_INTRO, entries.iter().map(SignalEntry::text).collect()),
+        SignalLayout::ByCandidate => (
+            GROUPED_INTRO,
+            by_candidate()
+                .map(|runs| candidate_text(&runs[0].program_text(), runs))
+                .collect(),
+        ),
+        SignalLayout::SharedCode => {
+            let programs: Vec<&str> = by_candidate()
+                .map(|runs| runs[0].program.as_str())
+                .collect();
+            let shared = shared_lines(&programs);
+            let mut body = vec![format!(
+                "\nShared code:\n{FENCE}python\n{}\n{FENCE}\n",
+                shared.trim_end()
+            )];
+            body.extend(by_candidate().map(|runs| {
+                let own = runs[0].program[shared.len()..].trim_end();
+                let program =
+                    format!("\nProgram, after the shared code:\n{FENCE}python\n{own}\n{FENCE}\n");
+                candidate_text(&program, runs)
+            }));
+            (SHARED_INTRO, body)
+        }
+    };
+    format!("{intro}\n{}\n", body.join("\n"))
 }
 
-/// Build the signal from entries in order, skipping any entry that would
+/// A candidate's entry: its program section, then each of its runs.
+fn candidate_text(program_section: &str, runs: &[SignalEntry]) -> String {
+    let runs_text: Vec<String> = runs.iter().map(SignalEntry::run_text).collect();
+    format!("{program_section}\n{}", runs_text.join("\n"))
+}
+
+/// The whole lines every one of `programs` starts with, short of each
+/// program's last line, so every program keeps a line of its own.
+fn shared_lines<'p>(programs: &[&'p str]) -> &'p str {
+    let Some(first) = programs.first() else {
+        return "";
+    };
+    let common = programs.iter().fold(first.len(), |len, p| {
+        let own_line = p.trim_end().rfind('\n').map_or(0, |i| i + 1);
+        let same = first
+            .bytes()
+            .zip(p.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        len.min(same).min(own_line)
+    });
+    // Cut at a newline, which is also a character boundary.
+    first.as_bytes()[..common]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or("", |end| &first[..=end])
+}
+/// Build the signal from entries in order (a candidate's runs next to each
+/// other, as the by-candidate layout groups only neighbours), skipping any entry that would
 /// push the block past `max_tokens` (so one long trace does not hide the
 /// short ones after it). `None` when no entry fits (or there are none),
 /// which means no guidance.
 pub fn build_signal(
     engine: &dyn Engine,
     entries: &[SignalEntry],
+    layout: SignalLayout,
     max_tokens: usize,
 ) -> Result<Option<Signal>, EngineError> {
     let mut kept: Vec<SignalEntry> = Vec::new();
     let mut best: Option<(String, Vec<Token>)> = None;
     for entry in entries {
         kept.push(entry.clone());
-        let text = block_text(&kept);
+        let text = block_text(&kept, layout);
         let tokens = engine.tokenize(&text, false)?;
         if tokens.len() <= max_tokens {
             best = Some((text, tokens));
@@ -124,11 +235,11 @@ mod tests {
 
     #[test]
     fn block_starts_with_newline_and_ends_with_newline() {
-        let text = block_text(&[entry(0, 0), entry(0, 1)]);
+        let text = block_text(&[entry(0, 0), entry(0, 1)], SignalLayout::PerRun);
         assert!(text.starts_with("\n### Execution traces"));
         assert!(text.ends_with("```\n\n"));
         assert_eq!(text.matches("\nProgram:\n").count(), 2);
-        assert_eq!(block_text(&[]), "");
+        assert_eq!(block_text(&[], SignalLayout::PerRun), "");
     }
 
     #[test]
@@ -136,24 +247,78 @@ mod tests {
         let engine = ScriptedEngine::new(|_| None);
         let entries = vec![entry(0, 0), entry(1, 0), entry(2, 0)];
         let one = engine
-            .tokenize(&block_text(&entries[..1]), false)
+            .tokenize(&block_text(&entries[..1], SignalLayout::PerRun), false)
             .unwrap()
             .len();
         let two = engine
-            .tokenize(&block_text(&entries[..2]), false)
+            .tokenize(&block_text(&entries[..2], SignalLayout::PerRun), false)
             .unwrap()
             .len();
-        let s = build_signal(&engine, &entries, two).unwrap().unwrap();
+        let s = build_signal(&engine, &entries, SignalLayout::PerRun, two)
+            .unwrap()
+            .unwrap();
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert_eq!(s.tokens.len(), two);
-        assert!(build_signal(&engine, &entries, one - 1).unwrap().is_none());
+        assert!(
+            build_signal(&engine, &entries, SignalLayout::PerRun, one - 1)
+                .unwrap()
+                .is_none()
+        );
         // A long entry in the middle is skipped, the short one after it kept.
         let mut long = entry(1, 0);
         long.trace = "x = 1\n".repeat(200);
         let mixed = vec![entry(0, 0), long, entry(2, 0)];
-        let s = build_signal(&engine, &mixed, two).unwrap().unwrap();
+        let s = build_signal(&engine, &mixed, SignalLayout::PerRun, two)
+            .unwrap()
+            .unwrap();
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert!(!s.text.contains(&"x = 1\n".repeat(200)));
-        assert!(build_signal(&engine, &[], 10_000).unwrap().is_none());
+        assert!(build_signal(&engine, &[], SignalLayout::PerRun, 10_000)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn by_candidate_layout_shows_each_program_once_above_its_runs() {
+        let mut second_test = entry(0, 1);
+        second_test.invocation = "f(2)".into();
+        second_test.trace = "line 2: x=2\nreturn 2".into();
+        let mut other = entry(1, 0);
+        other.program = "def f(x):\n    return x + 1".into();
+        let entries = [entry(0, 0), second_test, other];
+        let text = block_text(&entries, SignalLayout::ByCandidate);
+        assert!(text.starts_with("\n### Execution traces"));
+        assert_eq!(text.matches("\nProgram:\n").count(), 2);
+        assert_eq!(text.matches("Invocation:\n").count(), 3);
+        assert!(text.contains(
+            "\nProgram:\n```python\ndef f(x):\n    return x\n```\n\nInvocation:\n```\nf(1)\n```\n\nTrace:\n```\nline 2: x=1\nreturn 1\n```\n\nInvocation:\n```\nf(2)\n```\n"
+        ));
+        assert!(text.ends_with("return x + 1\n```\n\nInvocation:\n```\nf(1)\n```\n\nTrace:\n```\nline 2: x=1\nreturn 1\n```\n\n"));
+        let per_run = block_text(&entries, SignalLayout::PerRun);
+        assert!(text.len() < per_run.len());
+        // The per-run layout is the one every earlier run was shown.
+        assert_eq!(per_run.matches("\nProgram:\n").count(), 3);
+    }
+
+    #[test]
+    fn shared_code_layout_writes_the_common_lines_once() {
+        let program = |candidate: usize, body: &str| SignalEntry {
+            program: format!("def f(x):\n    y = x\n{body}"),
+            ..entry(candidate, 0)
+        };
+        let entries = [program(0, "    return y\n"), program(1, "    return -y\n")];
+        let text = block_text(&entries, SignalLayout::SharedCode);
+        assert!(text.contains(
+            "\nShared code:\n```python\ndef f(x):\n    y = x\n```\n\n\nProgram, after the shared code:\n```python\n    return y\n```\n\nInvocation:"
+        ));
+        assert!(text.contains("after the shared code:\n```python\n    return -y\n```\n"));
+        assert_eq!(text.matches("def f(x)").count(), 1);
+        assert_eq!(text.matches("    y = x").count(), 1);
+        // Every program keeps its last line, a lone one too.
+        assert_eq!(shared_lines(&["a\nb\n"]), "a\n");
+        assert_eq!(shared_lines(&["a\nb\n", "a\nb\nc\n"]), "a\n");
+        assert_eq!(shared_lines(&["é\n", "é\n"]), "");
+        assert_eq!(shared_lines(&["ab\nc", "ax\nc"]), "");
+        assert_eq!(shared_lines(&[]), "");
     }
 }

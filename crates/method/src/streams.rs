@@ -3,10 +3,14 @@
 //! * **U**, the unconditional stream: `head ++ marker ++ gen`, a fork of the
 //!   task's prefilled head, so the head is never computed twice;
 //! * **C**, the conditional stream: `head ++ signal ++ marker ++ gen`. At a
-//!   refresh C is cut back to the head and only the new signal, the marker
-//!   and the generated ids are prefilled; the generated ids are spliced in
-//!   as ids, never re-tokenised text, so both streams hold the very tokens
-//!   that were chosen.
+//!   refresh C is cut back only to the first token where its new content
+//!   differs from what it holds (the longest common prefix), and only the
+//!   rest is prefilled: a block that kept its opening and first entries
+//!   costs nothing for them, and a block equal to the last one costs only
+//!   the generated ids C has not seen (none while every step was guided).
+//!   The model's input is exactly that of a full re-prefill. The generated
+//!   ids are spliced in as ids, never re-tokenised text, so both streams
+//!   hold the very tokens that were chosen.
 //!
 //! Both streams take every chosen token in one batched decode, so a guided
 //! step costs one forward pass of two sequences. The sequences are engine
@@ -26,6 +30,12 @@ pub(crate) struct Conditional<'e> {
     pub(crate) next: NextToken,
     /// Its prompt: head, signal and marker tokens.
     pub(crate) prompt_len: usize,
+    /// What it holds after the head: signal, marker and the generated ids
+    /// it has taken, so a refresh knows how much of it still holds.
+    after_head: Vec<Token>,
+    /// `next` no longer describes the token after `after_head`: tokens were
+    /// appended without asking (see [`Streams::append_known`]).
+    next_is_stale: bool,
 }
 
 /// U always, C once a signal was built.
@@ -71,10 +81,12 @@ impl<'e> Streams<'e> {
         self.conditional.as_ref()
     }
 
-    /// Rebuilds C around a new signal: the previous C is cut back to the
-    /// head (or the head is forked the first time), then `signal ++ marker
-    /// ++ generated` is prefilled. `false` when the budget cannot pay for
-    /// it: C is then dropped, and the next refresh forks the head again.
+    /// Rebuilds C around a new signal, so that it holds `head ++ signal ++
+    /// marker ++ generated`. The previous C is cut back to the first token
+    /// that differs (or the head is forked the first time) and only the
+    /// rest is prefilled; when nothing differs, C is kept as it is.
+    /// `false` when the budget cannot pay for the prefill: C is then
+    /// dropped, and the next refresh forks the head again.
     pub(crate) fn condition_on(
         &mut self,
         signal: Vec<Token>,
@@ -82,17 +94,26 @@ impl<'e> Streams<'e> {
         meter: &mut Meter<'_>,
     ) -> Result<bool, MethodError> {
         let prompt = self.prompt;
-        let seq = match self.conditional.take() {
-            Some(c) => {
-                c.seq.truncate(prompt.head_len)?;
-                c.seq
-            }
-            None => prompt.head.fork()?,
-        };
         let prompt_len = prompt.head_len + signal.len() + prompt.marker_tokens.len();
-        let mut tokens = signal;
-        tokens.extend_from_slice(&prompt.marker_tokens);
-        tokens.extend_from_slice(generated);
+        let mut after_head = signal;
+        after_head.extend_from_slice(&prompt.marker_tokens);
+        after_head.extend_from_slice(generated);
+        let (seq, kept) = match self.conditional.take() {
+            Some(c) if c.after_head == after_head && !c.next_is_stale => {
+                self.conditional = Some(Conditional { prompt_len, ..c });
+                return Ok(true);
+            }
+            Some(c) => {
+                // At least the last token is decoded again: its logits are
+                // the ones guidance needs.
+                let kept = common_prefix_len(&c.after_head, &after_head)
+                    .min(after_head.len().saturating_sub(1));
+                c.seq.truncate(prompt.head_len + kept)?;
+                (c.seq, kept)
+            }
+            None => (prompt.head.fork()?, 0),
+        };
+        let tokens = after_head[kept..].to_vec();
         let n = tokens.len();
         let Some(next) = meter.prefill(n, || decode_one(self.engine, &seq, tokens))? else {
             return Ok(false);
@@ -101,6 +122,8 @@ impl<'e> Streams<'e> {
             seq,
             next,
             prompt_len,
+            after_head,
+            next_is_stale: false,
         });
         Ok(true)
     }
@@ -132,6 +155,8 @@ impl<'e> Streams<'e> {
         self.p_next = next.next().expect("one answer per input");
         if let (Some(c), Some(n)) = (self.conditional.as_mut(), next.next()) {
             c.next = n;
+            c.next_is_stale = false;
+            c.after_head.push(token);
         }
         Ok(())
     }
@@ -147,7 +172,12 @@ impl<'e> Streams<'e> {
         meter: &mut Meter<'_>,
     ) -> Result<(), MethodError> {
         let inputs = self.inputs(token, guided);
-        meter.step(inputs.len(), || self.engine.append(&inputs))
+        meter.step(inputs.len(), || self.engine.append(&inputs))?;
+        if let (Some(c), true) = (self.conditional.as_mut(), guided) {
+            c.after_head.push(token);
+            c.next_is_stale = true;
+        }
+        Ok(())
     }
 
     /// Asks again what U's next token is, after [`Streams::append_known`]
@@ -184,6 +214,11 @@ impl<'e> Streams<'e> {
     }
 }
 
+/// How many leading tokens `a` and `b` share.
+fn common_prefix_len(a: &[Token], b: &[Token]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 /// Decodes `tokens` into `seq` alone and returns what the engine tells of
 /// its next token.
 fn decode_one(
@@ -196,4 +231,110 @@ fn decode_one(
         tokens,
     }])?;
     Ok(rows.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::{Budget, CancelToken, Control};
+    use crate::config::PromptStyle;
+    use crate::head::Head;
+    use crate::options::SolveOptions;
+    use crate::testing::{add_one_task, ScriptedEngine};
+
+    /// The tokens of `text`, as a signal is tokenized.
+    fn ids(engine: &ScriptedEngine, text: &str) -> Vec<Token> {
+        engine.tokenize(text, false).unwrap()
+    }
+
+    /// Runs `body` with U opened on the add-one task's head.
+    fn with_streams(
+        engine: &ScriptedEngine,
+        body: impl FnOnce(&mut Streams<'_>, &mut Meter<'_>, &StylePrompt<'_>),
+    ) {
+        let options = SolveOptions::default();
+        let head = Head::render(engine, &add_one_task(), PromptStyle::Instruct, &options).unwrap();
+        let control = Control::new(&Budget::default(), CancelToken::new());
+        let prompt = head.prefilled(&control).unwrap();
+        let mut meter = Meter::new(&control, 0, 1);
+        let mut streams = Streams::open(engine, prompt, &mut meter).unwrap().unwrap();
+        body(&mut streams, &mut meter, prompt);
+    }
+
+    /// What C holds after the head, read from the engine's last decode of it.
+    fn c_content(engine: &ScriptedEngine, streams: &Streams<'_>) -> Vec<Token> {
+        let id = streams.conditional().unwrap().seq.id();
+        let calls = engine.calls();
+        let last = calls
+            .iter()
+            .flatten()
+            .rev()
+            .find(|i| i.seq == id)
+            .expect("C was decoded");
+        last.full.clone()
+    }
+
+    #[test]
+    fn a_refresh_prefills_only_what_differs_from_the_previous_block() {
+        let engine = ScriptedEngine::new(|_| None);
+        with_streams(&engine, |streams, meter, prompt| {
+            let gen = ids(&engine, "def f(x):\n    return");
+            let first = ids(&engine, "\nTraces\nProgram A: x=1\n");
+            let second = ids(&engine, "\nTraces\nProgram B: x=2\n");
+            assert!(streams.condition_on(first, &gen[..4], meter).unwrap());
+            for &t in &gen[4..] {
+                streams.advance(t, true, meter).unwrap();
+            }
+            let calls_before = engine.calls().len();
+            assert!(streams.condition_on(second.clone(), &gen, meter).unwrap());
+            let calls = engine.calls();
+            let refill = &calls[calls_before..];
+            assert_eq!(refill.len(), 1, "one prefill");
+            // "\nTraces\nProgram " is kept; "B: x=2\n", the marker and the
+            // generated ids are decoded again.
+            let shared = ids(&engine, "\nTraces\nProgram ").len();
+            let expect_new = second.len() - shared + prompt.marker_tokens.len() + gen.len();
+            assert_eq!(refill[0][0].appended.len(), expect_new);
+            // The model sees exactly what a full re-prefill would give it.
+            let mut full = engine.calls()[0][0].full.clone();
+            assert_eq!(full.len(), prompt.head_len, "the first decode is the head");
+            full.extend(&second);
+            full.extend(&prompt.marker_tokens);
+            full.extend(&gen);
+            assert_eq!(c_content(&engine, streams), full);
+            assert_eq!(
+                streams.conditional().unwrap().prompt_len,
+                full.len() - gen.len()
+            );
+        });
+    }
+
+    #[test]
+    fn the_same_block_again_costs_nothing_when_c_saw_every_token() {
+        let engine = ScriptedEngine::new(|_| None);
+        with_streams(&engine, |streams, meter, _| {
+            let gen = ids(&engine, "def f(x):\n");
+            let signal = ids(&engine, "\nTraces\nx=1\n");
+            assert!(streams
+                .condition_on(signal.clone(), &gen[..3], meter)
+                .unwrap());
+            for &t in &gen[3..] {
+                streams.advance(t, true, meter).unwrap();
+            }
+            let logits = streams.conditional().unwrap().logits.clone();
+            let calls_before = engine.calls().len();
+            assert!(streams.condition_on(signal.clone(), &gen, meter).unwrap());
+            assert_eq!(engine.calls().len(), calls_before, "nothing decoded");
+            assert_eq!(streams.conditional().unwrap().logits, logits);
+            // Steps C did not take (unguided) are all that is decoded.
+            streams.advance(b'y' as Token, false, meter).unwrap();
+            let mut longer = gen.clone();
+            longer.push(b'y' as Token);
+            let calls_before = engine.calls().len();
+            assert!(streams.condition_on(signal, &longer, meter).unwrap());
+            let calls = engine.calls();
+            assert_eq!(calls.len(), calls_before + 1);
+            assert_eq!(calls[calls_before][0].appended, vec![b'y' as Token]);
+        });
+    }
 }
