@@ -73,7 +73,7 @@ pub struct TokenLogprob {
 
 /// What a decode tells about one sequence's next token: full logits from a
 /// local model, the top-k log-probabilities from a served one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NextToken {
     /// Raw logits over the whole vocabulary.
     Logits(Logits),

@@ -321,11 +321,11 @@ mod tests {
             for &t in &gen[3..] {
                 streams.advance(t, true, meter).unwrap();
             }
-            let logits = streams.conditional().unwrap().logits.clone();
+            let logits = streams.conditional().unwrap().next.clone();
             let calls_before = engine.calls().len();
             assert!(streams.condition_on(signal.clone(), &gen, meter).unwrap());
             assert_eq!(engine.calls().len(), calls_before, "nothing decoded");
-            assert_eq!(streams.conditional().unwrap().logits, logits);
+            assert_eq!(streams.conditional().unwrap().next, logits);
             // Steps C did not take (unguided) are all that is decoded.
             streams.advance(b'y' as Token, false, meter).unwrap();
             let mut longer = gen.clone();
@@ -335,6 +335,28 @@ mod tests {
             let calls = engine.calls();
             assert_eq!(calls.len(), calls_before + 1);
             assert_eq!(calls[calls_before][0].appended, vec![b'y' as Token]);
+        });
+    }
+
+    #[test]
+    fn the_same_block_after_unasked_tokens_decodes_the_last_one_again() {
+        let engine = ScriptedEngine::new(|_| None);
+        with_streams(&engine, |streams, meter, _| {
+            let gen = ids(&engine, "def f(x):\n");
+            let signal = ids(&engine, "\nTraces\nx=1\n");
+            assert!(streams
+                .condition_on(signal.clone(), &gen[..3], meter)
+                .unwrap());
+            // A line written in one request: C holds the tokens, but what
+            // it knows of the next token is stale.
+            for &t in &gen[3..] {
+                streams.append_known(t, true, meter).unwrap();
+            }
+            let calls_before = engine.calls().len();
+            assert!(streams.condition_on(signal, &gen, meter).unwrap());
+            let calls = engine.calls();
+            assert_eq!(calls.len(), calls_before + 1);
+            assert_eq!(calls[calls_before][0].appended, vec![*gen.last().unwrap()]);
         });
     }
 }
