@@ -175,6 +175,8 @@ struct Summary<'a> {
     hidden_tests: Option<&'a [TestVerdict]>,
     winner: Option<&'a str>,
     cost: &'a egcfg_method::SolveCost,
+    /// The task's time per phase and its waits, as the bench records them.
+    profile: egcfg_bench::profile::TaskProfile,
     attempts: Vec<AttemptSummary<'a>>,
 }
 
@@ -194,6 +196,7 @@ impl<'a> Summary<'a> {
             hidden_tests: hidden,
             winner: outcome.winner_name.as_deref(),
             cost: &outcome.cost,
+            profile: crate::solver::task_profile(&outcome.cost),
             attempts: outcome
                 .attempts
                 .iter()

@@ -289,6 +289,7 @@ pub(crate) mod tests {
                     executions: 1,
                 },
                 records: serde_json::Value::Null,
+                profile: None,
             },
             wall_ms,
             scores: vec![SuiteScore {

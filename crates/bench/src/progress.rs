@@ -138,6 +138,7 @@ mod tests {
                     executions: 4,
                 },
                 records: serde_json::Value::Null,
+                profile: None,
             },
             wall_ms: 13_456.0,
             scores: Vec::new(),

@@ -376,6 +376,7 @@ mod tests {
                     executions: 2,
                 },
                 records: serde_json::json!({ "task": task.id }),
+                profile: None,
             })
         }
 

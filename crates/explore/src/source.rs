@@ -179,6 +179,7 @@ impl Source {
                         executions: total.executions + a.cost.executions,
                     }),
                 records,
+                profile: None,
             },
             wall_ms: outcome.cost.wall_s * 1000.0,
             // A solve record holds no hidden-test scores.

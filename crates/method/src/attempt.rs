@@ -21,6 +21,7 @@ use crate::code_text::{ends_with_closing_fence, last_code_block};
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
 use crate::meter::Meter;
+use crate::profile::Stopwatch;
 use crate::record::{AttemptRecord, AttemptStop, TokenRecord};
 use crate::refresh::Refresher;
 use crate::refresh_schedule::{Due, RefreshSchedule};
@@ -79,7 +80,7 @@ pub fn run_attempt(
         }
     );
     if error.is_none() && !solved_elsewhere {
-        let t = Instant::now();
+        let t = Stopwatch::start();
         match env
             .runner
             .check(&code, env.task.setup.as_deref(), &env.task.visible, None)
@@ -89,6 +90,7 @@ pub fn run_attempt(
         }
         meter.sandbox_time(t);
     }
+    let cost = meter.finish(started, &tokens);
     let record = AttemptRecord {
         spec,
         name: spec.name(),
@@ -98,7 +100,7 @@ pub fn run_attempt(
         refreshes: refresher.into_records(),
         tokens,
         visible,
-        cost: meter.finish(started),
+        cost,
         error: error.as_ref().map(ToString::to_string),
     };
     (record, error)
@@ -153,7 +155,10 @@ impl<'a> Attempt<'a> {
         let env = self.env;
         let engine = env.engine;
         let n_ctx = engine.info().n_ctx;
-        let Some(mut streams) = Streams::open(engine, env.prompt, &mut self.meter)? else {
+        let opened = self
+            .meter
+            .opening(|meter| Streams::open(engine, env.prompt, meter))?;
+        let Some(mut streams) = opened else {
             return Ok(AttemptStop::Cancelled {
                 cause: CancelCause::TokenBudget,
             });
@@ -199,9 +204,10 @@ impl<'a> Attempt<'a> {
                 .then(|| streams.conditional())
                 .flatten();
             let (_, p_logits) = streams.unconditional();
+            let chooser = &self.chooser;
             let record = self
-                .chooser
-                .choose(step, p_logits, guided.map(|c| &c.logits[..]));
+                .meter
+                .choice(|| chooser.choose(step, p_logits, guided.map(|c| &c.logits[..])));
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
             let guided = guided.is_some();
@@ -587,6 +593,27 @@ mod tests {
                 out.cost.forward_tokens
             );
         }
+    }
+
+    #[test]
+    fn the_profile_times_every_phase_and_counts_guided_lines() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let out = run(&engine, adds_one_runner(), 1, 1, 3.0);
+        let a = &out.attempts[0];
+        let p = &a.cost.profile;
+        for (name, time) in p.phases() {
+            assert!(time.wall_s > 0.0, "{name} was timed: {p:?}");
+        }
+        // `def add_one(x):`, its two body lines and the closing fence.
+        assert_eq!(p.guided_lines, 4);
+        assert_eq!(p.forward_tokens, a.cost.forward_tokens());
+        let task = &out.cost.profile;
+        assert_eq!(task.forward_tokens, out.cost.forward_tokens);
+        assert!(
+            task.head_prefill.wall_s > p.head_prefill.wall_s,
+            "the task adds the shared head's prefill"
+        );
+        assert_eq!(task.sandbox, p.sandbox, "one attempt");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! them into unique executable programs.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +60,11 @@ pub struct SampledCandidate {
     pub stop: CandidateStop,
 }
 
-/// Token and time counts of a sampling round.
+/// Token counts of a sampling round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SampleCost {
     /// Tokens decoded in the forks.
     pub decoded: u64,
-    /// Wall time.
-    pub seconds: f64,
 }
 
 struct Live<'e> {
@@ -92,7 +89,6 @@ pub fn sample_candidates<'e>(
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
-    let started = Instant::now();
     let eos = &engine.info().eos_tokens;
     let newline_limit = params.horizon.newline_limit();
     let mut done: Vec<Option<SampledCandidate>> = vec![None; params.n];
@@ -164,7 +160,6 @@ pub fn sample_candidates<'e>(
         cost.decoded += batch.len() as u64;
         logits = engine.decode(&batch)?;
     }
-    cost.seconds = started.elapsed().as_secs_f64();
     Ok((
         done.into_iter()
             .map(|c| c.expect("every candidate stops"))

@@ -36,17 +36,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Wall time per phase of an attempt, in seconds.
+use crate::profile::PhaseProfile;
+
+/// Wall time of an attempt, in seconds; its phases are in
+/// [`AttemptCost::profile`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {
-    /// Prefilling the marker and the conditional stream.
-    pub prefill_s: f64,
-    /// Single-token steps of the unconditional and conditional streams.
-    pub guided_decode_s: f64,
-    /// Sampling candidates.
-    pub sampling_s: f64,
-    /// Preparing, tracing and checking programs in the sandbox.
-    pub execution_s: f64,
     /// The whole attempt.
     pub total_s: f64,
 }
@@ -64,8 +59,11 @@ pub struct AttemptCost {
     pub executions: u64,
     /// Programs sent to `prepare`.
     pub prepared: u64,
-    /// Wall time per phase.
+    /// Wall time.
     pub times: PhaseTimes,
+    /// Wall and CPU time per phase (empty in records written before it).
+    #[serde(default)]
+    pub profile: PhaseProfile,
     /// The reference's estimated cost on the same trajectory.
     pub reference: ReferenceCost,
 }

@@ -31,7 +31,7 @@
 //!   [`visible_tests`]) and rendered by [`signal`]; [`early_stop`] the rule
 //!   that ends an attempt whose candidates agree; `token_choice` the next
 //!   token, guided by [`guidance`] (the formula); `meter` what every step
-//!   costs;
+//!   costs, and [`profile`] where its time goes;
 //! * around them: [`budget`] budgets and cancellation; [`cost`] the cost
 //!   accounting and the reference estimate; [`record`] the records every
 //!   decision leaves, which [`explain`] renders; [`progress`] the events a
@@ -58,6 +58,7 @@ mod meter;
 pub mod options;
 pub mod outcome;
 mod pool;
+pub mod profile;
 pub mod progress;
 pub mod prompt;
 pub mod record;
@@ -80,6 +81,7 @@ pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
 pub use outcome::{SolveCost, SolveOutcome};
+pub use profile::{PhaseProfile, PhaseTime};
 pub use progress::ProgressEvent;
 pub use record::{AttemptRecord, AttemptStop, RefreshRecord, TokenRecord, TraceRecord};
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};

@@ -14,7 +14,6 @@
 //! tests cannot change.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use egcfg_engine::{Logits, Sequence, Token};
 use egcfg_executor::TraceRequest;
@@ -27,6 +26,7 @@ use crate::config::{derive_seed, AttemptSpec};
 use crate::early_stop::EarlyStop;
 use crate::error::MethodError;
 use crate::meter::Meter;
+use crate::profile::Stopwatch;
 use crate::progress::ProgressEvent;
 use crate::record::{ProbeRecord, RefreshRecord, TraceRecord};
 use crate::runner::{RunnerError, TraceOutcome};
@@ -208,7 +208,7 @@ impl<'a> Refresher<'a> {
             };
             sample_candidates(engine, parent, parent_logits, &params, &cancelled)
         })?;
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let before = dedup.records.len();
         dedup.add_round(
             path[1] as usize,
@@ -239,7 +239,7 @@ impl<'a> Refresher<'a> {
         if tests.is_empty() {
             return Ok(Vec::new());
         }
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let fresh: Vec<&String> = programs
             .iter()
             .filter(|p| !self.memo.contains_key(*p))
