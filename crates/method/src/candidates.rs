@@ -81,13 +81,16 @@ struct Live<'e> {
 /// `parent_logits` are the parent's logits for its next token, so the
 /// first token of every fork is drawn without a forward pass. Each sequence
 /// stops on its own ([`CandidateStop`]) and is freed as soon as it stops.
-/// `cancelled` is polled before every step.
+/// `cancelled` is polled before every step. `stopped` sees each candidate
+/// as soon as it stops (unless cancelled), before the others decode on, so
+/// its program can run beside them ([`crate::overlap`]).
 pub fn sample_candidates<'e>(
     engine: &'e dyn Engine,
     parent: &Sequence<'e>,
     parent_logits: &Logits,
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
+    stopped: &mut dyn FnMut(&SampledCandidate),
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
     let eos = &engine.info().eos_tokens;
     let newline_limit = params.horizon.newline_limit();
@@ -138,11 +141,15 @@ pub fn sample_candidates<'e>(
             };
             match stop {
                 Some(stop) => {
-                    done[cand.index] = Some(SampledCandidate {
+                    let candidate = SampledCandidate {
                         text: std::mem::take(&mut cand.text),
                         tokens: std::mem::take(&mut cand.tokens),
                         stop,
-                    });
+                    };
+                    if stop != CandidateStop::Cancelled {
+                        stopped(&candidate);
+                    }
+                    done[cand.index] = Some(candidate);
                 }
                 None => {
                     batch.push(SeqInput {
@@ -397,7 +404,7 @@ mod tests {
             seed: 9,
         };
         let (cands, cost) =
-            sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
+            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
         for c in &cands {
             assert_eq!(c.text, "a = 1\nbb = 22\n");
             assert_eq!(c.stop, CandidateStop::Lines);
@@ -424,7 +431,8 @@ mod tests {
             max_tokens: 512,
             seed: 3,
         };
-        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
+        let (cands, _) =
+            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
         let stops: HashSet<CandidateStop> = cands.iter().map(|c| c.stop).collect();
         assert!(
             stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence),
@@ -437,7 +445,7 @@ mod tests {
                 other => panic!("unexpected stop {other:?}"),
             }
         }
-        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false)
+        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {})
             .unwrap()
             .0;
         assert_eq!(cands, again, "same seed, same samples");
@@ -456,7 +464,8 @@ mod tests {
         };
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
-        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &cancel).unwrap();
+        let (cands, _) =
+            sample_candidates(&engine, &parent, &logits, &params, &cancel, &mut |_| {}).unwrap();
         assert!(cands
             .iter()
             .all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));

@@ -27,7 +27,8 @@
 //! * an attempt ([`attempt`], the per-line loop): `streams` the
 //!   unconditional and conditional streams; `refresh_schedule` when the
 //!   signal is rebuilt; `refresh` rebuilding it, from [`candidates`]
-//!   (sampling and dedup) traced in the sandbox ([`runner`],
+//!   (sampling and dedup) traced in the sandbox as each candidate stops
+//!   (`overlap`) ([`runner`],
 //!   [`visible_tests`]) and rendered by [`signal`]; [`early_stop`] the rule
 //!   that ends an attempt whose candidates agree; `token_choice` the next
 //!   token, guided by [`guidance`] (the formula); `meter` what every step
@@ -57,6 +58,7 @@ pub mod head;
 mod meter;
 pub mod options;
 pub mod outcome;
+mod overlap;
 mod pool;
 pub mod profile;
 pub mod progress;
