@@ -180,6 +180,8 @@ struct Summary<'a> {
     /// The share of the forward tokens spent on attempts that produced no
     /// program.
     no_program_share: f64,
+    /// The task's time per phase and its waits, as the bench records them.
+    profile: egcfg_bench::profile::TaskProfile,
     attempts: Vec<AttemptSummary<'a>>,
 }
 
@@ -202,6 +204,7 @@ impl<'a> Summary<'a> {
             winner: outcome.winner_name.as_deref(),
             cost: &outcome.cost,
             no_program_share: outcome.cost.no_program_share(),
+            profile: crate::solver::task_profile(&outcome.cost),
             attempts: outcome
                 .attempts
                 .iter()

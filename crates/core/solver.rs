@@ -3,11 +3,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use egcfg_bench::profile::{PhaseShare, TaskProfile, Waiting};
 use egcfg_bench::{Attempt, Cost, Solution, Solver, VisibleTask};
 use egcfg_engine::Engine;
 use egcfg_method::{
     baseline_options, sequences_needed, CodeRunner, MethodError, ProgressEvent, PromptStyle,
-    SolveOptions, SolveOutcome,
+    SolveCost, SolveOptions, SolveOutcome,
 };
 use egcfg_task::Task;
 
@@ -147,5 +148,35 @@ fn solution(outcome: SolveOutcome, records: serde_json::Value) -> Solution {
         attempts,
         cost,
         records,
+        profile: Some(task_profile(&outcome.cost)),
+    }
+}
+
+/// The method's phase profile of a solve, in the harness's terms.
+pub(crate) fn task_profile(cost: &SolveCost) -> TaskProfile {
+    let p = &cost.profile;
+    TaskProfile {
+        phases: p
+            .phases()
+            .iter()
+            .map(|(name, time)| PhaseShare {
+                name: (*name).to_string(),
+                wall_s: time.wall_s,
+                cpu_s: time.cpu_s,
+            })
+            .collect(),
+        waiting: vec![
+            Waiting {
+                on: "engine".into(),
+                seconds: p.engine_waiting_s(),
+            },
+            Waiting {
+                on: "sandbox pool".into(),
+                seconds: p.pool_waiting_s(),
+            },
+        ],
+        guided_lines: p.guided_lines,
+        forward_tokens: p.forward_tokens,
+        process_cpu_s: cost.process_cpu_s,
     }
 }

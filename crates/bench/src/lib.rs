@@ -27,6 +27,7 @@
 
 pub mod datasets;
 pub mod metrics;
+pub mod profile;
 mod progress;
 pub mod report;
 mod runner;

@@ -319,6 +319,7 @@ pub(crate) mod tests {
                     no_program_tokens: None,
                 },
                 records: serde_json::Value::Null,
+                profile: None,
             },
             wall_ms,
             scores: vec![SuiteScore {

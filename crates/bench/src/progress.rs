@@ -139,6 +139,7 @@ mod tests {
                     no_program_tokens: None,
                 },
                 records: serde_json::Value::Null,
+                profile: None,
             },
             wall_ms: 13_456.0,
             scores: Vec::new(),

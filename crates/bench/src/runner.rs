@@ -377,6 +377,7 @@ mod tests {
                     no_program_tokens: None,
                 },
                 records: serde_json::json!({ "task": task.id }),
+                profile: None,
             })
         }
 

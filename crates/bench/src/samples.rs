@@ -214,6 +214,7 @@ impl Solver for SampleSolver {
             attempts,
             cost: Cost::default(),
             records: serde_json::json!({ "sample_lines": lines }),
+            profile: None,
         })
     }
 }
@@ -365,6 +366,7 @@ mod tests {
                 attempts: Vec::new(),
                 cost: Cost::default(),
                 records: serde_json::Value::Null,
+                profile: None,
             },
             wall_ms: 0.0,
             scores: Vec::new(),

@@ -12,6 +12,8 @@ use std::ops::Deref;
 use egcfg_task::Task;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::TaskProfile;
+
 /// A task with its hidden tests removed: all a solver may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisibleTask(Task);
@@ -84,6 +86,9 @@ pub struct Solution {
     /// The solver's own records (per-line decisions, traces, timings), kept
     /// verbatim in the database and linked from reports.
     pub records: serde_json::Value,
+    /// Where the solver's time went, if it measured that.
+    #[serde(default)]
+    pub profile: Option<TaskProfile>,
 }
 
 impl Solution {

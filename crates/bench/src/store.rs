@@ -8,6 +8,12 @@
 //! constraint makes a duplicate impossible. Starting the same run again
 //! skips every task already recorded.
 //!
+//! Where a solver's time went on a task ([`crate::profile::TaskProfile`])
+//! is kept as JSON in *profiles*, one row per result, written in the
+//! result's transaction. The table was added after the first databases:
+//! opening one to run adds it, and a report on one without it reads no
+//! profiles.
+//!
 //! A task that cannot run at all (its prompt does not fit the model's
 //! context) is recorded in *unrunnable* with the reason, never as a program
 //! that failed: a rerun skips it too, and the report lists it.
@@ -78,6 +84,10 @@ CREATE TABLE IF NOT EXISTS scores (
     detail TEXT NOT NULL,
     attempts_passed TEXT,
     PRIMARY KEY (result_id, suite)
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    result_id INTEGER PRIMARY KEY REFERENCES results(id),
+    profile TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS unrunnable (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -629,6 +639,16 @@ impl Store {
             return Ok(false);
         }
         let result_id = tx.last_insert_rowid();
+        if let Some(profile) = &s.profile {
+            tx.execute(
+                "INSERT INTO profiles (result_id, profile) VALUES (?1, ?2)",
+                params![
+                    result_id,
+                    serde_json::to_string(profile).unwrap_or_else(|_| "{}".into())
+                ],
+            )
+            .map_err(err)?;
+        }
         for score in &result.scores {
             tx.execute(
                 "INSERT INTO scores
@@ -756,11 +776,21 @@ impl Store {
         } else {
             "NULL"
         };
+        // A database written before profiles existed, opened read-only
+        // for a report, has no such table: its tasks have no profile.
+        let profile = if self
+            .has_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profiles'")?
+        {
+            "(SELECT profile FROM profiles WHERE result_id = results.id)"
+        } else {
+            "NULL"
+        };
         let mut stmt = self
             .conn
             .prepare(&format!(
                 "SELECT id, task_id, program, prefill_tokens, decode_tokens, executions, wall_ms,
-                        attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END, {no_program}
+                        attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END, {no_program},
+                        {profile}
                  FROM results WHERE run_id = ?1 AND (?3 IS NULL OR task_id = ?3) ORDER BY id"
             ))
             .map_err(|e| self.err(e))?;
@@ -775,6 +805,7 @@ impl Store {
             String,
             String,
             Option<i64>,
+            Option<String>,
         );
         let rows: Vec<Row> = self.rows(&mut stmt, params![run.0, with_records, task])?;
         let mut scores_stmt = self
@@ -802,6 +833,7 @@ impl Store {
             attempts,
             records,
             no_program,
+            profile,
         ) in rows
         {
             let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> =
@@ -824,6 +856,10 @@ impl Store {
             let attempts: Vec<Attempt> =
                 serde_json::from_str(&attempts).map_err(|e| corrupt("attempt_list", id, e))?;
             let records = serde_json::from_str(&records).map_err(|e| corrupt("records", id, e))?;
+            let profile = profile
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .map_err(|e| corrupt("profile", id, e))?;
             out.push(TaskResult {
                 task_id,
                 solution: Solution {
@@ -836,6 +872,7 @@ impl Store {
                         no_program_tokens: no_program.map(|n| n as u64),
                     },
                     records,
+                    profile,
                 },
                 wall_ms,
                 scores,
@@ -877,6 +914,7 @@ mod tests {
                     no_program_tokens: Some(7),
                 },
                 records: serde_json::json!({"lines": 2}),
+                profile: Some(crate::profile::tests::sample_profile()),
             },
             wall_ms: 12.5,
             scores: vec![SuiteScore {
@@ -1070,6 +1108,34 @@ mod tests {
         assert_eq!(old.unrunnable(RunId(1)).unwrap(), Vec::new());
         drop(old);
         Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_database_from_before_profiles_keeps_its_results_and_gains_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let mut old_result = result("Mbpp/511", true);
+        old_result.solution.profile = None;
+        {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            assert!(store.record(run, &old_result).unwrap());
+            store.conn.execute_batch("DROP TABLE profiles").unwrap();
+        }
+        let read_only = Store::open_read_only(&path).unwrap();
+        let run = read_only.runs().unwrap()[0].id;
+        assert_eq!(read_only.results(run).unwrap(), vec![old_result.clone()]);
+        drop(read_only);
+
+        let mut store = Store::open(&path).unwrap();
+        let profiled = result("Mbpp/512", false);
+        assert!(profiled.solution.profile.is_some());
+        assert!(store.record(run, &profiled).unwrap());
+        assert_eq!(
+            store.results(run).unwrap(),
+            vec![old_result, profiled],
+            "the old result is kept, the new one has its profile"
+        );
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl Solver for ReferenceSolver {
             attempts: Vec::new(),
             cost: Cost::default(),
             records: serde_json::Value::Null,
+            profile: None,
         })
     }
 }

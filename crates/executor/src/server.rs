@@ -336,8 +336,11 @@ impl Drop for Server {
     }
 }
 
+/// How many nice steps the sandbox runs below the process that starts it.
+const SANDBOX_NICE: i32 = 10;
+
 /// The interpreter command line with the environment, pipes, process
-/// group, parent-death signal, inherited Landlock descriptor and namespaces
+/// group, lowered priority, parent-death signal, inherited Landlock descriptor and namespaces
 /// every harness process gets.
 fn command(
     launch: &Launch,
@@ -373,6 +376,12 @@ fn command(
             {
                 return Err(std::io::Error::other("parent gone"));
             }
+            // Candidates must not take the cores from the model's decode
+            // threads: the interpreter and every program it forks run
+            // SANDBOX_NICE steps below the thread that started it (nice is
+            // inherited across fork, and raising it needs no privilege).
+            // Best effort: a failure leaves the priority as it was.
+            let _ = libc::nice(SANDBOX_NICE);
             if let Some(fd) = landlock_fd {
                 if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                     return Err(std::io::Error::last_os_error());

@@ -318,6 +318,7 @@ mod tests {
                 attempts: Vec::new(),
                 cost: Cost::default(),
                 records: serde_json::json!({ "sample_lines": [1] }),
+                profile: None,
             },
             wall_ms: 1.0,
             scores: vec![SuiteScore {

@@ -180,6 +180,7 @@ impl Source {
                         no_program_tokens: Some(outcome.cost.no_program_tokens),
                     }),
                 records,
+                profile: None,
             },
             wall_ms: outcome.cost.wall_s * 1000.0,
             // A solve record holds no hidden-test scores.

@@ -22,8 +22,8 @@ use crate::budget::CancelCause;
 use crate::code_text::{ends_with_closing_fence, last_code_block};
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
-use crate::explain::lines;
 use crate::meter::Meter;
+use crate::profile::Stopwatch;
 use crate::record::{AttemptRecord, AttemptStop, TokenRecord};
 use crate::refresh::Refresher;
 use crate::refresh_schedule::{Due, RefreshSchedule};
@@ -83,7 +83,7 @@ pub fn run_attempt(
         }
     );
     if error.is_none() && !solved_elsewhere {
-        let t = Instant::now();
+        let t = Stopwatch::start();
         match env
             .runner
             .check(&code, env.task.setup.as_deref(), &env.task.visible, None)
@@ -93,11 +93,7 @@ pub fn run_attempt(
         }
         meter.sandbox_time(t);
     }
-    let mut cost = meter.finish(started);
-    cost.guided_lines = lines(&tokens)
-        .iter()
-        .filter(|line| line.iter().any(|t| t.guided))
-        .count() as u64;
+    let cost = meter.finish(started, &tokens);
     let record = AttemptRecord {
         spec,
         name: spec.name(),
@@ -166,7 +162,10 @@ impl<'a> Attempt<'a> {
         let env = self.env;
         let engine = env.engine;
         let n_ctx = engine.info().n_ctx;
-        let Some(mut streams) = Streams::open(engine, env.prompt, &mut self.meter)? else {
+        let opened = self
+            .meter
+            .opening(|meter| Streams::open(engine, env.prompt, meter))?;
+        let Some(mut streams) = opened else {
             return Ok(AttemptStop::Cancelled {
                 cause: CancelCause::TokenBudget,
             });
@@ -241,7 +240,11 @@ impl<'a> Attempt<'a> {
                     top_pc: Vec::new(),
                     top_guided: Vec::new(),
                 },
-                _ => self.chooser.choose(step, p_next, guided.map(|c| &c.next)),
+                _ => {
+                    let chooser = &self.chooser;
+                    self.meter
+                        .choice(|| chooser.choose(step, p_next, guided.map(|c| &c.next)))
+                }
             };
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
@@ -329,8 +332,8 @@ mod tests {
         assert!(a.refreshes.is_empty());
         assert!(runner.traced.lock().unwrap().is_empty());
         assert!(a.tokens.iter().all(|t| !t.guided));
-        assert_eq!(a.cost.guided_lines, 0);
-        assert_eq!(a.cost.forward_tokens_per_guided_line(), None);
+        assert_eq!(a.cost.profile.guided_lines, 0);
+        assert_eq!(a.cost.profile.forward_tokens_per_guided_line(), None);
         assert_eq!(a.stop, AttemptStop::Fence);
         assert!(!out.passed);
         assert_eq!(a.visible.len(), 2);
@@ -365,8 +368,8 @@ mod tests {
             .all(|t| t.guided && t.top_p.is_empty()));
         assert!(!a.tokens[first_guided].top_pc.is_empty());
         // `def add_one(x):`, two body lines and the closing fence.
-        assert_eq!(a.cost.guided_lines, 4);
-        let per_line = a.cost.forward_tokens_per_guided_line().unwrap();
+        assert_eq!(a.cost.profile.guided_lines, 4);
+        let per_line = a.cost.profile.forward_tokens_per_guided_line().unwrap();
         assert_eq!(per_line, a.cost.forward_tokens() as f64 / 4.0);
     }
 
@@ -647,6 +650,27 @@ mod tests {
                 out.cost.forward_tokens
             );
         }
+    }
+
+    #[test]
+    fn the_profile_times_every_phase_and_counts_guided_lines() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let out = run(&engine, adds_one_runner(), 1, 1, 3.0);
+        let a = &out.attempts[0];
+        let p = &a.cost.profile;
+        for (name, time) in p.phases() {
+            assert!(time.wall_s > 0.0, "{name} was timed: {p:?}");
+        }
+        // `def add_one(x):`, its two body lines and the closing fence.
+        assert_eq!(p.guided_lines, 4);
+        assert_eq!(p.forward_tokens, a.cost.forward_tokens());
+        let task = &out.cost.profile;
+        assert_eq!(task.forward_tokens, out.cost.forward_tokens);
+        assert!(
+            task.head_prefill.wall_s > p.head_prefill.wall_s,
+            "the task adds the shared head's prefill"
+        );
+        assert_eq!(task.sandbox, p.sandbox, "one attempt");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! them into unique executable programs.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +60,11 @@ pub struct SampledCandidate {
     pub stop: CandidateStop,
 }
 
-/// Token and time counts of a sampling round.
+/// Token counts of a sampling round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SampleCost {
     /// Tokens decoded in the forks.
     pub decoded: u64,
-    /// Wall time.
-    pub seconds: f64,
 }
 
 struct Live<'e> {
@@ -132,17 +129,20 @@ impl Tail {
 /// as soon as it stops; `cancelled` is polled before every step. An engine
 /// that gives only top-k lists (a served model) writes all `n` in one
 /// [`Engine::continue_sequence`] call instead, cut by the same stops.
+/// `stopped` sees each candidate as soon as it stops (unless cancelled),
+/// before the others decode on, so its program can run beside them
+/// ([`crate::overlap`]).
 pub fn sample_candidates<'e>(
     engine: &'e dyn Engine,
     parent: &Sequence<'e>,
     parent_next: &NextToken,
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
+    stopped: &mut dyn FnMut(&SampledCandidate),
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
-    let started = Instant::now();
     let parent_logits = match parent_next {
         NextToken::Logits(logits) => logits,
-        NextToken::TopK(_) => return sample_by_continuation(engine, parent, params, started),
+        NextToken::TopK(_) => return sample_by_continuation(engine, parent, params, stopped),
     };
     let mut done: Vec<Option<SampledCandidate>> = vec![None; params.n];
     let mut live = Vec::with_capacity(params.n);
@@ -172,7 +172,13 @@ pub fn sample_candidates<'e>(
                 cand.tail.take(engine, token, params)?
             };
             match stop {
-                Some(stop) => done[cand.index] = Some(cand.tail.finish(stop)),
+                Some(stop) => {
+                    let candidate = cand.tail.finish(stop);
+                    if stop != CandidateStop::Cancelled {
+                        stopped(&candidate);
+                    }
+                    done[cand.index] = Some(candidate);
+                }
                 None => {
                     batch.push(SeqInput {
                         seq: cand.seq.id(),
@@ -189,7 +195,6 @@ pub fn sample_candidates<'e>(
         cost.decoded += batch.len() as u64;
         logits = engine.decode(&batch)?;
     }
-    cost.seconds = started.elapsed().as_secs_f64();
     Ok((
         done.into_iter()
             .map(|c| c.expect("every candidate stops"))
@@ -205,7 +210,7 @@ fn sample_by_continuation(
     engine: &dyn Engine,
     parent: &Sequence<'_>,
     params: &SampleParams,
-    started: Instant,
+    stopped: &mut dyn FnMut(&SampledCandidate),
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
     let request = ContinueRequest {
         max_tokens: params.max_tokens,
@@ -227,9 +232,10 @@ fn sample_by_continuation(
         }
         // The engine stopped first: at the token cap (or at a line end the
         // horizon does not count, which cannot happen with one line).
-        sampled.push(tail.finish(stop.unwrap_or(CandidateStop::TokenLimit)));
+        let candidate = tail.finish(stop.unwrap_or(CandidateStop::TokenLimit));
+        stopped(&candidate);
+        sampled.push(candidate);
     }
-    cost.seconds = started.elapsed().as_secs_f64();
     Ok((sampled, cost))
 }
 
@@ -462,7 +468,7 @@ mod tests {
             seed: 9,
         };
         let (cands, cost) =
-            sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
+            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
         for c in &cands {
             assert_eq!(c.text, "a = 1\nbb = 22\n");
             assert_eq!(c.stop, CandidateStop::Lines);
@@ -489,7 +495,8 @@ mod tests {
             max_tokens: 512,
             seed: 3,
         };
-        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &|| false).unwrap();
+        let (cands, _) =
+            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
         let stops: HashSet<CandidateStop> = cands.iter().map(|c| c.stop).collect();
         assert!(
             stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence),
@@ -502,7 +509,7 @@ mod tests {
                 other => panic!("unexpected stop {other:?}"),
             }
         }
-        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false)
+        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {})
             .unwrap()
             .0;
         assert_eq!(cands, again, "same seed, same samples");
@@ -521,7 +528,8 @@ mod tests {
         };
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
-        let (cands, _) = sample_candidates(&engine, &parent, &logits, &params, &cancel).unwrap();
+        let (cands, _) =
+            sample_candidates(&engine, &parent, &logits, &params, &cancel, &mut |_| {}).unwrap();
         assert!(cands
             .iter()
             .all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));

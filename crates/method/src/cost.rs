@@ -36,17 +36,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Wall time per phase of an attempt, in seconds.
+use crate::profile::PhaseProfile;
+
+/// Wall time of an attempt, in seconds; its phases are in
+/// [`AttemptCost::profile`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {
-    /// Prefilling the marker and the conditional stream.
-    pub prefill_s: f64,
-    /// Single-token steps of the unconditional and conditional streams.
-    pub guided_decode_s: f64,
-    /// Sampling candidates.
-    pub sampling_s: f64,
-    /// Preparing, tracing and checking programs in the sandbox.
-    pub execution_s: f64,
     /// The whole attempt.
     pub total_s: f64,
 }
@@ -64,13 +59,11 @@ pub struct AttemptCost {
     pub executions: u64,
     /// Programs sent to `prepare`.
     pub prepared: u64,
-    /// Lines of the answer decoded with guidance (at least one of their
-    /// tokens chosen while a signal was in force). Records written before
-    /// it was counted read as 0.
-    #[serde(default)]
-    pub guided_lines: u64,
-    /// Wall time per phase.
+    /// Wall time.
     pub times: PhaseTimes,
+    /// Wall and CPU time per phase (empty in records written before it).
+    #[serde(default)]
+    pub profile: PhaseProfile,
     /// The reference's estimated cost on the same trajectory.
     pub reference: ReferenceCost,
 }
@@ -79,13 +72,6 @@ impl AttemptCost {
     /// All forward tokens of the attempt.
     pub fn forward_tokens(&self) -> u64 {
         self.prefill_tokens + self.decode_tokens + self.candidate_tokens
-    }
-
-    /// Forward tokens per guided line: what one line of execution guidance
-    /// costs, the figure the signal-prefill levers are measured by. `None`
-    /// when no line was guided.
-    pub fn forward_tokens_per_guided_line(&self) -> Option<f64> {
-        (self.guided_lines > 0).then(|| self.forward_tokens() as f64 / self.guided_lines as f64)
     }
 }
 

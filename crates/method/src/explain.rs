@@ -60,23 +60,32 @@ pub fn explain_attempt(record: &AttemptRecord, piece: &dyn Fn(Token) -> String) 
     }
     let _ = writeln!(
         out,
-        "   cost: {} forward tokens (prefill {}, decode {}, candidates {}), {} executions; {:.2} s (prefill {:.2}, decode {:.2}, sampling {:.2}, execution {:.2})",
+        "   cost: {} forward tokens (prefill {}, decode {}, candidates {}), {} executions; {:.2} s",
         c.forward_tokens(),
         c.prefill_tokens,
         c.decode_tokens,
         c.candidate_tokens,
         c.executions,
         t.total_s,
-        t.prefill_s,
-        t.guided_decode_s,
-        t.sampling_s,
-        t.execution_s
     );
-    if let Some(per_line) = c.forward_tokens_per_guided_line() {
+    let phases: Vec<String> = c
+        .profile
+        .phases()
+        .iter()
+        .map(|(name, p)| format!("{name} {:.2}/{:.2}", p.wall_s, p.cpu_s))
+        .collect();
+    let _ = writeln!(
+        out,
+        "   time, wall/cpu s: {}; waiting on the engine {:.2}, on the sandbox {:.2}",
+        phases.join(", "),
+        c.profile.engine_waiting_s(),
+        c.profile.pool_waiting_s()
+    );
+    if let Some(per_line) = c.profile.forward_tokens_per_guided_line() {
         let _ = writeln!(
             out,
             "   guided lines: {}, {per_line:.0} forward tokens per guided line",
-            c.guided_lines
+            c.profile.guided_lines
         );
     }
     let _ = writeln!(

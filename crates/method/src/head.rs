@@ -16,6 +16,7 @@ use crate::budget::Control;
 use crate::config::PromptStyle;
 use crate::error::MethodError;
 use crate::options::SolveOptions;
+use crate::profile::{PhaseTime, Stopwatch};
 use crate::prompt::{build_prompt, PromptParts};
 
 /// A task's prompt in one style, with its head already in the engine.
@@ -29,6 +30,8 @@ pub struct StylePrompt<'e> {
     pub head_len: usize,
     /// The marker's tokens.
     pub marker_tokens: Vec<Token>,
+    /// The time the head's prefill took, on the thread that ran it.
+    pub prefill_time: PhaseTime,
 }
 
 /// The prompt of one style: rendered and tokenized up front (so a prompt
@@ -73,6 +76,7 @@ impl<'e> Head<'e> {
     pub(crate) fn prefilled(&self, control: &Control) -> Result<&StylePrompt<'e>, MethodError> {
         let cell = self.cell.get_or_init(|| {
             let prefill = || -> Result<StylePrompt<'e>, EngineError> {
+                let started = Stopwatch::start();
                 let head = Sequence::new(self.engine)?;
                 self.engine.decode_next(&[SeqInput {
                     seq: head.id(),
@@ -84,6 +88,7 @@ impl<'e> Head<'e> {
                     head,
                     head_len: self.head.len(),
                     marker_tokens: self.marker.clone(),
+                    prefill_time: started.elapsed(),
                 })
             };
             prefill().map_err(|e| e.to_string())
@@ -99,6 +104,14 @@ impl<'e> Head<'e> {
         match self.cell.get() {
             Some(Ok(_)) => self.head.len() as u64,
             _ => 0,
+        }
+    }
+
+    /// The time the head's prefill took (zero when it never ran).
+    pub(crate) fn prefill_time(&self) -> PhaseTime {
+        match self.cell.get() {
+            Some(Ok(prompt)) => prompt.prefill_time,
+            _ => PhaseTime::default(),
         }
     }
 }

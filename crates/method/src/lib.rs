@@ -28,11 +28,12 @@
 //! * an attempt ([`attempt`], the per-line loop): `streams` the
 //!   unconditional and conditional streams; `refresh_schedule` when the
 //!   signal is rebuilt; `refresh` rebuilding it, from [`candidates`]
-//!   (sampling and dedup) traced in the sandbox ([`runner`],
+//!   (sampling and dedup) traced in the sandbox as each candidate stops
+//!   (`overlap`) ([`runner`],
 //!   [`visible_tests`]) and rendered by [`signal`]; [`early_stop`] the rule
 //!   that ends an attempt whose candidates agree; `token_choice` the next
 //!   token, guided by [`guidance`] (the formula); `meter` what every step
-//!   costs;
+//!   costs, and [`profile`] where its time goes;
 //! * around them: [`budget`] budgets and cancellation; [`cost`] the cost
 //!   accounting and the reference estimate; [`record`] the records every
 //!   decision leaves, which [`explain`] renders; [`progress`] the events a
@@ -59,7 +60,9 @@ pub mod head;
 mod meter;
 pub mod options;
 pub mod outcome;
+mod overlap;
 mod pool;
+pub mod profile;
 pub mod progress;
 pub mod prompt;
 pub mod record;
@@ -84,6 +87,7 @@ pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
 pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
 pub use outcome::{SolveCost, SolveOutcome};
+pub use profile::{PhaseProfile, PhaseTime};
 pub use progress::ProgressEvent;
 pub use record::{
     AttemptRecord, AttemptStop, BudgetWindow, RefreshRecord, TokenRecord, TraceRecord,

@@ -3,6 +3,10 @@
 //! time in the attempt's [`AttemptCost`]; the trajectory the reference's cost
 //! is estimated on ([`crate::cost`]) is kept here too.
 //!
+//! Time is kept per phase, on the wall and the thread's CPU clock, in the
+//! attempt's [`crate::profile::PhaseProfile`] ([`crate::profile`] says what each phase
+//! holds).
+//!
 //! Keeping the three books (budget, cost, time) in one place is what lets
 //! the decoding loop read as the algorithm: it says *what* it decodes, the
 //! meter says what that costs.
@@ -15,12 +19,16 @@ use crate::budget::Control;
 use crate::candidates::SampleCost;
 use crate::cost::{AttemptCost, Trajectory};
 use crate::error::MethodError;
+use crate::profile::{guided_lines, Phase, Stopwatch};
+use crate::record::TokenRecord;
 
 /// Budget, cost and time books of one attempt.
 pub(crate) struct Meter<'a> {
     control: &'a Control,
     cost: AttemptCost,
     trajectory: Trajectory,
+    /// Prefills count as the head's while the streams are being opened.
+    opening: bool,
 }
 
 impl<'a> Meter<'a> {
@@ -36,6 +44,7 @@ impl<'a> Meter<'a> {
                 s: candidates as u64,
                 ..Trajectory::default()
             },
+            opening: false,
         }
     }
 
@@ -49,7 +58,7 @@ impl<'a> Meter<'a> {
         n: usize,
         decode: impl FnOnce() -> Result<T, EngineError>,
     ) -> Result<Option<T>, MethodError> {
-        let started = Instant::now();
+        let started = Stopwatch::start();
         let n = n as u64;
         let granted = self.control.reserve(n);
         if granted < n {
@@ -59,8 +68,22 @@ impl<'a> Meter<'a> {
         }
         let out = decode().inspect_err(|_| self.control.refund(n))?;
         self.cost.prefill_tokens += n;
-        self.cost.times.prefill_s += started.elapsed().as_secs_f64();
+        let phase = if self.opening {
+            Phase::HeadPrefill
+        } else {
+            Phase::SignalPrefill
+        };
+        self.cost.profile.charge(phase, started.elapsed());
         Ok(Some(out))
+    }
+
+    /// Runs `open`, which opens the attempt's streams: its prefills are the
+    /// prompt's (head prefill), not a signal's.
+    pub(crate) fn opening<T>(&mut self, open: impl FnOnce(&mut Self) -> T) -> T {
+        self.opening = true;
+        let out = open(self);
+        self.opening = false;
+        out
     }
 
     /// Runs `decode`, one single-token step of `n` streams, and charges it
@@ -71,13 +94,25 @@ impl<'a> Meter<'a> {
         n: usize,
         decode: impl FnOnce() -> Result<T, EngineError>,
     ) -> Result<T, MethodError> {
-        let started = Instant::now();
+        let started = Stopwatch::start();
         let out = decode()?;
         let n = n as u64;
         self.cost.decode_tokens += n;
         self.control.charge(n);
-        self.cost.times.guided_decode_s += started.elapsed().as_secs_f64();
+        self.cost
+            .profile
+            .charge(Phase::GuidedDecode, started.elapsed());
         Ok(out)
+    }
+
+    /// Runs `choose`, the choice of the next token, as part of the decode.
+    pub(crate) fn choice<T>(&mut self, choose: impl FnOnce() -> T) -> T {
+        let started = Stopwatch::start();
+        let out = choose();
+        self.cost
+            .profile
+            .charge(Phase::GuidedDecode, started.elapsed());
+        out
     }
 
     /// Runs `sample`, a batch of `n` candidates of up to `wanted` tokens
@@ -102,19 +137,20 @@ impl<'a> Meter<'a> {
             }
             return Ok(T::default());
         }
+        let started = Stopwatch::start();
         let (samples, cost) = sample(max_tokens).inspect_err(|_| control.refund(granted))?;
         match granted.checked_sub(cost.decoded) {
             Some(unused) => control.refund(unused),
             None => control.charge(cost.decoded - granted),
         }
         self.cost.candidate_tokens += cost.decoded;
-        self.cost.times.sampling_s += cost.seconds;
+        self.cost.profile.charge(Phase::Sampling, started.elapsed());
         Ok(samples)
     }
 
     /// Adds the time since `started` to the sandbox's share.
-    pub(crate) fn sandbox_time(&mut self, started: Instant) {
-        self.cost.times.execution_s += started.elapsed().as_secs_f64();
+    pub(crate) fn sandbox_time(&mut self, started: Stopwatch) {
+        self.cost.profile.charge(Phase::Sandbox, started.elapsed());
     }
 
     /// Counts programs sent to the sandbox to be prepared.
@@ -152,10 +188,13 @@ impl<'a> Meter<'a> {
             .push((generated as u64, tests as u64));
     }
 
-    /// The attempt's cost, with the reference estimate, after `started`.
-    pub(crate) fn finish(mut self, started: Instant) -> AttemptCost {
+    /// The attempt's cost, with the reference estimate, after `started`,
+    /// having chosen `tokens`.
+    pub(crate) fn finish(mut self, started: Instant, tokens: &[TokenRecord]) -> AttemptCost {
         self.cost.reference = self.trajectory.reference_cost();
         self.cost.times.total_s = started.elapsed().as_secs_f64();
+        self.cost.profile.guided_lines = guided_lines(tokens);
+        self.cost.profile.forward_tokens = self.cost.forward_tokens();
         self.cost
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::PhaseProfile;
 use crate::record::AttemptRecord;
 use crate::runner::TestVerdict;
 
@@ -29,6 +30,15 @@ pub struct SolveCost {
     /// kept.
     #[serde(default)]
     pub no_program_tokens: u64,
+    /// Wall and CPU time per phase: the attempts' summed (they overlap in
+    /// time, so the walls may add up to more than `wall_s`), plus the
+    /// shared heads' prefill ([`crate::profile`]).
+    #[serde(default)]
+    pub profile: PhaseProfile,
+    /// CPU seconds of the whole process during the solve, every thread
+    /// (the engine's included, the sandbox's processes not).
+    #[serde(default)]
+    pub process_cpu_s: f64,
 }
 
 /// The result of solving one task.
@@ -60,14 +70,17 @@ impl SolveCost {
         attempts: &[AttemptRecord],
         wall_s: f64,
     ) -> Self {
+        let forward_tokens = head_prefill_tokens
+            + attempts
+                .iter()
+                .map(|a| a.cost.forward_tokens())
+                .sum::<u64>();
+        let mut profile = PhaseProfile::sum(attempts.iter().map(|a| &a.cost.profile));
+        profile.forward_tokens = forward_tokens;
         SolveCost {
             attempts_run: attempts.len(),
             head_prefill_tokens,
-            forward_tokens: head_prefill_tokens
-                + attempts
-                    .iter()
-                    .map(|a| a.cost.forward_tokens())
-                    .sum::<u64>(),
+            forward_tokens,
             reference_forward_tokens: attempts
                 .iter()
                 .map(|a| a.cost.reference.forward_tokens())
@@ -79,6 +92,8 @@ impl SolveCost {
                 .filter(|a| !a.stop.produced_program())
                 .map(|a| a.cost.forward_tokens())
                 .sum(),
+            profile,
+            process_cpu_s: 0.0,
         }
     }
 

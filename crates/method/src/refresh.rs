@@ -14,7 +14,7 @@
 //! tests cannot change.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Mutex;
 
 use egcfg_engine::{NextToken, Sequence, Token};
 use egcfg_executor::TraceRequest;
@@ -27,6 +27,8 @@ use crate::config::{derive_seed, AttemptSpec};
 use crate::early_stop::EarlyStop;
 use crate::error::MethodError;
 use crate::meter::Meter;
+use crate::overlap::{EarlyTracer, EarlyTraces};
+use crate::profile::Stopwatch;
 use crate::progress::ProgressEvent;
 use crate::record::{ProbeRecord, RefreshRecord, TraceRecord};
 use crate::runner::{RunnerError, TraceOutcome};
@@ -54,6 +56,8 @@ pub(crate) struct Refresher<'a> {
     spec: AttemptSpec,
     /// Trace outcomes of every program traced so far, per traced test.
     memo: HashMap<String, Vec<TraceOutcome>>,
+    /// Traces made beside the model in this refresh, for `memo`.
+    traced_early: EarlyTraces,
     early: EarlyStop,
     records: Vec<RefreshRecord>,
 }
@@ -65,6 +69,7 @@ impl<'a> Refresher<'a> {
             env,
             spec,
             memo: HashMap::new(),
+            traced_early: EarlyTraces::new(),
             early: EarlyStop::default(),
             records: Vec::new(),
         }
@@ -198,23 +203,42 @@ impl<'a> Refresher<'a> {
         let control = self.env.control;
         let index = self.spec.index;
         let seed = derive_seed(self.spec.seed, &path);
-        let samples: Vec<SampledCandidate> = meter.sample(n, wanted, |max_tokens| {
-            let params = SampleParams {
-                n,
-                temperature: config.temperature * temperature_scale,
-                horizon: config.horizon,
-                max_tokens,
-                seed,
-            };
-            // The batch is paid for: only other causes cut it short.
-            let cancelled = || {
-                control
-                    .stop_cause(index)
-                    .is_some_and(|cause| cause != CancelCause::TokenBudget)
-            };
-            sample_candidates(engine, parent, parent_next, &params, &cancelled)
-        })?;
-        let t = Instant::now();
+        // Each candidate is traced as soon as it stops, beside the model;
+        // the traces wait in the memo for the round's unique programs.
+        let claimed = Mutex::new(self.memo.keys().cloned().collect());
+        let env = self.env;
+        let (samples, early) = std::thread::scope(|scope| {
+            let mut tracer = EarlyTracer::new(scope, env, prefix, config.horizon, &claimed);
+            let samples: Result<Vec<SampledCandidate>, MethodError> =
+                meter.sample(n, wanted, |max_tokens| {
+                    let params = SampleParams {
+                        n,
+                        temperature: config.temperature * temperature_scale,
+                        horizon: config.horizon,
+                        max_tokens,
+                        seed,
+                    };
+                    // The batch is paid for: only other causes cut it short.
+                    let cancelled = || {
+                        control
+                            .stop_cause(index)
+                            .is_some_and(|cause| cause != CancelCause::TokenBudget)
+                    };
+                    let mut stopped = |c: &SampledCandidate| tracer.stopped(c);
+                    sample_candidates(
+                        engine,
+                        parent,
+                        parent_next,
+                        &params,
+                        &cancelled,
+                        &mut stopped,
+                    )
+                });
+            (samples, tracer.finish())
+        });
+        let samples = samples?;
+        self.traced_early.extend(early);
+        let t = Stopwatch::start();
         let before = dedup.records.len();
         dedup.add_round(
             path[1] as usize,
@@ -245,11 +269,21 @@ impl<'a> Refresher<'a> {
         if tests.is_empty() {
             return Ok(Vec::new());
         }
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let fresh: Vec<&String> = programs
             .iter()
             .filter(|p| !self.memo.contains_key(*p))
             .collect();
+        // Programs traced beside the model count as executions of this
+        // refresh all the same, so the count does not depend on timing.
+        meter.executed(fresh.len() * tests.len());
+        let mut early = std::mem::take(&mut self.traced_early);
+        let (ready, fresh): (Vec<&String>, Vec<&String>) =
+            fresh.into_iter().partition(|p| early.contains_key(*p));
+        for program in ready {
+            let outcomes = early.remove(program).expect("partitioned on it");
+            self.memo.insert(program.clone(), outcomes);
+        }
         let jobs: Vec<TraceRequest> = fresh
             .iter()
             .flat_map(|p| {
@@ -274,7 +308,6 @@ impl<'a> Refresher<'a> {
                 ))
                 .into());
             }
-            meter.executed(jobs.len());
             for (program, chunk) in fresh.iter().zip(outcomes.chunks(tests.len())) {
                 self.memo.insert((*program).clone(), chunk.to_vec());
             }

@@ -23,6 +23,7 @@ use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
 use crate::outcome::{SolveCost, SolveOutcome};
 use crate::pool::{run_all, Finished, Workload};
+use crate::profile::{process_cpu_s, PhaseTime};
 use crate::progress::ProgressEvent;
 use crate::record::AttemptRecord;
 use crate::runner::CodeRunner;
@@ -41,6 +42,7 @@ pub fn solve(
     progress: &(dyn Fn(ProgressEvent) + Sync),
 ) -> Result<SolveOutcome, MethodError> {
     let started = Instant::now();
+    let cpu_started = process_cpu_s();
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
@@ -65,9 +67,13 @@ pub fn solve(
         script_call: script_call(task),
     });
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
+    let mut head_time = PhaseTime::default();
+    heads.values().for_each(|h| head_time.add(h.prefill_time()));
     drop(heads);
     let attempts = attempts_or_error(finished)?;
-    let cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    let mut cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    cost.profile.head_prefill.add(head_time);
+    cost.process_cpu_s = process_cpu_s() - cpu_started;
     Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
 }
 

@@ -405,6 +405,13 @@ pub struct FakeRunner {
     pub traced: Mutex<Vec<TraceRequest>>,
     /// Number of `prepare` calls.
     pub prepares: AtomicUsize,
+    /// How long tracing a program takes.
+    trace_delay: fn(&str) -> std::time::Duration,
+}
+
+/// No delay.
+fn instant(_: &str) -> std::time::Duration {
+    std::time::Duration::ZERO
 }
 
 impl FakeRunner {
@@ -421,6 +428,20 @@ impl FakeRunner {
             dead: false,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
+            trace_delay: instant,
+        })
+    }
+
+    /// [`adds_one_runner`] whose traces take `delay(program)` each, so
+    /// that early traces finish in an order of their own.
+    pub fn delaying(delay: fn(&str) -> std::time::Duration) -> Arc<Self> {
+        Arc::new(FakeRunner {
+            passes: Box::new(|p, _| p.contains("x + 1")),
+            refuse_all: false,
+            dead: false,
+            traced: Mutex::new(Vec::new()),
+            prepares: AtomicUsize::new(0),
+            trace_delay: delay,
         })
     }
 
@@ -433,6 +454,7 @@ impl FakeRunner {
             dead: true,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
+            trace_delay: instant,
         })
     }
 
@@ -457,6 +479,7 @@ impl FakeRunner {
             dead: false,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
+            trace_delay: instant,
         })
     }
 }
@@ -500,6 +523,8 @@ impl CodeRunner for FakeRunner {
         _limits: &RenderLimits,
     ) -> Result<Vec<TraceOutcome>, RunnerError> {
         self.alive()?;
+        jobs.iter()
+            .for_each(|j| std::thread::sleep((self.trace_delay)(&j.program)));
         self.traced.lock().unwrap().extend(jobs.iter().cloned());
         Ok(jobs
             .iter()

@@ -234,6 +234,7 @@ fn setup(engine: &Recorder) -> Setup<'_> {
         head: head_seq,
         head_len: head.len(),
         marker_tokens: marker.clone(),
+        prefill_time: Default::default(),
     };
     let tests = vec![TracedTest {
         index: 0,

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::phases::{footnote, rows};
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
     fmt_count, fmt_opt, fmt_share, record_anchor, Curve, CurvePoint, Group, Report, RunReport,
@@ -96,6 +97,9 @@ fn group_section(out: &mut String, group: &Group) {
         curve_section(out, curve);
     }
     unrunnable_list(out, group);
+    for run in &group.runs {
+        phase_table(out, run);
+    }
     let primary: Vec<Bar> = group
         .runs
         .iter()
@@ -156,6 +160,31 @@ fn group_section(out: &mut String, group: &Group) {
         }),
     ));
     fixed_broken(out, group);
+}
+
+/// Where the time of `run` went, if it recorded that.
+fn phase_table(out: &mut String, run: &RunReport) {
+    let Some(profile) = &run.profile else { return };
+    let _ = writeln!(
+        out,
+        "<h3>Where the time went: {}</h3>\n<table><tr><th>phase</th><th>wall s</th><th>share</th><th>CPU s</th></tr>",
+        escape(&run_label(run))
+    );
+    for row in rows(profile) {
+        let cpu = row.cpu_s.map_or_else(|| "-".into(), |c| format!("{c:.1}"));
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.0}%</td><td>{cpu}</td></tr>",
+            escape(&row.label),
+            row.wall_s,
+            row.share
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</table>\n<p class=\"note\">{}</p>",
+        escape(&footnote(profile))
+    );
 }
 
 /// The tasks each run could not run at all, and why: they are in no score,
@@ -425,6 +454,10 @@ mod tests {
             "records are escaped"
         );
         assert!(page.contains("1 fixed, 1 broken of 3 shared tasks"));
+        assert!(
+            page.contains("<tr><td>guided decode</td><td>8.0</td><td>67%</td><td>2.0</td></tr>"),
+            "the EG-CFG run's time per phase"
+        );
         // Every link points at an anchor on the page.
         let mut links = 0;
         for part in page.split("href=\"#").skip(1) {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::phases::{footnote, rows};
 use super::{fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport};
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -56,6 +57,9 @@ fn group_table(out: &mut String, group: &Group) {
     if let Some(curve) = &group.curve {
         curve_table(out, curve);
     }
+    for run in &group.runs {
+        phase_table(out, run);
+    }
     match group.baseline {
         Some(b) => {
             let _ = writeln!(
@@ -92,6 +96,25 @@ fn curve_table(out: &mut String, curve: &Curve) {
             p.wall_s
         );
     }
+}
+
+/// Where the time of `run` went, if it recorded that.
+fn phase_table(out: &mut String, run: &RunReport) {
+    let Some(profile) = &run.profile else { return };
+    let _ = writeln!(
+        out,
+        "\nWhere the time went, {} {}:\n\n| phase | wall s | share | CPU s |\n|---|---:|---:|---:|",
+        run.info.key.method, run.info.config_hash
+    );
+    for row in rows(profile) {
+        let cpu = row.cpu_s.map_or_else(|| "-".into(), |c| format!("{c:.1}"));
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.0}% | {cpu} |",
+            row.label, row.wall_s, row.share
+        );
+    }
+    let _ = writeln!(out, "\n{}", footnote(profile));
 }
 
 fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
@@ -180,6 +203,35 @@ mod tests {
         );
         let eg = text.lines().find(|l| l.starts_with("| egcfg")).unwrap();
         assert!(eg.contains("| 4 | 75.0% (3/4) |"), "still 4 scored: {eg}");
+    }
+
+    #[test]
+    fn the_time_of_a_profiled_run_is_split_by_phase() {
+        let text = markdown(&build(&sample_store()).unwrap());
+        assert_eq!(
+            text.matches("Where the time went").count(),
+            1,
+            "only the EG-CFG run has profiles: {text}"
+        );
+        // Four tasks of 2 s guided decode (0.5 CPU), 1 s sandbox, 1.5 s
+        // waiting on the engine, 400 tokens over 4 guided lines each.
+        assert!(
+            text.contains("| guided decode | 8.0 | 67% | 2.0 |"),
+            "{text}"
+        );
+        assert!(text.contains("| sandbox | 4.0 | 33% | 0.4 |"), "{text}");
+        assert!(
+            text.contains("| waiting on the engine | 6.0 | 50% | - |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("4 task(s), 6.0 s of task wall; phases 12.0 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("100 forward tokens per guided line (1600 tokens, 16 guided lines)"),
+            "{text}"
+        );
     }
 
     #[test]

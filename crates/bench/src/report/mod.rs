@@ -9,6 +9,7 @@
 mod curve;
 mod html;
 mod markdown;
+mod phases;
 mod svg;
 
 pub use curve::{Curve, CurvePoint};
@@ -18,6 +19,7 @@ pub use markdown::markdown;
 use serde::Serialize;
 
 use crate::metrics::{self, AnyOfN, Comparison, CostSummary, PassAtK, Rate};
+use crate::profile::RunProfile;
 use crate::store::{RunInfo, Store, StoreError, TaskResult, UnrunnableTask};
 
 /// The method name whose runs are the baseline of their group.
@@ -65,6 +67,8 @@ pub struct RunReport {
     pub suites: Vec<SuiteReport>,
     /// Cost per task.
     pub cost: CostSummary,
+    /// Where the time went, summed over the tasks that recorded it.
+    pub profile: Option<RunProfile>,
 }
 
 /// One suite's scores in one run.
@@ -112,8 +116,14 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
                 suite,
             })
             .collect();
+        let profile = RunProfile::of(
+            results
+                .iter()
+                .map(|r| (r.wall_ms, r.solution.profile.as_ref())),
+        );
         let run = RunReport {
             unrunnable: store.unrunnable(info.id)?,
+            profile,
             info,
             results,
             suites,
@@ -218,6 +228,7 @@ pub(crate) mod tests {
                     no_program_tokens: None,
                 },
                 records: serde_json::json!({"note": "<script>x</script>"}),
+                profile: None,
             },
             wall_ms: 1500.0,
             scores: vec![SuiteScore {
@@ -232,7 +243,8 @@ pub(crate) mod tests {
     }
 
     /// A store with a baseline and an EG-CFG run on mbpp:validation; the
-    /// method fixes Mbpp/512 and breaks Mbpp/513; Mbpp/514 only in EG-CFG.
+    /// method fixes Mbpp/512 and breaks Mbpp/513; Mbpp/514 only in EG-CFG,
+    /// whose tasks alone have a time profile.
     pub(crate) fn sample_store() -> Store {
         let mut store = Store::open_in_memory().unwrap();
         let key = |method: &str| RunKey {
@@ -250,10 +262,17 @@ pub(crate) mod tests {
             ("Mbpp/513", true, false),
         ] {
             store.record(base, &result(id, b, 100)).unwrap();
-            store.record(eg, &result(id, e, 1000)).unwrap();
+            store.record(eg, &profiled(result(id, e, 1000))).unwrap();
         }
-        store.record(eg, &result("Mbpp/514", true, 1000)).unwrap();
         store
+            .record(eg, &profiled(result("Mbpp/514", true, 1000)))
+            .unwrap();
+        store
+    }
+
+    fn profiled(mut result: TaskResult) -> TaskResult {
+        result.solution.profile = Some(crate::profile::tests::sample_profile());
+        result
     }
 
     #[test]

@@ -39,6 +39,7 @@ use crate::guidance::{softmax, top_probs};
 use crate::head::Head;
 use crate::options::{Selection, SolveOptions};
 use crate::pool::Finished;
+use crate::profile::{Phase, PhaseTime, Stopwatch};
 use crate::progress::ProgressEvent;
 use crate::record::{AttemptRecord, AttemptStop, BudgetWindow, TokenRecord};
 use crate::runner::CodeRunner;
@@ -133,7 +134,7 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
                 tokens: l.pending.clone(),
             })
             .collect();
-        let step_started = Instant::now();
+        let step_started = Stopwatch::start();
         let logits = match draw.engine.decode(&inputs) {
             Ok(logits) => logits,
             Err(error) => {
@@ -142,10 +143,10 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
             }
         };
         control.charge(inputs.iter().map(|i| i.tokens.len() as u64).sum());
-        let step_s = step_started.elapsed().as_secs_f64();
+        let step = step_started.elapsed();
         let mut going = Vec::with_capacity(live.len());
         for (mut answer, logits) in live.into_iter().zip(logits) {
-            answer.account(step_s);
+            answer.account(step);
             answer.window.last_step_at = spent;
             match answer.next_token(draw, &logits) {
                 Ok(None) => going.push(answer),
@@ -199,16 +200,17 @@ fn start<'e>(draw: &Draw<'_, 'e>, spec: AttemptSpec, spent: u64) -> Result<Live<
 }
 
 impl Live<'_> {
-    /// Books this answer's share of a step that took `step_s` seconds.
-    fn account(&mut self, step_s: f64) {
+    /// Books this answer's part in a batched step that took `step` (the
+    /// whole step: every answer in it waited for all of it).
+    fn account(&mut self, step: PhaseTime) {
         let n = self.pending.len() as u64;
         if self.prefill {
             self.cost.prefill_tokens += n;
-            self.cost.times.prefill_s += step_s;
+            self.cost.profile.charge(Phase::HeadPrefill, step);
             self.prefill = false;
         } else {
             self.cost.decode_tokens += n;
-            self.cost.times.guided_decode_s += step_s;
+            self.cost.profile.charge(Phase::GuidedDecode, step);
         }
     }
 
@@ -311,7 +313,7 @@ fn finish(
     let mut error: Option<MethodError> = engine_error.map(Into::into);
     let mut visible = Vec::new();
     if stop.produced_program() && error.is_none() {
-        let checked = Instant::now();
+        let checked = Stopwatch::start();
         match draw
             .runner
             .check(&code, draw.task.setup.as_deref(), &draw.task.visible, None)
@@ -319,7 +321,7 @@ fn finish(
             Ok(v) => visible = v,
             Err(e) => error = Some(e.into()),
         }
-        cost.times.execution_s += checked.elapsed().as_secs_f64();
+        cost.profile.charge(Phase::Sandbox, checked.elapsed());
     }
     cost.reference = Trajectory {
         prompt_tokens: prompt_tokens as u64,
@@ -328,6 +330,7 @@ fn finish(
     }
     .reference_cost();
     cost.times.total_s = started.elapsed().as_secs_f64();
+    cost.profile.forward_tokens = cost.forward_tokens();
     let stop = if error.is_some() {
         AttemptStop::Failed
     } else {

@@ -1,0 +1,62 @@
+//! The "where the time went" table of a run, shared by the markdown and
+//! the HTML report: one row per phase and per thing waited on.
+
+use crate::profile::RunProfile;
+
+/// One row of the table.
+pub(crate) struct PhaseRow {
+    /// The phase, or `waiting on …`.
+    pub(crate) label: String,
+    /// Wall seconds, summed over the tasks.
+    pub(crate) wall_s: f64,
+    /// Share of the phases' wall, in percent.
+    pub(crate) share: f64,
+    /// CPU seconds of the threads doing it (none for waiting).
+    pub(crate) cpu_s: Option<f64>,
+}
+
+/// The rows of `profile`: its phases, then its waits.
+pub(crate) fn rows(profile: &RunProfile) -> Vec<PhaseRow> {
+    let total = &profile.total;
+    let phases_wall = total.phases_wall_s();
+    let share = |wall: f64| {
+        if phases_wall > 0.0 {
+            100.0 * wall / phases_wall
+        } else {
+            0.0
+        }
+    };
+    let phases = total.phases.iter().map(|p| PhaseRow {
+        label: p.name.clone(),
+        wall_s: p.wall_s,
+        share: share(p.wall_s),
+        cpu_s: Some(p.cpu_s),
+    });
+    let waits = total.waiting.iter().map(|w| PhaseRow {
+        label: format!("waiting on the {}", w.on),
+        wall_s: w.seconds,
+        share: share(w.seconds),
+        cpu_s: None,
+    });
+    phases.chain(waits).collect()
+}
+
+/// The sentence under the table: forward tokens per guided line, the
+/// process's CPU, and why the phases add up to more than the tasks' wall.
+pub(crate) fn footnote(profile: &RunProfile) -> String {
+    let total = &profile.total;
+    let per_line = match total.forward_tokens_per_guided_line() {
+        Some(v) => format!(
+            "{v:.0} forward tokens per guided line ({} tokens, {} guided lines)",
+            total.forward_tokens, total.guided_lines
+        ),
+        None => format!("{} forward tokens, no guided line", total.forward_tokens),
+    };
+    format!(
+        "{} task(s), {:.1} s of task wall; phases {:.1} s (agents overlap, so phases may add up to more than the task wall; waiting is part of its phase); {per_line}; process CPU {:.1} s.",
+        profile.tasks,
+        profile.task_wall_s,
+        total.phases_wall_s(),
+        total.process_cpu_s
+    )
+}
