@@ -2,6 +2,7 @@
 //! `scripts/llama-server.sh`; `scripts/test.sh` exports its path as
 //! `EGCFG_LLAMA_SERVER`).
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -184,4 +185,71 @@ fn a_bench_on_a_served_model_is_keyed_by_that_model() {
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(all.contains("served:tiny-llama.gguf"), "{all}");
     assert!(!all.contains("qwen2.5-coder"), "{all}");
+}
+
+/// The arguments of a three-task bench of the tiny model on `url`.
+fn bench_args(url: &str) -> Vec<&str> {
+    vec![
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "3",
+        "--max-attempts",
+        "1",
+        "--max-tokens",
+        "4000",
+        "--endpoint",
+        url,
+        "--db",
+        "runs.sqlite",
+    ]
+}
+
+/// A server killed as soon as the first task is recorded stops the bench
+/// with an error naming it; the task it cut off is not recorded (neither
+/// failed nor unrunnable), so a rerun on a live server solves it.
+#[test]
+fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task() {
+    let Some(mut server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let mut bench = sandbox
+        .command(&bench_args(&server.url))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run egcfg");
+    let mut err = String::new();
+    let mut finished = 0;
+    for line in BufReader::new(bench.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with('[') && line.contains("/3] ") {
+            finished += 1;
+            if finished == 1 {
+                server.child.kill().unwrap();
+            }
+        }
+        err.push_str(&line);
+        err.push('\n');
+    }
+    assert!(!bench.wait().unwrap().success(), "{err}");
+    assert!(
+        err.contains(&format!("model server {}", server.url)),
+        "{err}"
+    );
+    assert!(err.contains("is not recorded; resume the run"), "{err}");
+
+    let live = serve(&tiny_model()).unwrap();
+    let out = sandbox.run(&bench_args(&live.url));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains(&format!(
+            "{} recorded now, {finished} already done",
+            3 - finished
+        )),
+        "only the {finished} task(s) finished before the kill are kept: {all}"
+    );
 }

@@ -81,6 +81,10 @@ impl Solver for MethodSolver {
             .concerns_only_the_task()
             .then(|| crate::hints::describe_method_error(error))
     }
+
+    fn is_infrastructure(&self, error: &MethodError) -> bool {
+        error.is_infrastructure()
+    }
 }
 
 /// The JSON of a solve's records, with the text of every token id they

@@ -82,15 +82,17 @@ pub enum RunError<E: std::error::Error + 'static> {
         /// The solver's error.
         source: E,
     },
-    /// The sandbox failed while scoring a task: an infrastructure failure,
-    /// not the program's. The task is not recorded, so resuming the run
-    /// scores it again.
-    #[error("the sandbox failed while scoring task {task}; resume the run once it works again")]
-    Sandbox {
+    /// The machinery under the run failed on a task: the sandbox while
+    /// scoring it, or what the solver runs on (a model server, see
+    /// [`Solver::is_infrastructure`]) while solving it. Not the task's
+    /// doing, so the task is not recorded and resuming the run does it
+    /// again.
+    #[error("task {task} was cut off by the infrastructure and is not recorded; resume the run once it works again")]
+    Infrastructure {
         /// The task.
         task: String,
-        /// The sandbox's error.
-        source: ExecutorError,
+        /// What failed: the sandbox's or the solver's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -151,6 +153,12 @@ pub fn run_benchmark<S: Solver>(
         let solve_start = Instant::now();
         let solution = match solver.solve(&task.visible) {
             Ok(solution) => solution,
+            Err(source) if solver.is_infrastructure(&source) => {
+                return Err(RunError::Infrastructure {
+                    task: task.id().to_string(),
+                    source: Box::new(source),
+                });
+            }
             Err(source) => {
                 let Some(reason) = solver.unrunnable_reason(&source) else {
                     return Err(RunError::Solver {
@@ -170,11 +178,12 @@ pub fn run_benchmark<S: Solver>(
             }
         };
         let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
-        let scores =
-            score(checker, task, &solution, options).map_err(|source| RunError::Sandbox {
+        let scores = score(checker, task, &solution, options).map_err(|source| {
+            RunError::Infrastructure {
                 task: task.id().to_string(),
-                source,
-            })?;
+                source: Box::new(source),
+            }
+        })?;
         let result = TaskResult {
             task_id: task.id().to_string(),
             solution,
@@ -327,6 +336,8 @@ mod tests {
         Fatal,
         #[error("the prompt of {0} does not fit")]
         TooLong(String),
+        #[error("model server http://127.0.0.1:1: connection refused")]
+        ServerDown,
     }
 
     /// Answers task i with attempts [wrong, CORRECT if i is even]; fails
@@ -338,6 +349,7 @@ mod tests {
         crash_on: Option<String>,
         too_long: Vec<String>,
         deadly: Option<String>,
+        server_down_on: Option<String>,
         solved: Vec<String>,
     }
 
@@ -351,6 +363,9 @@ mod tests {
             }
             if self.too_long.contains(&task.id) {
                 return Err(Crash::TooLong(task.id.clone()));
+            }
+            if self.server_down_on.as_deref() == Some(task.id.as_str()) {
+                return Err(Crash::ServerDown);
             }
             self.solved.push(task.id.clone());
             let n: usize = task.id.trim_start_matches("t").parse().unwrap();
@@ -383,6 +398,10 @@ mod tests {
 
         fn unrunnable_reason(&self, error: &Crash) -> Option<String> {
             matches!(error, Crash::TooLong(_)).then(|| error.to_string())
+        }
+
+        fn is_infrastructure(&self, error: &Crash) -> bool {
+            matches!(error, Crash::ServerDown)
         }
     }
 
@@ -569,6 +588,54 @@ mod tests {
     }
 
     #[test]
+    fn a_server_failure_stops_the_run_unrecorded_and_resuming_solves_the_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let data = dataset(3);
+        let checker = MarkerChecker::default();
+        {
+            let mut store = Store::open(&db).unwrap();
+            let mut solver = FakeSolver {
+                server_down_on: Some("t1".into()),
+                ..FakeSolver::default()
+            };
+            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet())
+                .unwrap_err();
+            assert!(
+                matches!(err, RunError::Infrastructure { ref task, .. } if task == "t1"),
+                "{err:?}"
+            );
+            let chain = anyhow_like(&err);
+            assert!(chain.contains("model server http://127.0.0.1:1"), "{chain}");
+            assert!(chain.contains("resume the run"), "{chain}");
+            let run = store.open_run(&key(), &data.version).unwrap();
+            let recorded = store.finished_tasks(run).unwrap();
+            assert!(
+                !recorded.contains("t1"),
+                "t1 is neither failed nor unrunnable"
+            );
+        }
+        let mut store = Store::open(&db).unwrap();
+        let mut solver = FakeSolver::default();
+        let summary =
+            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        assert_eq!(solver.solved, vec!["t1", "t2"], "t1 is solved on resume");
+        assert_eq!((summary.skipped, summary.recorded), (1, 2));
+    }
+
+    /// `error` and its sources, joined as the CLI prints them.
+    fn anyhow_like(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
     fn a_sandbox_failure_stops_the_run_and_resuming_scores_the_task() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("runs.db");
@@ -582,7 +649,7 @@ mod tests {
             };
             let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
             assert!(
-                matches!(err, Err(RunError::Sandbox { ref task, .. }) if task == "t1"),
+                matches!(err, Err(RunError::Infrastructure { ref task, .. }) if task == "t1"),
                 "{err:?}"
             );
             assert_eq!(solver.solved, vec!["t0", "t1"], "the run stopped at t1");

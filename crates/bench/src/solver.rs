@@ -126,6 +126,15 @@ pub trait Solver {
         let _ = error;
         None
     }
+
+    /// Whether `error` is the infrastructure's (a model server that died
+    /// or stalled), not the task's: the harness then stops the run without
+    /// recording the task, so resuming it solves the task again. `false`,
+    /// the default, leaves the error to [`Solver::unrunnable_reason`].
+    fn is_infrastructure(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 #[cfg(test)]

@@ -54,4 +54,16 @@ impl MethodError {
     pub fn concerns_only_the_task(&self) -> bool {
         matches!(self, Self::Task { .. } | Self::PromptTooLong { .. })
     }
+
+    /// Whether the machinery the method runs on failed (a model server
+    /// that died, stalled or misbehaved after its retries; the sandbox as
+    /// a whole), not the method or the task: what such an error cut off
+    /// says nothing about the task, so a solve it touches has no answer to
+    /// record and is redone once the machinery works again.
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(
+            self,
+            Self::Engine(EngineError::Server { .. }) | Self::Runner(_)
+        )
+    }
 }

@@ -184,15 +184,28 @@ pub(crate) fn render_heads<'e>(
 }
 
 /// The records of the attempts that ran, in schedule order. A failing
-/// attempt is kept with its error in its record; the solve fails only when
-/// nothing could answer: no attempt ran because a prompt could not be
-/// prefilled, or every attempt that ran failed.
+/// attempt is kept with its error in its record; the solve fails when
+/// nothing could answer (no attempt ran because a prompt could not be
+/// prefilled, or every attempt that ran failed) and when the
+/// infrastructure cut any attempt off ([`MethodError::is_infrastructure`]):
+/// the answer would then depend on when a server died, not on the task,
+/// so the whole solve is redone rather than recorded short of attempts.
 pub(crate) fn attempts_or_error(finished: Finished) -> Result<Vec<AttemptRecord>, MethodError> {
     let Finished {
         attempts: mut results,
         failures,
     } = finished;
     results.sort_by_key(|(r, _)| r.spec.index);
+    let infrastructure = results
+        .iter()
+        .position(|(_, e)| e.as_ref().is_some_and(MethodError::is_infrastructure));
+    if let Some(at) = infrastructure {
+        let (_, error) = results.swap_remove(at);
+        return Err(error.expect("checked above"));
+    }
+    if let Some(error) = failures.iter().position(MethodError::is_infrastructure) {
+        return Err(failures.into_iter().nth(error).expect("checked above"));
+    }
     if let Some(error) = failures.into_iter().next() {
         if results.is_empty() {
             return Err(error);
@@ -240,6 +253,7 @@ mod tests {
     use crate::config::GridAgent;
     use crate::record::AttemptStop;
     use crate::testing::*;
+    use egcfg_engine::EngineError;
 
     fn grid(agents: &[(f32, Vec<f32>)]) -> Grid {
         Grid {
@@ -268,6 +282,37 @@ mod tests {
 
     fn engine() -> Arc<ScriptedEngine> {
         Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)))
+    }
+
+    /// Two finished attempts of a two-attempt schedule, the second ended
+    /// by `error`.
+    fn one_ok_one_ended_by(error: MethodError) -> Finished {
+        let specs = grid(&[(0.7, vec![0.0, 1.0])]).schedule("t", 0);
+        Finished {
+            attempts: vec![
+                (finished_record(specs[0], 10), None),
+                (finished_record(specs[1], 10), Some(error)),
+            ],
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_server_failure_in_any_attempt_fails_the_solve_so_it_is_redone() {
+        let dead = MethodError::Engine(EngineError::Server {
+            endpoint: "http://127.0.0.1:1".into(),
+            reason: "connection refused".into(),
+        });
+        let err = attempts_or_error(one_ok_one_ended_by(dead)).unwrap_err();
+        assert!(err.is_infrastructure(), "{err}");
+        assert!(err.to_string().contains("http://127.0.0.1:1"), "{err}");
+    }
+
+    #[test]
+    fn an_attempt_failing_on_its_own_is_kept_with_its_error() {
+        let own = MethodError::Template("no user message".into());
+        let attempts = attempts_or_error(one_ok_one_ended_by(own)).unwrap();
+        assert_eq!(attempts.len(), 2);
     }
 
     #[test]
