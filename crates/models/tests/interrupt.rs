@@ -105,10 +105,13 @@ fn an_abandoned_fetch_kills_pip_and_removes_its_downloads() {
     abandon_fetches();
 
     assert_eq!(parts_under(store.root()), Vec::<String>::new());
-    let result = fetch.join().unwrap();
-    assert!(result.is_err(), "{result:?}");
     wait_for("pip is still running", || {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
     assert_eq!(parts_under(store.root()), Vec::<String>::new());
+    // The fetch never returns its error: the process is ending with the
+    // signal, and a returned error would race the handler to a plain exit
+    // code (the binary's SIGTERM test saw exit code 2 under load).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!fetch.is_finished(), "the abandoned fetch returned");
 }

@@ -18,11 +18,14 @@ use tracing::debug;
 struct InFlight {
     paths: Vec<PathBuf>,
     children: Vec<u32>,
+    /// [`abandon_fetches`] ran: the process is ending.
+    abandoned: bool,
 }
 
 static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
     paths: Vec::new(),
     children: Vec::new(),
+    abandoned: false,
 });
 
 fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
@@ -36,6 +39,7 @@ fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
 /// any thread, and at any time (it then breaks the fetches under way).
 pub fn abandon_fetches() {
     let mut state = in_flight();
+    state.abandoned = true;
     for pid in state.children.drain(..) {
         kill_group(pid);
     }
@@ -83,9 +87,21 @@ impl TrackedChild {
 
     /// The child has been waited for: nothing is left to kill (and its
     /// pid may be reused from now on, so it leaves the list at once).
+    ///
+    /// When [`abandon_fetches`] killed it, this never returns: the signal
+    /// handler that called it is about to end the process with the signal,
+    /// and the failed fetch, carried on, would race it to exit with a plain
+    /// error code instead.
     pub(crate) fn exited(&mut self) {
         self.running = false;
-        in_flight().children.retain(|&p| p != self.pid);
+        let mut state = in_flight();
+        state.children.retain(|&p| p != self.pid);
+        if state.abandoned {
+            drop(state);
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 
