@@ -95,6 +95,11 @@ pub struct ContinueRequest {
     pub sampling: SamplerConfig,
     /// Number of independent samples.
     pub n: usize,
+    /// With each generated token, also return the top `logprobs` entries of
+    /// the distribution it was drawn from (0: none). A decoder that
+    /// proposes a line under one stream reads them as that stream's
+    /// next-token lists.
+    pub logprobs: usize,
 }
 
 /// Why a continuation ended.
@@ -109,12 +114,18 @@ pub enum ContinueStop {
 }
 
 /// One continuation from [`Engine::continue_sequence`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Continuation {
     /// The new tokens, the stopping token included.
     pub tokens: Vec<Token>,
     /// Why it ended.
     pub stop: ContinueStop,
+    /// When [`ContinueRequest::logprobs`] asked for them and the backend
+    /// could tell them for every token: for each token, the most likely
+    /// tokens of the distribution it was drawn from, most likely first.
+    /// Otherwise empty, and a caller that needs them asks
+    /// [`Engine::score_tokens`].
+    pub top: Vec<Arc<[TokenLogprob]>>,
 }
 
 /// Everything that can go wrong talking to an engine.
@@ -299,6 +310,43 @@ pub trait Engine: Send + Sync {
             .map(|i| continue_one(self, seq, &parent_logits, request, i as u64))
             .collect()
     }
+
+    /// Whether [`Engine::score_tokens`] costs one request or forward pass
+    /// for the whole list (a server that returns prompt log-probabilities),
+    /// rather than one per token. Decoders skip scoring they can do
+    /// without when it is not.
+    fn scores_in_one_pass(&self) -> bool {
+        false
+    }
+
+    /// What `seq` says of its next token after each of `tokens`, as if
+    /// they were appended one by one: entry `i` is the top-`k` list after
+    /// `seq ++ tokens[..=i]`, most likely first. `seq` itself is unchanged.
+    ///
+    /// This verifies a line proposed under one stream against another. The
+    /// default decodes the tokens one by one on a fork of `seq`; a server
+    /// with prompt log-probabilities answers in one request
+    /// ([`Engine::scores_in_one_pass`]).
+    fn score_tokens(
+        &self,
+        seq: SeqId,
+        tokens: &[Token],
+        k: usize,
+    ) -> Result<Vec<Arc<[TokenLogprob]>>, EngineError> {
+        let fork = self.fork(seq)?;
+        let result = tokens
+            .iter()
+            .map(|&token| {
+                let input = SeqInput {
+                    seq: fork,
+                    tokens: vec![token],
+                };
+                Ok(self.decode_top_k(&[input], k)?.remove(0).into())
+            })
+            .collect();
+        self.free(fork);
+        result
+    }
 }
 
 /// The `k` most likely tokens of raw `logits`, as log-probabilities, most
@@ -338,25 +386,32 @@ fn continue_one<E: Engine + ?Sized>(
     let result = (|| {
         let mut logits = parent_logits.clone();
         let mut tokens = Vec::new();
+        let mut top = Vec::new();
         loop {
             let token = sampler.sample(&logits);
             tokens.push(token);
+            if request.logprobs > 0 {
+                top.push(top_k_logprobs(&logits, request.logprobs).into());
+            }
             if engine.info().eos_tokens.contains(&token) {
                 return Ok(Continuation {
                     tokens,
                     stop: ContinueStop::Eos,
+                    top,
                 });
             }
             if request.stop_at_newline && engine.token_bytes(token)?.contains(&b'\n') {
                 return Ok(Continuation {
                     tokens,
                     stop: ContinueStop::Newline,
+                    top,
                 });
             }
             if tokens.len() >= request.max_tokens {
                 return Ok(Continuation {
                     tokens,
                     stop: ContinueStop::MaxTokens,
+                    top,
                 });
             }
             logits = engine

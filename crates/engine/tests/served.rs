@@ -202,6 +202,7 @@ fn a_greedy_continuation_equals_the_local_engines() {
         stop_at_newline: false,
         sampling: SamplerConfig::GREEDY,
         n: 1,
+        logprobs: 0,
     };
     let seq = local.new_sequence().unwrap();
     let expected = local.continue_sequence(seq, &tokens, &request).unwrap();
@@ -220,6 +221,7 @@ fn a_greedy_continuation_equals_the_local_engines() {
         stop_at_newline: true,
         sampling: SamplerConfig::nucleus(1.0, 0.95, 5),
         n: 3,
+        logprobs: 0,
     };
     let got = served.continue_sequence(s, &[], &lines).unwrap();
     assert_eq!(got.len(), 3);

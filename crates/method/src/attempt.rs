@@ -225,6 +225,7 @@ impl<'a> Attempt<'a> {
                     stop_at_newline: true,
                     sampling: SamplerConfig::GREEDY,
                     n: 1,
+                    logprobs: 0,
                 };
                 let line = engine.continue_sequence(u.id(), &[], &request)?;
                 self.line = line.into_iter().flat_map(|c| c.tokens).collect();

@@ -217,6 +217,7 @@ fn sample_by_continuation(
         stop_at_newline: params.horizon.newline_limit() == Some(1),
         sampling: SamplerConfig::nucleus(params.temperature, TOP_P, params.seed),
         n: params.n,
+        logprobs: 0,
     };
     let mut cost = SampleCost::default();
     let mut sampled = Vec::with_capacity(params.n);

@@ -327,9 +327,14 @@ impl Engine for ScriptedEngine {
             });
             let mut full = base.clone();
             let mut tokens = Vec::new();
+            let mut top = Vec::new();
             let stop = loop {
-                let token = sampler.sample(&self.logits_for(&full));
+                let logits = self.logits_for(&full);
+                let token = sampler.sample(&logits);
                 tokens.push(token);
+                if request.logprobs > 0 {
+                    top.push(top_k_logprobs(&logits, request.logprobs).into());
+                }
                 full.push(token);
                 if self.info.eos_tokens.contains(&token) {
                     break ContinueStop::Eos;
@@ -346,7 +351,7 @@ impl Engine for ScriptedEngine {
                 appended: tokens.clone(),
                 full,
             }]);
-            out.push(Continuation { tokens, stop });
+            out.push(Continuation { tokens, stop, top });
         }
         Ok(out)
     }

@@ -721,6 +721,7 @@ fn continuing_by_default_is_the_decode_loop_on_a_fork() {
         stop_at_newline: false,
         sampling: crate::sampler::SamplerConfig::GREEDY,
         n: 2,
+        logprobs: 0,
     };
     let out = engine
         .continue_sequence(seq, &prompt[6..], &request)

@@ -121,16 +121,22 @@ pub(super) fn next_top_k(
         &answer,
         "/completion",
         "/completion_probabilities/0/top_logprobs",
-    )?
-    .as_array()
-    .filter(|list| !list.is_empty())
-    .ok_or_else(|| {
-        malformed(
-            client,
-            "/completion",
-            "top_logprobs is not a non-empty list",
-        )
-    })?;
+    )?;
+    top_list(client, list)
+}
+
+/// A `top_logprobs` list as [`TokenLogprob`]s, most likely first.
+fn top_list(client: &Client, list: &Value) -> Result<Vec<TokenLogprob>, EngineError> {
+    let list = list
+        .as_array()
+        .filter(|list| !list.is_empty())
+        .ok_or_else(|| {
+            malformed(
+                client,
+                "/completion",
+                "top_logprobs is not a non-empty list",
+            )
+        })?;
     let mut top: Vec<TokenLogprob> = list
         .iter()
         .map(|entry| {
@@ -161,6 +167,9 @@ pub(super) struct Completion {
     pub(super) eos: bool,
     /// The exact bytes of the generated tokens the answer spelled out.
     pub(super) pieces: Vec<(Token, Vec<u8>)>,
+    /// For each spelled-out token, the top of the distribution it came
+    /// from, when the request asked for more than one entry.
+    pub(super) top: Vec<Vec<TokenLogprob>>,
 }
 
 /// Continues `prompt` as `request` says, in one `/completion` request
@@ -181,8 +190,9 @@ pub(super) fn complete(
         "seed": sampling.seed,
         "cache_prompt": true,
         "return_tokens": true,
-        // One entry per token: the exact bytes of what was generated.
-        "n_probs": 1,
+        // One entry per token: the exact bytes of what was generated, and
+        // the top of its distribution when asked for.
+        "n_probs": request.logprobs.max(1),
     });
     if request.stop_at_newline {
         // The server keeps the token that met the stop in `tokens`.
@@ -205,11 +215,15 @@ pub(super) fn complete(
     }
     answers
         .iter()
-        .map(|answer| one_completion(client, answer))
+        .map(|answer| one_completion(client, answer, request.logprobs > 0))
         .collect()
 }
 
-fn one_completion(client: &Client, answer: &Value) -> Result<Completion, EngineError> {
+fn one_completion(
+    client: &Client,
+    answer: &Value,
+    want_top: bool,
+) -> Result<Completion, EngineError> {
     let path = "/completion";
     let tokens = token_ids(client, path, field(client, answer, path, "/tokens")?)?;
     // Left out when no token was spelled out (the first one met a stop).
@@ -223,7 +237,14 @@ fn one_completion(client: &Client, answer: &Value) -> Result<Completion, EngineE
     // tokens whose text is an incomplete UTF-8 character. Each entry still
     // gives its own token's exact bytes.
     let mut pieces = Vec::with_capacity(probs.len());
+    let mut top = Vec::new();
     for entry in probs {
+        if want_top {
+            let list = entry
+                .get("top_logprobs")
+                .ok_or_else(|| malformed(client, path, "a generated token has no top_logprobs"))?;
+            top.push(top_list(client, list)?);
+        }
         let token = entry
             .get("id")
             .and_then(Value::as_i64)
@@ -244,6 +265,7 @@ fn one_completion(client: &Client, answer: &Value) -> Result<Completion, EngineE
         tokens,
         eos,
         pieces,
+        top,
     })
 }
 

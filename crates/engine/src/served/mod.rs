@@ -18,7 +18,7 @@ mod client;
 mod llama_server;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use client::ClientConfig;
 
@@ -268,8 +268,16 @@ impl Engine for ServedEngine {
         completions
             .into_iter()
             .map(|completion| {
+                // The server leaves out tokens that end inside a UTF-8
+                // character, so its lists describe every token only when
+                // there are as many as tokens.
+                let top = if completion.top.len() == completion.tokens.len() {
+                    completion.top.into_iter().map(Into::into).collect()
+                } else {
+                    Vec::new()
+                };
                 self.remember_bytes(completion.pieces);
-                self.cut(completion.tokens, completion.eos, &request)
+                self.cut(completion.tokens, completion.eos, top, &request)
             })
             .collect()
     }
@@ -283,15 +291,18 @@ impl ServedEngine {
         &self,
         mut tokens: Vec<Token>,
         eos: bool,
+        mut top: Vec<Arc<[TokenLogprob]>>,
         request: &ContinueRequest,
     ) -> Result<Continuation, EngineError> {
         if request.stop_at_newline {
             for (i, &token) in tokens.iter().enumerate() {
                 if self.token_bytes(token)?.contains(&b'\n') {
                     tokens.truncate(i + 1);
+                    top.truncate(i + 1);
                     return Ok(Continuation {
                         tokens,
                         stop: ContinueStop::Newline,
+                        top,
                     });
                 }
             }
@@ -301,7 +312,7 @@ impl ServedEngine {
         } else {
             ContinueStop::MaxTokens
         };
-        Ok(Continuation { tokens, stop })
+        Ok(Continuation { tokens, stop, top })
     }
 }
 
