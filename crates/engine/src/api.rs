@@ -128,6 +128,34 @@ pub struct Continuation {
     pub top: Vec<Arc<[TokenLogprob]>>,
 }
 
+/// What a backend spent answering requests: the cost of a served model,
+/// which a local one does not have (all zero there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Prompt tokens the requests carried.
+    pub prompt_tokens: u64,
+    /// Of those, the tokens the server said it took from its prefix cache
+    /// instead of computing them (0 where it does not say).
+    pub cached_prompt_tokens: u64,
+    /// Tokens the server generated (every sample of an `n`-sample request).
+    pub generated_tokens: u64,
+}
+
+impl Usage {
+    /// What was spent between `earlier` and `self`, two readings of the
+    /// same counter.
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            requests: self.requests - earlier.requests,
+            prompt_tokens: self.prompt_tokens - earlier.prompt_tokens,
+            cached_prompt_tokens: self.cached_prompt_tokens - earlier.cached_prompt_tokens,
+            generated_tokens: self.generated_tokens - earlier.generated_tokens,
+        }
+    }
+}
+
 /// Everything that can go wrong talking to an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -309,6 +337,20 @@ pub trait Engine: Send + Sync {
         (0..request.n)
             .map(|i| continue_one(self, seq, &parent_logits, request, i as u64))
             .collect()
+    }
+
+    /// Starts an independent piece of work (an attempt) on the calling
+    /// thread. A backend that spreads requests over several servers sends
+    /// the thread's requests from here on to one server, the least loaded
+    /// now, so that the attempt's streams share that server's prefix cache
+    /// while attempts spread out. The default does nothing.
+    fn start_work(&self) {}
+
+    /// What this engine has spent on requests made from the calling thread
+    /// since it was created. An attempt reads it at its start and at its end
+    /// (each attempt runs on one thread). Zero for a local model.
+    fn thread_usage(&self) -> Usage {
+        Usage::default()
     }
 
     /// Whether [`Engine::score_tokens`] costs one request or forward pass

@@ -59,7 +59,7 @@ pub mod text;
 
 pub use api::{
     top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
-    Logits, ModelInfo, NextToken, Role, SeqId, SeqInput, Token, TokenLogprob,
+    Logits, ModelInfo, NextToken, Role, SeqId, SeqInput, Token, TokenLogprob, Usage,
 };
 #[cfg(feature = "llama")]
 pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};
