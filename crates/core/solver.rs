@@ -94,7 +94,7 @@ pub fn records(outcome: &SolveOutcome, engine: &dyn Engine) -> serde_json::Value
     let mut ids = BTreeSet::new();
     for token in outcome.attempts.iter().flat_map(|a| &a.tokens) {
         ids.insert(token.token);
-        ids.insert(token.argmax_p);
+        ids.extend(token.argmax_p);
         for listed in token
             .top_p
             .iter()

@@ -210,7 +210,10 @@ fn distributions(out: &mut String, t: &TokenRecord, generation: &Generation) {
             format!(
                 "Guidance chose {} where plain decoding would have chosen {}.",
                 escape(&format!("{:?}", t.piece)),
-                escape(&format!("{:?}", generation.piece(t.argmax_p)))
+                escape(&format!(
+                    "{:?}",
+                    t.argmax_p.map(|p| generation.piece(p)).unwrap_or_default()
+                ))
             )
         } else if t.guided {
             "Guidance agreed with plain decoding here.".to_string()
@@ -245,7 +248,7 @@ fn top_table(
     for entry in list {
         let class = if entry.token == t.token {
             " class=\"chosen\""
-        } else if entry.token == t.argmax_p {
+        } else if Some(entry.token) == t.argmax_p {
             " class=\"argmax\""
         } else {
             ""

@@ -13,15 +13,15 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{ContinueRequest, EngineError, Token};
+use egcfg_engine::{EngineError, Token};
 
 use crate::attempt_env::AttemptEnv;
 use crate::budget::CancelCause;
 use crate::code_text::{ends_with_closing_fence, last_code_block};
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
+use crate::line::{next_line, LineRequest};
 use crate::meter::Meter;
 use crate::profile::Stopwatch;
 use crate::record::{AttemptRecord, AttemptStop, TokenRecord};
@@ -151,9 +151,9 @@ struct Attempt<'a> {
     tokens: Vec<TokenRecord>,
     /// The program the early-stop rule answered with.
     early_program: Option<String>,
-    /// The rest of an unguided line a served model wrote in one request,
-    /// taken token by token (and dropped at a refresh).
-    line: VecDeque<Token>,
+    /// The rest of a line an engine wrote in one request
+    /// ([`crate::line`]), taken token by token (and dropped at a refresh).
+    line: VecDeque<TokenRecord>,
 }
 
 impl<'a> Attempt<'a> {
@@ -183,11 +183,9 @@ impl<'a> Attempt<'a> {
                 .before_step(&self.reply.text, &env.task.entry_point)
             {
                 Due::Refresh { line } => {
-                    // Cut mid-line: U's next token was never asked for.
-                    if !self.line.is_empty() {
-                        self.line.clear();
-                        streams.renew_unconditional(&self.reply.tokens, &mut self.meter)?;
-                    }
+                    // A line written before the signal changed is not
+                    // what the new signal would have written.
+                    self.line.clear();
                     let refreshed = self.refresher.refresh(
                         &mut streams,
                         &self.reply.text,
@@ -215,37 +213,33 @@ impl<'a> Attempt<'a> {
                 .guides()
                 .then(|| streams.conditional())
                 .flatten();
-            let (u, p_next) = streams.unconditional();
-            // A served model writes unguided stretches a line per request;
-            // an unguided token is the argmax of P either way.
-            let lines = engine.top_k_limit().is_some() && guided.is_none();
-            if lines && self.line.is_empty() {
-                let request = ContinueRequest {
-                    max_tokens: env.options.max_new_tokens - step,
-                    stop_at_newline: true,
-                    sampling: SamplerConfig::GREEDY,
-                    n: 1,
-                    logprobs: 0,
-                };
-                let line = engine.continue_sequence(u.id(), &[], &request)?;
-                self.line = line.into_iter().flat_map(|c| c.tokens).collect();
-            }
-            let record = match self.line.pop_front() {
-                Some(token) if lines => TokenRecord {
-                    step,
-                    token,
-                    piece: String::new(),
-                    guided: false,
-                    argmax_p: token,
-                    top_p: Vec::new(),
-                    top_pc: Vec::new(),
-                    top_guided: Vec::new(),
-                },
-                _ => {
-                    let chooser = &self.chooser;
-                    self.meter
-                        .choice(|| chooser.choose(step, p_next, guided.map(|c| &c.next)))
+            let record = if streams.by_line() {
+                // A line is written for one state of the signal.
+                if self
+                    .line
+                    .front()
+                    .is_some_and(|r| r.guided != guided.is_some())
+                {
+                    self.line.clear();
                 }
+                if self.line.is_empty() {
+                    let request = LineRequest {
+                        generated: &self.reply.tokens,
+                        max_tokens: env.options.max_new_tokens - step,
+                        guided: guided.is_some(),
+                    };
+                    self.line =
+                        next_line(engine, &streams, &self.chooser, &request, &mut self.meter)?;
+                }
+                match self.line.pop_front() {
+                    Some(record) => record,
+                    None => return Ok(AttemptStop::ContextFull),
+                }
+            } else {
+                let p_next = streams.unconditional().1.expect("a local model tells P");
+                let p_c = guided.map(|c| c.next.as_ref().expect("a local model tells P_c"));
+                let chooser = &self.chooser;
+                self.meter.choice(|| chooser.choose(step, p_next, p_c))
             };
             self.meter.token_chosen(guided.map(|c| c.prompt_len + step));
             let token = record.token;
@@ -272,13 +266,7 @@ impl<'a> Attempt<'a> {
                 return Ok(AttemptStop::ContextFull);
             }
 
-            // Both streams take the token in one batched decode; a token
-            // whose successor is already written is only appended.
-            if lines && !self.line.is_empty() {
-                streams.append_known(token, guided, &mut self.meter)?;
-            } else {
-                streams.advance(token, guided, &mut self.meter)?;
-            }
+            streams.advance(token, guided, &mut self.meter)?;
         }
     }
 }
@@ -732,8 +720,9 @@ mod tests {
     fn a_top_k_only_engine_writes_the_same_answers() {
         // A served model gives only top-k lists and whole lines; with the
         // scripted model's single strong preference the choices are the same
-        // as from full logits, at every γ.
-        for gamma in [0.0, 1.0, 3.0] {
+        // as from full logits, at every γ: γ = 0.5 keeps P's choices, so C's
+        // proposed lines are cut where P overrules them.
+        for gamma in [0.0, 0.5, 1.0, 3.0] {
             let full = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
             let top_k = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
             let a = run(&full, adds_one_runner(), 1, 1, gamma);
@@ -747,19 +736,41 @@ mod tests {
         }
     }
 
+    /// Requests a top-k-only engine received for `gamma`'s attempt, with
+    /// the attempt's lines and tokens.
+    fn requests_per_line(gamma: f32) -> (usize, usize, SolveOutcome) {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
+        let out = run(&engine, adds_one_runner(), 1, 1, gamma);
+        let lines = out.attempts[0].reply.matches('\n').count() + 1;
+        let requests = engine.requests.load(std::sync::atomic::Ordering::SeqCst);
+        (requests, lines, out)
+    }
+
     #[test]
     fn a_top_k_only_engine_writes_unguided_lines_in_one_request_each() {
-        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_top_k_only(8));
-        let out = run(&engine, adds_one_runner(), 1, 1, 0.0);
-        let reply = &out.attempts[0].reply;
-        let lines = reply.matches('\n').count() + 1;
-        // A line request, and a top-k request at each line's end (and one
-        // for the marker's prefill).
-        let tokens = out.attempts[0].tokens.len();
-        let requests = engine.requests.load(std::sync::atomic::Ordering::SeqCst);
+        // A line request per line, and the head's prefill.
+        let (requests, lines, _) = requests_per_line(0.0);
         assert!(
-            requests <= 2 * lines + 1,
-            "{requests} requests for {tokens} tokens on {lines} lines"
+            requests <= lines + 1,
+            "{requests} requests on {lines} lines"
         );
+    }
+
+    #[test]
+    fn at_gamma_one_a_guided_line_is_one_request_and_p_is_not_asked() {
+        let (requests, lines, out) = requests_per_line(1.0);
+        let attempt = &out.attempts[0];
+        let refreshes = attempt.refreshes.len();
+        // A line request per line, a candidate request per refresh, the
+        // head's prefill; nothing per token.
+        assert!(
+            requests <= lines + refreshes + 1,
+            "{requests} requests on {lines} lines with {refreshes} refreshes"
+        );
+        let guided: Vec<_> = attempt.tokens.iter().filter(|t| t.guided).collect();
+        assert!(!guided.is_empty());
+        assert!(guided
+            .iter()
+            .all(|t| t.argmax_p.is_none() && t.top_p.is_empty()));
     }
 }

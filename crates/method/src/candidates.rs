@@ -123,11 +123,12 @@ impl Tail {
 
 /// Sample `params.n` continuations of `parent` in one batch per step.
 ///
-/// `parent_next` is what the engine knows of the parent's next token. With
+/// `parent_next` is what the engine told of the parent's next token. With
 /// full logits the first token of every fork is drawn without a forward
 /// pass, and each sequence stops on its own ([`CandidateStop`]) and is freed
 /// as soon as it stops; `cancelled` is polled before every step. An engine
-/// that gives only top-k lists (a served model) writes all `n` in one
+/// that gives only top-k lists (a served model, which is asked nothing of
+/// the parent's next token: `None`) writes all `n` in one
 /// [`Engine::continue_sequence`] call instead, cut by the same stops.
 /// `stopped` sees each candidate as soon as it stops (unless cancelled),
 /// before the others decode on, so its program can run beside them
@@ -135,14 +136,13 @@ impl Tail {
 pub fn sample_candidates<'e>(
     engine: &'e dyn Engine,
     parent: &Sequence<'e>,
-    parent_next: &NextToken,
+    parent_next: Option<&NextToken>,
     params: &SampleParams,
     cancelled: &dyn Fn() -> bool,
     stopped: &mut dyn FnMut(&SampledCandidate),
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
-    let parent_logits = match parent_next {
-        NextToken::Logits(logits) => logits,
-        NextToken::TopK(_) => return sample_by_continuation(engine, parent, params, stopped),
+    let Some(NextToken::Logits(parent_logits)) = parent_next else {
+        return sample_by_continuation(engine, parent, params, stopped);
     };
     let mut done: Vec<Option<SampledCandidate>> = vec![None; params.n];
     let mut live = Vec::with_capacity(params.n);
@@ -468,8 +468,15 @@ mod tests {
             max_tokens: 512,
             seed: 9,
         };
-        let (cands, cost) =
-            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
+        let (cands, cost) = sample_candidates(
+            &engine,
+            &parent,
+            Some(&logits),
+            &params,
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap();
         for c in &cands {
             assert_eq!(c.text, "a = 1\nbb = 22\n");
             assert_eq!(c.stop, CandidateStop::Lines);
@@ -496,8 +503,15 @@ mod tests {
             max_tokens: 512,
             seed: 3,
         };
-        let (cands, _) =
-            sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {}).unwrap();
+        let (cands, _) = sample_candidates(
+            &engine,
+            &parent,
+            Some(&logits),
+            &params,
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap();
         let stops: HashSet<CandidateStop> = cands.iter().map(|c| c.stop).collect();
         assert!(
             stops.contains(&CandidateStop::Eos) && stops.contains(&CandidateStop::Fence),
@@ -510,9 +524,16 @@ mod tests {
                 other => panic!("unexpected stop {other:?}"),
             }
         }
-        let again = sample_candidates(&engine, &parent, &logits, &params, &|| false, &mut |_| {})
-            .unwrap()
-            .0;
+        let again = sample_candidates(
+            &engine,
+            &parent,
+            Some(&logits),
+            &params,
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap()
+        .0;
         assert_eq!(cands, again, "same seed, same samples");
     }
 
@@ -529,8 +550,15 @@ mod tests {
         };
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
-        let (cands, _) =
-            sample_candidates(&engine, &parent, &logits, &params, &cancel, &mut |_| {}).unwrap();
+        let (cands, _) = sample_candidates(
+            &engine,
+            &parent,
+            Some(&logits),
+            &params,
+            &cancel,
+            &mut |_| {},
+        )
+        .unwrap();
         assert!(cands
             .iter()
             .all(|c| c.stop == CandidateStop::Cancelled && c.tokens.len() == 3));

@@ -112,7 +112,7 @@ pub fn explain_attempt(record: &AttemptRecord, piece: &dyn Fn(Token) -> String) 
                 out,
                 "     ^ guided {:?} instead of {:?} at token {}: P {} | P_c {} | guided {}",
                 token.piece,
-                piece(token.argmax_p),
+                token.argmax_p.map_or_else(|| "?".to_string(), piece),
                 token.step,
                 top_list(&token.top_p, piece),
                 top_list(&token.top_pc, piece),
@@ -186,7 +186,7 @@ fn explain_refresh(out: &mut String, refresh: &RefreshRecord) {
 /// Whether guidance chose this token where plain decoding (the argmax of
 /// `P`) would have chosen another.
 pub fn guidance_changed(token: &TokenRecord) -> bool {
-    token.guided && token.argmax_p != token.token
+    token.guided && token.argmax_p.is_some_and(|p| p != token.token)
 }
 
 fn top_list(list: &[TokenProb], piece: &dyn Fn(Token) -> String) -> String {

@@ -57,6 +57,7 @@ pub mod error;
 pub mod explain;
 pub mod guidance;
 pub mod head;
+mod line;
 mod meter;
 pub mod options;
 pub mod outcome;

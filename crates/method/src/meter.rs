@@ -105,6 +105,15 @@ impl<'a> Meter<'a> {
         Ok(out)
     }
 
+    /// Charges `n` forward tokens a server computed for a proposed line and
+    /// that were then thrown away (the tail after a rejected token), like
+    /// decode steps.
+    pub(crate) fn discarded(&mut self, n: usize) {
+        let n = n as u64;
+        self.cost.decode_tokens += n;
+        self.control.charge(n);
+    }
+
     /// Runs `choose`, the choice of the next token, as part of the decode.
     pub(crate) fn choice<T>(&mut self, choose: impl FnOnce() -> T) -> T {
         let started = Stopwatch::start();

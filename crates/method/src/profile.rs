@@ -244,7 +244,7 @@ mod tests {
             token: 0,
             piece: piece.into(),
             guided,
-            argmax_p: 0,
+            argmax_p: Some(0),
             top_p: vec![],
             top_pc: vec![],
             top_guided: vec![],

@@ -72,8 +72,10 @@ pub struct TokenRecord {
     pub piece: String,
     /// Whether guidance chose it.
     pub guided: bool,
-    /// The unconditional argmax (what plain greedy decoding would pick).
-    pub argmax_p: Token,
+    /// The unconditional argmax (what plain greedy decoding would pick);
+    /// `None` where `P` was never asked for (a served model writing a
+    /// γ = 1 line, whose tokens are `P_c`'s choices whatever `P` says).
+    pub argmax_p: Option<Token>,
     /// The most likely tokens under `P` (empty when γ = 1 skipped `P`).
     pub top_p: Vec<TokenProb>,
     /// The most likely tokens under `P_c` (guided steps only).

@@ -155,7 +155,7 @@ impl<'a> Refresher<'a> {
             ) {
                 let mut probe = Deduper::default();
                 let path = [index, PROBE_ROUND];
-                self.sample_round(&mut probe, &c.seq, &c.next, &prefix, path, meter)?;
+                self.sample_round(&mut probe, &c.seq, c.next.as_ref(), &prefix, path, meter)?;
                 self.early.conditional.observe(&probe.unique);
                 record.probe = Some(ProbeRecord {
                     candidates: probe.records,
@@ -186,7 +186,7 @@ impl<'a> Refresher<'a> {
         &mut self,
         dedup: &mut Deduper,
         parent: &Sequence<'a>,
-        parent_next: &NextToken,
+        parent_next: Option<&NextToken>,
         prefix: &str,
         path: [u64; 2],
         meter: &mut Meter<'_>,

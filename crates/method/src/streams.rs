@@ -12,11 +12,18 @@
 //!   ids are spliced in as ids, never re-tokenised text, so both streams
 //!   hold the very tokens that were chosen.
 //!
-//! Both streams take every chosen token in one batched decode, so a guided
-//! step costs one forward pass of two sequences. The sequences are engine
+//! With full logits (a local model) both streams take every chosen token in
+//! one batched decode, so a guided step costs one forward pass of two
+//! sequences, and each stream knows its next token's distribution. An
+//! engine that gives only top-k lists (a served model) writes whole lines
+//! instead ([`crate::line`]): the streams then only *hold* tokens, nothing
+//! is asked of their next token, and the server computes what they hold
+//! with the next request that names them. The sequences are engine
 //! handles: they are freed however the attempt ends.
 
-use egcfg_engine::{Engine, NextToken, SeqInput, Sequence, Token};
+use std::sync::Arc;
+
+use egcfg_engine::{Engine, EngineError, NextToken, SeqInput, Sequence, Token, TokenLogprob};
 
 use crate::error::MethodError;
 use crate::head::StylePrompt;
@@ -26,25 +33,24 @@ use crate::meter::Meter;
 pub(crate) struct Conditional<'e> {
     /// The sequence.
     pub(crate) seq: Sequence<'e>,
-    /// Its next-token logits or top-k list (`P_c`).
-    pub(crate) next: NextToken,
+    /// Its next-token logits (`P_c`); `None` when the engine writes lines.
+    pub(crate) next: Option<NextToken>,
     /// Its prompt: head, signal and marker tokens.
     pub(crate) prompt_len: usize,
     /// What it holds after the head: signal, marker and the generated ids
     /// it has taken, so a refresh knows how much of it still holds.
     after_head: Vec<Token>,
-    /// `next` no longer describes the token after `after_head`: tokens were
-    /// appended without asking (see [`Streams::append_known`]).
-    next_is_stale: bool,
 }
 
 /// U always, C once a signal was built.
 pub(crate) struct Streams<'e> {
     engine: &'e dyn Engine,
     prompt: &'e StylePrompt<'e>,
+    /// The engine writes lines: the streams hold tokens and ask nothing.
+    by_line: bool,
     unconditional: Sequence<'e>,
-    /// U's next-token logits or top-k list (`P`).
-    p_next: NextToken,
+    /// U's next-token logits (`P`); `None` when the engine writes lines.
+    p_next: Option<NextToken>,
     conditional: Option<Conditional<'e>>,
 }
 
@@ -56,24 +62,32 @@ impl<'e> Streams<'e> {
         prompt: &'e StylePrompt<'e>,
         meter: &mut Meter<'_>,
     ) -> Result<Option<Self>, MethodError> {
+        let by_line = engine.top_k_limit().is_some();
         let unconditional = prompt.head.fork()?;
         let marker = prompt.marker_tokens.clone();
-        let prefill = || decode_one(engine, &unconditional, marker);
+        let prefill = || take(engine, by_line, &unconditional, marker);
         let Some(p_next) = meter.prefill(prompt.marker_tokens.len(), prefill)? else {
             return Ok(None);
         };
         Ok(Some(Streams {
             engine,
             prompt,
+            by_line,
             unconditional,
             p_next,
             conditional: None,
         }))
     }
 
+    /// Whether the engine writes whole lines ([`crate::line`]) rather than
+    /// telling each next token's logits.
+    pub(crate) fn by_line(&self) -> bool {
+        self.by_line
+    }
+
     /// U and what the engine told of its next token.
-    pub(crate) fn unconditional(&self) -> (&Sequence<'e>, &NextToken) {
-        (&self.unconditional, &self.p_next)
+    pub(crate) fn unconditional(&self) -> (&Sequence<'e>, Option<&NextToken>) {
+        (&self.unconditional, self.p_next.as_ref())
     }
 
     /// C, if a signal was ever built.
@@ -99,15 +113,17 @@ impl<'e> Streams<'e> {
         after_head.extend_from_slice(&prompt.marker_tokens);
         after_head.extend_from_slice(generated);
         let (seq, kept) = match self.conditional.take() {
-            Some(c) if c.after_head == after_head && !c.next_is_stale => {
+            Some(c) if c.after_head == after_head => {
                 self.conditional = Some(Conditional { prompt_len, ..c });
                 return Ok(true);
             }
             Some(c) => {
-                // At least the last token is decoded again: its logits are
-                // the ones guidance needs.
-                let kept = common_prefix_len(&c.after_head, &after_head)
-                    .min(after_head.len().saturating_sub(1));
+                let mut kept = common_prefix_len(&c.after_head, &after_head);
+                if !self.by_line {
+                    // At least the last token is decoded again: its logits
+                    // are the ones guidance needs.
+                    kept = kept.min(after_head.len().saturating_sub(1));
+                }
                 c.seq.truncate(prompt.head_len + kept)?;
                 (c.seq, kept)
             }
@@ -115,7 +131,8 @@ impl<'e> Streams<'e> {
         };
         let tokens = after_head[kept..].to_vec();
         let n = tokens.len();
-        let Some(next) = meter.prefill(n, || decode_one(self.engine, &seq, tokens))? else {
+        let prefill = || take(self.engine, self.by_line, &seq, tokens);
+        let Some(next) = meter.prefill(n, prefill)? else {
             return Ok(false);
         };
         self.conditional = Some(Conditional {
@@ -123,7 +140,6 @@ impl<'e> Streams<'e> {
             next,
             prompt_len,
             after_head,
-            next_is_stale: false,
         });
         Ok(true)
     }
@@ -140,8 +156,9 @@ impl<'e> Streams<'e> {
         u_len.max(c_len) <= n_ctx
     }
 
-    /// Appends `token` to U, and to C when the step is `guided`, in one
-    /// batched decode, and keeps what the engine tells of their next tokens.
+    /// Appends the chosen `token` to U, and to C when the step is `guided`:
+    /// in one batched decode that tells their next tokens, or, when the
+    /// engine writes lines, only held until the next request.
     pub(crate) fn advance(
         &mut self,
         token: Token,
@@ -149,53 +166,50 @@ impl<'e> Streams<'e> {
         meter: &mut Meter<'_>,
     ) -> Result<(), MethodError> {
         let inputs = self.inputs(token, guided);
+        if self.by_line {
+            meter.step(inputs.len(), || self.engine.append(&inputs))?;
+            if let (Some(c), true) = (self.conditional.as_mut(), guided) {
+                c.after_head.push(token);
+            }
+            return Ok(());
+        }
         let mut next = meter
             .step(inputs.len(), || self.engine.decode_next(&inputs))?
             .into_iter();
-        self.p_next = next.next().expect("one answer per input");
+        self.p_next = next.next();
         if let (Some(c), Some(n)) = (self.conditional.as_mut(), next.next()) {
-            c.next = n;
-            c.next_is_stale = false;
+            c.next = Some(n);
             c.after_head.push(token);
         }
         Ok(())
     }
 
-    /// Appends `token` like [`Streams::advance`] when the next token is
-    /// already known (the rest of a line a served model wrote in one
-    /// request): what the streams hold of their next tokens goes stale, and
-    /// the caller must not read it before a refresh or a new line request.
-    pub(crate) fn append_known(
-        &mut self,
-        token: Token,
-        guided: bool,
-        meter: &mut Meter<'_>,
-    ) -> Result<(), MethodError> {
-        let inputs = self.inputs(token, guided);
-        meter.step(inputs.len(), || self.engine.append(&inputs))?;
-        if let (Some(c), true) = (self.conditional.as_mut(), guided) {
-            c.after_head.push(token);
-            c.next_is_stale = true;
-        }
-        Ok(())
-    }
-
-    /// Asks again what U's next token is, after [`Streams::append_known`]
-    /// left it stale: U's last token (of `generated`, else of the marker) is
-    /// taken back and decoded again.
-    pub(crate) fn renew_unconditional(
-        &mut self,
+    /// U's next-token lists after each of `tokens` were it to take them,
+    /// the first being the one before `tokens[0]`
+    /// ([`Engine::score_tokens`]); `generated` is what U holds after the
+    /// marker.
+    pub(crate) fn score_unconditional(
+        &self,
         generated: &[Token],
-        meter: &mut Meter<'_>,
-    ) -> Result<(), MethodError> {
+        tokens: &[Token],
+        k: usize,
+    ) -> Result<Vec<Arc<[TokenLogprob]>>, EngineError> {
         let last = *generated
             .last()
             .or(self.prompt.marker_tokens.last())
             .expect("U holds the marker");
-        let u = &self.unconditional;
-        u.truncate(u.len()? - 1)?;
-        self.p_next = meter.step(1, || decode_one(self.engine, u, vec![last]))?;
-        Ok(())
+        score_before(self.engine, &self.unconditional, last, tokens, k)
+    }
+
+    /// [`Streams::score_unconditional`] for C, which must exist.
+    pub(crate) fn score_conditional(
+        &self,
+        tokens: &[Token],
+        k: usize,
+    ) -> Result<Vec<Arc<[TokenLogprob]>>, EngineError> {
+        let c = self.conditional.as_ref().expect("C exists");
+        let last = *c.after_head.last().expect("C holds the marker");
+        score_before(self.engine, &c.seq, last, tokens, k)
     }
 
     /// `token` for U, and for C when the step is `guided`.
@@ -219,18 +233,43 @@ fn common_prefix_len(a: &[Token], b: &[Token]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// Decodes `tokens` into `seq` alone and returns what the engine tells of
-/// its next token.
-fn decode_one(
+/// Puts `tokens` into `seq`: decoded, returning what the engine tells of
+/// the next token, or, when the engine writes lines (`by_line`), only held.
+fn take(
     engine: &dyn Engine,
+    by_line: bool,
     seq: &Sequence<'_>,
     tokens: Vec<Token>,
-) -> Result<NextToken, egcfg_engine::EngineError> {
-    let mut rows = engine.decode_next(&[SeqInput {
+) -> Result<Option<NextToken>, EngineError> {
+    let input = [SeqInput {
         seq: seq.id(),
         tokens,
-    }])?;
-    Ok(rows.remove(0))
+    }];
+    if by_line {
+        engine.append(&input)?;
+        return Ok(None);
+    }
+    Ok(engine.decode_next(&input)?.pop())
+}
+
+/// The top-`k` lists of `seq`'s next token before each of `tokens`: `seq`'s
+/// last token (`last`) is scored again on a fork cut before it, since only
+/// that tells what follows it.
+fn score_before(
+    engine: &dyn Engine,
+    seq: &Sequence<'_>,
+    last: Token,
+    tokens: &[Token],
+    k: usize,
+) -> Result<Vec<Arc<[TokenLogprob]>>, EngineError> {
+    let Some((_, before_last)) = tokens.split_last() else {
+        return Ok(Vec::new());
+    };
+    let fork = seq.fork()?;
+    fork.truncate(fork.len()? - 1)?;
+    let mut feed = vec![last];
+    feed.extend_from_slice(before_last);
+    engine.score_tokens(fork.id(), &feed, k)
 }
 
 #[cfg(test)]
@@ -339,24 +378,38 @@ mod tests {
     }
 
     #[test]
-    fn the_same_block_after_unasked_tokens_decodes_the_last_one_again() {
-        let engine = ScriptedEngine::new(|_| None);
-        with_streams(&engine, |streams, meter, _| {
-            let gen = ids(&engine, "def f(x):\n");
-            let signal = ids(&engine, "\nTraces\nx=1\n");
-            assert!(streams
-                .condition_on(signal.clone(), &gen[..3], meter)
-                .unwrap());
-            // A line written in one request: C holds the tokens, but what
-            // it knows of the next token is stale.
-            for &t in &gen[3..] {
-                streams.append_known(t, true, meter).unwrap();
+    fn an_engine_that_writes_lines_is_asked_nothing_and_c_keeps_the_common_prefix() {
+        let engine = ScriptedEngine::new(|_| None).with_top_k_only(5);
+        with_streams(&engine, |streams, meter, prompt| {
+            let asked = || engine.requests.load(std::sync::atomic::Ordering::SeqCst);
+            let asked_for_the_head = asked();
+            assert!(streams.by_line());
+            assert!(streams.unconditional().1.is_none());
+            let gen = ids(&engine, "def f(x):\n    return");
+            let first = ids(&engine, "\nTraces\nProgram A: x=1\n");
+            let second = ids(&engine, "\nTraces\nProgram B: x=2\n");
+            assert!(streams.condition_on(first, &gen[..4], meter).unwrap());
+            for &t in &gen[4..] {
+                streams.advance(t, true, meter).unwrap();
             }
-            let calls_before = engine.calls().len();
-            assert!(streams.condition_on(signal, &gen, meter).unwrap());
+            let before = engine.calls().len();
+            // The same block with every token already taken: nothing.
+            let c_before = c_content(&engine, streams);
+            let first_again = ids(&engine, "\nTraces\nProgram A: x=1\n");
+            assert!(streams.condition_on(first_again, &gen, meter).unwrap());
+            assert_eq!(engine.calls().len(), before, "nothing appended");
+            // A new block: only what follows the common prefix is appended,
+            // the last shared token is not taken again.
+            assert!(streams.condition_on(second.clone(), &gen, meter).unwrap());
             let calls = engine.calls();
-            assert_eq!(calls.len(), calls_before + 1);
-            assert_eq!(calls[calls_before][0].appended, vec![*gen.last().unwrap()]);
+            assert_eq!(calls.len(), before + 1);
+            let shared = ids(&engine, "\nTraces\nProgram ").len();
+            let expect_new = second.len() - shared + prompt.marker_tokens.len() + gen.len();
+            assert_eq!(calls[before][0].appended.len(), expect_new);
+            assert_ne!(c_content(&engine, streams), c_before);
+            assert!(streams.conditional().unwrap().next.is_none());
+            // Not one request for a next-token list was made.
+            assert_eq!(asked(), asked_for_the_head);
         });
     }
 }

@@ -8,7 +8,7 @@
 //! move it.
 
 use egcfg_engine::sampler::argmax;
-use egcfg_engine::{top_k_logprobs, NextToken, TokenLogprob};
+use egcfg_engine::{top_k_logprobs, NextToken, Token, TokenLogprob};
 
 use crate::guidance::{
     guided_choice, guided_choice_top_k, softmax, top_guided, top_probs, TokenProb,
@@ -47,21 +47,65 @@ impl TokenChooser {
         }
     }
 
+    /// The record of `token`, which an engine wrote as the argmax of `P`
+    /// (an unguided line), with `P`'s top list where it told it.
+    pub(crate) fn unguided(
+        &self,
+        step: usize,
+        token: Token,
+        p: Option<&[TokenLogprob]>,
+    ) -> TokenRecord {
+        TokenRecord {
+            step,
+            token,
+            piece: String::new(),
+            guided: false,
+            argmax_p: Some(token),
+            top_p: self.listed(p.unwrap_or_default()),
+            top_pc: Vec::new(),
+            top_guided: Vec::new(),
+        }
+    }
+
+    /// The record of `token`, which an engine wrote as the argmax of `P_c`
+    /// and which guidance at γ = 1 takes as it is, without asking `P`.
+    pub(crate) fn proposed(
+        &self,
+        step: usize,
+        token: Token,
+        p_c: Option<&[TokenLogprob]>,
+    ) -> TokenRecord {
+        let top_pc = self.listed(p_c.unwrap_or_default());
+        TokenRecord {
+            step,
+            token,
+            piece: String::new(),
+            guided: true,
+            argmax_p: None,
+            top_p: Vec::new(),
+            // At γ = 1 the guided distribution is P_c.
+            top_guided: top_pc.clone(),
+            top_pc,
+        }
+    }
+
+    /// The first `record_top` entries of a top-k list, as probabilities.
+    fn listed(&self, list: &[TokenLogprob]) -> Vec<TokenProb> {
+        list.iter()
+            .take(self.record_top)
+            .map(|e| TokenProb {
+                token: e.token,
+                prob: e.logprob.exp(),
+            })
+            .collect()
+    }
+
     fn choose_from_top_k(
         &self,
         step: usize,
         p: &[TokenLogprob],
         c: Option<&[TokenLogprob]>,
     ) -> TokenRecord {
-        let listed = |list: &[TokenLogprob]| -> Vec<TokenProb> {
-            list.iter()
-                .take(self.record_top)
-                .map(|e| TokenProb {
-                    token: e.token,
-                    prob: e.logprob.exp(),
-                })
-                .collect()
-        };
         let argmax_p = p.first().map_or(0, |e| e.token);
         match c {
             Some(c) => {
@@ -75,7 +119,7 @@ impl TokenChooser {
                     token: choice.token,
                     piece: String::new(),
                     guided: true,
-                    argmax_p,
+                    argmax_p: Some(argmax_p),
                     top_p: keep(choice.p),
                     top_pc: keep(choice.p_c),
                     top_guided: keep(choice.guided),
@@ -86,8 +130,8 @@ impl TokenChooser {
                 token: argmax_p,
                 piece: String::new(),
                 guided: false,
-                argmax_p,
-                top_p: listed(p),
+                argmax_p: Some(argmax_p),
+                top_p: self.listed(p),
                 top_pc: Vec::new(),
                 top_guided: Vec::new(),
             },
@@ -109,7 +153,7 @@ impl TokenChooser {
                     token: choice.token,
                     piece: String::new(),
                     guided: true,
-                    argmax_p: argmax(p_logits),
+                    argmax_p: Some(argmax(p_logits)),
                     top_p: top_probs(&choice.p, record_top),
                     top_pc: top_probs(&choice.p_c, record_top),
                     top_guided: top_guided(&choice.scores, record_top),
@@ -129,7 +173,7 @@ impl TokenChooser {
                     token,
                     piece: String::new(),
                     guided: false,
-                    argmax_p: token,
+                    argmax_p: Some(token),
                     top_p,
                     top_pc: Vec::new(),
                     top_guided: Vec::new(),

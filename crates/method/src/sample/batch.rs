@@ -230,7 +230,7 @@ impl Live<'_> {
             token,
             piece: String::from_utf8_lossy(&bytes).into_owned(),
             guided: false,
-            argmax_p: argmax(logits),
+            argmax_p: Some(argmax(logits)),
             top_p: if record_top > 0 {
                 top_probs(&softmax(logits), record_top)
             } else {
