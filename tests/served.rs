@@ -253,3 +253,32 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
         "only the {finished} task(s) finished before the kill are kept: {all}"
     );
 }
+
+/// `egcfg generate --endpoint` writes, a line per request, the text the
+/// local engine writes greedily from the same model file. The prompt is raw:
+/// a chat prompt with no system message renders differently, because
+/// llama-server applies the model's full Jinja template (Qwen's adds a
+/// default system message) where the local engine applies llama.cpp's
+/// built-in ChatML, which adds none.
+#[test]
+fn generate_through_llama_server_writes_the_local_engines_text() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let prompt = "def square(x):\n    \"\"\"Return the square of x.\"\"\"";
+    let generate = |how: &[&str]| {
+        let args = ["generate", prompt, "--raw", "--max-tokens", "48"];
+        let out = sandbox.run(&[&args[..], how].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let served = generate(&["--endpoint", &server.url]);
+    let local = generate(&["--model", &model, "--threads", "1"]);
+    assert!(served.lines().count() > 1, "{served}");
+    assert_eq!(served, local);
+}

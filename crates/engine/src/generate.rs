@@ -3,13 +3,18 @@
 //! This is the baseline EG-CFG is compared with (`egcfg generate`): render
 //! the prompt with the model's chat template (or use it raw), then sample one
 //! token at a time until an end-of-generation token, a stop string or the
-//! token limit, streaming the text as it is produced.
+//! token limit, streaming the text as it is produced. A served model, which
+//! gives no logits, writes a line per request instead
+//! ([`Engine::continue_sequence`]); line `i` is sampled with seed
+//! `sampling.seed + i`.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::text::TokenDecoder;
-use crate::{ChatMessage, Engine, EngineError, Role, SeqInput, Sequence};
+use crate::{ChatMessage, ContinueRequest, Engine, EngineError, Role, SeqInput, Sequence, Token};
 
 /// What the model continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +111,7 @@ pub fn generate(
     let n_ctx = engine.info().n_ctx;
 
     let seq = Sequence::new(engine)?;
-    let mut sampler = Sampler::new(options.sampling);
+    let mut next = NextTokens::new(engine, options);
     let mut decoder = TokenDecoder::new(engine);
     let mut stops = StopFilter::new(&options.stop);
     let mut input = prompt_tokens.clone();
@@ -121,11 +126,9 @@ pub fn generate(
         if generated > 0 && prompt_tokens.len() + generated > n_ctx {
             break StopReason::ContextFull;
         }
-        let logits = engine.decode(&[SeqInput {
-            seq: seq.id(),
-            tokens: std::mem::take(&mut input),
-        }])?;
-        let token = sampler.sample(&logits[0]);
+        let Some(token) = next.after(&seq, &mut input, options.max_tokens - generated)? else {
+            break StopReason::ContextFull;
+        };
         generated += 1;
         if engine.info().eos_tokens.contains(&token) {
             break StopReason::EndOfText;
@@ -145,6 +148,81 @@ pub fn generate(
         generated_tokens: generated,
         stop_reason,
     })
+}
+
+/// Where the next token comes from: sampled from the logits of one decode,
+/// or taken from a line a served model wrote.
+enum NextTokens<'e> {
+    Local {
+        engine: &'e dyn Engine,
+        sampler: Sampler,
+    },
+    Served {
+        engine: &'e dyn Engine,
+        sampling: SamplerConfig,
+        lines: u64,
+        line: VecDeque<Token>,
+    },
+}
+
+impl<'e> NextTokens<'e> {
+    fn new(engine: &'e dyn Engine, options: &GenerateOptions) -> Self {
+        match engine.top_k_limit() {
+            None => NextTokens::Local {
+                engine,
+                sampler: Sampler::new(options.sampling),
+            },
+            Some(_) => NextTokens::Served {
+                engine,
+                sampling: options.sampling,
+                lines: 0,
+                line: VecDeque::new(),
+            },
+        }
+    }
+
+    /// The token after `seq` once it takes `input` (which is emptied), of
+    /// at most `room` more; `None` when a server had no room left to write.
+    fn after(
+        &mut self,
+        seq: &Sequence<'_>,
+        input: &mut Vec<Token>,
+        room: usize,
+    ) -> Result<Option<Token>, EngineError> {
+        match self {
+            NextTokens::Local { engine, sampler } => {
+                let logits = engine.decode(&[SeqInput {
+                    seq: seq.id(),
+                    tokens: std::mem::take(input),
+                }])?;
+                Ok(Some(sampler.sample(&logits[0])))
+            }
+            NextTokens::Served {
+                engine,
+                sampling,
+                lines,
+                line,
+            } => {
+                if line.is_empty() {
+                    let request = ContinueRequest {
+                        max_tokens: room,
+                        stop_at_newline: true,
+                        sampling: SamplerConfig {
+                            seed: sampling.seed.wrapping_add(*lines),
+                            ..*sampling
+                        },
+                        n: 1,
+                        logprobs: 0,
+                    };
+                    *lines += 1;
+                    let written = engine.continue_sequence(seq.id(), input, &request)?;
+                    input.clear();
+                    line.extend(written.into_iter().flat_map(|c| c.tokens));
+                }
+                Ok(line.pop_front())
+            }
+        }
+    }
 }
 
 /// Finds stop strings in streamed text and withholds text that might be the
