@@ -155,7 +155,8 @@ pub fn generate(
 enum NextTokens<'e> {
     Local {
         engine: &'e dyn Engine,
-        sampler: Sampler,
+        // Boxed: a sampler's state dwarfs the served variant.
+        sampler: Box<Sampler>,
     },
     Served {
         engine: &'e dyn Engine,
@@ -170,7 +171,7 @@ impl<'e> NextTokens<'e> {
         match engine.top_k_limit() {
             None => NextTokens::Local {
                 engine,
-                sampler: Sampler::new(options.sampling),
+                sampler: Box::new(Sampler::new(options.sampling)),
             },
             Some(_) => NextTokens::Served {
                 engine,
