@@ -289,7 +289,7 @@ mod tests {
 
     use super::*;
     use crate::datasets::{Selection, Suite};
-    use crate::solver::{Attempt, Cost, VisibleTask};
+    use crate::solver::{Attempt, Cost, ServerUsage, VisibleTask};
 
     /// Judges programs without running them: a test passes when the
     /// program contains the marker `CORRECT`. Counts the checks it gets.
@@ -381,6 +381,9 @@ mod tests {
                 program: program.into(),
                 visible_passed: 0,
                 visible_total: 1,
+                gamma: None,
+                wall_s: None,
+                usage: ServerUsage::default(),
             };
             Ok(Solution {
                 program: format!("# {good}"),
@@ -390,6 +393,7 @@ mod tests {
                     decode_tokens: 7,
                     executions: 2,
                     no_program_tokens: None,
+                    usage: ServerUsage::default(),
                 },
                 records: serde_json::json!({ "task": task.id }),
                 profile: None,

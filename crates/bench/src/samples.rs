@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::datasets::BenchTask;
-use crate::solver::{Attempt, Cost, Solution, Solver, VisibleTask};
+use crate::solver::{Attempt, Cost, ServerUsage, Solution, Solver, VisibleTask};
 use crate::store::TaskResult;
 
 /// Why a samples file could not be read.
@@ -203,6 +203,9 @@ impl Solver for SampleSolver {
                 // Samples are scored as given; nobody ran visible tests.
                 visible_passed: 0,
                 visible_total: 0,
+                gamma: None,
+                wall_s: None,
+                usage: ServerUsage::default(),
             })
             .collect();
         let lines: Vec<usize> = samples.iter().map(|s| s.line).collect();
