@@ -63,7 +63,7 @@ pub struct MethodSolver {
 impl Solver for MethodSolver {
     type Error = MethodError;
 
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, MethodError> {
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, MethodError> {
         let outcome = solve_with(
             self.method,
             task.task(),

@@ -193,7 +193,7 @@ pub struct SampleSolver {
 impl Solver for SampleSolver {
     type Error = Infallible;
 
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Infallible> {
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, Infallible> {
         let samples = self.by_task.get(&task.id).map_or(&[][..], Vec::as_slice);
         let attempts: Vec<Attempt> = samples
             .iter()
@@ -346,7 +346,7 @@ mod tests {
             "\n",
             r#"{"task_id": "HumanEval/0", "solution": "second"}"#,
         );
-        let mut solver = Samples::parse(text, "s").unwrap().into_solver();
+        let solver = Samples::parse(text, "s").unwrap().into_solver();
         let solution = solver.solve(&VisibleTask::new(task("p", None))).unwrap();
         assert_eq!(solution.program, "first");
         let programs: Vec<&str> = solution

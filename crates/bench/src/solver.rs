@@ -173,12 +173,15 @@ impl Solution {
 /// [`Solver::unrunnable_reason`]) is recorded with the task and the run goes
 /// on; any other error (the model failed to load, the executor died) stops
 /// the run, leaving the task unrecorded so that a resume retries it.
-pub trait Solver {
+///
+/// Several tasks may be solved at once, from threads of their own
+/// ([`crate::RunOptions::tasks_in_flight`]): hence `&self` and `Sync`.
+pub trait Solver: Sync {
     /// The error type of a failed solve.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Solves one task.
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Self::Error>;
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, Self::Error>;
 
     /// Why the task cannot run at all, when `error` concerns that task alone
     /// (its prompt does not fit the model's context): the harness records the
