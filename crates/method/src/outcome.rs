@@ -7,7 +7,7 @@ use egcfg_engine::{Engine, Usage};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::usage_sum;
-use crate::profile::PhaseProfile;
+use crate::profile::{process_cpu_s, PhaseProfile};
 use crate::record::AttemptRecord;
 use crate::runner::TestVerdict;
 
@@ -74,9 +74,12 @@ pub struct SolveOutcome {
 }
 
 /// The clocks a solve reads on its calling thread when it starts, and
-/// again at its end to take its totals.
+/// again at its end to take its totals: the wall, the process's CPU and
+/// the engine's usage. Every method's solve takes its totals here, so none
+/// can leave one out.
 pub(crate) struct SolveClock {
     started: Instant,
+    cpu_s: f64,
     usage: Usage,
 }
 
@@ -85,6 +88,7 @@ impl SolveClock {
     pub(crate) fn start(engine: &dyn Engine) -> Self {
         SolveClock {
             started: Instant::now(),
+            cpu_s: process_cpu_s(),
             usage: engine.thread_usage(),
         }
     }
@@ -105,6 +109,7 @@ impl SolveClock {
             self.started.elapsed().as_secs_f64(),
         );
         cost.usage = usage_sum([&engine.thread_usage().since(&self.usage), &workers]);
+        cost.process_cpu_s = process_cpu_s() - self.cpu_s;
         cost
     }
 }

@@ -22,7 +22,7 @@ use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
 use crate::outcome::{SolveClock, SolveOutcome};
 use crate::pool::{run_all, Finished, Workload};
-use crate::profile::{process_cpu_s, PhaseTime};
+use crate::profile::PhaseTime;
 use crate::progress::ProgressEvent;
 use crate::record::AttemptRecord;
 use crate::runner::CodeRunner;
@@ -41,7 +41,6 @@ pub fn solve(
     progress: &(dyn Fn(ProgressEvent) + Sync),
 ) -> Result<SolveOutcome, MethodError> {
     let clock = SolveClock::start(engine.as_ref());
-    let cpu_started = process_cpu_s();
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
@@ -73,7 +72,6 @@ pub fn solve(
     let attempts = attempts_or_error(finished)?;
     let mut cost = clock.finish(engine, head_tokens, &attempts, workers);
     cost.profile.head_prefill.add(head_time);
-    cost.process_cpu_s = process_cpu_s() - cpu_started;
     Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
 }
 

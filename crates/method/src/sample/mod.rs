@@ -164,6 +164,8 @@ mod tests {
         assert_eq!(out.cost.usage, engine.total_usage());
         assert_eq!(out.cost.usage.prompt_tokens, out.cost.forward_tokens);
         assert!(out.attempts.iter().all(|a| a.cost.usage.requests == 0));
+        // The process's CPU over the solve, as an EG-CFG solve keeps it.
+        assert!(out.cost.process_cpu_s > 0.0);
         assert_eq!(
             out.cost.forward_tokens,
             out.cost.head_prefill_tokens
