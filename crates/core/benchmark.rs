@@ -90,14 +90,23 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         crate::options::solve_options(&flags)
     };
     let options = options_at(budgets[0])?;
-    // The budget changes no engine setting, so one engine serves them all.
-    let engine = load::engine(&args.model, sequences_for(method, &options))?;
+    let tasks_in_flight = args.tasks_in_flight();
+    // The budget changes no engine setting, so one engine serves them all;
+    // the tasks in flight share it.
+    let engine = load::engine(
+        &args.model,
+        tasks_in_flight * sequences_for(method, &options),
+    )?;
     // A served model is named by what its server reports (the URL may
     // change between runs of the same model).
     let model = if args.model.endpoint.is_empty() {
         args.model.model.clone()
     } else {
         format!("served:{}", engine.info().name)
+    };
+    let run_options = RunOptions {
+        tasks_in_flight,
+        ..RunOptions::default()
     };
     let mut solver = MethodSolver {
         engine,
@@ -114,10 +123,10 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         let summary = run_benchmark(
             &mut store,
             runner.executor(),
-            &mut solver,
+            &solver,
             &data,
             &key,
-            &RunOptions::default(),
+            &run_options,
         )?;
         print_summary(&store, &key, &summary, &args.db)?;
         last = Some(summary);

@@ -49,11 +49,11 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     };
     // Scored as `egcfg bench` scores.
     let executor = scoring_sandbox()?;
-    let mut solver = samples.into_solver();
+    let solver = samples.into_solver();
     let summary = run_benchmark(
         &mut store,
         &executor,
-        &mut solver,
+        &solver,
         &data,
         &key,
         &RunOptions::default(),

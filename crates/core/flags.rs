@@ -388,8 +388,25 @@ pub struct BenchRunArgs {
     #[arg(long)]
     pub samples_out: Option<PathBuf>,
 
+    /// Tasks solved at once. Default: 1 with a local model; with
+    /// `--endpoint`, 2 per endpoint, since this machine then only runs the
+    /// sandbox. Results do not depend on it, only the order tasks finish in.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tasks_in_flight: Option<u32>,
+
     #[command(flatten)]
     pub options: MethodArgs,
+}
+
+impl BenchRunArgs {
+    /// `--tasks-in-flight`, or its default for where the model runs.
+    pub fn tasks_in_flight(&self) -> usize {
+        match self.tasks_in_flight {
+            Some(n) => n as usize,
+            None if self.model.endpoint.is_empty() => 1,
+            None => 2 * self.model.endpoint.len(),
+        }
+    }
 }
 
 /// Where benchmark results go unless `--db` says otherwise.

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use egcfg_bench::profile::{PhaseShare, TaskProfile, Waiting};
-use egcfg_bench::{Attempt, Cost, Solution, Solver, VisibleTask};
-use egcfg_engine::Engine;
+use egcfg_bench::{Attempt, Cost, ServerUsage, Solution, Solver, VisibleTask};
+use egcfg_engine::{Engine, Usage};
 use egcfg_method::{
     baseline_options, sequences_needed, CodeRunner, MethodError, ProgressEvent, PromptStyle,
     SolveCost, SolveOptions, SolveOutcome,
@@ -63,7 +63,7 @@ pub struct MethodSolver {
 impl Solver for MethodSolver {
     type Error = MethodError;
 
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, MethodError> {
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, MethodError> {
         let outcome = solve_with(
             self.method,
             task.task(),
@@ -132,12 +132,16 @@ fn solution(outcome: SolveOutcome, records: serde_json::Value) -> Solution {
             program: a.code.clone(),
             visible_passed: a.passed_count(),
             visible_total: a.visible.len(),
+            gamma: Some(a.spec.gamma),
+            wall_s: Some(a.cost.times.total_s),
+            usage: server_usage(&a.cost.usage),
         })
         .collect();
     let cost = outcome.attempts.iter().fold(
         Cost {
             prefill_tokens: outcome.cost.head_prefill_tokens,
             no_program_tokens: Some(outcome.cost.no_program_tokens),
+            usage: server_usage(&outcome.cost.usage),
             ..Cost::default()
         },
         |total, a| Cost {
@@ -153,6 +157,16 @@ fn solution(outcome: SolveOutcome, records: serde_json::Value) -> Solution {
         cost,
         records,
         profile: Some(task_profile(&outcome.cost)),
+    }
+}
+
+/// What the engine counted for a served model, in the harness's terms.
+fn server_usage(usage: &Usage) -> ServerUsage {
+    ServerUsage {
+        requests: usage.requests,
+        prompt_tokens: usage.prompt_tokens,
+        cached_prompt_tokens: usage.cached_prompt_tokens,
+        generated_tokens: usage.generated_tokens,
     }
 }
 

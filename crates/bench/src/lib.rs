@@ -16,6 +16,8 @@
 //! * [`metrics`]: strict pass@1, any-of-N with its N, pass@k, RSR against
 //!   the baseline on the same tasks, and cost per task, each with its task
 //!   count.
+//! * [`server_cost`]: what a served model's requests cost, per task and
+//!   per γ.
 //! * [`report`]: a markdown table and a self-contained HTML page.
 //! * [`samples`]: programs in the field's JSON Lines formats, read for
 //!   scoring (`egcfg evaluate`) and written from a run.
@@ -32,12 +34,13 @@ mod progress;
 pub mod report;
 mod runner;
 pub mod samples;
+pub mod server_cost;
 mod solver;
 mod store;
 
 pub use datasets::{BenchTask, Dataset, DatasetError, DatasetSpec, Selection, Suite};
 pub use runner::{run_benchmark, Checker, RunError, RunOptions, RunSummary};
-pub use solver::{Attempt, Cost, Solution, Solver, VisibleTask};
+pub use solver::{Attempt, Cost, ServerUsage, Solution, Solver, VisibleTask};
 pub use store::{
     RunId, RunInfo, RunKey, Store, StoreError, SuiteScore, TaskResult, UnrunnableTask,
 };

@@ -296,7 +296,7 @@ fn no_program_share(results: &[TaskResult]) -> Option<(f64, usize)> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::solver::{Cost, Solution};
+    use crate::solver::{Cost, ServerUsage, Solution};
     use crate::store::SuiteScore;
 
     /// A result on suite `s` with the given selected outcome and attempts.
@@ -317,6 +317,7 @@ pub(crate) mod tests {
                     decode_tokens: 0,
                     executions: 1,
                     no_program_tokens: None,
+                    usage: ServerUsage::default(),
                 },
                 records: serde_json::Value::Null,
                 profile: None,

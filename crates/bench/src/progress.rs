@@ -123,7 +123,7 @@ fn task_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::solver::{Cost, Solution};
+    use crate::solver::{Cost, ServerUsage, Solution};
 
     #[test]
     fn a_task_line_names_the_task_its_verdict_costs_and_the_running_rate() {
@@ -137,6 +137,7 @@ mod tests {
                     decode_tokens: 82,
                     executions: 4,
                     no_program_tokens: None,
+                    usage: ServerUsage::default(),
                 },
                 records: serde_json::Value::Null,
                 profile: None,

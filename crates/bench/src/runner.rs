@@ -2,6 +2,8 @@
 //! hidden suites, and record it before moving on.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use egcfg_executor::{CheckReport, CheckRequest, Executor, ExecutorError, Status, Verdict};
@@ -14,8 +16,9 @@ use crate::store::{RunId, RunKey, Store, StoreError, SuiteScore, TaskResult, Unr
 
 /// Runs programs against tests in the sandbox. [`Executor`] is the one real
 /// implementation; the trait exists so the runner's bookkeeping can be
-/// tested with a checker that runs nothing.
-pub trait Checker {
+/// tested with a checker that runs nothing. Several tasks in flight check
+/// their programs at once.
+pub trait Checker: Sync {
     /// Runs `request.program` against each test; one outcome per test. An
     /// error when the sandbox failed, so no verdict on the program exists.
     fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError>;
@@ -56,6 +59,10 @@ pub struct RunOptions {
     /// Show progress on stderr: a bar on a terminal, else one line per
     /// finished task.
     pub progress: bool,
+    /// Tasks solved at once (at least 1). More than one pays off when the
+    /// model is remote and this machine only runs the sandbox; the tasks'
+    /// results do not depend on it, only the order they finish in.
+    pub tasks_in_flight: usize,
 }
 
 impl Default for RunOptions {
@@ -64,6 +71,7 @@ impl Default for RunOptions {
             test_timeout: None,
             score_attempts: true,
             progress: true,
+            tasks_in_flight: 1,
         }
     }
 }
@@ -117,10 +125,19 @@ pub struct RunSummary {
 
 /// Runs `solver` on every selected task of `dataset` not yet finished in
 /// the run `key`, recording each task as it finishes.
+///
+/// Up to [`RunOptions::tasks_in_flight`] tasks are solved at once, each on
+/// a thread of its own; this thread records them as they finish, so each
+/// task is recorded once, whatever the order they finish in. A task that
+/// cannot run is recorded as such and the run goes on; an error that stops
+/// the run (the infrastructure's, the solver's own, the database's) lets
+/// no further task start, records nothing that finishes after it (those
+/// tasks are solved again on resume, like the one that failed), and is
+/// returned once the tasks in flight have ended.
 pub fn run_benchmark<S: Solver>(
     store: &mut Store,
     checker: &dyn Checker,
-    solver: &mut S,
+    solver: &S,
     dataset: &Dataset,
     key: &RunKey,
     options: &RunOptions,
@@ -148,58 +165,77 @@ pub fn run_benchmark<S: Solver>(
     let mut progress = Progress::new(options.progress, dataset.tasks.len(), skipped, passed);
     let mut recorded = 0;
     let mut unrunnable = 0;
-    for task in todo {
-        tracing::debug!(task = task.id(), "solving");
-        let solve_start = Instant::now();
-        let solution = match solver.solve(&task.visible) {
-            Ok(solution) => solution,
-            Err(source) if solver.is_infrastructure(&source) => {
-                return Err(RunError::Infrastructure {
-                    task: task.id().to_string(),
-                    source: Box::new(source),
-                });
-            }
-            Err(source) => {
-                let Some(reason) = solver.unrunnable_reason(&source) else {
-                    return Err(RunError::Solver {
-                        task: task.id().to_string(),
-                        source,
-                    });
-                };
-                progress.task_unrunnable(task.id(), &reason);
-                let skipped = UnrunnableTask {
-                    task_id: task.id().to_string(),
-                    reason,
-                };
-                if store.record_unrunnable(run, &skipped)? {
-                    unrunnable += 1;
+    let mut failure: Option<RunError<S::Error>> = None;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let workers = options.tasks_in_flight.clamp(1, todo.len().max(1));
+    let (sender, outcomes) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (next, stop, todo) = (&next, &stop, &todo);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(task) = todo.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        break;
+                    };
+                    let outcome = run_task(solver, checker, task, options);
+                    if matches!(outcome, TaskOutcome::Stopped(_)) {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    if sender.send((task.id(), outcome)).is_err() {
+                        break;
+                    }
                 }
+            });
+        }
+        drop(sender);
+        for (task_id, outcome) in outcomes {
+            if failure.is_some() {
+                tracing::warn!(
+                    task = task_id,
+                    "finished after the run stopped: not recorded, it is solved again on resume"
+                );
                 continue;
             }
-        };
-        let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
-        let scores = score(checker, task, &solution, options).map_err(|source| {
-            RunError::Infrastructure {
-                task: task.id().to_string(),
-                source: Box::new(source),
+            let recording = match outcome {
+                TaskOutcome::Finished(result) => {
+                    let task_passed = result.scores.first().is_some_and(|s| s.passed);
+                    store.record(run, &result).map(|fresh| {
+                        if fresh {
+                            recorded += 1;
+                            passed += usize::from(task_passed);
+                        }
+                        progress.task_finished(&result, task_passed);
+                    })
+                }
+                TaskOutcome::Unrunnable(reason) => {
+                    progress.task_unrunnable(task_id, &reason);
+                    let task = UnrunnableTask {
+                        task_id: task_id.to_string(),
+                        reason,
+                    };
+                    store.record_unrunnable(run, &task).map(|fresh| {
+                        unrunnable += usize::from(fresh);
+                    })
+                }
+                TaskOutcome::Stopped(error) => {
+                    failure = Some(error);
+                    Ok(())
+                }
+            };
+            if let Err(error) = recording {
+                failure = Some(error.into());
             }
-        })?;
-        let result = TaskResult {
-            task_id: task.id().to_string(),
-            solution,
-            wall_ms,
-            scores,
-        };
-        let task_passed = result.scores.first().is_some_and(|s| s.passed);
-        if store.record(run, &result)? {
-            recorded += 1;
-            if task_passed {
-                passed += 1;
+            if failure.is_some() {
+                stop.store(true, Ordering::SeqCst);
             }
         }
-        progress.task_finished(&result, task_passed);
-    }
+    });
     progress.finish();
+    if let Some(error) = failure {
+        return Err(error);
+    }
     Ok(RunSummary {
         run,
         tasks: dataset.tasks.len(),
@@ -209,6 +245,60 @@ pub fn run_benchmark<S: Solver>(
         passed,
         wall_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What became of one task on its worker.
+enum TaskOutcome<E: std::error::Error + 'static> {
+    /// Solved and scored: to be recorded.
+    Finished(TaskResult),
+    /// It cannot run at all, for this reason: recorded as such.
+    Unrunnable(String),
+    /// An error that stops the run; the task is not recorded.
+    Stopped(RunError<E>),
+}
+
+/// Solves `task` with `solver` and scores its programs on the hidden
+/// suites.
+fn run_task<S: Solver>(
+    solver: &S,
+    checker: &dyn Checker,
+    task: &BenchTask,
+    options: &RunOptions,
+) -> TaskOutcome<S::Error> {
+    tracing::debug!(task = task.id(), "solving");
+    let task_id = || task.id().to_string();
+    let solve_start = Instant::now();
+    let solution = match solver.solve(&task.visible) {
+        Ok(solution) => solution,
+        Err(source) if solver.is_infrastructure(&source) => {
+            return TaskOutcome::Stopped(RunError::Infrastructure {
+                task: task_id(),
+                source: Box::new(source),
+            });
+        }
+        Err(source) => {
+            return match solver.unrunnable_reason(&source) {
+                Some(reason) => TaskOutcome::Unrunnable(reason),
+                None => TaskOutcome::Stopped(RunError::Solver {
+                    task: task_id(),
+                    source,
+                }),
+            };
+        }
+    };
+    let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
+    match score(checker, task, &solution, options) {
+        Ok(scores) => TaskOutcome::Finished(TaskResult {
+            task_id: task_id(),
+            solution,
+            wall_ms,
+            scores,
+        }),
+        Err(source) => TaskOutcome::Stopped(RunError::Infrastructure {
+            task: task_id(),
+            source: Box::new(source),
+        }),
+    }
 }
 
 /// Scores the selected program once on every suite, and, if asked, every
@@ -282,25 +372,25 @@ fn score(
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+    use std::sync::Mutex;
 
     use egcfg_executor::TestOutcome;
     use egcfg_task::{Task, TestCase};
 
     use super::*;
     use crate::datasets::{Selection, Suite};
-    use crate::solver::{Attempt, Cost, VisibleTask};
+    use crate::solver::{Attempt, Cost, ServerUsage, VisibleTask};
 
     /// Judges programs without running them: a test passes when the
     /// program contains the marker `CORRECT`. Counts the checks it gets.
     #[derive(Default)]
     struct MarkerChecker {
-        checks: RefCell<usize>,
+        checks: AtomicUsize,
     }
 
     impl Checker for MarkerChecker {
         fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
-            *self.checks.borrow_mut() += 1;
+            self.checks.fetch_add(1, Ordering::SeqCst);
             if request.program.contains(DEAD) {
                 return Err(ExecutorError::Sandbox {
                     operation: "running tests",
@@ -350,14 +440,47 @@ mod tests {
         too_long: Vec<String>,
         deadly: Option<String>,
         server_down_on: Option<String>,
-        solved: Vec<String>,
+        /// Tasks it takes this long to solve (none by default).
+        slow: Vec<(String, Duration)>,
+        solved: Mutex<Vec<String>>,
+        /// Tasks being solved now, and the most there ever were.
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+    }
+
+    impl FakeSolver {
+        /// The tasks it solved, in the order it started them.
+        fn solved(&self) -> Vec<String> {
+            self.solved.lock().unwrap().clone()
+        }
     }
 
     impl Solver for FakeSolver {
         type Error = Crash;
 
-        fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Crash> {
+        fn solve(&self, task: &VisibleTask) -> Result<Solution, Crash> {
             assert!(task.hidden.is_empty(), "the solver never sees hidden tests");
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            if let Some((_, delay)) = self.slow.iter().find(|(id, _)| *id == task.id) {
+                std::thread::sleep(*delay);
+            }
+            let solution = self.answer(task);
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            solution
+        }
+
+        fn unrunnable_reason(&self, error: &Crash) -> Option<String> {
+            matches!(error, Crash::TooLong(_)).then(|| error.to_string())
+        }
+
+        fn is_infrastructure(&self, error: &Crash) -> bool {
+            matches!(error, Crash::ServerDown)
+        }
+    }
+
+    impl FakeSolver {
+        fn answer(&self, task: &VisibleTask) -> Result<Solution, Crash> {
             if self.crash_on.as_deref() == Some(task.id.as_str()) {
                 return Err(Crash::Fatal);
             }
@@ -367,7 +490,7 @@ mod tests {
             if self.server_down_on.as_deref() == Some(task.id.as_str()) {
                 return Err(Crash::ServerDown);
             }
-            self.solved.push(task.id.clone());
+            self.solved.lock().unwrap().push(task.id.clone());
             let n: usize = task.id.trim_start_matches("t").parse().unwrap();
             let good = if self.deadly.as_deref() == Some(task.id.as_str()) {
                 DEAD
@@ -381,6 +504,9 @@ mod tests {
                 program: program.into(),
                 visible_passed: 0,
                 visible_total: 1,
+                gamma: None,
+                wall_s: None,
+                usage: ServerUsage::default(),
             };
             Ok(Solution {
                 program: format!("# {good}"),
@@ -390,18 +516,11 @@ mod tests {
                     decode_tokens: 7,
                     executions: 2,
                     no_program_tokens: None,
+                    usage: ServerUsage::default(),
                 },
                 records: serde_json::json!({ "task": task.id }),
                 profile: None,
             })
-        }
-
-        fn unrunnable_reason(&self, error: &Crash) -> Option<String> {
-            matches!(error, Crash::TooLong(_)).then(|| error.to_string())
-        }
-
-        fn is_infrastructure(&self, error: &Crash) -> bool {
-            matches!(error, Crash::ServerDown)
         }
     }
 
@@ -467,20 +586,20 @@ mod tests {
         let checker = MarkerChecker::default();
         {
             let mut store = Store::open(&db).unwrap();
-            let mut solver = FakeSolver {
+            let solver = FakeSolver {
                 crash_on: Some("t3".into()),
                 ..FakeSolver::default()
             };
-            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
+            let err = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet());
             assert!(matches!(err, Err(RunError::Solver { ref task, .. }) if task == "t3"));
-            assert_eq!(solver.solved, vec!["t0", "t1", "t2"]);
+            assert_eq!(solver.solved(), vec!["t0", "t1", "t2"]);
         }
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver::default();
+        let solver = FakeSolver::default();
         let summary =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+            run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
         assert_eq!(
-            solver.solved,
+            solver.solved(),
             vec!["t3", "t4"],
             "finished tasks are skipped"
         );
@@ -497,10 +616,9 @@ mod tests {
             "each task exactly once"
         );
         // A third invocation does nothing.
-        let mut solver = FakeSolver::default();
-        let again =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
-        assert!(solver.solved.is_empty());
+        let solver = FakeSolver::default();
+        let again = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
+        assert!(solver.solved().is_empty());
         assert_eq!((again.skipped, again.recorded, again.passed), (5, 0, 3));
     }
 
@@ -508,14 +626,14 @@ mod tests {
     fn selected_program_and_attempts_are_scored_once_per_distinct_check() {
         let mut store = Store::open_in_memory().unwrap();
         let checker = MarkerChecker::default();
-        let mut solver = FakeSolver::default();
+        let solver = FakeSolver::default();
         let data = dataset(2);
-        let s = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+        let s = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
         // t0 has two distinct programs ("# wrong", and "# CORRECT", which is
         // both attempt 2 and the selected one); t1 has one ("# wrong"
         // three times). One check each; the identical second suite reuses
         // them: 2 + 1.
-        assert_eq!(*checker.checks.borrow(), 3);
+        assert_eq!(checker.checks.load(Ordering::SeqCst), 3);
         let results = store.results(s.run).unwrap();
         let t0 = &results[0].scores;
         assert_eq!(t0.len(), 2);
@@ -549,15 +667,15 @@ mod tests {
         let data = dataset(4);
         let checker = MarkerChecker::default();
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver {
+        let solver = FakeSolver {
             too_long: vec!["t1".into()],
             ..FakeSolver::default()
         };
 
         let summary =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+            run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
 
-        assert_eq!(solver.solved, vec!["t0", "t2", "t3"], "the run went on");
+        assert_eq!(solver.solved(), vec!["t0", "t2", "t3"], "the run went on");
         assert_eq!((summary.recorded, summary.unrunnable), (3, 1));
         let ids: Vec<String> = store
             .results(summary.run)
@@ -577,13 +695,12 @@ mod tests {
         // A rerun does not try it again, and counts it as done.
         drop(store);
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver {
+        let solver = FakeSolver {
             too_long: vec!["t1".into()],
             ..FakeSolver::default()
         };
-        let again =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
-        assert!(solver.solved.is_empty());
+        let again = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
+        assert!(solver.solved().is_empty());
         assert_eq!((again.skipped, again.recorded, again.unrunnable), (4, 0, 0));
     }
 
@@ -595,12 +712,12 @@ mod tests {
         let checker = MarkerChecker::default();
         {
             let mut store = Store::open(&db).unwrap();
-            let mut solver = FakeSolver {
+            let solver = FakeSolver {
                 server_down_on: Some("t1".into()),
                 ..FakeSolver::default()
             };
-            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet())
-                .unwrap_err();
+            let err =
+                run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap_err();
             assert!(
                 matches!(err, RunError::Infrastructure { ref task, .. } if task == "t1"),
                 "{err:?}"
@@ -616,11 +733,83 @@ mod tests {
             );
         }
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver::default();
+        let solver = FakeSolver::default();
         let summary =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
-        assert_eq!(solver.solved, vec!["t1", "t2"], "t1 is solved on resume");
+            run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
+        assert_eq!(solver.solved(), vec!["t1", "t2"], "t1 is solved on resume");
         assert_eq!((summary.skipped, summary.recorded), (1, 2));
+    }
+
+    fn in_flight(n: usize) -> RunOptions {
+        RunOptions {
+            tasks_in_flight: n,
+            ..quiet()
+        }
+    }
+
+    #[test]
+    fn tasks_in_flight_are_each_recorded_once_with_the_results_of_one_at_a_time() {
+        let data = dataset(7);
+        let checker = MarkerChecker::default();
+        let results = |n: usize| {
+            let mut store = Store::open_in_memory().unwrap();
+            let solver = FakeSolver {
+                too_long: vec!["t5".into()],
+                // Slow tasks make the others finish out of order.
+                slow: vec![
+                    ("t0".into(), Duration::from_millis(150)),
+                    ("t3".into(), Duration::from_millis(100)),
+                ],
+                ..FakeSolver::default()
+            };
+            let summary =
+                run_benchmark(&mut store, &checker, &solver, &data, &key(), &in_flight(n)).unwrap();
+            assert_eq!((summary.recorded, summary.unrunnable), (6, 1));
+            assert_eq!(summary.passed, 4, "t0, t2, t4 and t6 pass");
+            let mut results = store.results(summary.run).unwrap();
+            results.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+            // Wall times are measured, so they differ between runs.
+            results.iter_mut().for_each(|r| r.wall_ms = 0.0);
+            (results, store.unrunnable(summary.run).unwrap(), solver)
+        };
+        let (alone, alone_unrunnable, solver) = results(1);
+        assert_eq!(solver.most_in_flight.load(Ordering::SeqCst), 1);
+        let (together, together_unrunnable, solver) = results(3);
+        assert_eq!(solver.most_in_flight.load(Ordering::SeqCst), 3);
+        assert_eq!(together, alone);
+        assert_eq!(together_unrunnable, alone_unrunnable);
+    }
+
+    #[test]
+    fn a_server_failure_records_no_task_that_was_in_flight_and_starts_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let data = dataset(5);
+        let checker = MarkerChecker::default();
+        {
+            let mut store = Store::open(&db).unwrap();
+            let solver = FakeSolver {
+                server_down_on: Some("t1".into()),
+                // Still being solved when t1's server fails.
+                slow: vec![("t0".into(), Duration::from_millis(500))],
+                ..FakeSolver::default()
+            };
+            let err = run_benchmark(&mut store, &checker, &solver, &data, &key(), &in_flight(2))
+                .unwrap_err();
+            assert!(
+                matches!(err, RunError::Infrastructure { ref task, .. } if task == "t1"),
+                "{err:?}"
+            );
+            assert_eq!(solver.solved(), vec!["t0"], "no task starts after it");
+            let run = store.open_run(&key(), &data.version).unwrap();
+            assert!(store.finished_tasks(run).unwrap().is_empty());
+        }
+        let mut store = Store::open(&db).unwrap();
+        let solver = FakeSolver::default();
+        let summary =
+            run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
+        assert_eq!(solver.solved(), vec!["t0", "t1", "t2", "t3", "t4"]);
+        assert_eq!((summary.skipped, summary.recorded), (0, 5));
     }
 
     /// `error` and its sources, joined as the CLI prints them.
@@ -643,23 +832,23 @@ mod tests {
         let checker = MarkerChecker::default();
         {
             let mut store = Store::open(&db).unwrap();
-            let mut solver = FakeSolver {
+            let solver = FakeSolver {
                 deadly: Some("t1".into()),
                 ..FakeSolver::default()
             };
-            let err = run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet());
+            let err = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet());
             assert!(
                 matches!(err, Err(RunError::Infrastructure { ref task, .. }) if task == "t1"),
                 "{err:?}"
             );
-            assert_eq!(solver.solved, vec!["t0", "t1"], "the run stopped at t1");
+            assert_eq!(solver.solved(), vec!["t0", "t1"], "the run stopped at t1");
         }
         let mut store = Store::open(&db).unwrap();
-        let mut solver = FakeSolver::default();
+        let solver = FakeSolver::default();
         let summary =
-            run_benchmark(&mut store, &checker, &mut solver, &data, &key(), &quiet()).unwrap();
+            run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
         assert_eq!(
-            solver.solved,
+            solver.solved(),
             vec!["t1", "t2"],
             "t1 is solved and scored again"
         );

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::datasets::BenchTask;
-use crate::solver::{Attempt, Cost, Solution, Solver, VisibleTask};
+use crate::solver::{Attempt, Cost, ServerUsage, Solution, Solver, VisibleTask};
 use crate::store::TaskResult;
 
 /// Why a samples file could not be read.
@@ -193,7 +193,7 @@ pub struct SampleSolver {
 impl Solver for SampleSolver {
     type Error = Infallible;
 
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Infallible> {
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, Infallible> {
         let samples = self.by_task.get(&task.id).map_or(&[][..], Vec::as_slice);
         let attempts: Vec<Attempt> = samples
             .iter()
@@ -203,6 +203,9 @@ impl Solver for SampleSolver {
                 // Samples are scored as given; nobody ran visible tests.
                 visible_passed: 0,
                 visible_total: 0,
+                gamma: None,
+                wall_s: None,
+                usage: ServerUsage::default(),
             })
             .collect();
         let lines: Vec<usize> = samples.iter().map(|s| s.line).collect();
@@ -343,7 +346,7 @@ mod tests {
             "\n",
             r#"{"task_id": "HumanEval/0", "solution": "second"}"#,
         );
-        let mut solver = Samples::parse(text, "s").unwrap().into_solver();
+        let solver = Samples::parse(text, "s").unwrap().into_solver();
         let solution = solver.solve(&VisibleTask::new(task("p", None))).unwrap();
         assert_eq!(solution.program, "first");
         let programs: Vec<&str> = solution

@@ -39,8 +39,53 @@ impl Deref for VisibleTask {
     }
 }
 
+/// What a model server was asked for, on a task or an attempt: the cost of
+/// a served model, which a local one does not have (all zero there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerUsage {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Prompt tokens the requests carried.
+    pub prompt_tokens: u64,
+    /// Of those, the tokens the server took from its prefix cache.
+    pub cached_prompt_tokens: u64,
+    /// Tokens the server generated.
+    pub generated_tokens: u64,
+}
+
+impl ServerUsage {
+    /// Whether nothing was asked of a server (a local model).
+    pub fn is_zero(&self) -> bool {
+        *self == ServerUsage::default()
+    }
+
+    /// The field-by-field sum of `self` and `other`.
+    pub fn plus(&self, other: &ServerUsage) -> ServerUsage {
+        ServerUsage {
+            requests: self.requests + other.requests,
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            cached_prompt_tokens: self.cached_prompt_tokens + other.cached_prompt_tokens,
+            generated_tokens: self.generated_tokens + other.generated_tokens,
+        }
+    }
+
+    /// Requests per generated token: how close the method comes to one
+    /// request per line rather than per token (`None` when nothing was
+    /// generated).
+    pub fn requests_per_generated_token(&self) -> Option<f64> {
+        (self.generated_tokens > 0).then(|| self.requests as f64 / self.generated_tokens as f64)
+    }
+
+    /// The share of the prompt tokens the server's prefix cache served
+    /// (`None` without prompt tokens).
+    pub fn cached_share(&self) -> Option<f64> {
+        (self.prompt_tokens > 0)
+            .then(|| self.cached_prompt_tokens as f64 / self.prompt_tokens as f64)
+    }
+}
+
 /// One program a solver produced, in the order it produced them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Which configuration produced it, e.g. `ns3t0.7d2k1_ln γ=1` or
     /// `greedy`; shown in reports.
@@ -51,6 +96,19 @@ pub struct Attempt {
     pub visible_passed: usize,
     /// Visible tests it ran.
     pub visible_total: usize,
+    /// The guidance strength γ it ran with, for a method that has one
+    /// (none in results recorded before it was kept): the report breaks a
+    /// served model's costs down by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f32>,
+    /// Its wall time in seconds, where the solver measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
+    /// What a model server spent on it: zero for a local model, in results
+    /// recorded before it was kept, and where the solver cannot tell its
+    /// attempts' requests apart (the task's total is in [`Cost::usage`]).
+    #[serde(default, skip_serializing_if = "ServerUsage::is_zero")]
+    pub usage: ServerUsage,
 }
 
 /// What a solver spent on one task. Wall time is measured by the harness.
@@ -68,6 +126,10 @@ pub struct Cost {
     /// a file, results recorded before it was kept).
     #[serde(default)]
     pub no_program_tokens: Option<u64>,
+    /// What a model server spent on the whole task (zero for a local model
+    /// and in results recorded before it was kept).
+    #[serde(default)]
+    pub usage: ServerUsage,
 }
 
 /// A solver's answer for one task.
@@ -111,12 +173,15 @@ impl Solution {
 /// [`Solver::unrunnable_reason`]) is recorded with the task and the run goes
 /// on; any other error (the model failed to load, the executor died) stops
 /// the run, leaving the task unrecorded so that a resume retries it.
-pub trait Solver {
+///
+/// Several tasks may be solved at once, from threads of their own
+/// ([`crate::RunOptions::tasks_in_flight`]): hence `&self` and `Sync`.
+pub trait Solver: Sync {
     /// The error type of a failed solve.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Solves one task.
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Self::Error>;
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, Self::Error>;
 
     /// Why the task cannot run at all, when `error` concerns that task alone
     /// (its prompt does not fit the model's context): the harness records the

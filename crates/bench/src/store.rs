@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Stateme
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::solver::{Attempt, Cost, Solution};
+use crate::solver::{Attempt, Cost, ServerUsage, Solution};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS results (
     records TEXT NOT NULL,
     finished_at INTEGER NOT NULL,
     no_program_tokens INTEGER,
+    requests INTEGER,
+    prompt_tokens INTEGER,
+    cached_prompt_tokens INTEGER,
+    generated_tokens INTEGER,
     UNIQUE (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS scores (
@@ -97,6 +101,16 @@ CREATE TABLE IF NOT EXISTS unrunnable (
     PRIMARY KEY (run_id, task_id)
 );
 ";
+
+/// The columns of `results` that hold what a model server spent on the
+/// task ([`crate::ServerUsage`]), in its fields' order. NULL in results
+/// recorded before they were kept, which read as zero (a local model).
+const USAGE_COLUMNS: [&str; 4] = [
+    "requests",
+    "prompt_tokens",
+    "cached_prompt_tokens",
+    "generated_tokens",
+];
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -474,8 +488,10 @@ impl Store {
     /// result stays as it was (the new value reads as unknown), and an
     /// older egcfg still reads and writes the database.
     fn add_missing_columns(&self) -> Result<(), StoreError> {
-        const ADDED: [(&str, &str, &str); 1] = [("results", "no_program_tokens", "INTEGER")];
-        for (table, column, kind) in ADDED {
+        let added = [("results", "no_program_tokens", "INTEGER")]
+            .into_iter()
+            .chain(USAGE_COLUMNS.map(|column| ("results", column, "INTEGER")));
+        for (table, column, kind) in added {
             if !self.has_column(table, column)? {
                 self.conn
                     .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
@@ -617,8 +633,9 @@ impl Store {
             .execute(
                 "INSERT OR IGNORE INTO results
                  (run_id, task_id, program, attempts, prefill_tokens, decode_tokens, executions,
-                  wall_ms, attempt_list, records, finished_at, no_program_tokens)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                  wall_ms, attempt_list, records, finished_at, no_program_tokens,
+                  requests, prompt_tokens, cached_prompt_tokens, generated_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     run.0,
                     result.task_id,
@@ -632,6 +649,10 @@ impl Store {
                     s.records.to_string(),
                     now(),
                     s.cost.no_program_tokens.map(|n| n as i64),
+                    s.cost.usage.requests as i64,
+                    s.cost.usage.prompt_tokens as i64,
+                    s.cost.usage.cached_prompt_tokens as i64,
+                    s.cost.usage.generated_tokens as i64,
                 ],
             )
             .map_err(err)?;
@@ -769,13 +790,22 @@ impl Store {
         task: Option<&str>,
         with_records: bool,
     ) -> Result<Vec<TaskResult>, StoreError> {
-        // A database opened read-only may predate the column: it reads as
+        // A database opened read-only may predate a column: it reads as
         // unknown.
         let no_program = if self.has_column("results", "no_program_tokens")? {
             "no_program_tokens"
         } else {
             "NULL"
         };
+        let mut usage = Vec::with_capacity(USAGE_COLUMNS.len());
+        for column in USAGE_COLUMNS {
+            usage.push(if self.has_column("results", column)? {
+                column
+            } else {
+                "NULL"
+            });
+        }
+        let usage = usage.join(", ");
         // A database written before profiles existed, opened read-only
         // for a report, has no such table: its tasks have no profile.
         let profile = if self
@@ -790,7 +820,7 @@ impl Store {
             .prepare(&format!(
                 "SELECT id, task_id, program, prefill_tokens, decode_tokens, executions, wall_ms,
                         attempt_list, CASE WHEN ?2 THEN records ELSE 'null' END, {no_program},
-                        {profile}
+                        {profile}, {usage}
                  FROM results WHERE run_id = ?1 AND (?3 IS NULL OR task_id = ?3) ORDER BY id"
             ))
             .map_err(|e| self.err(e))?;
@@ -806,6 +836,10 @@ impl Store {
             String,
             Option<i64>,
             Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
         );
         let rows: Vec<Row> = self.rows(&mut stmt, params![run.0, with_records, task])?;
         let mut scores_stmt = self
@@ -834,8 +868,13 @@ impl Store {
             records,
             no_program,
             profile,
+            requests,
+            prompt_tokens,
+            cached_prompt_tokens,
+            generated_tokens,
         ) in rows
         {
+            let count = |n: Option<i64>| n.unwrap_or(0) as u64;
             let raw_scores: Vec<(String, bool, i64, i64, String, Option<String>)> =
                 self.rows(&mut scores_stmt, [id])?;
             let mut scores = Vec::with_capacity(raw_scores.len());
@@ -870,6 +909,12 @@ impl Store {
                         decode_tokens: decode as u64,
                         executions: executions as u64,
                         no_program_tokens: no_program.map(|n| n as u64),
+                        usage: ServerUsage {
+                            requests: count(requests),
+                            prompt_tokens: count(prompt_tokens),
+                            cached_prompt_tokens: count(cached_prompt_tokens),
+                            generated_tokens: count(generated_tokens),
+                        },
                     },
                     records,
                     profile,
@@ -896,6 +941,16 @@ mod tests {
         }
     }
 
+    /// A served model's usage of `requests` requests.
+    fn served(requests: u64) -> ServerUsage {
+        ServerUsage {
+            requests,
+            prompt_tokens: 100 * requests,
+            cached_prompt_tokens: 80 * requests,
+            generated_tokens: 10 * requests,
+        }
+    }
+
     fn result(task: &str, passed: bool) -> TaskResult {
         TaskResult {
             task_id: task.into(),
@@ -906,12 +961,16 @@ mod tests {
                     program: "def f():\n    return 1\n".into(),
                     visible_passed: 3,
                     visible_total: 3,
+                    gamma: Some(1.0),
+                    wall_s: Some(2.5),
+                    usage: served(4),
                 }],
                 cost: Cost {
                     prefill_tokens: 10,
                     decode_tokens: 20,
                     executions: 3,
                     no_program_tokens: Some(7),
+                    usage: served(5),
                 },
                 records: serde_json::json!({"lines": 2}),
                 profile: Some(crate::profile::tests::sample_profile()),
@@ -1087,6 +1146,51 @@ mod tests {
         let both = store.results(run).unwrap();
         assert_eq!(both[0], old_result, "the finished result is kept as it was");
         assert_eq!(both[1].solution.cost.no_program_tokens, Some(7));
+    }
+
+    #[test]
+    fn a_database_from_before_served_costs_keeps_its_results_and_gains_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old_result = {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            store.record(run, &result("t1", true)).unwrap();
+            for column in USAGE_COLUMNS {
+                store
+                    .conn
+                    .execute_batch(&format!("ALTER TABLE results DROP COLUMN {column}"))
+                    .unwrap();
+            }
+            // Its attempts were written without γ, wall time or usage.
+            let mut old = result("t1", true);
+            old.solution.cost.usage = ServerUsage::default();
+            let attempt = &mut old.solution.attempts[0];
+            (attempt.gamma, attempt.wall_s, attempt.usage) = (None, None, ServerUsage::default());
+            store
+                .conn
+                .execute(
+                    "UPDATE results SET attempt_list = ?1",
+                    [serde_json::json!([{
+                        "label": "greedy",
+                        "program": "def f():\n    return 1\n",
+                        "visible_passed": 3,
+                        "visible_total": 3,
+                    }])
+                    .to_string()],
+                )
+                .unwrap();
+            old
+        };
+        let reader = Store::open_read_only(&path).unwrap();
+        let run = reader.runs().unwrap()[0].id;
+        assert_eq!(reader.results(run).unwrap(), vec![old_result.clone()]);
+        drop(reader);
+        let mut store = Store::open(&path).unwrap();
+        store.record(run, &result("t2", false)).unwrap();
+        let both = store.results(run).unwrap();
+        assert_eq!(both[0], old_result, "the finished result is kept as it was");
+        assert_eq!(both[1], result("t2", false), "new results keep their costs");
     }
 
     #[test]

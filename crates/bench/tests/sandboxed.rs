@@ -160,7 +160,7 @@ struct ReferenceSolver(std::collections::HashMap<String, String>);
 impl Solver for ReferenceSolver {
     type Error = std::convert::Infallible;
 
-    fn solve(&mut self, task: &VisibleTask) -> Result<Solution, Self::Error> {
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, Self::Error> {
         let n: u32 = task.id.trim_start_matches("Mbpp/").parse().unwrap();
         let program = if n.is_multiple_of(2) {
             self.0[&task.id].clone()
@@ -193,13 +193,13 @@ fn benchmark_run_through_the_executor() {
         model: "none".into(),
         config: serde_json::Value::Null,
     };
-    let mut solver = ReferenceSolver(reference("mbpp/mbpp.jsonl.gz", "code"));
+    let solver = ReferenceSolver(reference("mbpp/mbpp.jsonl.gz", "code"));
     let options = RunOptions {
         progress: false,
         ..RunOptions::default()
     };
     let checker: &dyn Checker = executor();
-    let summary = run_benchmark(&mut store, checker, &mut solver, &ds, &key, &options).unwrap();
+    let summary = run_benchmark(&mut store, checker, &solver, &ds, &key, &options).unwrap();
     assert_eq!(
         (summary.tasks, summary.recorded, summary.passed),
         (6, 6, 3),

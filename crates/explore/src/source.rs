@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use egcfg_bench::{Attempt, Cost, RunId, RunInfo, RunKey, Solution, Store, TaskResult};
+use egcfg_bench::{
+    Attempt, Cost, RunId, RunInfo, RunKey, ServerUsage, Solution, Store, TaskResult,
+};
 use egcfg_method::SolveOutcome;
 
 use crate::ExploreError;
@@ -166,6 +168,9 @@ impl Source {
                         program: a.code.clone(),
                         visible_passed: a.passed_count(),
                         visible_total: a.visible.len(),
+                        gamma: Some(a.spec.gamma),
+                        wall_s: Some(a.cost.times.total_s),
+                        usage: ServerUsage::default(),
                     })
                     .collect(),
                 cost: outcome
@@ -178,6 +183,7 @@ impl Source {
                             + a.cost.candidate_tokens,
                         executions: total.executions + a.cost.executions,
                         no_program_tokens: Some(outcome.cost.no_program_tokens),
+                        usage: ServerUsage::default(),
                     }),
                 records,
                 profile: None,

@@ -10,6 +10,11 @@
 //! per task and prompt style, and is counted in the task's total, not per
 //! attempt.
 //!
+//! A served model's cost is what its server was asked for: requests, prompt
+//! tokens (and how many of them its prefix cache served) and generated
+//! tokens ([`Usage`]), read from the engine around the attempt on the
+//! attempt's own thread (`pool`). A local model has none.
+//!
 //! # The reference's cost on the same trajectory (an estimate)
 //! The reference's local mode keeps a KV cache for the unconditional stream
 //! only. On the trajectory this attempt actually took, with
@@ -34,6 +39,7 @@
 //! Both are serialised with every attempt record and printed by
 //! [`crate::explain`].
 
+use egcfg_engine::Usage;
 use serde::{Deserialize, Serialize};
 
 use crate::profile::PhaseProfile;
@@ -66,6 +72,10 @@ pub struct AttemptCost {
     pub profile: PhaseProfile,
     /// The reference's estimated cost on the same trajectory.
     pub reference: ReferenceCost,
+    /// What the model's server spent on the attempt's requests (all zero
+    /// for a local model, and in records written before it was kept).
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 impl AttemptCost {
@@ -73,6 +83,16 @@ impl AttemptCost {
     pub fn forward_tokens(&self) -> u64 {
         self.prefill_tokens + self.decode_tokens + self.candidate_tokens
     }
+}
+
+/// The field-by-field sum of `usages`.
+pub fn usage_sum<'u>(usages: impl IntoIterator<Item = &'u Usage>) -> Usage {
+    usages.into_iter().fold(Usage::default(), |total, u| Usage {
+        requests: total.requests + u.requests,
+        prompt_tokens: total.prompt_tokens + u.prompt_tokens,
+        cached_prompt_tokens: total.cached_prompt_tokens + u.cached_prompt_tokens,
+        generated_tokens: total.generated_tokens + u.generated_tokens,
+    })
 }
 
 /// The reference implementation's estimated cost (see the module docs).

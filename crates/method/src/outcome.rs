@@ -1,9 +1,13 @@
 //! What a solve returns: the chosen program, every attempt's record, and
 //! the totals of what it cost; and the rule that chooses the answer.
 
+use std::time::Instant;
+
+use egcfg_engine::{Engine, Usage};
 use serde::{Deserialize, Serialize};
 
-use crate::profile::PhaseProfile;
+use crate::cost::usage_sum;
+use crate::profile::{process_cpu_s, PhaseProfile};
 use crate::record::AttemptRecord;
 use crate::runner::TestVerdict;
 
@@ -39,6 +43,13 @@ pub struct SolveCost {
     /// (the engine's included, the sandbox's processes not).
     #[serde(default)]
     pub process_cpu_s: f64,
+    /// What the model's server spent on the whole solve: every attempt's
+    /// [`crate::AttemptCost::usage`], plus the requests made outside any
+    /// attempt (tokenizing and rendering the prompts, prefilling the shared
+    /// heads). Zero for a local model and in records written before it
+    /// was kept.
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 /// The result of solving one task.
@@ -62,14 +73,51 @@ pub struct SolveOutcome {
     pub cost: SolveCost,
 }
 
+/// The clocks a solve reads on its calling thread when it starts, and
+/// again at its end to take its totals: the wall, the process's CPU and
+/// the engine's usage. Every method's solve takes its totals here, so none
+/// can leave one out.
+pub(crate) struct SolveClock {
+    started: Instant,
+    cpu_s: f64,
+    usage: Usage,
+}
+
+impl SolveClock {
+    /// Reads the clocks now, on the solve's calling thread.
+    pub(crate) fn start(engine: &dyn Engine) -> Self {
+        SolveClock {
+            started: Instant::now(),
+            cpu_s: process_cpu_s(),
+            usage: engine.thread_usage(),
+        }
+    }
+
+    /// The totals of a solve whose `attempts` ran, which prefilled
+    /// `head_prefill_tokens` for its shared heads, and whose worker threads
+    /// (other than the calling one) spent `workers` on the engine.
+    pub(crate) fn finish(
+        &self,
+        engine: &dyn Engine,
+        head_prefill_tokens: u64,
+        attempts: &[AttemptRecord],
+        workers: Usage,
+    ) -> SolveCost {
+        let mut cost = SolveCost::add_up(
+            head_prefill_tokens,
+            attempts,
+            self.started.elapsed().as_secs_f64(),
+        );
+        cost.usage = usage_sum([&engine.thread_usage().since(&self.usage), &workers]);
+        cost.process_cpu_s = process_cpu_s() - self.cpu_s;
+        cost
+    }
+}
+
 impl SolveCost {
     /// The totals of `attempts`, plus `head_prefill_tokens` for the shared
     /// heads, over a solve that took `wall_s` seconds.
-    pub(crate) fn add_up(
-        head_prefill_tokens: u64,
-        attempts: &[AttemptRecord],
-        wall_s: f64,
-    ) -> Self {
+    fn add_up(head_prefill_tokens: u64, attempts: &[AttemptRecord], wall_s: f64) -> Self {
         let forward_tokens = head_prefill_tokens
             + attempts
                 .iter()
@@ -94,6 +142,7 @@ impl SolveCost {
                 .sum(),
             profile,
             process_cpu_s: 0.0,
+            usage: Usage::default(),
         }
     }
 

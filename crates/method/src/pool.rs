@@ -7,12 +7,21 @@
 //! running them in turn. A passing attempt cancels the attempts the
 //! selection rule makes pointless; an attempt already cancelled is skipped
 //! without starting.
+//!
+//! # What a served model's requests cost
+//! A worker runs one attempt at a time, start to end, on its own thread,
+//! and the engine counts requests per calling thread
+//! ([`Engine::thread_usage`]): the difference between two readings taken
+//! on the worker around an attempt is therefore exactly what that attempt
+//! spent, nothing of the attempts running beside it. What a worker spends
+//! outside its attempts (prefilling a shared head) is in the task's total
+//! only, like the head's forward tokens.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use egcfg_engine::Engine;
+use egcfg_engine::{Engine, Usage};
 use egcfg_task::Task;
 
 use crate::admission::Admission;
@@ -20,6 +29,7 @@ use crate::attempt::run_attempt;
 use crate::attempt_env::AttemptEnv;
 use crate::budget::Control;
 use crate::config::{AttemptSpec, PromptStyle};
+use crate::cost::usage_sum;
 use crate::error::MethodError;
 use crate::head::Head;
 use crate::options::{Selection, SolveOptions};
@@ -61,12 +71,17 @@ pub(crate) struct Finished {
     pub(crate) attempts: Vec<(AttemptRecord, Option<MethodError>)>,
     /// Errors that kept an attempt from starting (its head's prefill).
     pub(crate) failures: Vec<MethodError>,
+    /// What the engine spent on requests from the worker threads, all
+    /// their work together (zero where the attempts ran on the solve's
+    /// calling thread, which [`crate::outcome::SolveClock`] reads itself).
+    pub(crate) usage: Usage,
 }
 
 /// Runs the schedule of `work` on at most `options.concurrency` threads.
 pub(crate) fn run_all(work: &Workload<'_, '_>) -> Finished {
     let attempts = Mutex::new(Vec::new());
     let failures = Mutex::new(Vec::new());
+    let usage = Mutex::new(Usage::default());
     let next = AtomicUsize::new(0);
     let workers = work
         .options
@@ -74,28 +89,35 @@ pub(crate) fn run_all(work: &Workload<'_, '_>) -> Finished {
         .clamp(1, work.schedule.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(spec) = work.schedule.get(i).copied() else {
-                    break;
-                };
-                match run_one(work, spec) {
-                    Some(Ok(finished)) => attempts
-                        .lock()
-                        .expect("no worker panics holding the lock")
-                        .push(finished),
-                    Some(Err(e)) => failures
-                        .lock()
-                        .expect("no worker panics holding the lock")
-                        .push(e),
-                    None => {}
+            scope.spawn(|| {
+                let before = work.engine.thread_usage();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(spec) = work.schedule.get(i).copied() else {
+                        break;
+                    };
+                    match run_one(work, spec) {
+                        Some(Ok(finished)) => attempts
+                            .lock()
+                            .expect("no worker panics holding the lock")
+                            .push(finished),
+                        Some(Err(e)) => failures
+                            .lock()
+                            .expect("no worker panics holding the lock")
+                            .push(e),
+                        None => {}
+                    }
                 }
+                let spent = work.engine.thread_usage().since(&before);
+                let mut usage = usage.lock().expect("no worker panics holding the lock");
+                *usage = usage_sum([&*usage, &spent]);
             });
         }
     });
     Finished {
         attempts: attempts.into_inner().expect("workers are done"),
         failures: failures.into_inner().expect("workers are done"),
+        usage: usage.into_inner().expect("workers are done"),
     }
 }
 
@@ -110,6 +132,8 @@ fn run_one(
         return None;
     }
     let started = work.admission.start(&spec, control)?;
+    // The attempt's requests, its head's prefill first, go to one server.
+    work.engine.start_work();
     let prompt = match work.heads[&spec.config.style].prefilled(control) {
         Ok(prompt) => prompt,
         Err(e) => {
@@ -132,7 +156,10 @@ fn run_one(
         index: spec.index,
         name: spec.name(),
     });
-    let (record, error) = run_attempt(&env, spec);
+    let before = work.engine.thread_usage();
+    let (mut record, error) = run_attempt(&env, spec);
+    // Exact: this thread made no other request since `before` (module docs).
+    record.cost.usage = work.engine.thread_usage().since(&before);
     work.admission.ended(started, &record);
     if record.passed_all() {
         match work.options.selection {
@@ -149,4 +176,75 @@ fn run_one(
         seconds: record.cost.times.total_s,
     });
     Some(Ok((record, error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::config::{Grid, GridAgent, Horizon};
+    use crate::cost::usage_sum;
+    use crate::testing::*;
+    use crate::{solve, PromptStyle, SolveOptions};
+
+    #[test]
+    fn each_attempt_keeps_what_its_own_requests_cost_and_the_task_keeps_them_all() {
+        // The scripted engine books every decode to the calling thread, with
+        // the decoded tokens as its prompt: an attempt's usage is its own
+        // exactly when its prompt tokens are its own forward tokens.
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let options = SolveOptions {
+            grid: Grid {
+                grid: None,
+                agents: vec![GridAgent {
+                    t: 0.7,
+                    s: 2,
+                    d: Horizon::Lines(1),
+                    k: 1,
+                    style: PromptStyle::Instruct,
+                    gamma: vec![0.0, 3.0, 1.0],
+                }],
+            },
+            concurrency: 2,
+            ..SolveOptions::default()
+        };
+        let never = FakeRunner::new(|_| false);
+        let out = solve(&add_one_task(), engine.clone(), never, &options, &|_| {}).unwrap();
+        assert_eq!(out.attempts.len(), 3);
+        let forward: Vec<u64> = out
+            .attempts
+            .iter()
+            .map(|a| a.cost.forward_tokens())
+            .collect();
+        assert!(
+            forward.iter().any(|&f| f != forward[0]),
+            "attempts of different sizes: {forward:?}"
+        );
+        for attempt in &out.attempts {
+            let usage = attempt.cost.usage;
+            assert!(usage.requests > 0, "{}", attempt.name);
+            assert_eq!(
+                usage.prompt_tokens,
+                attempt.cost.forward_tokens(),
+                "{}",
+                attempt.name
+            );
+        }
+        assert_eq!(
+            engine
+                .work_started
+                .load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "every attempt pins its thread's work"
+        );
+        // The task's total is every request made, the head's prefill (on a
+        // worker, outside any attempt) included.
+        assert_eq!(out.cost.usage, engine.total_usage());
+        let attempts = usage_sum(out.attempts.iter().map(|a| &a.cost.usage));
+        assert_eq!(
+            out.cost.usage.prompt_tokens,
+            attempts.prompt_tokens + out.cost.head_prefill_tokens
+        );
+        assert_eq!(out.cost.usage.prompt_tokens, out.cost.forward_tokens);
+    }
 }

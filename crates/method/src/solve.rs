@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use egcfg_engine::Engine;
 use egcfg_task::{Task, TestCase};
@@ -21,9 +20,9 @@ use crate::config::{AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle};
 use crate::error::MethodError;
 use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
-use crate::outcome::{SolveCost, SolveOutcome};
+use crate::outcome::{SolveClock, SolveOutcome};
 use crate::pool::{run_all, Finished, Workload};
-use crate::profile::{process_cpu_s, PhaseTime};
+use crate::profile::PhaseTime;
 use crate::progress::ProgressEvent;
 use crate::record::AttemptRecord;
 use crate::runner::CodeRunner;
@@ -41,8 +40,7 @@ pub fn solve(
     options: &SolveOptions,
     progress: &(dyn Fn(ProgressEvent) + Sync),
 ) -> Result<SolveOutcome, MethodError> {
-    let started = Instant::now();
-    let cpu_started = process_cpu_s();
+    let clock = SolveClock::start(engine.as_ref());
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
@@ -70,10 +68,10 @@ pub fn solve(
     let mut head_time = PhaseTime::default();
     heads.values().for_each(|h| head_time.add(h.prefill_time()));
     drop(heads);
+    let workers = finished.usage;
     let attempts = attempts_or_error(finished)?;
-    let mut cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    let mut cost = clock.finish(engine, head_tokens, &attempts, workers);
     cost.profile.head_prefill.add(head_time);
-    cost.process_cpu_s = process_cpu_s() - cpu_started;
     Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
 }
 
@@ -194,6 +192,7 @@ pub(crate) fn attempts_or_error(finished: Finished) -> Result<Vec<AttemptRecord>
     let Finished {
         attempts: mut results,
         failures,
+        ..
     } = finished;
     results.sort_by_key(|(r, _)| r.spec.index);
     let infrastructure = results
@@ -294,6 +293,7 @@ mod tests {
                 (finished_record(specs[1], 10), Some(error)),
             ],
             failures: Vec::new(),
+            usage: egcfg_engine::Usage::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use egcfg_engine::sampler::Sampler;
 use egcfg_engine::{
     top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
-    Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob,
+    Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob, Usage,
 };
 use egcfg_task::TestCase;
 
@@ -40,6 +40,8 @@ struct State {
     next: u64,
     seqs: HashMap<SeqId, Vec<Token>>,
     calls: Vec<Vec<DecodeInput>>,
+    /// What each thread's calls cost, as a served model would count them.
+    usage: HashMap<std::thread::ThreadId, Usage>,
 }
 
 /// One input of a logged decode call.
@@ -72,6 +74,8 @@ pub struct ScriptedEngine {
     pub decodes: AtomicUsize,
     /// Top-k and continuation calls so far: a served model's requests.
     pub requests: AtomicUsize,
+    /// [`Engine::start_work`] calls so far.
+    pub work_started: AtomicUsize,
 }
 
 impl ScriptedEngine {
@@ -92,6 +96,7 @@ impl ScriptedEngine {
             top_k_only: None,
             decodes: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
+            work_started: AtomicUsize::new(0),
         }
     }
 
@@ -129,6 +134,19 @@ impl ScriptedEngine {
     /// Number of live sequences.
     pub fn live(&self) -> usize {
         self.state.lock().unwrap().seqs.len()
+    }
+
+    /// What the calls of every thread cost together.
+    pub fn total_usage(&self) -> Usage {
+        crate::cost::usage_sum(self.state.lock().unwrap().usage.values())
+    }
+
+    /// Books `spent` to the calling thread, as [`Engine::thread_usage`]
+    /// reports it.
+    fn charge_thread(&self, spent: Usage) {
+        let mut st = self.state.lock().unwrap();
+        let usage = st.usage.entry(std::thread::current().id()).or_default();
+        *usage = crate::cost::usage_sum([&*usage, &spent]);
     }
 
     /// Text of a token list (specials spelled out).
@@ -175,6 +193,18 @@ fn longest_token(text: &str) -> Token {
 impl Engine for ScriptedEngine {
     fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn start_work(&self) {
+        self.work_started.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn thread_usage(&self) -> Usage {
+        let st = self.state.lock().unwrap();
+        st.usage
+            .get(&std::thread::current().id())
+            .copied()
+            .unwrap_or_default()
     }
 
     fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError> {
@@ -351,6 +381,10 @@ impl Engine for ScriptedEngine {
                 appended: tokens.clone(),
                 full,
             }]);
+            self.charge_thread(Usage {
+                generated_tokens: tokens.len() as u64,
+                ..Usage::default()
+            });
             out.push(Continuation { tokens, stop, top });
         }
         Ok(out)
@@ -392,6 +426,14 @@ impl ScriptedEngine {
             .collect();
         st.calls.push(logged);
         drop(st);
+        // Every decode is one request whose prompt is the appended tokens
+        // and which generates one next token per sequence.
+        self.charge_thread(Usage {
+            requests: 1,
+            prompt_tokens: inputs.iter().map(|i| i.tokens.len() as u64).sum(),
+            cached_prompt_tokens: 0,
+            generated_tokens: inputs.len() as u64,
+        });
         Ok(snapshots.iter().map(|t| self.logits_for(t)).collect())
     }
 }

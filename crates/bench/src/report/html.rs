@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::phases::{footnote, rows};
+use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
     fmt_count, fmt_opt, fmt_share, record_anchor, Curve, CurvePoint, Group, Report, RunReport,
@@ -99,6 +100,7 @@ fn group_section(out: &mut String, group: &Group) {
     unrunnable_list(out, group);
     for run in &group.runs {
         phase_table(out, run);
+        request_table(out, run);
     }
     let primary: Vec<Bar> = group
         .runs
@@ -184,6 +186,34 @@ fn phase_table(out: &mut String, run: &RunReport) {
         out,
         "</table>\n<p class=\"note\">{}</p>",
         escape(&footnote(profile))
+    );
+}
+
+/// What the model server was asked for `run`, if its model was served.
+fn request_table(out: &mut String, run: &RunReport) {
+    let Some(cost) = &run.server_cost else { return };
+    let _ = writeln!(
+        out,
+        "<h3>What the model server was asked: {}</h3>\n<table><tr><th>over</th><th>tasks</th><th>attempts</th><th>requests</th><th>prompt tokens</th><th>generated tokens</th><th>requests per generated token</th></tr>",
+        escape(&run_label(run))
+    );
+    for row in requests::rows(cost) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&row.label),
+            row.tasks,
+            row.attempts,
+            row.requests,
+            escape(&row.prompt_tokens),
+            row.generated_tokens,
+            row.per_generated_token
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</table>\n<p class=\"note\">{}</p>",
+        escape(requests::footnote(cost))
     );
 }
 
@@ -432,6 +462,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_served_run_shows_its_requests() {
+        let page = html(&build(&super::super::tests::served_store()).unwrap());
+        assert!(
+            page.contains("<h3>What the model server was asked: "),
+            "{page}"
+        );
+        assert!(
+            page.contains("<tr><td>γ = 1 attempts</td><td>2</td><td>2</td><td>16</td><td>1600 (40% cached)</td><td>80</td><td>0.200</td></tr>"),
+            "{page}"
+        );
+    }
+
+    #[test]
     fn page_is_self_contained_and_links_resolve() {
         let page = html(&build(&sample_store()).unwrap());
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
@@ -458,6 +501,7 @@ mod tests {
             page.contains("<tr><td>guided decode</td><td>8.0</td><td>67%</td><td>2.0</td></tr>"),
             "the EG-CFG run's time per phase"
         );
+        assert!(!page.contains("model server"), "local runs ask no server");
         // Every link points at an anchor on the page.
         let mut links = 0;
         for part in page.split("href=\"#").skip(1) {

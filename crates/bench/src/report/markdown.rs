@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::phases::{footnote, rows};
+use super::requests;
 use super::{fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport};
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -59,6 +60,7 @@ fn group_table(out: &mut String, group: &Group) {
     }
     for run in &group.runs {
         phase_table(out, run);
+        request_table(out, run);
     }
     match group.baseline {
         Some(b) => {
@@ -117,6 +119,30 @@ fn phase_table(out: &mut String, run: &RunReport) {
     let _ = writeln!(out, "\n{}", footnote(profile));
 }
 
+/// What the model server was asked for `run`, if its model was served.
+fn request_table(out: &mut String, run: &RunReport) {
+    let Some(cost) = &run.server_cost else { return };
+    let _ = writeln!(
+        out,
+        "\nWhat the model server was asked, {} {}:\n\n| over | tasks | attempts | requests | prompt tokens | generated tokens | requests per generated token |\n|---|---:|---:|---:|---:|---:|---:|",
+        run.info.key.method, run.info.config_hash
+    );
+    for row in requests::rows(cost) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
+            row.tasks,
+            row.attempts,
+            row.requests,
+            row.prompt_tokens,
+            row.generated_tokens,
+            row.per_generated_token
+        );
+    }
+    let _ = writeln!(out, "\n{}", requests::footnote(cost));
+}
+
 fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
     let (any, n) = match &suite.any_of_n {
         Some(a) => (
@@ -165,7 +191,7 @@ fn row(out: &mut String, run: &RunReport, suite: &SuiteReport) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{build, tests::sample_store};
+    use super::super::{build, tests::sample_store, tests::served_store};
     use super::*;
 
     #[test]
@@ -230,6 +256,27 @@ mod tests {
         );
         assert!(
             text.contains("100 forward tokens per guided line (1600 tokens, 16 guided lines)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_served_run_shows_its_requests_and_a_local_one_does_not() {
+        let local = markdown(&build(&sample_store()).unwrap());
+        assert!(!local.contains("model server"), "{local}");
+
+        let text = markdown(&build(&served_store()).unwrap());
+        assert_eq!(text.matches("What the model server was asked").count(), 1);
+        assert!(
+            text.contains("| all tasks | 2 | - | 30 | 3000 (40% cached) | 120 | 0.250 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| γ = 1 attempts | 2 | 2 | 16 | 1600 (40% cached) | 80 | 0.200 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| γ = 0 attempts | 1 | 1 | 4 | 400 (40% cached) | 10 | 0.400 |"),
             "{text}"
         );
     }

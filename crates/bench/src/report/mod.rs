@@ -10,6 +10,7 @@ mod curve;
 mod html;
 mod markdown;
 mod phases;
+mod requests;
 mod svg;
 
 pub use curve::{Curve, CurvePoint};
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use crate::metrics::{self, AnyOfN, Comparison, CostSummary, PassAtK, Rate};
 use crate::profile::RunProfile;
+use crate::server_cost::{server_cost, ServerCost};
 use crate::store::{RunInfo, Store, StoreError, TaskResult, UnrunnableTask};
 
 /// The method name whose runs are the baseline of their group.
@@ -69,6 +71,8 @@ pub struct RunReport {
     pub cost: CostSummary,
     /// Where the time went, summed over the tasks that recorded it.
     pub profile: Option<RunProfile>,
+    /// What a model server was asked for, when the run's model was served.
+    pub server_cost: Option<ServerCost>,
 }
 
 /// One suite's scores in one run.
@@ -124,6 +128,7 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
         let run = RunReport {
             unrunnable: store.unrunnable(info.id)?,
             profile,
+            server_cost: server_cost(&results),
             info,
             results,
             suites,
@@ -207,7 +212,7 @@ pub(crate) fn fmt_count(value: f64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::solver::{Attempt, Cost, Solution};
+    use crate::solver::{Attempt, Cost, ServerUsage, Solution};
     use crate::store::{RunKey, SuiteScore};
 
     fn result(id: &str, passed: bool, tokens: u64) -> TaskResult {
@@ -220,12 +225,16 @@ pub(crate) mod tests {
                     program: "def f(): pass".into(),
                     visible_passed: 1,
                     visible_total: 3,
+                    gamma: None,
+                    wall_s: None,
+                    usage: ServerUsage::default(),
                 }],
                 cost: Cost {
                     prefill_tokens: tokens,
                     decode_tokens: 10,
                     executions: 2,
                     no_program_tokens: None,
+                    usage: ServerUsage::default(),
                 },
                 records: serde_json::json!({"note": "<script>x</script>"}),
                 profile: None,
@@ -267,6 +276,51 @@ pub(crate) mod tests {
         store
             .record(eg, &profiled(result("Mbpp/514", true, 1000)))
             .unwrap();
+        store
+    }
+
+    /// A store with one run on a served model: two tasks of 15 requests
+    /// each (120 generated tokens in all), whose attempts made 4 (γ = 0)
+    /// and 16 (γ = 1) of them.
+    pub(crate) fn served_store() -> Store {
+        let usage = |requests: u64, generated_tokens: u64| ServerUsage {
+            requests,
+            prompt_tokens: 100 * requests,
+            cached_prompt_tokens: 40 * requests,
+            generated_tokens,
+        };
+        let attempt = |gamma: f32, usage: ServerUsage| Attempt {
+            label: format!("γ={gamma}"),
+            program: "def f(): pass".into(),
+            visible_passed: 0,
+            visible_total: 1,
+            gamma: Some(gamma),
+            wall_s: Some(2.0),
+            usage,
+        };
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store
+            .open_run(
+                &RunKey {
+                    dataset: "mbpp".into(),
+                    split: "validation".into(),
+                    method: "egcfg".into(),
+                    model: "served".into(),
+                    config: serde_json::json!({}),
+                },
+                "v",
+            )
+            .unwrap();
+        let attempts = [
+            vec![attempt(0.0, usage(4, 10)), attempt(1.0, usage(9, 40))],
+            vec![attempt(1.0, usage(7, 40))],
+        ];
+        for (i, attempts) in attempts.into_iter().enumerate() {
+            let mut served = result(&format!("Mbpp/51{i}"), true, 100);
+            served.solution.attempts = attempts;
+            served.solution.cost.usage = usage(15, 60);
+            store.record(run, &served).unwrap();
+        }
         store
     }
 

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use egcfg_engine::sampler::{argmax, Sampler, SamplerConfig};
 use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{Engine, EngineError, Logits, SeqInput, Sequence, Token};
+use egcfg_engine::{Engine, EngineError, Logits, SeqInput, Sequence, Token, Usage};
 use egcfg_task::Task;
 
 use crate::attempt_env::runnable_program;
@@ -94,6 +94,8 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
     let mut finished = Finished {
         attempts: Vec::new(),
         failures: Vec::new(),
+        // On the calling thread: the solve's clock reads it.
+        usage: Usage::default(),
     };
     let mut live: Vec<Live<'_>> = Vec::new();
     let mut next = 0;

@@ -21,7 +21,6 @@ pub mod schedule;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use egcfg_engine::Engine;
 use egcfg_task::Task;
@@ -31,7 +30,7 @@ use crate::config::PromptStyle;
 use crate::error::MethodError;
 use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
-use crate::outcome::{SolveCost, SolveOutcome};
+use crate::outcome::{SolveClock, SolveOutcome};
 use crate::progress::ProgressEvent;
 use crate::runner::CodeRunner;
 use crate::solve::{attempts_or_error, check_entry_point, render_heads};
@@ -53,7 +52,7 @@ pub fn sample(
     options: &SolveOptions,
     progress: &(dyn Fn(ProgressEvent) + Sync),
 ) -> Result<SolveOutcome, MethodError> {
-    let started = Instant::now();
+    let clock = SolveClock::start(engine.as_ref());
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
@@ -74,8 +73,12 @@ pub fn sample(
     });
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     drop(heads);
+    // Every answer decodes on this thread, in batched steps whose requests
+    // serve several answers at once: the clock's reading holds them all,
+    // and no answer's share can be told apart, so answers keep none.
+    let workers = finished.usage;
     let attempts = attempts_or_error(finished)?;
-    let cost = SolveCost::add_up(head_tokens, &attempts, started.elapsed().as_secs_f64());
+    let cost = clock.finish(engine, head_tokens, &attempts, workers);
     Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
 }
 
@@ -156,6 +159,13 @@ mod tests {
         assert!(both >= WRONG.len() / 2, "{both} two-answer steps");
         assert!(calls.iter().all(|c| c.len() <= 2));
         assert_eq!(engine.live(), 0, "every sequence is freed");
+        // Requests serve both answers at once: the task keeps them all,
+        // the answers none.
+        assert_eq!(out.cost.usage, engine.total_usage());
+        assert_eq!(out.cost.usage.prompt_tokens, out.cost.forward_tokens);
+        assert!(out.attempts.iter().all(|a| a.cost.usage.requests == 0));
+        // The process's CPU over the solve, as an EG-CFG solve keeps it.
+        assert!(out.cost.process_cpu_s > 0.0);
         assert_eq!(
             out.cost.forward_tokens,
             out.cost.head_prefill_tokens
