@@ -4,24 +4,20 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use egcfg_engine::served::ClientConfig;
-use egcfg_engine::{Engine, EngineConfig, LlamaEngine, ServedConfig, ServedEngine};
+use egcfg_engine::{Engine, EngineConfig, LlamaEngine, ServedConfig, ServedEngine, ServerKind};
 use egcfg_models::{FetchOptions, Models};
 
 use crate::flags::{EndpointKind, ModelArgs};
 
-/// The engine the flags name: the served model at `--endpoint`, or else the
-/// local model, resolved (fetching a known one on first use) and loaded with
-/// room for `n_seq_max` live sequences (for a solve,
+/// The engine the flags name: the model served at the `--endpoint`s, or
+/// else the local model, resolved (fetching a known one on first use) and
+/// loaded with room for `n_seq_max` live sequences (for a solve,
 /// [`egcfg_method::sequences_needed`]).
 pub fn engine(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<dyn Engine>> {
-    match &args.endpoint[..] {
-        [] => Ok(local(args, n_seq_max)?),
-        [endpoint] => served(args, endpoint),
-        several => bail!(
-            "{} endpoints were given, but egcfg uses one server so far; \
-             give one --endpoint",
-            several.len()
-        ),
+    if args.endpoint.is_empty() {
+        Ok(local(args, n_seq_max)?)
+    } else {
+        served(args)
     }
 }
 
@@ -43,21 +39,35 @@ fn local(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<LlamaEngine>> {
     Ok(Arc::new(engine))
 }
 
-/// The model served at `endpoint`.
-fn served(args: &ModelArgs, endpoint: &str) -> Result<Arc<dyn Engine>> {
+/// The model served at the `--endpoint`s.
+fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
+    let endpoints: Vec<String> = args
+        .endpoint
+        .iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if endpoints.is_empty() {
+        bail!("--endpoint names no URL; give one such as http://127.0.0.1:8080");
+    }
     let api_key = std::env::var(&args.api_key_env)
         .ok()
         .filter(|k| !k.is_empty());
+    let kind = match args.endpoint_kind {
+        EndpointKind::Auto => None,
+        EndpointKind::LlamaServer => Some(ServerKind::LlamaServer),
+        EndpointKind::OpenAi => Some(ServerKind::OpenAi),
+        EndpointKind::Sglang => Some(ServerKind::Sglang),
+    };
     let config = ServedConfig {
+        kind,
         client: ClientConfig {
             api_key,
             ..ClientConfig::default()
         },
-        ..ServedConfig::new(endpoint)
+        ..ServedConfig::several(&endpoints)
     };
-    let engine = match args.endpoint_kind {
-        EndpointKind::LlamaServer => ServedEngine::connect(config)
-            .with_context(|| format!("connecting to the llama-server at {endpoint}"))?,
-    };
+    let engine = ServedEngine::connect(config)
+        .with_context(|| format!("connecting to the model served at {}", endpoints.join(", ")))?;
     Ok(Arc::new(engine))
 }
