@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::answer::{ranked, Answer};
-use super::client::Client;
+use super::client::{clip, Client};
 use super::meter::Tokens;
 use super::protocol::Completion;
 use crate::api::{ContinueRequest, TokenLogprob};
@@ -27,12 +27,14 @@ pub(super) fn recognises(info: &Value) -> bool {
 pub(super) struct Facts {
     /// The model's name: the last part of its path.
     pub(super) name: String,
-    /// The longest sequence it takes (`max_model_len` of `/tokenize`).
+    /// The longest sequence it takes.
     pub(super) n_ctx: usize,
 }
 
 /// Reads the model's name from `/get_model_info` and its context from
-/// `/tokenize`.
+/// `/get_server_info`: the `--context-length` it was started with, or else
+/// the longest input its scheduler admits. (The `max_model_len` of
+/// `/tokenize` is the tokenizer's, often a placeholder, so it is not used.)
 pub(super) fn connect(client: &Client) -> Result<Facts, EngineError> {
     let info = client.get("/get_model_info")?;
     let path = Answer::new(client, "/get_model_info", SERVER).string(&info, "/model_path")?;
@@ -41,14 +43,20 @@ pub(super) fn connect(client: &Client) -> Result<Facts, EngineError> {
         .rsplit('/')
         .next()
         .unwrap_or(path);
-    let probe = client.post(
-        "/tokenize",
-        &json!({"prompt": "def", "add_special_tokens": false}),
-    )?;
-    let n_ctx = Answer::new(client, "/tokenize", SERVER).positive(&probe, "/max_model_len")?;
+    let server = client.get("/get_server_info")?;
+    let n_ctx = ["/context_length", "/max_req_input_len"]
+        .iter()
+        .find_map(|pointer| server.pointer(pointer).and_then(Value::as_u64))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| EngineError::Server {
+            endpoint: client.endpoint().to_string(),
+            reason: "/get_server_info names no context length (context_length or \
+                     max_req_input_len); start SGLang with --context-length N"
+                .into(),
+        })?;
     Ok(Facts {
         name: name.to_string(),
-        n_ctx,
+        n_ctx: n_ctx as usize,
     })
 }
 
@@ -65,7 +73,10 @@ pub(super) fn tokenize(client: &Client, text: &str) -> Result<Vec<Token>, Engine
 
 /// `/detokenize`.
 pub(super) fn detokenize(client: &Client, tokens: &[Token]) -> Result<String, EngineError> {
-    let value = client.post("/detokenize", &json!({ "tokens": tokens }))?;
+    let value = client.post(
+        "/detokenize",
+        &json!({"tokens": tokens, "skip_special_tokens": false}),
+    )?;
     Ok(Answer::new(client, "/detokenize", SERVER)
         .string(&value, "/text")?
         .to_string())
@@ -78,14 +89,22 @@ pub(super) fn apply_template(
     messages: &[ChatMessage],
     add_assistant_start: bool,
 ) -> Result<String, EngineError> {
-    let value = client.post(
-        "/tokenize",
-        &json!({
-            "messages": messages,
-            "add_generation_prompt": add_assistant_start,
-            "add_special_tokens": false,
-        }),
-    )?;
+    let body = json!({
+        "messages": messages,
+        "add_generation_prompt": add_assistant_start,
+        "add_special_tokens": false,
+    });
+    let value = client
+        .try_post("/tokenize", &body)?
+        .map_err(|refusal| EngineError::Server {
+            endpoint: client.endpoint().to_string(),
+            reason: format!(
+                "/tokenize refused a conversation (answered {}: {}); egcfg renders the chat \
+             template through it, which needs an SGLang whose /tokenize takes messages",
+                refusal.status,
+                clip(&refusal.text)
+            ),
+        })?;
     let answer = Answer::new(client, "/tokenize", SERVER);
     let tokens = answer.token_ids(answer.field(&value, "/tokens")?)?;
     detokenize(client, &tokens)

@@ -169,6 +169,8 @@ pub(super) struct Quirks {
     pub(super) short_top_lists: bool,
     /// Takes half a second to generate.
     pub(super) slow: bool,
+    /// `/tokenize` refuses conversations (an older SGLang).
+    pub(super) no_chat_tokenize: bool,
 }
 
 fn ids(value: &Value) -> Vec<Token> {
@@ -348,12 +350,32 @@ fn sglang_answer(log: &Log, quirks: Quirks, request: &Request) -> (u16, String) 
         "/get_model_info" => json!({
             "model_path": format!("/models/{}", quirks.name.unwrap_or("fake-coder")),
             "tokenizer_path": "/models/fake-coder", "is_generation": true}),
+        "/get_server_info" => json!({"model_path": "/models/fake-coder", "context_length": null,
+            "max_req_input_len": MAX_MODEL_LEN, "version": "0.5"}),
         "/v1/models" => json!({"object": "list", "data": [{"id": "fake-coder"}]}),
-        "/tokenize" => {
-            let tokens = tokenize_answer(body);
-            json!({"tokens": tokens, "count": tokens.len(), "max_model_len": MAX_MODEL_LEN})
+        "/tokenize" if quirks.no_chat_tokenize && body.get("messages").is_some() => {
+            return (
+                400,
+                r#"{"object":"error","message":"Field required: prompt"}"#.into(),
+            )
         }
-        "/detokenize" => json!({"text": detokenize(&ids(&body["tokens"]))}),
+        "/tokenize" => {
+            // The tokenizer's placeholder length, which is not the context.
+            let tokens = tokenize_answer(body);
+            serde_json::from_str(&format!(
+                r#"{{"tokens": {tokens:?}, "count": {}, "max_model_len": 1000000000000000019884624838656}}"#,
+                tokens.len()
+            ))
+            .unwrap()
+        }
+        "/detokenize" => {
+            // Special tokens are skipped unless asked not to be.
+            let tokens: Vec<Token> = ids(&body["tokens"])
+                .into_iter()
+                .filter(|&t| body["skip_special_tokens"] == json!(false) || t < IM_START)
+                .collect();
+            json!({"text": detokenize(&tokens)})
+        }
         "/generate" => {
             let batch = body["input_ids"][0].is_array();
             let prompts: Vec<Vec<Token>> = if batch {

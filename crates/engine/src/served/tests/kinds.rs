@@ -414,3 +414,21 @@ fn a_server_of_no_known_kind_is_named_with_what_to_do() {
     assert!(reason.contains("refused access (401)"), "{reason}");
     assert!(reason.contains("--api-key-env"), "{reason}");
 }
+
+#[test]
+fn an_sglang_that_cannot_render_conversations_says_so() {
+    let (url, _) = fake::sglang(Quirks {
+        no_chat_tokenize: true,
+        ..Quirks::default()
+    });
+    let (endpoint, reason) = server_error(ServedEngine::connect(fast(&[&url])));
+    assert_eq!(endpoint, url);
+    assert!(
+        reason.contains("/tokenize refused a conversation (answered 400"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("needs an SGLang whose /tokenize takes messages"),
+        "{reason}"
+    );
+}
