@@ -53,14 +53,8 @@ fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
     let api_key = std::env::var(&args.api_key_env)
         .ok()
         .filter(|k| !k.is_empty());
-    let kind = match args.endpoint_kind {
-        EndpointKind::Auto => None,
-        EndpointKind::LlamaServer => Some(ServerKind::LlamaServer),
-        EndpointKind::OpenAi => Some(ServerKind::OpenAi),
-        EndpointKind::Sglang => Some(ServerKind::Sglang),
-    };
     let config = ServedConfig {
-        kind,
+        kind: server_kind(args.endpoint_kind),
         client: ClientConfig {
             api_key,
             ..ClientConfig::default()
@@ -70,4 +64,56 @@ fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
     let engine = ServedEngine::connect(config)
         .with_context(|| format!("connecting to the model served at {}", endpoints.join(", ")))?;
     Ok(Arc::new(engine))
+}
+
+/// The server kind `--endpoint-kind` names, or `None` to detect it.
+fn server_kind(kind: EndpointKind) -> Option<ServerKind> {
+    match kind {
+        EndpointKind::Auto => None,
+        EndpointKind::LlamaServer => Some(ServerKind::LlamaServer),
+        EndpointKind::OpenAi => Some(ServerKind::OpenAi),
+        EndpointKind::Sglang => Some(ServerKind::Sglang),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::flags::{Cli, Command};
+
+    fn model_args(flags: &[&str]) -> ModelArgs {
+        let mut argv = vec!["egcfg", "solve", "task.toml"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Command::Solve(args) => args.model,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn endpoints_repeat_or_come_comma_separated() {
+        let args = model_args(&[
+            "--endpoint",
+            "http://a:1,http://b:2",
+            "--endpoint",
+            "http://c:3",
+        ]);
+        assert_eq!(args.endpoint, ["http://a:1", "http://b:2", "http://c:3"]);
+    }
+
+    #[test]
+    fn the_kind_is_detected_unless_named() {
+        let detected = model_args(&["--endpoint", "http://a:1"]).endpoint_kind;
+        assert_eq!(server_kind(detected), None);
+        for (name, kind) in [
+            ("llama-server", ServerKind::LlamaServer),
+            ("openai", ServerKind::OpenAi),
+            ("sglang", ServerKind::Sglang),
+        ] {
+            let args = model_args(&["--endpoint", "http://a:1", "--endpoint-kind", name]);
+            assert_eq!(server_kind(args.endpoint_kind), Some(kind), "{name}");
+        }
+    }
 }
