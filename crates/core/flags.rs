@@ -78,18 +78,18 @@ pub struct ModelArgs {
     )]
     pub ctx: u32,
 
-    /// Use the model an inference server hosts at this URL instead of
+    /// Use the model that inference servers host at these URLs instead of
     /// loading one (e.g. `http://127.0.0.1:8080`); `--model`, `--threads`
-    /// and `--ctx` are then ignored. Only one endpoint is supported so far.
+    /// and `--ctx` are then ignored. Repeat the flag or separate URLs by
+    /// commas to spread the work over several servers of the same model.
     #[arg(long, value_delimiter = ',', env = "EGCFG_ENDPOINT")]
     pub endpoint: Vec<String>,
 
-    /// The kind of server behind `--endpoint`; its `/props` must answer as
-    /// llama.cpp's llama-server does.
-    #[arg(long, value_enum, default_value_t = EndpointKind::LlamaServer)]
+    /// The kind of server behind `--endpoint`; `auto` asks each server.
+    #[arg(long, value_enum, default_value_t = EndpointKind::Auto)]
     pub endpoint_kind: EndpointKind,
 
-    /// The environment variable that holds the endpoint's API key, sent as
+    /// The environment variable that holds the endpoints' API key, sent as
     /// a bearer token when set.
     #[arg(long, default_value = "EGCFG_API_KEY")]
     pub api_key_env: String,
@@ -98,8 +98,15 @@ pub struct ModelArgs {
 /// The inference servers egcfg can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EndpointKind {
+    /// Detect the kind from what each server answers.
+    Auto,
     /// llama.cpp's `llama-server`.
     LlamaServer,
+    /// vLLM or another OpenAI-compatible server with vLLM's `/tokenize`.
+    #[value(name = "openai")]
+    OpenAi,
+    /// SGLang.
+    Sglang,
 }
 
 /// Flags of `egcfg solve`.

@@ -4,24 +4,20 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use egcfg_engine::served::ClientConfig;
-use egcfg_engine::{Engine, EngineConfig, LlamaEngine, ServedConfig, ServedEngine};
+use egcfg_engine::{Engine, EngineConfig, LlamaEngine, ServedConfig, ServedEngine, ServerKind};
 use egcfg_models::{FetchOptions, Models};
 
 use crate::flags::{EndpointKind, ModelArgs};
 
-/// The engine the flags name: the served model at `--endpoint`, or else the
-/// local model, resolved (fetching a known one on first use) and loaded with
-/// room for `n_seq_max` live sequences (for a solve,
+/// The engine the flags name: the model served at the `--endpoint`s, or
+/// else the local model, resolved (fetching a known one on first use) and
+/// loaded with room for `n_seq_max` live sequences (for a solve,
 /// [`egcfg_method::sequences_needed`]).
 pub fn engine(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<dyn Engine>> {
-    match &args.endpoint[..] {
-        [] => Ok(local(args, n_seq_max)?),
-        [endpoint] => served(args, endpoint),
-        several => bail!(
-            "{} endpoints were given, but egcfg uses one server so far; \
-             give one --endpoint",
-            several.len()
-        ),
+    if args.endpoint.is_empty() {
+        Ok(local(args, n_seq_max)?)
+    } else {
+        served(args)
     }
 }
 
@@ -43,21 +39,81 @@ fn local(args: &ModelArgs, n_seq_max: usize) -> Result<Arc<LlamaEngine>> {
     Ok(Arc::new(engine))
 }
 
-/// The model served at `endpoint`.
-fn served(args: &ModelArgs, endpoint: &str) -> Result<Arc<dyn Engine>> {
+/// The model served at the `--endpoint`s.
+fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
+    let endpoints: Vec<String> = args
+        .endpoint
+        .iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if endpoints.is_empty() {
+        bail!("--endpoint names no URL; give one such as http://127.0.0.1:8080");
+    }
     let api_key = std::env::var(&args.api_key_env)
         .ok()
         .filter(|k| !k.is_empty());
     let config = ServedConfig {
+        kind: server_kind(args.endpoint_kind),
         client: ClientConfig {
             api_key,
             ..ClientConfig::default()
         },
-        ..ServedConfig::new(endpoint)
+        ..ServedConfig::several(&endpoints)
     };
-    let engine = match args.endpoint_kind {
-        EndpointKind::LlamaServer => ServedEngine::connect(config)
-            .with_context(|| format!("connecting to the llama-server at {endpoint}"))?,
-    };
+    let engine = ServedEngine::connect(config)
+        .with_context(|| format!("connecting to the model served at {}", endpoints.join(", ")))?;
     Ok(Arc::new(engine))
+}
+
+/// The server kind `--endpoint-kind` names, or `None` to detect it.
+fn server_kind(kind: EndpointKind) -> Option<ServerKind> {
+    match kind {
+        EndpointKind::Auto => None,
+        EndpointKind::LlamaServer => Some(ServerKind::LlamaServer),
+        EndpointKind::OpenAi => Some(ServerKind::OpenAi),
+        EndpointKind::Sglang => Some(ServerKind::Sglang),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::flags::{Cli, Command};
+
+    fn model_args(flags: &[&str]) -> ModelArgs {
+        let mut argv = vec!["egcfg", "solve", "task.toml"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Command::Solve(args) => args.model,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn endpoints_repeat_or_come_comma_separated() {
+        let args = model_args(&[
+            "--endpoint",
+            "http://a:1,http://b:2",
+            "--endpoint",
+            "http://c:3",
+        ]);
+        assert_eq!(args.endpoint, ["http://a:1", "http://b:2", "http://c:3"]);
+    }
+
+    #[test]
+    fn the_kind_is_detected_unless_named() {
+        let detected = model_args(&["--endpoint", "http://a:1"]).endpoint_kind;
+        assert_eq!(server_kind(detected), None);
+        for (name, kind) in [
+            ("llama-server", ServerKind::LlamaServer),
+            ("openai", ServerKind::OpenAi),
+            ("sglang", ServerKind::Sglang),
+        ] {
+            let args = model_args(&["--endpoint", "http://a:1", "--endpoint-kind", name]);
+            assert_eq!(server_kind(args.endpoint_kind), Some(kind), "{name}");
+        }
+    }
 }

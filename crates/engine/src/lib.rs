@@ -65,4 +65,4 @@ pub use api::{
 pub use llama::{EngineConfig, EngineStats, LlamaEngine, ThreadPolicy};
 pub use sequence::Sequence;
 #[cfg(feature = "served")]
-pub use served::{ServedConfig, ServedEngine};
+pub use served::{ServedConfig, ServedEngine, ServerKind};

@@ -14,7 +14,7 @@ use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::served::ClientConfig;
 use egcfg_engine::{
     top_k_logprobs, ContinueRequest, ContinueStop, Engine, EngineConfig, EngineError, LlamaEngine,
-    SeqInput, ServedConfig, ServedEngine, Token,
+    SeqInput, ServedConfig, ServedEngine, ServerKind, Token, TokenLogprob,
 };
 
 fn fixture() -> PathBuf {
@@ -274,4 +274,106 @@ fn a_server_killed_mid_run_is_a_clear_error_naming_it() {
     assert_eq!(endpoint, server.url);
     assert!(reason.contains("is the server running?"), "{reason}");
     assert!(reason.contains("gave up after 2 retries"), "{reason}");
+}
+
+/// The top-`k` list after `tokens`, from a fresh sequence.
+fn top_after(served: &ServedEngine, tokens: &[Token], k: usize) -> Vec<TokenLogprob> {
+    let seq = served.new_sequence().unwrap();
+    let list = served
+        .decode_top_k(
+            &[SeqInput {
+                seq,
+                tokens: tokens.to_vec(),
+            }],
+            k,
+        )
+        .unwrap()
+        .remove(0);
+    served.free(seq);
+    list
+}
+
+/// Two top lists of the same distribution: the same leading ids, and
+/// log-probabilities that differ only by the batch's rounding.
+fn assert_same_list(got: &[TokenLogprob], expected: &[TokenLogprob], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}");
+    let ids = |l: &[TokenLogprob]| l.iter().map(|e| e.token).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&got[..3]),
+        ids(&expected[..3]),
+        "{what}: {got:?}\n{expected:?}"
+    );
+    for e in &expected[..3] {
+        let g = got.iter().find(|g| g.token == e.token).unwrap();
+        assert!(
+            (g.logprob - e.logprob).abs() < 0.01,
+            "{what}: {g:?} vs {e:?}"
+        );
+    }
+}
+
+#[test]
+fn continuation_top_lists_and_scores_agree_with_decode_top_k() {
+    let Some(server) = start_server() else { return };
+    let served = connect(&server);
+    assert_eq!(served.kind(), ServerKind::LlamaServer, "detected");
+    assert!(
+        !served.scores_in_one_pass(),
+        "llama-server scores token by token"
+    );
+    let tokens = prompt(&served);
+    let request = ContinueRequest {
+        max_tokens: 8,
+        stop_at_newline: false,
+        sampling: SamplerConfig::GREEDY,
+        n: 1,
+        logprobs: 5,
+    };
+    let s = served.new_sequence().unwrap();
+    let line = served
+        .continue_sequence(s, &tokens, &request)
+        .unwrap()
+        .remove(0);
+    assert_eq!(line.top.len(), line.tokens.len(), "one list per token");
+    for (i, top) in line.top.iter().enumerate() {
+        let prefix = [&tokens[..], &line.tokens[..i]].concat();
+        assert_same_list(top, &top_after(&served, &prefix, 5), &format!("token {i}"));
+        assert_eq!(top[0].token, line.tokens[i], "greedy takes the top token");
+    }
+    // Scoring the line gives, after each of its tokens, the list the next
+    // token was drawn from.
+    let scores = served.score_tokens(s, &line.tokens, 5).unwrap();
+    assert_eq!(scores.len(), line.tokens.len());
+    for (i, list) in scores.iter().enumerate() {
+        let prefix = [&tokens[..], &line.tokens[..=i]].concat();
+        assert_eq!(list.to_vec(), top_after(&served, &prefix, 5), "score {i}");
+        if let Some(next) = line.top.get(i + 1) {
+            assert_same_list(list, next, &format!("score {i} vs the next token's list"));
+        }
+    }
+    assert_eq!(
+        served.tokens(s).unwrap(),
+        tokens,
+        "scoring leaves seq as it was"
+    );
+}
+
+#[test]
+fn usage_counts_what_llama_server_reports() {
+    let Some(server) = start_server() else { return };
+    let served = connect(&server);
+    let tokens = prompt(&served);
+    let start = served.thread_usage();
+    top_after(&served, &tokens, 3);
+    top_after(&served, &tokens, 3);
+    let spent = served.thread_usage().since(&start);
+    assert_eq!(spent.requests, 2);
+    assert_eq!(spent.prompt_tokens, 2 * tokens.len() as u64);
+    assert_eq!(spent.generated_tokens, 2);
+    // The second request finds the whole prompt but its last token in the
+    // slot's cache (the server recomputes at least one).
+    assert!(
+        spent.cached_prompt_tokens >= tokens.len() as u64 - 1,
+        "{spent:?}"
+    );
 }

@@ -3,13 +3,18 @@
 //! Every failure comes back as [`EngineError::Server`] naming the server and
 //! saying what to check: an unreachable or dying server (after retries with
 //! exponential backoff), one that stalls past the timeout, one that answers
-//! with an error status, and one whose answer is not JSON.
+//! with an error status, and one whose answer is not JSON. Every attempt
+//! counts as a request of the calling thread ([`Meter`]), and the requests
+//! waiting for an answer are the server's load, by which requests are routed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::meter::Meter;
 use crate::EngineError;
 
 /// How patiently a [`Client`] talks to its server.
@@ -44,6 +49,18 @@ pub(crate) struct Client {
     endpoint: String,
     agent: ureq::Agent,
     config: ClientConfig,
+    meter: Arc<Meter>,
+    in_flight: AtomicUsize,
+}
+
+/// An answer that is not a success: its status and body, for a caller that
+/// tells a refusal it expects (an unknown path while detecting the kind, a
+/// capped request) from a failure.
+pub(crate) struct Refusal {
+    /// The HTTP status (4xx).
+    pub(crate) status: u16,
+    /// The body, as text.
+    pub(crate) text: String,
 }
 
 /// What one attempt at a request came to.
@@ -56,8 +73,8 @@ enum Failure {
 
 impl Client {
     /// A client of the server at `endpoint` (its base URL; a trailing `/`
-    /// is dropped).
-    pub(crate) fn new(endpoint: &str, config: ClientConfig) -> Self {
+    /// is dropped) whose requests count on `meter`.
+    pub(crate) fn new(endpoint: &str, config: ClientConfig, meter: Arc<Meter>) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
@@ -67,7 +84,19 @@ impl Client {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             agent,
             config,
+            meter,
+            in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Requests sent and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Where the calling thread's spending is counted.
+    pub(crate) fn meter(&self) -> &Meter {
+        &self.meter
     }
 
     /// The server's base URL.
@@ -77,6 +106,18 @@ impl Client {
 
     /// `GET path`, parsed as JSON.
     pub(crate) fn get(&self, path: &str) -> Result<Value, EngineError> {
+        self.try_get(path)?
+            .map_err(|refusal| self.refused(path, refusal))
+    }
+
+    /// `POST path` with a JSON `body`, the answer parsed as JSON.
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
+        self.try_post(path, body)?
+            .map_err(|refusal| self.refused(path, refusal))
+    }
+
+    /// Like [`Client::get`], but a 4xx answer comes back as a [`Refusal`].
+    pub(crate) fn try_get(&self, path: &str) -> Result<Result<Value, Refusal>, EngineError> {
         self.with_retries(path, || {
             let mut request = self.agent.get(format!("{}{path}", self.endpoint));
             if let Some(key) = &self.config.api_key {
@@ -86,8 +127,12 @@ impl Client {
         })
     }
 
-    /// `POST path` with a JSON `body`, the answer parsed as JSON.
-    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value, EngineError> {
+    /// Like [`Client::post`], but a 4xx answer comes back as a [`Refusal`].
+    pub(crate) fn try_post(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<Result<Value, Refusal>, EngineError> {
         let body = body.to_string();
         self.with_retries(path, || {
             let mut request = self
@@ -101,18 +146,35 @@ impl Client {
         })
     }
 
+    /// A refusal as the error of a request that had to succeed.
+    fn refused(&self, path: &str, refusal: Refusal) -> EngineError {
+        EngineError::Server {
+            endpoint: self.endpoint.clone(),
+            reason: format!(
+                "{path}: answered {}: {}; check that {} is a server of the kind given",
+                refusal.status,
+                clip(&refusal.text),
+                self.endpoint
+            ),
+        }
+    }
+
     /// Sends with `send` until it succeeds, fails for good, or the retries
     /// are spent.
     fn with_retries(
         &self,
         path: &str,
         send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<Result<Value, Refusal>, EngineError> {
         let mut backoff = self.config.first_backoff;
         let mut attempt = 0;
         loop {
-            let failure = match self.once(path, send()) {
-                Ok(value) => return Ok(value),
+            self.meter.count_request();
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            let answer = self.once(path, send());
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let failure = match answer {
+                Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
             let reason = match failure {
@@ -140,7 +202,7 @@ impl Client {
         &self,
         path: &str,
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Result<Value, Refusal>, Failure> {
         let mut response = sent.map_err(|e| self.transport_failure(e))?;
         let status = response.status();
         let text = response
@@ -154,13 +216,12 @@ impl Client {
             )));
         }
         if !status.is_success() {
-            return Err(Failure::Final(format!(
-                "answered {status}: {}; check that {} is a server of the kind given",
-                clip(&text),
-                self.endpoint
-            )));
+            return Ok(Err(Refusal {
+                status: status.as_u16(),
+                text,
+            }));
         }
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_str(&text).map(Ok).map_err(|e| {
             Failure::Final(format!(
                 "the answer to {path} is not valid JSON ({e}): {}",
                 clip(&text)
@@ -188,7 +249,7 @@ impl Client {
 }
 
 /// At most 200 characters of an answer, for error messages.
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     match text.char_indices().nth(200) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),

@@ -1,35 +1,36 @@
-//! llama-server's HTTP API: the requests egcfg sends and what it reads back.
-//!
-//! Every answer is checked against what the API promises (fields present,
-//! of the right type, ids inside the vocabulary), so a misbehaving server
-//! gives a clear [`EngineError::Server`] rather than a wrong token.
+//! llama.cpp's `llama-server`: the requests egcfg sends and what it reads
+//! back. Prompts go to `/completion` as token ids with `cache_prompt`, so
+//! the slot's cache serves the shared prefix; `n_probs` gives the top-k of
+//! each generated token. The server cannot score prompt tokens, so
+//! verifying a line costs one request per token.
 
 use serde_json::{json, Value};
 
+use super::answer::{ranked, Answer};
 use super::client::Client;
+use super::meter::Tokens;
+use super::protocol::Completion;
 use crate::api::{ContinueRequest, TokenLogprob};
 use crate::{ChatMessage, EngineError, ModelInfo, Token};
+
+const SERVER: &str = "a llama-server";
+
+/// Whether the answer to `GET /props` is llama-server's.
+pub(super) fn recognises(props: &Value) -> bool {
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .is_some()
+}
 
 /// The model's facts from `/props` (context, template, EOS) and
 /// `/v1/models` (vocabulary size).
 pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
     let props = client.get("/props")?;
-    let n_ctx = field(
-        client,
-        &props,
-        "/props",
-        "/default_generation_settings/n_ctx",
-    )?
-    .as_u64()
-    .filter(|&n| n > 0)
-    .ok_or_else(|| malformed(client, "/props", "n_ctx is not a positive integer"))?
-        as usize;
+    let answer = Answer::new(client, "/props", SERVER);
+    let n_ctx = answer.positive(&props, "/default_generation_settings/n_ctx")?;
     let models = client.get("/v1/models")?;
-    let n_vocab = field(client, &models, "/v1/models", "/data/0/meta/n_vocab")?
-        .as_u64()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| malformed(client, "/v1/models", "n_vocab is not a positive integer"))?
-        as usize;
+    let n_vocab =
+        Answer::new(client, "/v1/models", SERVER).positive(&models, "/data/0/meta/n_vocab")?;
     let name = props
         .get("model_alias")
         .and_then(Value::as_str)
@@ -62,24 +63,20 @@ pub(super) fn tokenize(
     text: &str,
     parse_special: bool,
 ) -> Result<Vec<Token>, EngineError> {
-    let answer = client.post(
+    let value = client.post(
         "/tokenize",
         &json!({"content": text, "add_special": false, "parse_special": parse_special}),
     )?;
-    token_ids(
-        client,
-        "/tokenize",
-        field(client, &answer, "/tokenize", "/tokens")?,
-    )
+    let answer = Answer::new(client, "/tokenize", SERVER);
+    answer.token_ids(answer.field(&value, "/tokens")?)
 }
 
 /// `/detokenize`.
 pub(super) fn detokenize(client: &Client, tokens: &[Token]) -> Result<String, EngineError> {
-    let answer = client.post("/detokenize", &json!({ "tokens": tokens }))?;
-    field(client, &answer, "/detokenize", "/content")?
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| malformed(client, "/detokenize", "content is not a string"))
+    let value = client.post("/detokenize", &json!({ "tokens": tokens }))?;
+    Ok(Answer::new(client, "/detokenize", SERVER)
+        .string(&value, "/content")?
+        .to_string())
 }
 
 /// `/apply-template`: the conversation rendered by the model's template.
@@ -88,14 +85,13 @@ pub(super) fn apply_template(
     messages: &[ChatMessage],
     add_assistant_start: bool,
 ) -> Result<String, EngineError> {
-    let answer = client.post(
+    let value = client.post(
         "/apply-template",
         &json!({"messages": messages, "add_generation_prompt": add_assistant_start}),
     )?;
-    field(client, &answer, "/apply-template", "/prompt")?
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| malformed(client, "/apply-template", "prompt is not a string"))
+    Ok(Answer::new(client, "/apply-template", SERVER)
+        .string(&value, "/prompt")?
+        .to_string())
 }
 
 /// The top-`k` next tokens after `prompt`: a one-token greedy completion
@@ -105,7 +101,7 @@ pub(super) fn next_top_k(
     prompt: &[Token],
     k: usize,
 ) -> Result<Vec<TokenLogprob>, EngineError> {
-    let answer = client.post(
+    let value = client.post(
         "/completion",
         &json!({
             "prompt": prompt,
@@ -116,60 +112,35 @@ pub(super) fn next_top_k(
             "post_sampling_probs": false,
         }),
     )?;
-    let list = field(
-        client,
+    let answer = Answer::new(client, "/completion", SERVER);
+    count_tokens(client, prompt, std::slice::from_ref(&value));
+    top_list(
         &answer,
-        "/completion",
-        "/completion_probabilities/0/top_logprobs",
-    )?;
-    top_list(client, list)
+        answer.field(&value, "/completion_probabilities/0/top_logprobs")?,
+        k,
+    )
 }
 
 /// A `top_logprobs` list as [`TokenLogprob`]s, most likely first.
-fn top_list(client: &Client, list: &Value) -> Result<Vec<TokenLogprob>, EngineError> {
+fn top_list(answer: &Answer, list: &Value, k: usize) -> Result<Vec<TokenLogprob>, EngineError> {
     let list = list
         .as_array()
         .filter(|list| !list.is_empty())
-        .ok_or_else(|| {
-            malformed(
-                client,
-                "/completion",
-                "top_logprobs is not a non-empty list",
-            )
-        })?;
-    let mut top: Vec<TokenLogprob> = list
+        .ok_or_else(|| answer.malformed("top_logprobs is not a non-empty list"))?;
+    let top = list
         .iter()
         .map(|entry| {
-            let token = entry.get("id").and_then(Value::as_i64);
-            let logprob = entry.get("logprob").and_then(Value::as_f64);
-            match (token, logprob) {
-                (Some(token), Some(logprob)) if logprob <= 0.0 => Ok(TokenLogprob {
-                    token: token_id(client, "/completion", token)?,
-                    logprob: logprob as f32,
-                }),
-                _ => Err(malformed(
-                    client,
-                    "/completion",
-                    "a top_logprobs entry lacks an integer id or a log-probability <= 0",
-                )),
-            }
+            let token = entry
+                .get("id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| answer.malformed("a top_logprobs entry lacks an integer id"))?;
+            Ok(TokenLogprob {
+                token: answer.token_id(token)?,
+                logprob: answer.logprob(entry.get("logprob"))?,
+            })
         })
-        .collect::<Result<_, _>>()?;
-    top.sort_by(|a, b| b.logprob.total_cmp(&a.logprob).then(a.token.cmp(&b.token)));
-    Ok(top)
-}
-
-/// One completion as the server reported it.
-pub(super) struct Completion {
-    /// The generated ids, the one that met a stop included.
-    pub(super) tokens: Vec<Token>,
-    /// Whether it ended on an end-of-generation token.
-    pub(super) eos: bool,
-    /// The exact bytes of the generated tokens the answer spelled out.
-    pub(super) pieces: Vec<(Token, Vec<u8>)>,
-    /// For each spelled-out token, the top of the distribution it came
-    /// from, when the request asked for more than one entry.
-    pub(super) top: Vec<Vec<TokenLogprob>>,
+        .collect::<Result<_, EngineError>>()?;
+    Ok(ranked(top, k))
 }
 
 /// Continues `prompt` as `request` says, in one `/completion` request
@@ -201,37 +172,60 @@ pub(super) fn complete(
     if request.n > 1 {
         body["n_cmpl"] = json!(request.n);
     }
-    let answer = client.post("/completion", &body)?;
-    let answers = match answer {
+    let value = client.post("/completion", &body)?;
+    let answers = match value {
         Value::Array(list) => list,
         one => vec![one],
     };
+    let answer = Answer::new(client, "/completion", SERVER);
     if answers.len() != request.n {
-        return Err(malformed(
-            client,
-            "/completion",
-            &format!("asked for {} completions, got {}", request.n, answers.len()),
-        ));
+        return Err(answer.malformed(&format!(
+            "asked for {} completions, got {}",
+            request.n,
+            answers.len()
+        )));
     }
+    count_tokens(client, prompt, &answers);
     answers
         .iter()
-        .map(|answer| one_completion(client, answer, request.logprobs > 0))
+        .map(|value| one_completion(&answer, value, request.logprobs))
         .collect()
 }
 
-fn one_completion(
-    client: &Client,
-    answer: &Value,
-    want_top: bool,
-) -> Result<Completion, EngineError> {
-    let path = "/completion";
-    let tokens = token_ids(client, path, field(client, answer, path, "/tokens")?)?;
+/// Counts what answers to one request of `prompt` cost. The samples of one
+/// request share the prompt's processing; each reports the prompt tokens
+/// its slot took from the cache (`timings.cache_n`).
+fn count_tokens(client: &Client, prompt: &[Token], answers: &[Value]) {
+    let number = |value: &Value, pointer: &str| value.pointer(pointer).and_then(Value::as_u64);
+    let generated = answers
+        .iter()
+        .map(|a| {
+            number(a, "/tokens_predicted")
+                .or_else(|| {
+                    a.get("tokens")
+                        .and_then(Value::as_array)
+                        .map(|t| t.len() as u64)
+                })
+                .unwrap_or(0)
+        })
+        .sum();
+    let cached = answers
+        .first()
+        .and_then(|a| number(a, "/timings/cache_n"))
+        .unwrap_or(0);
+    client.meter().count_tokens(Tokens {
+        prompt: prompt.len() as u64,
+        cached: cached.min(prompt.len() as u64),
+        generated,
+    });
+}
+
+fn one_completion(answer: &Answer, value: &Value, k: usize) -> Result<Completion, EngineError> {
+    let tokens = answer.token_ids(answer.field(value, "/tokens")?)?;
     // Left out when no token was spelled out (the first one met a stop).
-    let probs = match answer.get("completion_probabilities") {
-        None => &Vec::new(),
-        Some(list) => list
-            .as_array()
-            .ok_or_else(|| malformed(client, path, "completion_probabilities is not a list"))?,
+    let probs = match value.get("completion_probabilities") {
+        None => &[][..],
+        Some(_) => answer.list(value, "/completion_probabilities")?,
     };
     // The entries are not aligned with `tokens`: the server leaves out
     // tokens whose text is an incomplete UTF-8 character. Each entry still
@@ -239,16 +233,16 @@ fn one_completion(
     let mut pieces = Vec::with_capacity(probs.len());
     let mut top = Vec::new();
     for entry in probs {
-        if want_top {
+        if k > 0 {
             let list = entry
                 .get("top_logprobs")
-                .ok_or_else(|| malformed(client, path, "a generated token has no top_logprobs"))?;
-            top.push(top_list(client, list)?);
+                .ok_or_else(|| answer.malformed("a generated token has no top_logprobs"))?;
+            top.push(top_list(answer, list, k)?);
         }
         let token = entry
             .get("id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| malformed(client, path, "a generated token has no id"))?;
+            .ok_or_else(|| answer.malformed("a generated token has no id"))?;
         let bytes = entry
             .get("bytes")
             .and_then(Value::as_array)
@@ -257,56 +251,18 @@ fn one_completion(
                     .map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()))
                     .collect::<Option<Vec<u8>>>()
             })
-            .ok_or_else(|| malformed(client, path, "a generated token has no bytes"))?;
-        pieces.push((token_id(client, path, token)?, bytes));
+            .ok_or_else(|| answer.malformed("a generated token has no bytes"))?;
+        pieces.push((answer.token_id(token)?, bytes));
     }
-    let eos = answer.get("stop_type").and_then(Value::as_str) == Some("eos");
+    // Only when every token was spelled out do the lists describe them all.
+    if top.len() != tokens.len() {
+        top.clear();
+    }
+    let eos = value.get("stop_type").and_then(Value::as_str) == Some("eos");
     Ok(Completion {
         tokens,
         eos,
         pieces,
         top,
     })
-}
-
-/// The value at JSON `pointer` in `answer`, or a clear error.
-fn field<'a>(
-    client: &Client,
-    answer: &'a Value,
-    path: &str,
-    pointer: &str,
-) -> Result<&'a Value, EngineError> {
-    answer
-        .pointer(pointer)
-        .ok_or_else(|| malformed(client, path, &format!("the answer has no {pointer}")))
-}
-
-/// A list of token ids.
-fn token_ids(client: &Client, path: &str, value: &Value) -> Result<Vec<Token>, EngineError> {
-    value
-        .as_array()
-        .ok_or_else(|| malformed(client, path, "tokens is not a list"))?
-        .iter()
-        .map(|v| {
-            v.as_i64()
-                .ok_or_else(|| malformed(client, path, "a token id is not an integer"))
-                .and_then(|id| token_id(client, path, id))
-        })
-        .collect()
-}
-
-fn token_id(client: &Client, path: &str, id: i64) -> Result<Token, EngineError> {
-    Token::try_from(id)
-        .ok()
-        .filter(|&t| t >= 0)
-        .ok_or_else(|| malformed(client, path, &format!("token id {id} is out of range")))
-}
-
-fn malformed(client: &Client, path: &str, what: &str) -> EngineError {
-    EngineError::Server {
-        endpoint: client.endpoint().to_string(),
-        reason: format!(
-            "{path}: malformed answer ({what}); is this a llama-server of a compatible version?"
-        ),
-    }
 }

@@ -1,48 +1,74 @@
-//! A model behind an inference server, as an [`Engine`].
+//! A model behind one or more inference servers, as an [`Engine`].
 //!
-//! The server is llama.cpp's `llama-server`. Sequences live here, on the
-//! client, as token-id vectors: a fork is a clone, a truncation a cut, and
-//! every request sends the whole sequence as ids (with `cache_prompt`, so the
-//! server's prefix cache makes that cheap), so the server never re-tokenises
-//! text the decoder chose. The tokenizer, detokenizer and chat template are
-//! the server's own (`/tokenize`, `/detokenize`, `/apply-template`), and
-//! `/props` and `/v1/models` give the model's facts.
+//! Three kinds of server are spoken to, each in its own module behind
+//! [`protocol::Protocol`]: llama.cpp's `llama-server`, vLLM and other
+//! OpenAI-compatible servers (`openai`), and SGLang (`sglang`). The kind is
+//! given or detected ([`ServerKind`]). Sequences live here, on the client,
+//! as token-id vectors: a fork is a clone, a truncation a cut, and every
+//! request sends the whole sequence as ids (the server's prefix cache makes
+//! that cheap), so the server never re-tokenises text the decoder chose.
+//! The tokenizer, detokenizer and chat template are the server's own.
 //!
-//! A server returns only the top-k log-probabilities of the next token
-//! (`n_probs`), so [`Engine::decode`] is refused with
-//! [`EngineError::Unsupported`]; decoders use [`Engine::decode_top_k`] and
-//! [`Engine::continue_sequence`] (one request per line), and
-//! [`Engine::top_k_limit`] tells them so.
+//! Several servers of the same model share the load ([`pool`]): each
+//! request goes to one of them, a thread's work to the one it was pinned to
+//! by [`Engine::start_work`]. What the requests cost is counted per calling
+//! thread ([`Engine::thread_usage`]).
+//!
+//! A server returns only the top-k log-probabilities of the next token, so
+//! [`Engine::decode`] is refused with [`EngineError::Unsupported`];
+//! decoders use [`Engine::decode_top_k`], [`Engine::continue_sequence`]
+//! (one request per line) and [`Engine::score_tokens`] (one request per
+//! line where the server scores prompt tokens), and [`Engine::top_k_limit`]
+//! tells them so.
 
+mod answer;
 mod client;
 mod llama_server;
+mod meter;
+mod openai;
+mod pool;
+mod protocol;
+mod sglang;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use client::ClientConfig;
+pub use protocol::ServerKind;
 
-use crate::api::{Continuation, ContinueRequest, ContinueStop, TokenLogprob};
+use crate::api::{Continuation, ContinueRequest, ContinueStop, TokenLogprob, Usage};
 use crate::{ChatMessage, Engine, EngineError, Logits, ModelInfo, SeqId, SeqInput, Token};
 use client::Client;
+use meter::Meter;
+use pool::{Pool, Server};
+use protocol::Protocol;
 
 /// How to reach a served model.
 #[derive(Debug, Clone)]
 pub struct ServedConfig {
-    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
-    pub endpoint: String,
+    /// The servers' base URLs, e.g. `http://127.0.0.1:8080`: at least one,
+    /// all serving the same model.
+    pub endpoints: Vec<String>,
+    /// The kind of server, or `None` to detect it.
+    pub kind: Option<ServerKind>,
     /// Timeouts, retries and the API key.
     pub client: ClientConfig,
-    /// The `k` of every top-k request. llama-server returns as many as
-    /// asked; more costs a little time per token.
+    /// The `k` of every top-k request, lowered to what the servers give
+    /// (vLLM's `--max-logprobs`). More costs a little time per token.
     pub top_k: usize,
 }
 
 impl ServedConfig {
-    /// The defaults for the server at `endpoint`.
+    /// The defaults for the server at `endpoint`, its kind detected.
     pub fn new(endpoint: impl Into<String>) -> Self {
+        ServedConfig::several([endpoint])
+    }
+
+    /// The defaults for the servers at `endpoints`, their kind detected.
+    pub fn several(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
         ServedConfig {
-            endpoint: endpoint.into(),
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            kind: None,
             client: ClientConfig::default(),
             top_k: DEFAULT_TOP_K,
         }
@@ -54,9 +80,13 @@ impl ServedConfig {
 /// lists, cheap for the server.
 pub const DEFAULT_TOP_K: usize = 64;
 
+/// Text whose tokenization every server of one engine must agree on.
+const PROBE: &str = "def f(x):\n    return x  # é ✓\n";
+
 /// A served model (see the module documentation).
 pub struct ServedEngine {
-    client: Client,
+    pool: Arc<Pool>,
+    meter: Arc<Meter>,
     info: ModelInfo,
     top_k: usize,
     sequences: Mutex<Sequences>,
@@ -75,30 +105,66 @@ struct Sequences {
 }
 
 impl ServedEngine {
-    /// Connects to the llama-server at `config.endpoint` and reads the
-    /// model's facts; fails with a clear error when nothing answers there or
-    /// the answer is not llama-server's.
+    /// Connects to every server in `config.endpoints`, finds or checks its
+    /// kind, and reads the model's facts; fails with a clear error naming
+    /// the server when nothing answers there, the answer is not of a known
+    /// kind, or the servers do not serve the same model.
     pub fn connect(config: ServedConfig) -> Result<Self, EngineError> {
         if config.top_k == 0 {
             return Err(EngineError::InvalidConfig(
                 "the top-k of a served model must be at least 1".into(),
             ));
         }
-        let client = Client::new(&config.endpoint, config.client);
-        let info = llama_server::model_info(&client)?;
-        tracing::info!(endpoint = client.endpoint(), model = %info.name, n_ctx = info.n_ctx, "connected to llama-server");
+        if config.endpoints.is_empty() {
+            return Err(EngineError::InvalidConfig(
+                "a served model needs at least one endpoint".into(),
+            ));
+        }
+        let meter = Arc::new(Meter::default());
+        let mut servers: Vec<Server> = Vec::with_capacity(config.endpoints.len());
+        let mut info: Option<ModelInfo> = None;
+        let mut top_k = config.top_k;
+        for endpoint in &config.endpoints {
+            let client = Client::new(endpoint, config.client.clone(), meter.clone());
+            let kind = match config.kind {
+                Some(kind) => kind,
+                None => ServerKind::detect(&client)?,
+            };
+            let (protocol, facts, cap) = Protocol::connect(kind, &client, config.top_k)?;
+            let server = Server::new(client, protocol);
+            tracing::info!(endpoint, %kind, model = %facts.name, n_ctx = facts.n_ctx, top_k = cap, "connected");
+            top_k = top_k.min(cap);
+            match &mut info {
+                None => info = Some(facts),
+                Some(first) => {
+                    same_model(&servers[0], first, &server, &facts)?;
+                    first.n_ctx = first.n_ctx.min(facts.n_ctx);
+                }
+            }
+            servers.push(server);
+        }
         Ok(ServedEngine {
-            client,
-            info,
-            top_k: config.top_k,
+            pool: Pool::new(servers),
+            meter,
+            info: info.expect("at least one endpoint"),
+            top_k,
             sequences: Mutex::new(Sequences::default()),
             token_bytes: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The server's base URL.
-    pub fn endpoint(&self) -> &str {
-        self.client.endpoint()
+    /// The servers' base URLs.
+    pub fn endpoints(&self) -> Vec<&str> {
+        self.pool
+            .servers()
+            .iter()
+            .map(|server| server.client.endpoint())
+            .collect()
+    }
+
+    /// The kind of the servers.
+    pub fn kind(&self) -> ServerKind {
+        self.pool.servers()[0].protocol.kind()
     }
 
     /// The tokens `seq` holds.
@@ -143,13 +209,63 @@ impl ServedEngine {
     }
 }
 
+/// Checks that `server` serves the model `first` does: the same kind of
+/// server, model name, vocabulary, end-of-generation tokens and
+/// tokenization of [`PROBE`].
+fn same_model(
+    first: &Server,
+    first_info: &ModelInfo,
+    server: &Server,
+    info: &ModelInfo,
+) -> Result<(), EngineError> {
+    let differ = |what: String| EngineError::Server {
+        endpoint: server.client.endpoint().to_string(),
+        reason: format!(
+            "{what}; every --endpoint must serve the same model from the same kind of server"
+        ),
+    };
+    let (kind, first_kind) = (server.protocol.kind(), first.protocol.kind());
+    if kind != first_kind {
+        return Err(differ(format!(
+            "is a server of kind {kind} but {} is of kind {first_kind}",
+            first.client.endpoint()
+        )));
+    }
+    if (&info.name, info.n_vocab, &info.eos_tokens)
+        != (&first_info.name, first_info.n_vocab, &first_info.eos_tokens)
+    {
+        return Err(differ(format!(
+            "serves {:?} (vocabulary {}, end tokens {:?}) but {} serves {:?} (vocabulary {}, end tokens {:?})",
+            info.name,
+            info.n_vocab,
+            info.eos_tokens,
+            first.client.endpoint(),
+            first_info.name,
+            first_info.n_vocab,
+            first_info.eos_tokens
+        )));
+    }
+    let probe = server.protocol.tokenize(&server.client, PROBE, false)?;
+    let first_probe = first.protocol.tokenize(&first.client, PROBE, false)?;
+    if probe != first_probe {
+        return Err(differ(format!(
+            "tokenizes {PROBE:?} as {probe:?} but {} as {first_probe:?}",
+            first.client.endpoint()
+        )));
+    }
+    Ok(())
+}
+
 impl Engine for ServedEngine {
     fn info(&self) -> &ModelInfo {
         &self.info
     }
 
     fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError> {
-        llama_server::tokenize(&self.client, text, parse_special)
+        let server = self.pool.pick();
+        server
+            .protocol
+            .tokenize(&server.client, text, parse_special)
     }
 
     fn token_bytes(&self, token: Token) -> Result<Vec<u8>, EngineError> {
@@ -161,7 +277,11 @@ impl Engine for ServedEngine {
         {
             return Ok(bytes.clone());
         }
-        let bytes = llama_server::detokenize(&self.client, &[token])?.into_bytes();
+        let server = self.pool.pick();
+        let bytes = server
+            .protocol
+            .detokenize(&server.client, &[token])?
+            .into_bytes();
         self.remember_bytes([(token, bytes.clone())]);
         Ok(bytes)
     }
@@ -171,7 +291,10 @@ impl Engine for ServedEngine {
         messages: &[ChatMessage],
         add_assistant_start: bool,
     ) -> Result<String, EngineError> {
-        llama_server::apply_template(&self.client, messages, add_assistant_start)
+        let server = self.pool.pick();
+        server
+            .protocol
+            .apply_template(&server.client, messages, add_assistant_start)
     }
 
     fn new_sequence(&self) -> Result<SeqId, EngineError> {
@@ -215,7 +338,7 @@ impl Engine for ServedEngine {
         Err(EngineError::Unsupported(format!(
             "the served model at {} gives only the top {} log-probabilities of each \
              next token, not full logits; use a decoder that works from top-k lists",
-            self.endpoint(),
+            self.endpoints().join(", "),
             self.top_k
         )))
     }
@@ -244,7 +367,8 @@ impl Engine for ServedEngine {
                     return Err(EngineError::InvalidRequest("empty token list".into()));
                 }
                 let prompt = self.extend(input.seq, &input.tokens)?;
-                llama_server::next_top_k(&self.client, &prompt, k)
+                let server = self.pool.pick();
+                server.protocol.next_top_k(&server.client, &prompt, k)
             })
             .collect()
     }
@@ -264,22 +388,60 @@ impl Engine for ServedEngine {
         if request.max_tokens == 0 || request.n == 0 {
             return Ok(Vec::new());
         }
-        let completions = llama_server::complete(&self.client, &prompt, &request)?;
+        let request = ContinueRequest {
+            logprobs: request.logprobs.min(self.top_k),
+            ..request
+        };
+        let server = self.pool.pick();
+        let completions = server
+            .protocol
+            .complete(&server.client, &prompt, &request)?;
         completions
             .into_iter()
             .map(|completion| {
-                // The server leaves out tokens that end inside a UTF-8
-                // character, so its lists describe every token only when
-                // there are as many as tokens.
-                let top = if completion.top.len() == completion.tokens.len() {
-                    completion.top.into_iter().map(Into::into).collect()
-                } else {
-                    Vec::new()
-                };
+                let top = completion.top.into_iter().map(Into::into).collect();
                 self.remember_bytes(completion.pieces);
                 self.cut(completion.tokens, completion.eos, top, &request)
             })
             .collect()
+    }
+
+    fn start_work(&self) {
+        self.pool.start_work();
+    }
+
+    fn thread_usage(&self) -> Usage {
+        self.meter.thread_usage()
+    }
+
+    fn scores_in_one_pass(&self) -> bool {
+        self.pool.servers()[0].protocol.scores_in_one_pass()
+    }
+
+    fn score_tokens(
+        &self,
+        seq: SeqId,
+        tokens: &[Token],
+        k: usize,
+    ) -> Result<Vec<Arc<[TokenLogprob]>>, EngineError> {
+        let mut prompt = self.tokens(seq)?;
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        prompt.extend_from_slice(tokens);
+        if prompt.len() > self.info.n_ctx {
+            return Err(EngineError::ContextFull {
+                seq,
+                needed: prompt.len(),
+                n_ctx: self.info.n_ctx,
+            });
+        }
+        let server = self.pool.pick();
+        let lists =
+            server
+                .protocol
+                .score(&server.client, &prompt, tokens.len(), k.min(self.top_k))?;
+        Ok(lists.into_iter().map(Into::into).collect())
     }
 }
 

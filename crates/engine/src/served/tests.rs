@@ -1,20 +1,40 @@
-//! The served backend against fake servers that misbehave on purpose
-//! (the real llama-server is exercised in `tests/served.rs`).
+//! The served backend against fake servers: servers that misbehave on
+//! purpose (here), and fakes of vLLM and SGLang over a tiny model
+//! ([`fake`]; the real llama-server is exercised in `tests/served.rs`).
+
+mod fake;
+mod kinds;
+mod pool;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::*;
 
+/// One request a fake server received.
+pub(super) struct Request {
+    pub(super) path: String,
+    /// The JSON body (`Null` for none).
+    pub(super) body: Value,
+}
+
+/// How a fake server answers a request: a status and a body.
+type Handler = Arc<dyn Fn(&Request) -> (u16, String) + Send + Sync>;
+
 /// How a fake server answers every request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Behaviour {
     /// `200 OK` with this body.
     Answer(&'static str),
     /// Reads the request and never answers.
     Stall,
+    /// Whatever the handler says.
+    Route(Handler),
 }
 
 /// Serves `behaviour` on a free port of 127.0.0.1 and returns its URL.
@@ -23,6 +43,7 @@ fn fake_server(behaviour: Behaviour) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            let behaviour = behaviour.clone();
             thread::spawn(move || serve(stream, behaviour));
         }
     });
@@ -33,10 +54,14 @@ fn serve(stream: TcpStream, behaviour: Behaviour) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut content_length = 0;
+        let mut path = String::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 return;
+            }
+            if path.is_empty() {
+                path = line.split(' ').nth(1).unwrap_or("").to_string();
             }
             if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 content_length = v.trim().parse().unwrap();
@@ -47,21 +72,29 @@ fn serve(stream: TcpStream, behaviour: Behaviour) {
         }
         let mut body = vec![0; content_length];
         reader.read_exact(&mut body).unwrap();
-        match behaviour {
-            Behaviour::Stall => thread::sleep(Duration::from_secs(30)),
-            Behaviour::Answer(text) => {
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
-                    text.len()
-                );
-                reader.get_mut().write_all(response.as_bytes()).unwrap();
+        let (status, text) = match &behaviour {
+            Behaviour::Stall => {
+                thread::sleep(Duration::from_secs(30));
+                return;
             }
-        }
+            Behaviour::Answer(text) => (200, text.to_string()),
+            Behaviour::Route(handler) => handler(&Request {
+                path,
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            }),
+        };
+        let response = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            if status == 200 { "OK" } else { "Error" },
+            text.len()
+        );
+        reader.get_mut().write_all(response.as_bytes()).unwrap();
     }
 }
 
 fn quick(endpoint: &str) -> ServedConfig {
     ServedConfig {
+        kind: Some(ServerKind::LlamaServer),
         client: ClientConfig {
             timeout: Duration::from_secs(1),
             retries: 1,
@@ -69,6 +102,25 @@ fn quick(endpoint: &str) -> ServedConfig {
             api_key: None,
         },
         ..ServedConfig::new(endpoint)
+    }
+}
+
+/// Patient enough for a fake server, quick to give up on a dead one; the
+/// kind detected.
+fn fast(endpoints: &[&str]) -> ServedConfig {
+    ServedConfig {
+        kind: None,
+        ..quick("")
+    }
+    .with_endpoints(endpoints)
+}
+
+impl ServedConfig {
+    fn with_endpoints(self, endpoints: &[&str]) -> Self {
+        ServedConfig {
+            endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            ..self
+        }
     }
 }
 
