@@ -171,6 +171,8 @@ pub(super) struct Quirks {
     pub(super) slow: bool,
     /// `/tokenize` refuses conversations (an older SGLang).
     pub(super) no_chat_tokenize: bool,
+    /// Refuses prompt log-probabilities (an older vLLM with prefix caching).
+    pub(super) no_prompt_logprobs: bool,
 }
 
 fn ids(value: &Value) -> Vec<Token> {
@@ -236,6 +238,13 @@ fn openai_completion(log: &Log, quirks: Quirks, body: &Value) -> (u16, String) {
     let prompt = ids(&body["prompt"]);
     let logprobs = body["logprobs"].as_u64().map(|k| k as usize);
     let prompt_logprobs = body["prompt_logprobs"].as_u64().map(|k| k as usize);
+    if quirks.no_prompt_logprobs && prompt_logprobs.is_some() {
+        let message = "Prefix caching with prompt logprobs not yet supported on VLLM V1.";
+        return (
+            400,
+            json!({"object": "error", "message": message, "code": 400}).to_string(),
+        );
+    }
     for asked in [logprobs, prompt_logprobs].into_iter().flatten() {
         if asked > MAX_LOGPROBS {
             let message = format!(
