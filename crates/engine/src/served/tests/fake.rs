@@ -173,6 +173,9 @@ pub(super) struct Quirks {
     pub(super) no_chat_tokenize: bool,
     /// Refuses prompt log-probabilities (an older vLLM with prefix caching).
     pub(super) no_prompt_logprobs: bool,
+    /// Answers the first request for a completion with 503, as an
+    /// overloaded server does.
+    pub(super) overloaded_once: bool,
 }
 
 fn ids(value: &Value) -> Vec<Token> {
@@ -225,6 +228,9 @@ fn openai_answer(log: &Log, quirks: Quirks, request: &Request) -> (u16, String) 
             json!({"count": tokens.len(), "max_model_len": MAX_MODEL_LEN, "tokens": tokens})
         }
         "/detokenize" => json!({"prompt": detokenize(&ids(&body["tokens"]))}),
+        "/v1/completions" if quirks.overloaded_once && log.count("/v1/completions") == 1 => {
+            return (503, r#"{"error":"overloaded"}"#.into())
+        }
         "/v1/completions" => return openai_completion(log, quirks, body),
         _ => return not_found(),
     };
