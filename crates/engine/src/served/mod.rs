@@ -383,15 +383,12 @@ impl Engine for ServedEngine {
         let room = self.info.n_ctx.saturating_sub(prompt.len());
         let request = ContinueRequest {
             max_tokens: request.max_tokens.min(room),
+            logprobs: request.logprobs.min(self.top_k),
             ..request.clone()
         };
         if request.max_tokens == 0 || request.n == 0 {
             return Ok(Vec::new());
         }
-        let request = ContinueRequest {
-            logprobs: request.logprobs.min(self.top_k),
-            ..request
-        };
         let server = self.pool.pick();
         let completions = server
             .protocol

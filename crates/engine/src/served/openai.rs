@@ -51,12 +51,12 @@ pub(super) fn connect(client: &Client, top_k: usize) -> Result<Server, EngineErr
         "/tokenize",
         &json!({"model": model, "prompt": "def", "add_special_tokens": false}),
     )?;
+    let tokenized = Answer::new(client, "/tokenize", SERVER);
     let n_ctx = match models.pointer("/data/0/max_model_len") {
         Some(_) => answer.positive(&models, "/data/0/max_model_len")?,
-        None => Answer::new(client, "/tokenize", SERVER).positive(&probe, "/max_model_len")?,
+        None => tokenized.positive(&probe, "/max_model_len")?,
     };
-    let probe_tokens = Answer::new(client, "/tokenize", SERVER)
-        .token_ids(Answer::new(client, "/tokenize", SERVER).field(&probe, "/tokens")?)?;
+    let probe_tokens = tokenized.token_ids(tokenized.field(&probe, "/tokens")?)?;
     let mut server = Server {
         model,
         n_ctx,
@@ -107,8 +107,9 @@ fn logprobs_cap(client: &Client, server: &Server, prompt: &[Token]) -> Result<us
         None => Err(EngineError::Server {
             endpoint: client.endpoint().to_string(),
             reason: format!(
-                "{COMPLETIONS}: refused {} log-probabilities per token (answered {}: {}); \
-                 start vLLM with --max-logprobs {} or more, or ask for fewer",
+                "{COMPLETIONS}: refused {} log-probabilities per generated and prompt token \
+                 (answered {}: {}); start vLLM with --max-logprobs {} or more (a vLLM \
+                 older than 0.9 also refuses prompt log-probabilities with prefix caching on)",
                 server.top_k,
                 refusal.status,
                 clip(&refusal.text),

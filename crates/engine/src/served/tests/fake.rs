@@ -171,6 +171,11 @@ pub(super) struct Quirks {
     pub(super) slow: bool,
     /// `/tokenize` refuses conversations (an older SGLang).
     pub(super) no_chat_tokenize: bool,
+    /// Refuses prompt log-probabilities (an older vLLM with prefix caching).
+    pub(super) no_prompt_logprobs: bool,
+    /// Answers the first request for a completion with 503, as an
+    /// overloaded server does.
+    pub(super) overloaded_once: bool,
 }
 
 fn ids(value: &Value) -> Vec<Token> {
@@ -223,6 +228,9 @@ fn openai_answer(log: &Log, quirks: Quirks, request: &Request) -> (u16, String) 
             json!({"count": tokens.len(), "max_model_len": MAX_MODEL_LEN, "tokens": tokens})
         }
         "/detokenize" => json!({"prompt": detokenize(&ids(&body["tokens"]))}),
+        "/v1/completions" if quirks.overloaded_once && log.count("/v1/completions") == 1 => {
+            return (503, r#"{"error":"overloaded"}"#.into())
+        }
         "/v1/completions" => return openai_completion(log, quirks, body),
         _ => return not_found(),
     };
@@ -236,6 +244,13 @@ fn openai_completion(log: &Log, quirks: Quirks, body: &Value) -> (u16, String) {
     let prompt = ids(&body["prompt"]);
     let logprobs = body["logprobs"].as_u64().map(|k| k as usize);
     let prompt_logprobs = body["prompt_logprobs"].as_u64().map(|k| k as usize);
+    if quirks.no_prompt_logprobs && prompt_logprobs.is_some() {
+        let message = "Prefix caching with prompt logprobs not yet supported on VLLM V1.";
+        return (
+            400,
+            json!({"object": "error", "message": message, "code": 400}).to_string(),
+        );
+    }
     for asked in [logprobs, prompt_logprobs].into_iter().flatten() {
         if asked > MAX_LOGPROBS {
             let message = format!(

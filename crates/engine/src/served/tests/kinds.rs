@@ -432,3 +432,32 @@ fn an_sglang_that_cannot_render_conversations_says_so() {
         "{reason}"
     );
 }
+
+#[test]
+fn an_openai_server_refusing_log_probabilities_without_a_cap_is_a_clear_error() {
+    let (url, _) = fake::openai(Quirks {
+        no_prompt_logprobs: true,
+        ..Quirks::default()
+    });
+    let (endpoint, reason) = server_error(ServedEngine::connect(fast(&[&url])));
+    assert_eq!(endpoint, url);
+    assert!(reason.contains("refused 64 log-probabilities"), "{reason}");
+    assert!(reason.contains("not yet supported on VLLM V1"), "{reason}");
+    assert!(reason.contains("--max-logprobs 64"), "{reason}");
+}
+
+#[test]
+fn a_retried_request_counts_twice() {
+    let requests = |quirks: Quirks| {
+        let (url, _) = fake::openai(quirks);
+        let engine = ServedEngine::connect(fast(&[&url])).unwrap();
+        engine.thread_usage().requests
+    };
+    // The first completion request, the cap probe at connection, is
+    // answered 503 and retried.
+    let overloaded = requests(Quirks {
+        overloaded_once: true,
+        ..Quirks::default()
+    });
+    assert_eq!(overloaded, requests(Quirks::default()) + 1);
+}

@@ -136,3 +136,18 @@ fn a_dead_server_among_several_is_named() {
     assert_eq!(endpoint, dead);
     assert!(reason.contains("is the server running?"), "{reason}");
 }
+
+#[test]
+fn a_thread_that_ends_releases_its_server() {
+    let (first, first_log) = fake::openai(Quirks::default());
+    let (second, _) = fake::openai(Quirks::default());
+    let engine = ServedEngine::connect(fast(&[&first, &second])).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| engine.start_work());
+    });
+    // The ended thread's pin is gone: the first server is free again.
+    engine.start_work();
+    let before = first_log.count("/v1/completions");
+    ask(&engine, 1);
+    assert_eq!(first_log.count("/v1/completions") - before, 1);
+}
