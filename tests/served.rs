@@ -282,3 +282,87 @@ fn generate_through_llama_server_writes_the_local_engines_text() {
     assert!(served.lines().count() > 1, "{served}");
     assert_eq!(served, local);
 }
+
+/// A three-task bench of the tiny model on `url` with two tasks in flight
+/// and two attempts per task, into `runs.sqlite`.
+fn bench_in_flight(sandbox: &Sandbox, url: &str) -> egcfg_bench::Store {
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "3",
+        "--max-attempts",
+        "2",
+        "--max-tokens",
+        "4000",
+        "--endpoint",
+        url,
+        "--tasks-in-flight",
+        "2",
+        "--db",
+        "runs.sqlite",
+    ]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("3 recorded now"), "{all}");
+    egcfg_bench::Store::open_read_only(&sandbox.path().join("runs.sqlite")).unwrap()
+}
+
+/// Two tasks in flight on one server: every task is recorded once, with
+/// all its attempts.
+#[test]
+fn a_bench_with_two_tasks_in_flight_records_each_task_once() {
+    let Some(server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let store = bench_in_flight(&sandbox, &server.url);
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    let results = store.results(runs[0].id).unwrap();
+    let mut ids: Vec<&str> = results.iter().map(|r| r.task_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["Mbpp/511", "Mbpp/512", "Mbpp/513"]);
+    for result in &results {
+        assert!(!result.solution.attempts.is_empty(), "{}", result.task_id);
+        assert!(
+            result.solution.attempts.iter().all(|a| a.gamma.is_some()),
+            "{}",
+            result.task_id
+        );
+    }
+}
+
+/// What the server was asked is recorded per task and per attempt, and
+/// `egcfg report` shows it with requests per generated token.
+#[test]
+fn a_served_bench_records_its_requests_and_the_report_shows_them() {
+    let Some(server) = serve(&tiny_model()) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let store = bench_in_flight(&sandbox, &server.url);
+    let results = store.results(store.runs().unwrap()[0].id).unwrap();
+    for result in &results {
+        let task = result.solution.cost.usage;
+        assert!(task.requests > 0 && task.generated_tokens > 0, "{task:?}");
+        let attempts = result
+            .solution
+            .attempts
+            .iter()
+            .fold(egcfg_bench::ServerUsage::default(), |sum, a| {
+                sum.plus(&a.usage)
+            });
+        assert!(attempts.requests > 0, "{}", result.task_id);
+        assert!(attempts.requests <= task.requests, "{attempts:?} {task:?}");
+    }
+    let out = sandbox.run(&["report", "runs.sqlite"]);
+    let report = stdout(&out);
+    assert!(
+        report.contains("What the model server was asked"),
+        "{report}"
+    );
+    assert!(report.contains("| all tasks | 3 | - |"), "{report}");
+    assert!(report.contains("| γ = "), "a row per γ: {report}");
+}
