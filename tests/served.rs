@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{repo, stderr, stdout, tiny_model, Sandbox};
+use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
 
 /// A llama-server on a free port of 127.0.0.1, killed when dropped.
 struct Server {
@@ -117,6 +117,51 @@ fn solves_an_example_task_through_llama_server_like_the_local_engine() {
         &[&one[..], &["--model", &model, "--threads", "1"]].concat(),
     );
     assert_eq!(served["code"], local["code"]);
+}
+
+/// `--method sample` on a served model, which has no logits to sample
+/// from step by step: the server writes whole answers, and the solve prints
+/// a program and records every answer it drew.
+#[test]
+fn sampling_through_llama_server_prints_a_program_and_records_its_answers() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let task = repo().join("examples/tasks/second_largest.toml");
+    let out = sandbox.run(&[
+        "solve",
+        task.to_str().unwrap(),
+        "--method",
+        "sample",
+        "--endpoint",
+        &server.url,
+        "--max-attempts",
+        "2",
+        "--concurrency",
+        "2",
+        "--record",
+        "answers.json",
+    ]);
+    let program = success(&out);
+    assert!(program.contains("def second_largest("), "{program}");
+    let record = std::fs::read_to_string(sandbox.path().join("answers.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["code"].as_str(), Some(program.trim_end()));
+    // Both answers were drawn in the first round, so both are recorded,
+    // each with the tokens the server wrote and what they cost.
+    let answers = record["attempts"].as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{record:#}");
+    for answer in answers {
+        assert!(answer["name"].as_str().unwrap().starts_with("sample"));
+        assert!(!answer["tokens"].as_array().unwrap().is_empty());
+        assert!(answer["reply"].as_str().unwrap().contains("def "));
+        assert!(answer["cost"]["decode_tokens"].as_u64().unwrap() > 0);
+    }
 }
 
 /// The whole served path on the tiny model: every request kind (top-k,
