@@ -8,7 +8,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use egcfg_engine::{Engine, ServedConfig, ServedEngine, Token};
+use egcfg_method::outcome::SolveOutcome;
+use egcfg_method::prompt::build_prompt;
+use egcfg_task::Task;
+
 use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
+
+mod proxy;
+
+use self::proxy::RecordingProxy;
 
 /// A llama-server on a free port of 127.0.0.1, killed when dropped.
 struct Server {
@@ -162,6 +171,119 @@ fn sampling_through_llama_server_prints_a_program_and_records_its_answers() {
         assert!(answer["reply"].as_str().unwrap().contains("def "));
         assert!(answer["cost"]["decode_tokens"].as_u64().unwrap() > 0);
     }
+}
+
+/// One guided agent (γ = 1, a refresh at every line) that the default model
+/// follows on the example task.
+const GUIDED_AGENT: &str =
+    "[[agent]]\nt = 0.7\ns = 2\nd = 1\nk = 1\nstyle = \"instruct\"\ngamma = [1.0]\n";
+
+/// Issue 13's "the conditional prompt is exactly head + signal + marker +
+/// generated ids", checked on the wire: a recording proxy between egcfg
+/// and llama-server keeps every request, and every prompt that holds a
+/// signal block (one that is neither the head alone nor the head then the
+/// marker) must be the head's ids, then the ids of a signal the attempt
+/// built, then the marker's ids, then exactly the ids the attempt had
+/// generated. The head and marker come from the prompt the attempt's style
+/// renders and the signals from the record, all tokenized by the server
+/// as egcfg tokenizes them. The check holds for whatever requests carry a
+/// signal, not a fixed pattern of them.
+#[test]
+fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let proxy = RecordingProxy::start(&server.url);
+    let sandbox = Sandbox::new();
+    sandbox.write("guided.toml", GUIDED_AGENT);
+    let task_path = repo().join("examples/tasks/second_largest.toml");
+    // A small budget and signal keep the run short: a few guided lines
+    // are enough, and an attempt the budget cuts is recorded too.
+    let out = sandbox.run(&[
+        "solve",
+        task_path.to_str().unwrap(),
+        "--endpoint",
+        &proxy.url,
+        "--agents",
+        "guided.toml",
+        "--max-attempts",
+        "1",
+        "--max-tokens",
+        "2500",
+        "--signal-tokens",
+        "300",
+        "--record",
+        "record.json",
+    ]);
+    assert!(
+        sandbox.path().join("record.json").exists(),
+        "{}",
+        stderr(&out)
+    );
+    let record = std::fs::read_to_string(sandbox.path().join("record.json")).unwrap();
+    let record: SolveOutcome = serde_json::from_str(&record).unwrap();
+    let [attempt] = &record.attempts[..] else {
+        panic!("one attempt ran: {record:#?}");
+    };
+
+    // The pieces, from the server itself (not through the proxy).
+    let engine = ServedEngine::connect(ServedConfig::new(&server.url)).unwrap();
+    let task = Task::from_file(&task_path).unwrap();
+    let parts = build_prompt(&engine, &task, attempt.spec.config.style, true).unwrap();
+    let head = engine.tokenize(&parts.head, true).unwrap();
+    let marker = engine.tokenize(&parts.marker, true).unwrap();
+    let generated: Vec<Token> = attempt.tokens.iter().map(|t| t.token).collect();
+    // Each signal the attempt built, with the step from which it is in
+    // force.
+    let signals: Vec<(usize, Vec<Token>)> = attempt
+        .refreshes
+        .iter()
+        .filter_map(|r| Some((r.step, engine.tokenize(r.signal.as_ref()?, false).unwrap())))
+        .collect();
+    assert!(!signals.is_empty(), "the attempt was guided: {record:#?}");
+
+    let prompts: Vec<Vec<Token>> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/completion")
+        .filter_map(|r| {
+            let prompt = r.body.get("prompt")?.as_array()?.clone();
+            Some(
+                prompt
+                    .iter()
+                    .map(|id| id.as_i64().expect("prompts are sent as ids") as Token)
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut conditional = 0;
+    for prompt in &prompts {
+        assert!(prompt.starts_with(&head), "a prompt without the head");
+        let after_head = &prompt[head.len()..];
+        if after_head.is_empty() || after_head.starts_with(&marker) {
+            continue;
+        }
+        conditional += 1;
+        let matches = signals.iter().any(|(step, signal)| {
+            let Some(rest) = after_head.strip_prefix(&signal[..]) else {
+                return false;
+            };
+            let Some(so_far) = rest.strip_prefix(&marker[..]) else {
+                return false;
+            };
+            *step <= so_far.len() && generated.starts_with(so_far)
+        });
+        assert!(
+            matches,
+            "a conditional prompt is not head + signal + marker + generated ids:\n\
+             after the head: {after_head:?}\nmarker: {marker:?}\ngenerated: {generated:?}"
+        );
+    }
+    assert!(conditional > 0, "requests carried a signal");
 }
 
 /// The whole served path on the tiny model: every request kind (top-k,
