@@ -3,15 +3,15 @@
 //! `EGCFG_LLAMA_SERVER`).
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use egcfg_engine::{Engine, ServedConfig, ServedEngine, Token};
 use egcfg_method::outcome::SolveOutcome;
 use egcfg_method::prompt::build_prompt;
 use egcfg_task::Task;
+use egcfg_test_server::LlamaServer;
 
 use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
 
@@ -19,76 +19,10 @@ mod proxy;
 
 use self::proxy::RecordingProxy;
 
-/// A llama-server on a free port of 127.0.0.1, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Serves `model` on one thread with two slots (one per stream of an
-/// attempt), or `None` when `$EGCFG_LLAMA_SERVER` is unset.
-fn serve(model: &Path) -> Option<Server> {
-    let Some(binary) = std::env::var_os("EGCFG_LLAMA_SERVER") else {
-        eprintln!(
-            "skipped: EGCFG_LLAMA_SERVER is unset; build the server with \
-             scripts/llama-server.sh and export its path (scripts/test.sh does)"
-        );
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(binary)
-        .arg("-m")
-        .arg(model)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--threads",
-            "1",
-            "--threads-batch",
-            "1",
-            "-c",
-            "4096",
-            "-np",
-            "2",
-        ])
-        .env("OMP_WAIT_POLICY", "passive")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("EGCFG_LLAMA_SERVER names a runnable llama-server");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !healthy(port) {
-        assert!(Instant::now() < deadline, "llama-server did not get ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Some(server)
-}
-
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let mut answer = String::new();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
+/// Serves `model` with two slots (one per stream of an attempt), or
+/// `None` when `$EGCFG_LLAMA_SERVER` is unset.
+fn serve(model: &Path) -> Option<LlamaServer> {
+    LlamaServer::start(model, 4096, 2)
 }
 
 fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
@@ -119,7 +53,10 @@ fn solves_an_example_task_through_llama_server_like_the_local_engine() {
     };
     let sandbox = Sandbox::new();
     let one = ["--max-attempts", "1"];
-    let served = solve_json(&sandbox, &[&one[..], &["--endpoint", &server.url]].concat());
+    let served = solve_json(
+        &sandbox,
+        &[&one[..], &["--endpoint", server.url()]].concat(),
+    );
     assert_eq!(served["passed"], true, "{served:#}");
     let local = solve_json(
         &sandbox,
@@ -148,7 +85,7 @@ fn sampling_through_llama_server_prints_a_program_and_records_its_answers() {
         "--method",
         "sample",
         "--endpoint",
-        &server.url,
+        server.url(),
         "--max-attempts",
         "2",
         "--concurrency",
@@ -197,7 +134,7 @@ fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
     let Some(server) = serve(Path::new(&model)) else {
         return;
     };
-    let proxy = RecordingProxy::start(&server.url);
+    let proxy = RecordingProxy::start(server.url());
     let sandbox = Sandbox::new();
     sandbox.write("guided.toml", GUIDED_AGENT);
     let task_path = repo().join("examples/tasks/second_largest.toml");
@@ -231,7 +168,7 @@ fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
     };
 
     // The pieces, from the server itself (not through the proxy).
-    let engine = ServedEngine::connect(ServedConfig::new(&server.url)).unwrap();
+    let engine = ServedEngine::connect(ServedConfig::new(server.url())).unwrap();
     let task = Task::from_file(&task_path).unwrap();
     let parts = build_prompt(&engine, &task, attempt.spec.config.style, true).unwrap();
     let head = engine.tokenize(&parts.head, true).unwrap();
@@ -299,7 +236,7 @@ fn the_tiny_model_through_llama_server_runs_to_an_unsolved_answer() {
         &sandbox,
         &[
             "--endpoint",
-            &server.url,
+            server.url(),
             "--max-attempts",
             "2",
             "--max-tokens",
@@ -345,7 +282,7 @@ fn a_bench_on_a_served_model_is_keyed_by_that_model() {
         "--max-tokens",
         "4000",
         "--endpoint",
-        &server.url,
+        server.url(),
         "--db",
         "runs.sqlite",
     ]);
@@ -383,7 +320,7 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
     };
     let sandbox = Sandbox::new();
     let mut bench = sandbox
-        .command(&bench_args(&server.url))
+        .command(&bench_args(server.url()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -395,7 +332,7 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
         if line.starts_with('[') && line.contains("/3] ") {
             finished += 1;
             if finished == 1 {
-                server.child.kill().unwrap();
+                server.kill();
             }
         }
         err.push_str(&line);
@@ -403,13 +340,13 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
     }
     assert!(!bench.wait().unwrap().success(), "{err}");
     assert!(
-        err.contains(&format!("model server {}", server.url)),
+        err.contains(&format!("model server {}", server.url())),
         "{err}"
     );
     assert!(err.contains("is not recorded; resume the run"), "{err}");
 
     let live = serve(&tiny_model()).unwrap();
-    let out = sandbox.run(&bench_args(&live.url));
+    let out = sandbox.run(&bench_args(live.url()));
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "{all}");
     assert!(
