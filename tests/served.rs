@@ -3,83 +3,26 @@
 //! `EGCFG_LLAMA_SERVER`).
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use crate::util::{repo, stderr, stdout, tiny_model, Sandbox};
+use egcfg_engine::{Engine, ServedConfig, ServedEngine, Token};
+use egcfg_method::outcome::SolveOutcome;
+use egcfg_method::prompt::build_prompt;
+use egcfg_task::Task;
+use egcfg_test_server::LlamaServer;
 
-/// A llama-server on a free port of 127.0.0.1, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
+use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod proxy;
 
-/// Serves `model` on one thread with two slots (one per stream of an
-/// attempt), or `None` when `$EGCFG_LLAMA_SERVER` is unset.
-fn serve(model: &Path) -> Option<Server> {
-    let Some(binary) = std::env::var_os("EGCFG_LLAMA_SERVER") else {
-        eprintln!(
-            "skipped: EGCFG_LLAMA_SERVER is unset; build the server with \
-             scripts/llama-server.sh and export its path (scripts/test.sh does)"
-        );
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(binary)
-        .arg("-m")
-        .arg(model)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--threads",
-            "1",
-            "--threads-batch",
-            "1",
-            "-c",
-            "4096",
-            "-np",
-            "2",
-        ])
-        .env("OMP_WAIT_POLICY", "passive")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("EGCFG_LLAMA_SERVER names a runnable llama-server");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !healthy(port) {
-        assert!(Instant::now() < deadline, "llama-server did not get ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Some(server)
-}
+use self::proxy::RecordingProxy;
 
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let mut answer = String::new();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
+/// Serves `model` with two slots (one per stream of an attempt), or
+/// `None` when `$EGCFG_LLAMA_SERVER` is unset.
+fn serve(model: &Path) -> Option<LlamaServer> {
+    LlamaServer::start(model, 4096, 2)
 }
 
 fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
@@ -110,13 +53,174 @@ fn solves_an_example_task_through_llama_server_like_the_local_engine() {
     };
     let sandbox = Sandbox::new();
     let one = ["--max-attempts", "1"];
-    let served = solve_json(&sandbox, &[&one[..], &["--endpoint", &server.url]].concat());
+    let served = solve_json(
+        &sandbox,
+        &[&one[..], &["--endpoint", server.url()]].concat(),
+    );
     assert_eq!(served["passed"], true, "{served:#}");
     let local = solve_json(
         &sandbox,
         &[&one[..], &["--model", &model, "--threads", "1"]].concat(),
     );
     assert_eq!(served["code"], local["code"]);
+}
+
+/// `--method sample` on a served model, which has no logits to sample
+/// from step by step: the server writes whole answers, and the solve prints
+/// a program and records every answer it drew.
+#[test]
+fn sampling_through_llama_server_prints_a_program_and_records_its_answers() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let task = repo().join("examples/tasks/second_largest.toml");
+    let out = sandbox.run(&[
+        "solve",
+        task.to_str().unwrap(),
+        "--method",
+        "sample",
+        "--endpoint",
+        server.url(),
+        "--max-attempts",
+        "2",
+        "--concurrency",
+        "2",
+        "--record",
+        "answers.json",
+    ]);
+    let program = success(&out);
+    assert!(program.contains("def second_largest("), "{program}");
+    let record = std::fs::read_to_string(sandbox.path().join("answers.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["code"].as_str(), Some(program.trim_end()));
+    // Both answers were drawn in the first round, so both are recorded,
+    // each with the tokens the server wrote and what they cost.
+    let answers = record["attempts"].as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{record:#}");
+    for answer in answers {
+        assert!(answer["name"].as_str().unwrap().starts_with("sample"));
+        assert!(!answer["tokens"].as_array().unwrap().is_empty());
+        assert!(answer["reply"].as_str().unwrap().contains("def "));
+        assert!(answer["cost"]["decode_tokens"].as_u64().unwrap() > 0);
+    }
+}
+
+/// One guided agent (γ = 1, a refresh at every line) that the default model
+/// follows on the example task.
+const GUIDED_AGENT: &str =
+    "[[agent]]\nt = 0.7\ns = 2\nd = 1\nk = 1\nstyle = \"instruct\"\ngamma = [1.0]\n";
+
+/// Issue 13's "the conditional prompt is exactly head + signal + marker +
+/// generated ids", checked on the wire: a recording proxy between egcfg
+/// and llama-server keeps every request, and every prompt that holds a
+/// signal block (one that is neither the head alone nor the head then the
+/// marker) must be the head's ids, then the ids of a signal the attempt
+/// built, then the marker's ids, then exactly the ids the attempt had
+/// generated. The head and marker come from the prompt the attempt's style
+/// renders and the signals from the record, all tokenized by the server
+/// as egcfg tokenizes them. The check holds for whatever requests carry a
+/// signal, not a fixed pattern of them.
+#[test]
+fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return;
+    };
+    let Some(server) = serve(Path::new(&model)) else {
+        return;
+    };
+    let proxy = RecordingProxy::start(server.url());
+    let sandbox = Sandbox::new();
+    sandbox.write("guided.toml", GUIDED_AGENT);
+    let task_path = repo().join("examples/tasks/second_largest.toml");
+    // A small budget and signal keep the run short: a few guided lines
+    // are enough, and an attempt the budget cuts is recorded too.
+    let out = sandbox.run(&[
+        "solve",
+        task_path.to_str().unwrap(),
+        "--endpoint",
+        &proxy.url,
+        "--agents",
+        "guided.toml",
+        "--max-attempts",
+        "1",
+        "--max-tokens",
+        "2500",
+        "--signal-tokens",
+        "300",
+        "--record",
+        "record.json",
+    ]);
+    assert!(
+        sandbox.path().join("record.json").exists(),
+        "{}",
+        stderr(&out)
+    );
+    let record = std::fs::read_to_string(sandbox.path().join("record.json")).unwrap();
+    let record: SolveOutcome = serde_json::from_str(&record).unwrap();
+    let [attempt] = &record.attempts[..] else {
+        panic!("one attempt ran: {record:#?}");
+    };
+
+    // The pieces, from the server itself (not through the proxy).
+    let engine = ServedEngine::connect(ServedConfig::new(server.url())).unwrap();
+    let task = Task::from_file(&task_path).unwrap();
+    let parts = build_prompt(&engine, &task, attempt.spec.config.style, true).unwrap();
+    let head = engine.tokenize(&parts.head, true).unwrap();
+    let marker = engine.tokenize(&parts.marker, true).unwrap();
+    let generated: Vec<Token> = attempt.tokens.iter().map(|t| t.token).collect();
+    // Each signal the attempt built, with the step from which it is in
+    // force.
+    let signals: Vec<(usize, Vec<Token>)> = attempt
+        .refreshes
+        .iter()
+        .filter_map(|r| Some((r.step, engine.tokenize(r.signal.as_ref()?, false).unwrap())))
+        .collect();
+    assert!(!signals.is_empty(), "the attempt was guided: {record:#?}");
+
+    let prompts: Vec<Vec<Token>> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/completion")
+        .filter_map(|r| {
+            let prompt = r.body.get("prompt")?.as_array()?.clone();
+            Some(
+                prompt
+                    .iter()
+                    .map(|id| id.as_i64().expect("prompts are sent as ids") as Token)
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut conditional = 0;
+    for prompt in &prompts {
+        assert!(prompt.starts_with(&head), "a prompt without the head");
+        let after_head = &prompt[head.len()..];
+        if after_head.is_empty() || after_head.starts_with(&marker) {
+            continue;
+        }
+        conditional += 1;
+        let matches = signals.iter().any(|(step, signal)| {
+            let Some(rest) = after_head.strip_prefix(&signal[..]) else {
+                return false;
+            };
+            let Some(so_far) = rest.strip_prefix(&marker[..]) else {
+                return false;
+            };
+            *step <= so_far.len() && generated.starts_with(so_far)
+        });
+        assert!(
+            matches,
+            "a conditional prompt is not head + signal + marker + generated ids:\n\
+             after the head: {after_head:?}\nmarker: {marker:?}\ngenerated: {generated:?}"
+        );
+    }
+    assert!(conditional > 0, "requests carried a signal");
 }
 
 /// The whole served path on the tiny model: every request kind (top-k,
@@ -132,7 +236,7 @@ fn the_tiny_model_through_llama_server_runs_to_an_unsolved_answer() {
         &sandbox,
         &[
             "--endpoint",
-            &server.url,
+            server.url(),
             "--max-attempts",
             "2",
             "--max-tokens",
@@ -178,7 +282,7 @@ fn a_bench_on_a_served_model_is_keyed_by_that_model() {
         "--max-tokens",
         "4000",
         "--endpoint",
-        &server.url,
+        server.url(),
         "--db",
         "runs.sqlite",
     ]);
@@ -216,7 +320,7 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
     };
     let sandbox = Sandbox::new();
     let mut bench = sandbox
-        .command(&bench_args(&server.url))
+        .command(&bench_args(server.url()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -228,7 +332,7 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
         if line.starts_with('[') && line.contains("/3] ") {
             finished += 1;
             if finished == 1 {
-                server.child.kill().unwrap();
+                server.kill();
             }
         }
         err.push_str(&line);
@@ -236,13 +340,13 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
     }
     assert!(!bench.wait().unwrap().success(), "{err}");
     assert!(
-        err.contains(&format!("model server {}", server.url)),
+        err.contains(&format!("model server {}", server.url())),
         "{err}"
     );
     assert!(err.contains("is not recorded; resume the run"), "{err}");
 
     let live = serve(&tiny_model()).unwrap();
-    let out = sandbox.run(&bench_args(&live.url));
+    let out = sandbox.run(&bench_args(live.url()));
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "{all}");
     assert!(
@@ -277,7 +381,7 @@ fn generate_through_llama_server_writes_the_local_engines_text() {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     };
-    let served = generate(&["--endpoint", &server.url]);
+    let served = generate(&["--endpoint", &server.url()]);
     let local = generate(&["--model", &model, "--threads", "1"]);
     assert!(served.lines().count() > 1, "{served}");
     assert_eq!(served, local);
@@ -317,7 +421,7 @@ fn a_bench_with_two_tasks_in_flight_records_each_task_once() {
         return;
     };
     let sandbox = Sandbox::new();
-    let store = bench_in_flight(&sandbox, &server.url);
+    let store = bench_in_flight(&sandbox, &server.url());
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 1);
     let results = store.results(runs[0].id).unwrap();
@@ -342,7 +446,7 @@ fn a_served_bench_records_its_requests_and_the_report_shows_them() {
         return;
     };
     let sandbox = Sandbox::new();
-    let store = bench_in_flight(&sandbox, &server.url);
+    let store = bench_in_flight(&sandbox, &server.url());
     let results = store.results(store.runs().unwrap()[0].id).unwrap();
     for result in &results {
         let task = result.solution.cost.usage;

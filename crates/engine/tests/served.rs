@@ -5,10 +5,8 @@
 
 #![cfg(all(feature = "llama", feature = "served"))]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::served::ClientConfig;
@@ -16,92 +14,21 @@ use egcfg_engine::{
     top_k_logprobs, ContinueRequest, ContinueStop, Engine, EngineConfig, EngineError, LlamaEngine,
     SeqInput, ServedConfig, ServedEngine, ServerKind, Token, TokenLogprob,
 };
+use egcfg_test_server::LlamaServer;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny/tiny-llama.gguf")
 }
 
-/// A llama-server on a free port of 127.0.0.1, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
+/// Serves the fixture with three slots of 512 tokens (`n_cmpl` samples
+/// may use up to one each), or `None` when `$EGCFG_LLAMA_SERVER` is unset;
+/// `scripts/test.sh` always sets it.
+fn start_server() -> Option<LlamaServer> {
+    LlamaServer::start(&fixture(), 1536, 3)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the server, or `None` (with a message) when
-/// `$EGCFG_LLAMA_SERVER` is unset; `scripts/test.sh` always sets it.
-fn start_server() -> Option<Server> {
-    let Some(binary) = std::env::var_os("EGCFG_LLAMA_SERVER") else {
-        eprintln!(
-            "skipped: EGCFG_LLAMA_SERVER is unset; build the server with \
-             scripts/llama-server.sh and export its path (scripts/test.sh does)"
-        );
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(binary)
-        .arg("-m")
-        .arg(fixture())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        // Three slots of 512 tokens: `n_cmpl` samples may use up to one each.
-        .args([
-            "--threads",
-            "1",
-            "--threads-batch",
-            "1",
-            "-c",
-            "1536",
-            "-np",
-            "3",
-        ])
-        .env("OMP_WAIT_POLICY", "passive")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("EGCFG_LLAMA_SERVER names a runnable llama-server");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = ureq_get_ok(&format!("{}/health", server.url));
-        if ready {
-            return Some(server);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "llama-server did not get ready in 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn ureq_get_ok(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://").split('/').next().unwrap();
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
-}
-
-fn connect(server: &Server) -> ServedEngine {
-    ServedEngine::connect(ServedConfig::new(&server.url)).expect("connects to llama-server")
+fn connect(server: &LlamaServer) -> ServedEngine {
+    ServedEngine::connect(ServedConfig::new(server.url())).expect("connects to llama-server")
 }
 
 fn local() -> LlamaEngine {
@@ -189,7 +116,7 @@ fn top_k_from_the_server_matches_the_local_logits() {
     let Err(EngineError::Unsupported(why)) = refused else {
         panic!("decode must be refused");
     };
-    assert!(why.contains(&server.url), "{why}");
+    assert!(why.contains(server.url()), "{why}");
 }
 
 #[test]
@@ -251,7 +178,7 @@ fn a_server_killed_mid_run_is_a_clear_error_naming_it() {
             first_backoff: Duration::from_millis(20),
             ..ClientConfig::default()
         },
-        ..ServedConfig::new(&server.url)
+        ..ServedConfig::new(server.url())
     })
     .unwrap();
     let seq = served.new_sequence().unwrap();
@@ -259,8 +186,7 @@ fn a_server_killed_mid_run_is_a_clear_error_naming_it() {
     served
         .decode_top_k(&[SeqInput { seq, tokens }], 5)
         .expect("the live server answers");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     let next = served.decode_top_k(
         &[SeqInput {
             seq,
@@ -271,7 +197,7 @@ fn a_server_killed_mid_run_is_a_clear_error_naming_it() {
     let Err(EngineError::Server { endpoint, reason }) = next else {
         panic!("expected a server error, got {next:?}");
     };
-    assert_eq!(endpoint, server.url);
+    assert_eq!(endpoint, server.url());
     assert!(reason.contains("is the server running?"), "{reason}");
     assert!(reason.contains("gave up after 2 retries"), "{reason}");
 }

@@ -21,69 +21,28 @@
 //! whose timing decides where a shared budget cuts them, and its candidate
 //! batches are sized by the budget left.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
-
 use egcfg_engine::sampler::{argmax, Sampler, SamplerConfig};
-use egcfg_engine::text::Utf8Stream;
-use egcfg_engine::{Engine, EngineError, Logits, SeqInput, Sequence, Token, Usage};
-use egcfg_task::Task;
+use egcfg_engine::{EngineError, Logits, SeqInput, Sequence, Token, Usage};
 
-use crate::attempt_env::runnable_program;
-use crate::budget::Control;
-use crate::code_text::{ends_with_closing_fence, last_code_block};
-use crate::config::{AttemptSpec, PromptStyle};
-use crate::cost::{AttemptCost, Trajectory};
+use crate::config::AttemptSpec;
 use crate::error::MethodError;
 use crate::guidance::{softmax, top_probs};
-use crate::head::Head;
-use crate::options::{Selection, SolveOptions};
 use crate::pool::Finished;
 use crate::profile::{Phase, PhaseTime, Stopwatch};
-use crate::progress::ProgressEvent;
-use crate::record::{AttemptRecord, AttemptStop, BudgetWindow, TokenRecord};
-use crate::runner::CodeRunner;
+use crate::record::AttemptStop;
 
-/// What the answers of one task share.
-pub(crate) struct Draw<'s, 'e> {
-    /// The model.
-    pub(crate) engine: &'e dyn Engine,
-    /// The sandbox.
-    pub(crate) runner: &'s dyn CodeRunner,
-    /// The task.
-    pub(crate) task: &'s Task,
-    /// The answers to draw, in schedule order.
-    pub(crate) schedule: &'s [AttemptSpec],
-    /// The prompt of every style the schedule uses.
-    pub(crate) heads: &'s BTreeMap<PromptStyle, Head<'e>>,
-    /// The solve's options (`concurrency` answers are live at once).
-    pub(crate) options: &'s SolveOptions,
-    /// Budgets and cancellation.
-    pub(crate) control: &'s Control,
-    /// Where progress events go.
-    pub(crate) progress: &'s (dyn Fn(ProgressEvent) + Sync),
-    /// The entry call appended to script tasks' programs.
-    pub(crate) script_call: Option<String>,
-}
+use super::answer::{finish, finish_ended, share_error, Answer};
+use super::Draw;
 
 /// One answer while it is drawn.
 struct Live<'e> {
-    spec: AttemptSpec,
+    answer: Answer,
     seq: Sequence<'e>,
     sampler: Sampler,
     /// Tokens the next step decodes on `seq`.
     pending: Vec<Token>,
     /// Whether `pending` is the response marker (a prefill).
     prefill: bool,
-    /// Head and marker tokens, for the reference estimate.
-    prompt_tokens: usize,
-    utf8: Utf8Stream,
-    /// The forced response prefix plus the decoded text.
-    text: String,
-    tokens: Vec<TokenRecord>,
-    cost: AttemptCost,
-    started: Instant,
-    window: BudgetWindow,
 }
 
 /// Draws the answers of `draw.schedule` until one passes every visible test
@@ -103,9 +62,10 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
         let spent = control.tokens();
         let (stopped, going): (Vec<_>, Vec<_>) = live
             .into_iter()
-            .partition(|l| control.stop_cause(l.spec.index).is_some());
+            .partition(|l| control.stop_cause(l.answer.spec.index).is_some());
         live = going;
-        for mut answer in stopped {
+        for stopped in stopped {
+            let mut answer = stopped.into_answer();
             let cause = control
                 .stop_cause(answer.spec.index)
                 .expect("partitioned on it");
@@ -140,24 +100,25 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
         let logits = match draw.engine.decode(&inputs) {
             Ok(logits) => logits,
             Err(error) => {
-                end_all_on_error(draw, live, error, spent, &mut finished);
+                let ends = share_error(error, live.len());
+                for (live, ended) in live.into_iter().zip(ends) {
+                    let mut answer = live.into_answer();
+                    answer.window.last_step_at = spent;
+                    finished.attempts.push(finish_ended(draw, answer, ended));
+                }
                 break;
             }
         };
         control.charge(inputs.iter().map(|i| i.tokens.len() as u64).sum());
         let step = step_started.elapsed();
         let mut going = Vec::with_capacity(live.len());
-        for (mut answer, logits) in live.into_iter().zip(logits) {
-            answer.account(step);
-            answer.window.last_step_at = spent;
-            match answer.next_token(draw, &logits) {
-                Ok(None) => going.push(answer),
-                Ok(Some(stop)) => {
-                    let done = finish(draw, answer, stop, None);
-                    finished.attempts.push(done);
-                }
-                Err(e) => {
-                    let done = finish(draw, answer, AttemptStop::Failed, Some(e));
+        for (mut live, logits) in live.into_iter().zip(logits) {
+            live.account(step);
+            live.answer.window.last_step_at = spent;
+            match live.next_token(draw, &logits).transpose() {
+                None => going.push(live),
+                Some(ended) => {
+                    let done = finish_ended(draw, live.into_answer(), ended);
                     finished.attempts.push(done);
                 }
             }
@@ -173,13 +134,9 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
 fn start<'e>(draw: &Draw<'_, 'e>, spec: AttemptSpec, spent: u64) -> Result<Live<'e>, MethodError> {
     let prompt = draw.heads[&spec.config.style].prefilled(draw.control)?;
     let seq = prompt.head.fork()?;
-    (draw.progress)(ProgressEvent::AttemptStarted {
-        index: spec.index,
-        name: spec.name(),
-    });
     let top_p = spec.answer_top_p.unwrap_or(1.0);
     Ok(Live {
-        spec,
+        answer: Answer::start(draw, spec, prompt, spent),
         seq,
         sampler: Sampler::new(SamplerConfig::nucleus(
             spec.config.temperature,
@@ -188,16 +145,6 @@ fn start<'e>(draw: &Draw<'_, 'e>, spec: AttemptSpec, spent: u64) -> Result<Live<
         )),
         pending: prompt.marker_tokens.clone(),
         prefill: true,
-        prompt_tokens: prompt.head_len + prompt.marker_tokens.len(),
-        utf8: Utf8Stream::new(),
-        text: prompt.parts.response_prefix.clone(),
-        tokens: Vec::new(),
-        cost: AttemptCost::default(),
-        started: Instant::now(),
-        window: BudgetWindow {
-            started_at: spent,
-            last_step_at: spent,
-        },
     })
 }
 
@@ -206,13 +153,14 @@ impl Live<'_> {
     /// whole step: every answer in it waited for all of it).
     fn account(&mut self, step: PhaseTime) {
         let n = self.pending.len() as u64;
+        let cost = &mut self.answer.cost;
         if self.prefill {
-            self.cost.prefill_tokens += n;
-            self.cost.profile.charge(Phase::HeadPrefill, step);
+            cost.prefill_tokens += n;
+            cost.profile.charge(Phase::HeadPrefill, step);
             self.prefill = false;
         } else {
-            self.cost.decode_tokens += n;
-            self.cost.profile.charge(Phase::GuidedDecode, step);
+            cost.decode_tokens += n;
+            cost.profile.charge(Phase::GuidedDecode, step);
         }
     }
 
@@ -223,147 +171,20 @@ impl Live<'_> {
         draw: &Draw<'_, '_>,
         logits: &Logits,
     ) -> Result<Option<AttemptStop>, EngineError> {
-        let engine = draw.engine;
         let token = self.sampler.sample(logits);
         let record_top = draw.options.decode.record_top;
-        let bytes = engine.token_bytes(token)?;
-        self.tokens.push(TokenRecord {
-            step: self.tokens.len(),
-            token,
-            piece: String::from_utf8_lossy(&bytes).into_owned(),
-            guided: false,
-            argmax_p: Some(argmax(logits)),
-            top_p: if record_top > 0 {
-                top_probs(&softmax(logits), record_top)
-            } else {
-                Vec::new()
-            },
-            top_pc: Vec::new(),
-            top_guided: Vec::new(),
-        });
-        // The same stop rules as an EG-CFG attempt's answer. The context
-        // needs no check of its own: the solve refused any prompt that
-        // cannot hold `max_new_tokens` more.
-        if engine.info().eos_tokens.contains(&token) {
-            return Ok(Some(AttemptStop::Eos));
-        }
-        let completed = self.utf8.push(&bytes);
-        self.text.push_str(&completed);
-        if ends_with_closing_fence(&self.text) {
-            return Ok(Some(AttemptStop::Fence));
-        }
-        if self.tokens.len() >= draw.options.decode.max_new_tokens {
-            return Ok(Some(AttemptStop::TokenLimit));
-        }
-        self.pending = vec![token];
-        Ok(None)
-    }
-}
-
-/// Ends every live answer when a batched decode failed: a full shared
-/// cache ends each answer where it is (still checked, as for an EG-CFG
-/// attempt); any other error ends them all with it.
-fn end_all_on_error(
-    draw: &Draw<'_, '_>,
-    live: Vec<Live<'_>>,
-    error: EngineError,
-    spent: u64,
-    finished: &mut Finished,
-) {
-    let context_full = matches!(error, EngineError::ContextFull { .. });
-    let message = error.to_string();
-    let mut error = Some(error);
-    for mut answer in live {
-        answer.window.last_step_at = spent;
-        let done = if context_full {
-            finish(draw, answer, AttemptStop::ContextFull, None)
+        let top_p = if record_top > 0 {
+            top_probs(&softmax(logits), record_top)
         } else {
-            // The first answer carries the engine's own error; the others
-            // name it.
-            let e = error
-                .take()
-                .unwrap_or_else(|| EngineError::Decode(message.clone()));
-            finish(draw, answer, AttemptStop::Failed, Some(e))
+            Vec::new()
         };
-        finished.attempts.push(done);
+        let stop = self.answer.take(draw, token, Some(argmax(logits)), top_p)?;
+        self.pending = vec![token];
+        Ok(stop)
     }
-}
 
-/// The record of an answer that ended with `stop`: its program is checked
-/// on the visible tests unless it was cut short or failed, and one that
-/// passes them all cancels what the selection rule makes pointless.
-fn finish(
-    draw: &Draw<'_, '_>,
-    answer: Live<'_>,
-    stop: AttemptStop,
-    engine_error: Option<EngineError>,
-) -> (AttemptRecord, Option<MethodError>) {
-    let Live {
-        spec,
-        seq,
-        prompt_tokens,
-        text,
-        tokens,
-        mut cost,
-        started,
-        window,
-        ..
-    } = answer;
-    // The sequence's cache cells go back before the sandbox runs.
-    drop(seq);
-    let code = runnable_program(&last_code_block(&text), draw.script_call.as_deref());
-    let mut error: Option<MethodError> = engine_error.map(Into::into);
-    let mut visible = Vec::new();
-    if stop.produced_program() && error.is_none() {
-        let checked = Stopwatch::start();
-        match draw
-            .runner
-            .check(&code, draw.task.setup.as_deref(), &draw.task.visible, None)
-        {
-            Ok(v) => visible = v,
-            Err(e) => error = Some(e.into()),
-        }
-        cost.profile.charge(Phase::Sandbox, checked.elapsed());
+    /// The answer, its engine sequence freed.
+    fn into_answer(self) -> Answer {
+        self.answer
     }
-    cost.reference = Trajectory {
-        prompt_tokens: prompt_tokens as u64,
-        steps: tokens.len() as u64,
-        ..Trajectory::default()
-    }
-    .reference_cost();
-    cost.times.total_s = started.elapsed().as_secs_f64();
-    cost.profile.forward_tokens = cost.forward_tokens();
-    let stop = if error.is_some() {
-        AttemptStop::Failed
-    } else {
-        stop
-    };
-    let record = AttemptRecord {
-        spec,
-        name: spec.name(),
-        reply: text,
-        code,
-        stop,
-        refreshes: Vec::new(),
-        tokens,
-        visible,
-        cost,
-        error: error.as_ref().map(ToString::to_string),
-        budget_window: Some(window),
-    };
-    if record.passed_all() {
-        match draw.options.selection {
-            Selection::FirstToPass => draw.control.cut_all(),
-            Selection::ScheduleOrder => draw.control.cut_after(spec.index),
-        }
-    }
-    (draw.progress)(ProgressEvent::AttemptFinished {
-        index: spec.index,
-        name: record.name.clone(),
-        passed: record.passed_count(),
-        total: draw.task.visible.len(),
-        forward_tokens: record.cost.forward_tokens(),
-        seconds: record.cost.times.total_s,
-    });
-    (record, error)
 }

@@ -12,21 +12,25 @@
 //! earliest). Only the way answers are made differs: each is drawn whole
 //! from the model at a temperature and nucleus mass of the seeded schedule
 //! ([`schedule`]), without traces or guidance, and the answers decode
-//! side by side in one batch ([`batch`]). Every answer is kept as an
+//! side by side in one batch ([`batch`]), or, on a served model, come
+//! whole from the server a request per answer or per group of answers
+//! ([`requests`]). Every answer is kept as an
 //! [`AttemptRecord`](crate::AttemptRecord), like an EG-CFG attempt, so the
 //! explorer and the reports show them alike.
 
+mod answer;
 mod batch;
+mod requests;
 pub mod schedule;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use egcfg_engine::Engine;
 use egcfg_task::Task;
 
 use crate::budget::Control;
-use crate::config::PromptStyle;
+use crate::config::{AttemptSpec, PromptStyle};
 use crate::error::MethodError;
 use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
@@ -36,8 +40,29 @@ use crate::runner::CodeRunner;
 use crate::solve::{attempts_or_error, check_entry_point, render_heads};
 use crate::visible_tests::script_call;
 
-use self::batch::{draw_all, Draw};
 use self::schedule::sample_schedule;
+
+/// What the answers of one task share.
+pub(crate) struct Draw<'s, 'e> {
+    /// The model.
+    pub(crate) engine: &'e dyn Engine,
+    /// The sandbox.
+    pub(crate) runner: &'s dyn CodeRunner,
+    /// The task.
+    pub(crate) task: &'s Task,
+    /// The answers to draw, in schedule order.
+    pub(crate) schedule: &'s [AttemptSpec],
+    /// The prompt of every style the schedule uses.
+    pub(crate) heads: &'s BTreeMap<PromptStyle, Head<'e>>,
+    /// The solve's options (`concurrency` answers are live at once).
+    pub(crate) options: &'s SolveOptions,
+    /// Budgets and cancellation.
+    pub(crate) control: &'s Control,
+    /// Where progress events go.
+    pub(crate) progress: &'s (dyn Fn(ProgressEvent) + Sync),
+    /// The entry call appended to script tasks' programs.
+    pub(crate) script_call: Option<String>,
+}
 
 /// Solve `task` by drawing answers of the seeded schedule until one passes
 /// every visible test or the budget (`options.budget`) is spent; up to
@@ -60,7 +85,7 @@ pub fn sample(
     let control = Control::new(&options.budget, options.cancel.clone());
     let heads = render_heads(engine, task, &schedule, options)?;
     check_context(engine, heads.values(), options)?;
-    let finished = draw_all(&Draw {
+    let draw = Draw {
         engine,
         runner,
         task,
@@ -70,7 +95,13 @@ pub fn sample(
         control: &control,
         progress,
         script_call: script_call(task),
-    });
+    };
+    // A served model gives no logits to decode from step by step: it
+    // writes whole answers in requests.
+    let finished = match engine.top_k_limit() {
+        None => batch::draw_all(&draw),
+        Some(_) => requests::draw_all(&draw),
+    };
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     drop(heads);
     // Every answer decodes on this thread, in batched steps whose requests
@@ -101,27 +132,29 @@ mod tests {
 
     /// A model that writes `WRONG` for the instruct prompt and `RIGHT` for
     /// the long-code prompt.
-    fn style_minded(strength: f32) -> Arc<ScriptedEngine> {
-        Arc::new(
-            ScriptedEngine::new(|text: &str| {
-                let reply = text
-                    .rsplit_once("<|im_start|>assistant\n")
-                    .map_or("", |(_, r)| r);
-                let want = if text.contains("### How to write the solution") {
-                    RIGHT
-                } else {
-                    WRONG
-                };
-                [want, WRONG, RIGHT]
-                    .into_iter()
-                    .find(|w| w.starts_with(reply))
-                    .map(str::to_string)
-            })
-            .with_strength(strength),
-        )
+    pub(super) fn style_minded_engine(strength: f32) -> ScriptedEngine {
+        ScriptedEngine::new(|text: &str| {
+            let reply = text
+                .rsplit_once("<|im_start|>assistant\n")
+                .map_or("", |(_, r)| r);
+            let want = if text.contains("### How to write the solution") {
+                RIGHT
+            } else {
+                WRONG
+            };
+            [want, WRONG, RIGHT]
+                .into_iter()
+                .find(|w| w.starts_with(reply))
+                .map(str::to_string)
+        })
+        .with_strength(strength)
     }
 
-    fn options(width: usize, max_tokens: Option<u64>) -> SolveOptions {
+    fn style_minded(strength: f32) -> Arc<ScriptedEngine> {
+        Arc::new(style_minded_engine(strength))
+    }
+
+    pub(super) fn options(width: usize, max_tokens: Option<u64>) -> SolveOptions {
         SolveOptions {
             concurrency: width,
             budget: Budget {
