@@ -381,7 +381,7 @@ fn generate_through_llama_server_writes_the_local_engines_text() {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     };
-    let served = generate(&["--endpoint", &server.url()]);
+    let served = generate(&["--endpoint", server.url()]);
     let local = generate(&["--model", &model, "--threads", "1"]);
     assert!(served.lines().count() > 1, "{served}");
     assert_eq!(served, local);
@@ -421,7 +421,7 @@ fn a_bench_with_two_tasks_in_flight_records_each_task_once() {
         return;
     };
     let sandbox = Sandbox::new();
-    let store = bench_in_flight(&sandbox, &server.url());
+    let store = bench_in_flight(&sandbox, server.url());
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 1);
     let results = store.results(runs[0].id).unwrap();
@@ -446,7 +446,7 @@ fn a_served_bench_records_its_requests_and_the_report_shows_them() {
         return;
     };
     let sandbox = Sandbox::new();
-    let store = bench_in_flight(&sandbox, &server.url());
+    let store = bench_in_flight(&sandbox, server.url());
     let results = store.results(store.runs().unwrap()[0].id).unwrap();
     for result in &results {
         let task = result.solution.cost.usage;

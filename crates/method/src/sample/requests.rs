@@ -261,18 +261,14 @@ fn caps(draw: &Draw<'_, '_>, live: &[Live<'_>], spent: u64) -> Vec<usize> {
         .collect()
 }
 
+/// A request's answer and how long it took.
+type Sent = (Result<Vec<Continuation>, EngineError>, PhaseTime);
+
 /// Sends the round's requests side by side, one thread each, and returns
 /// each one's answer and how long it took, in order, and what the requests
 /// cost (read on each request's own thread, which the solve's clock does
 /// not see).
-fn send(
-    engine: &dyn Engine,
-    live: &[Live<'_>],
-    requests: &[Request],
-) -> (
-    Vec<(Result<Vec<Continuation>, EngineError>, PhaseTime)>,
-    Usage,
-) {
+fn send(engine: &dyn Engine, live: &[Live<'_>], requests: &[Request]) -> (Vec<Sent>, Usage) {
     thread::scope(|scope| {
         let threads: Vec<_> = requests
             .iter()
