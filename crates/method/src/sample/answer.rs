@@ -20,6 +20,8 @@ use crate::profile::{Phase, Stopwatch};
 use crate::progress::ProgressEvent;
 use crate::record::{AttemptRecord, AttemptStop, BudgetWindow, TokenRecord};
 
+use crate::pool::Finished;
+
 use super::Draw;
 
 /// What an answer has written so far and what it cost.
@@ -214,4 +216,55 @@ pub(super) fn finish(
         seconds: record.cost.times.total_s,
     });
     (record, error)
+}
+
+/// An answer while it is drawn, whichever way draws it (a local batch or a
+/// server's requests).
+pub(super) trait Drawing: Sized {
+    /// The answer so far.
+    fn answer(&self) -> &Answer;
+    /// The answer, once drawing it ends.
+    fn into_answer(self) -> Answer;
+}
+
+/// The start of a round, the same for both ways of drawing: each live
+/// answer the control stopped is recorded as cancelled (with `spent` as its
+/// last step), then answers of the schedule from `next` on are started with
+/// `start` until `width` are live or the control says to start no more.
+pub(super) fn retire_and_refill<L: Drawing>(
+    draw: &Draw<'_, '_>,
+    live: &mut Vec<L>,
+    next: &mut usize,
+    spent: u64,
+    finished: &mut Finished,
+    mut start: impl FnMut(AttemptSpec) -> Result<L, MethodError>,
+) {
+    let control = draw.control;
+    let (stopped, going): (Vec<L>, Vec<L>) = std::mem::take(live)
+        .into_iter()
+        .partition(|l| control.stop_cause(l.answer().spec.index).is_some());
+    *live = going;
+    for stopped in stopped {
+        let mut answer = stopped.into_answer();
+        let cause = control
+            .stop_cause(answer.spec.index)
+            .expect("partitioned on it");
+        answer.window.last_step_at = spent;
+        let done = finish(draw, answer, AttemptStop::Cancelled { cause }, None);
+        finished.attempts.push(done);
+    }
+    let width = draw.options.concurrency.max(1);
+    while live.len() < width {
+        let Some(&spec) = draw.schedule.get(*next) else {
+            break;
+        };
+        if control.stop_cause(spec.index).is_some() {
+            break;
+        }
+        *next += 1;
+        match start(spec) {
+            Ok(answer) => live.push(answer),
+            Err(e) => finished.failures.push(e),
+        }
+    }
 }

@@ -50,7 +50,7 @@ use crate::pool::Finished;
 use crate::profile::{Phase, PhaseTime, Stopwatch};
 use crate::record::AttemptStop;
 
-use super::answer::{finish, finish_ended, share_error, Answer};
+use super::answer::{finish_ended, retire_and_refill, share_error, Answer, Drawing};
 use super::Draw;
 
 /// One answer while the server writes it.
@@ -77,7 +77,6 @@ struct Request {
 /// Draws the answers of `draw.schedule` until one passes every visible test
 /// (as the selection rule says), the schedule ends, or a budget is spent.
 pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
-    let width = draw.options.concurrency.max(1);
     let control = draw.control;
     let mut finished = Finished {
         attempts: Vec::new(),
@@ -89,32 +88,8 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
     let mut next = 0;
     loop {
         let spent = control.tokens();
-        let (stopped, going): (Vec<_>, Vec<_>) = live
-            .into_iter()
-            .partition(|l| control.stop_cause(l.answer.spec.index).is_some());
-        live = going;
-        for stopped in stopped {
-            let mut answer = stopped.into_answer();
-            let cause = control
-                .stop_cause(answer.spec.index)
-                .expect("partitioned on it");
-            answer.window.last_step_at = spent;
-            let done = finish(draw, answer, AttemptStop::Cancelled { cause }, None);
-            finished.attempts.push(done);
-        }
-        while live.len() < width {
-            let Some(&spec) = draw.schedule.get(next) else {
-                break;
-            };
-            if control.stop_cause(spec.index).is_some() {
-                break;
-            }
-            next += 1;
-            match start(draw, spec, spent) {
-                Ok(answer) => live.push(answer),
-                Err(e) => finished.failures.push(e),
-            }
-        }
+        let start = |spec| start(draw, spec, spent);
+        retire_and_refill(draw, &mut live, &mut next, spent, &mut finished, start);
         if live.is_empty() {
             break;
         }
@@ -366,8 +341,14 @@ impl Live<'_> {
         // returning it.
         Ok((stop == ContinueStop::Eos).then_some(AttemptStop::Eos))
     }
+}
 
-    /// The answer, its sequence freed.
+impl Drawing for Live<'_> {
+    fn answer(&self) -> &Answer {
+        &self.answer
+    }
+
+    /// The answer; dropping the rest frees its sequence.
     fn into_answer(self) -> Answer {
         self.answer
     }
