@@ -65,6 +65,7 @@ pub(crate) struct Workload<'s, 'e> {
 }
 
 /// What the workers brought back.
+#[derive(Default)]
 pub(crate) struct Finished {
     /// Every attempt that ran, in finishing order, with the error that
     /// ended it, if any.

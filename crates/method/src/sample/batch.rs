@@ -22,7 +22,7 @@
 //! batches are sized by the budget left.
 
 use egcfg_engine::sampler::{argmax, Sampler, SamplerConfig};
-use egcfg_engine::{EngineError, Logits, SeqInput, Sequence, Token, Usage};
+use egcfg_engine::{EngineError, Logits, SeqInput, Sequence, Token};
 
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
@@ -49,12 +49,8 @@ struct Live<'e> {
 /// (as the selection rule says), the schedule ends, or a budget is spent.
 pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
     let control = draw.control;
-    let mut finished = Finished {
-        attempts: Vec::new(),
-        failures: Vec::new(),
-        // On the calling thread: the solve's clock reads it.
-        usage: Usage::default(),
-    };
+    // Usage stays empty here: the solve's clock reads the calling thread.
+    let mut finished = Finished::default();
     let mut live: Vec<Live<'_>> = Vec::new();
     let mut next = 0;
     loop {

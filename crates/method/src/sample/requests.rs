@@ -78,12 +78,9 @@ struct Request {
 /// (as the selection rule says), the schedule ends, or a budget is spent.
 pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
     let control = draw.control;
-    let mut finished = Finished {
-        attempts: Vec::new(),
-        failures: Vec::new(),
-        // On the calling thread: the solve's clock reads it.
-        usage: Usage::default(),
-    };
+    // Its usage gathers what the rounds' own threads spend: the solve's
+    // clock reads only the calling thread.
+    let mut finished = Finished::default();
     let mut live: Vec<Live<'_>> = Vec::new();
     let mut next = 0;
     loop {
