@@ -141,10 +141,13 @@ fn a_dead_server_among_several_is_named() {
 fn a_thread_that_ends_releases_its_server() {
     let (first, first_log) = fake::openai(Quirks::default());
     let (second, _) = fake::openai(Quirks::default());
-    let engine = ServedEngine::connect(fast(&[&first, &second])).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| engine.start_work());
-    });
+    let engine = std::sync::Arc::new(ServedEngine::connect(fast(&[&first, &second])).unwrap());
+    // A joined thread has run its thread-local destructors (a scoped
+    // thread's end is signalled before them).
+    let worker = engine.clone();
+    std::thread::spawn(move || worker.start_work())
+        .join()
+        .unwrap();
     // The ended thread's pin is gone: the first server is free again.
     engine.start_work();
     let before = first_log.count("/v1/completions");
