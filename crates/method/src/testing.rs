@@ -710,3 +710,17 @@ pub fn finished_record(
         budget_window: None,
     }
 }
+
+/// Asserts that a solve's forward tokens are its heads' prefill plus its
+/// attempts' own, nothing lost or counted twice.
+pub fn assert_costs_add_up(out: &crate::outcome::SolveOutcome) {
+    assert_eq!(
+        out.cost.forward_tokens,
+        out.cost.head_prefill_tokens
+            + out
+                .attempts
+                .iter()
+                .map(|a| a.cost.forward_tokens())
+                .sum::<u64>()
+    );
+}

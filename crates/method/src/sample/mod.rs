@@ -199,15 +199,7 @@ mod tests {
         assert!(out.attempts.iter().all(|a| a.cost.usage.requests == 0));
         // The process's CPU over the solve, as an EG-CFG solve keeps it.
         assert!(out.cost.process_cpu_s > 0.0);
-        assert_eq!(
-            out.cost.forward_tokens,
-            out.cost.head_prefill_tokens
-                + out
-                    .attempts
-                    .iter()
-                    .map(|a| a.cost.forward_tokens())
-                    .sum::<u64>()
-        );
+        assert_costs_add_up(&out);
     }
 
     #[test]

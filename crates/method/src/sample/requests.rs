@@ -393,18 +393,6 @@ mod tests {
         records
     }
 
-    fn assert_costs_add_up(out: &SolveOutcome) {
-        assert_eq!(
-            out.cost.forward_tokens,
-            out.cost.head_prefill_tokens
-                + out
-                    .attempts
-                    .iter()
-                    .map(|a| a.cost.forward_tokens())
-                    .sum::<u64>()
-        );
-    }
-
     #[test]
     fn a_served_model_writes_each_answer_in_one_request_and_the_same_answers_as_locally() {
         let mut opts = options(2, None);
