@@ -25,6 +25,17 @@ fn serve(model: &Path) -> Option<LlamaServer> {
     LlamaServer::start(model, 4096, 2)
 }
 
+/// The default model (`$EGCFG_E2E_MODEL`) and a server hosting it, or
+/// `None`, with the reason printed, when either is not available.
+fn serve_default_model() -> Option<(String, LlamaServer)> {
+    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
+        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
+        return None;
+    };
+    let server = serve(Path::new(&model))?;
+    Some((model, server))
+}
+
 fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
     let task = repo().join("examples/tasks/second_largest.toml");
     let mut args = vec!["solve", task.to_str().unwrap(), "--json"];
@@ -44,11 +55,7 @@ fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
 /// attempt is greedy, γ = 0, and both backends run the same llama.cpp).
 #[test]
 fn solves_an_example_task_through_llama_server_like_the_local_engine() {
-    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
-        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
-        return;
-    };
-    let Some(server) = serve(Path::new(&model)) else {
+    let Some((model, server)) = serve_default_model() else {
         return;
     };
     let sandbox = Sandbox::new();
@@ -70,11 +77,7 @@ fn solves_an_example_task_through_llama_server_like_the_local_engine() {
 /// a program and records every answer it drew.
 #[test]
 fn sampling_through_llama_server_prints_a_program_and_records_its_answers() {
-    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
-        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
-        return;
-    };
-    let Some(server) = serve(Path::new(&model)) else {
+    let Some((_, server)) = serve_default_model() else {
         return;
     };
     let sandbox = Sandbox::new();
@@ -127,11 +130,7 @@ const GUIDED_AGENT: &str =
 /// signal, not a fixed pattern of them.
 #[test]
 fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
-    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
-        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
-        return;
-    };
-    let Some(server) = serve(Path::new(&model)) else {
+    let Some((_, server)) = serve_default_model() else {
         return;
     };
     let proxy = RecordingProxy::start(server.url());
@@ -366,11 +365,7 @@ fn a_server_dying_mid_bench_stops_the_run_and_a_rerun_resumes_the_cut_off_task()
 /// built-in ChatML, which adds none.
 #[test]
 fn generate_through_llama_server_writes_the_local_engines_text() {
-    let Ok(model) = std::env::var("EGCFG_E2E_MODEL") else {
-        eprintln!("skipped: EGCFG_E2E_MODEL is unset (scripts/test.sh sets it)");
-        return;
-    };
-    let Some(server) = serve(Path::new(&model)) else {
+    let Some((model, server)) = serve_default_model() else {
         return;
     };
     let sandbox = Sandbox::new();
