@@ -235,6 +235,14 @@ pub trait Engine: Send + Sync {
     /// The raw bytes one token stands for (may be part of a UTF-8 character).
     fn token_bytes(&self, token: Token) -> Result<Vec<u8>, EngineError>;
 
+    /// The bytes of each of `tokens` where the engine knows them without
+    /// asking anyone (a local vocabulary; the pieces a served model's
+    /// answers spelled out), else `None`: for callers that only estimate
+    /// and would rather not send a request per token.
+    fn known_token_bytes(&self, tokens: &[Token]) -> Option<Vec<Vec<u8>>> {
+        tokens.iter().map(|&t| self.token_bytes(t).ok()).collect()
+    }
+
     /// Render a conversation with the model's own chat template, optionally
     /// ending with the opening of the assistant's turn.
     fn apply_chat_template(

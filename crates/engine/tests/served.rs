@@ -75,6 +75,26 @@ fn the_server_tokenizes_and_renders_like_the_local_engine() {
 }
 
 #[test]
+fn tokenizing_plain_text_teaches_the_client_its_tokens_bytes() {
+    let Some(server) = start_server() else { return };
+    let (served, local) = (connect(&server), local());
+    // Bytes that are not whole UTF-8 characters come back as byte lists.
+    let text = "def größe(x):\n    return '✓' * x  # ok\n";
+    let tokens = served.tokenize(text, false).unwrap();
+    assert_eq!(
+        served.known_token_bytes(&tokens),
+        local.known_token_bytes(&tokens)
+    );
+    assert_eq!(
+        served.known_token_bytes(&tokens).unwrap().concat(),
+        text.as_bytes()
+    );
+    // Parsed markers teach nothing: they could be spelled otherwise.
+    let marker = served.tokenize("<|im_start|>", true).unwrap();
+    assert!(served.known_token_bytes(&marker).is_none());
+}
+
+#[test]
 fn top_k_from_the_server_matches_the_local_logits() {
     let Some(server) = start_server() else { return };
     let (served, local) = (connect(&server), local());

@@ -77,6 +77,7 @@ mod streams;
 #[cfg(test)]
 mod testing;
 mod token_choice;
+mod token_estimate;
 pub mod visible_tests;
 
 pub use admission::StartRule;

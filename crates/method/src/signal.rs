@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use egcfg_engine::{Engine, EngineError, Token};
 
 use crate::code_text::FENCE;
+use crate::token_estimate::TokenEstimate;
 
 /// The block's fixed opening: heading and explanation.
 const BLOCK_INTRO: &str = "\n### Execution traces of sampled continuations
@@ -180,29 +181,107 @@ fn shared_lines<'p>(programs: &[&'p str]) -> &'p str {
         .map_or("", |end| &first[..=end])
 }
 /// Build the signal from entries in order (a candidate's runs next to each
-/// other, as the by-candidate layout groups only neighbours), skipping any entry that would
-/// push the block past `max_tokens` (so one long trace does not hide the
-/// short ones after it). `None` when no entry fits (or there are none),
-/// which means no guidance.
+/// other, as the by-candidate layout groups only neighbours), skipping any
+/// entry that would push the block past `max_tokens` (so one long trace does
+/// not hide the short ones after it). `None` when no entry fits (or there
+/// are none), which means no guidance.
+///
+/// Every "does it still fit" is answered as if the block were tokenized
+/// with that entry, but on a served model each tokenization is a request:
+/// so the whole block is tokenized once, and each answer is guessed from
+/// it ([`TokenEstimate`]); only a guess within its slack of the cap is
+/// tokenized. Should a guess have been wrong after all (the kept block
+/// does not fit), every entry is decided by tokenizing.
 pub fn build_signal(
     engine: &dyn Engine,
     entries: &[SignalEntry],
     layout: SignalLayout,
     max_tokens: usize,
 ) -> Result<Option<Signal>, EngineError> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let whole = block_text(entries, layout);
+    let whole_tokens = engine.tokenize(&whole, false)?;
+    if whole_tokens.len() <= max_tokens {
+        return Ok(Some(Signal {
+            text: whole,
+            tokens: whole_tokens,
+            entries_used: entries.len(),
+            entries_dropped: 0,
+        }));
+    }
+    let whole_bytes = engine.known_token_bytes(&whole_tokens);
+    let estimate = TokenEstimate::measure(&whole, whole_tokens.len(), whole_bytes.as_deref());
+    let sure_guess = |text: &str| {
+        let guess = estimate.guess(text);
+        let slack = estimate.slack(guess);
+        if guess + slack <= max_tokens {
+            Some(true)
+        } else if guess > max_tokens + slack {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match choose_entries(engine, entries, layout, max_tokens, sure_guess)? {
+        Some(signal) if signal.tokens.len() > max_tokens => {
+            tracing::debug!(
+                tokens = signal.tokens.len(),
+                max_tokens,
+                "a guessed signal block did not fit; tokenizing for every entry"
+            );
+            choose_entries(engine, entries, layout, max_tokens, |_| None)
+        }
+        chosen => Ok(chosen),
+    }
+}
+
+/// Keeps each entry in turn whose block fits in `max_tokens`, as `sure`
+/// says where it can tell and the tokenizer where `sure` gives `None`,
+/// then tokenizes the kept block unless the last count already did.
+fn choose_entries(
+    engine: &dyn Engine,
+    entries: &[SignalEntry],
+    layout: SignalLayout,
+    max_tokens: usize,
+    sure: impl Fn(&str) -> Option<bool>,
+) -> Result<Option<Signal>, EngineError> {
     let mut kept: Vec<SignalEntry> = Vec::new();
-    let mut best: Option<(String, Vec<Token>)> = None;
+    // The kept block's tokens, while the count that kept it is the last.
+    let mut kept_tokens: Option<Vec<Token>> = None;
     for entry in entries {
         kept.push(entry.clone());
         let text = block_text(&kept, layout);
-        let tokens = engine.tokenize(&text, false)?;
-        if tokens.len() <= max_tokens {
-            best = Some((text, tokens));
-        } else {
+        let fits = match sure(&text) {
+            Some(fits) => {
+                if fits {
+                    kept_tokens = None;
+                }
+                fits
+            }
+            None => {
+                let tokens = engine.tokenize(&text, false)?;
+                let fits = tokens.len() <= max_tokens;
+                if fits {
+                    kept_tokens = Some(tokens);
+                }
+                fits
+            }
+        };
+        if !fits {
             kept.pop();
         }
     }
-    Ok(best.map(|(text, tokens)| Signal {
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    let text = block_text(&kept, layout);
+    let tokens = match kept_tokens {
+        Some(tokens) => tokens,
+        None => engine.tokenize(&text, false)?,
+    };
+    Ok(Some(Signal {
         text,
         tokens,
         entries_used: kept.len(),
@@ -214,6 +293,7 @@ pub fn build_signal(
 mod tests {
     use super::*;
     use crate::testing::ScriptedEngine;
+    use std::sync::atomic::Ordering;
 
     fn entry(candidate: usize, test: usize) -> SignalEntry {
         SignalEntry {
@@ -276,6 +356,55 @@ mod tests {
         assert!(build_signal(&engine, &[], SignalLayout::PerRun, 10_000)
             .unwrap()
             .is_none());
+    }
+
+    /// Nine entries of three candidates, with traces of 1 to 20 lines.
+    fn varied_entries() -> Vec<SignalEntry> {
+        (0..9)
+            .map(|i| {
+                let mut e = entry(i / 3, i % 3);
+                e.program = format!("def f(x):\n    y = x * {}\n    return y", i / 3);
+                e.invocation = format!("f({i})");
+                e.trace = (0..1 + (i * 7) % 20)
+                    .map(|l| format!("line {}: y={}\n", 2 + l % 2, l * i))
+                    .collect();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn guesses_choose_what_tokenizing_every_entry_chooses_with_fewer_requests() {
+        let engine = ScriptedEngine::new(|_| None);
+        let entries = varied_entries();
+        let requests = || engine.tokenizations.load(Ordering::SeqCst);
+        for layout in [
+            SignalLayout::PerRun,
+            SignalLayout::ByCandidate,
+            SignalLayout::SharedCode,
+        ] {
+            let whole = engine
+                .tokenize(&block_text(&entries, layout), false)
+                .unwrap()
+                .len();
+            let (mut guessing, mut exact) = (0, 0);
+            for cap in (50..whole + 50).step_by(7) {
+                let before = requests();
+                let built = build_signal(&engine, &entries, layout, cap).unwrap();
+                guessing += requests() - before;
+                let before = requests();
+                let expected = choose_entries(&engine, &entries, layout, cap, |_| None).unwrap();
+                exact += requests() - before;
+                assert_eq!(built, expected, "{layout:?} under a cap of {cap}");
+                if let Some(signal) = built {
+                    assert!(signal.tokens.len() <= cap);
+                }
+            }
+            assert!(
+                guessing * 2 < exact,
+                "{layout:?}: {guessing} tokenizations guessing, {exact} exactly"
+            );
+        }
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct ScriptedEngine {
     pub requests: AtomicUsize,
     /// [`Engine::start_work`] calls so far.
     pub work_started: AtomicUsize,
+    /// [`Engine::tokenize`] calls so far: a served model's requests too.
+    pub tokenizations: AtomicUsize,
 }
 
 impl ScriptedEngine {
@@ -97,6 +99,7 @@ impl ScriptedEngine {
             decodes: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             work_started: AtomicUsize::new(0),
+            tokenizations: AtomicUsize::new(0),
         }
     }
 
@@ -208,6 +211,7 @@ impl Engine for ScriptedEngine {
     }
 
     fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError> {
+        self.tokenizations.fetch_add(1, Ordering::SeqCst);
         let mut out = Vec::new();
         let mut rest = text;
         'outer: while !rest.is_empty() {

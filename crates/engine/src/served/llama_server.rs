@@ -44,7 +44,7 @@ pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
     let eos_text = props.get("eos_token").and_then(Value::as_str).unwrap_or("");
     let mut eos_tokens = Vec::new();
     if !eos_text.is_empty() {
-        if let [id] = tokenize(client, eos_text, true)?[..] {
+        if let [(id, _)] = tokenize(client, eos_text, true)?[..] {
             eos_tokens.push(id);
         }
     }
@@ -57,18 +57,52 @@ pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
     })
 }
 
-/// `/tokenize`, without BOS.
+/// `/tokenize`, without BOS, with each token's bytes (`with_pieces`), which
+/// the same request gives for free and spares a `/detokenize` per token
+/// later.
 pub(super) fn tokenize(
     client: &Client,
     text: &str,
     parse_special: bool,
-) -> Result<Vec<Token>, EngineError> {
+) -> Result<Vec<(Token, Vec<u8>)>, EngineError> {
     let value = client.post(
         "/tokenize",
-        &json!({"content": text, "add_special": false, "parse_special": parse_special}),
+        &json!({
+            "content": text,
+            "add_special": false,
+            "parse_special": parse_special,
+            "with_pieces": true,
+        }),
     )?;
     let answer = Answer::new(client, "/tokenize", SERVER);
-    answer.token_ids(answer.field(&value, "/tokens")?)
+    answer
+        .list(&value, "/tokens")?
+        .iter()
+        .map(|entry| {
+            let id = entry
+                .get("id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| answer.malformed("a token has no id"))?;
+            let piece = entry
+                .get("piece")
+                .and_then(spelled_bytes)
+                .ok_or_else(|| answer.malformed("a token has no piece"))?;
+            Ok((answer.token_id(id)?, piece))
+        })
+        .collect()
+}
+
+/// A token's bytes as llama-server spells them: a string where they are
+/// valid UTF-8, else a list of byte values.
+fn spelled_bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::String(text) => Some(text.clone().into_bytes()),
+        Value::Array(bytes) => bytes
+            .iter()
+            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect(),
+        _ => None,
+    }
 }
 
 /// `/detokenize`.
@@ -245,12 +279,8 @@ fn one_completion(answer: &Answer, value: &Value, k: usize) -> Result<Completion
             .ok_or_else(|| answer.malformed("a generated token has no id"))?;
         let bytes = entry
             .get("bytes")
-            .and_then(Value::as_array)
-            .and_then(|b| {
-                b.iter()
-                    .map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()))
-                    .collect::<Option<Vec<u8>>>()
-            })
+            .filter(|b| b.is_array())
+            .and_then(spelled_bytes)
             .ok_or_else(|| answer.malformed("a generated token has no bytes"))?;
         pieces.push((answer.token_id(token)?, bytes));
     }

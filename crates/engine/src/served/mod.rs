@@ -263,9 +263,15 @@ impl Engine for ServedEngine {
 
     fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<Token>, EngineError> {
         let server = self.pool.pick();
-        server
+        let tokenized = server
             .protocol
-            .tokenize(&server.client, text, parse_special)
+            .tokenize_spelled(&server.client, text, parse_special)?;
+        // Markers parsed as special tokens may be spelled otherwise than
+        // their generated form; plain text's pieces are its bytes.
+        if !parse_special {
+            self.remember_bytes(tokenized.spelled);
+        }
+        Ok(tokenized.tokens)
     }
 
     fn token_bytes(&self, token: Token) -> Result<Vec<u8>, EngineError> {
@@ -284,6 +290,11 @@ impl Engine for ServedEngine {
             .into_bytes();
         self.remember_bytes([(token, bytes.clone())]);
         Ok(bytes)
+    }
+
+    fn known_token_bytes(&self, tokens: &[Token]) -> Option<Vec<Vec<u8>>> {
+        let cache = self.token_bytes.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.iter().map(|t| cache.get(t).cloned()).collect()
     }
 
     fn apply_chat_template(

@@ -79,6 +79,14 @@ impl ServerKind {
     }
 }
 
+/// A tokenization, with the bytes of the tokens the server spelled out.
+pub(super) struct Tokenized {
+    /// The token ids.
+    pub(super) tokens: Vec<Token>,
+    /// Each token with its bytes, where the server gave them (else empty).
+    pub(super) spelled: Vec<(Token, Vec<u8>)>,
+}
+
 /// One completion as a server reported it.
 pub(super) struct Completion {
     /// The generated ids, the one that met a stop included.
@@ -155,11 +163,34 @@ impl Protocol {
         text: &str,
         parse_special: bool,
     ) -> Result<Vec<Token>, EngineError> {
-        match self {
-            Protocol::LlamaServer => llama_server::tokenize(client, text, parse_special),
-            Protocol::OpenAi(server) => openai::tokenize(client, server, text),
-            Protocol::Sglang => sglang::tokenize(client, text),
-        }
+        Ok(self.tokenize_spelled(client, text, parse_special)?.tokens)
+    }
+
+    /// Text to ids, without BOS, and the bytes of those tokens the server
+    /// spelled out in the same answer (none, on servers that do not).
+    pub(super) fn tokenize_spelled(
+        &self,
+        client: &Client,
+        text: &str,
+        parse_special: bool,
+    ) -> Result<Tokenized, EngineError> {
+        Ok(match self {
+            Protocol::LlamaServer => {
+                let spelled = llama_server::tokenize(client, text, parse_special)?;
+                Tokenized {
+                    tokens: spelled.iter().map(|(token, _)| *token).collect(),
+                    spelled,
+                }
+            }
+            Protocol::OpenAi(server) => Tokenized {
+                tokens: openai::tokenize(client, server, text)?,
+                spelled: Vec::new(),
+            },
+            Protocol::Sglang => Tokenized {
+                tokens: sglang::tokenize(client, text)?,
+                spelled: Vec::new(),
+            },
+        })
     }
 
     /// Ids to text.
