@@ -151,8 +151,11 @@ impl Default for MinIsolation {
 /// server's hard kill and the Rust watchdog).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExecLimits {
-    /// Wall-clock budget. At 0.9x the child returns a partial result; at
-    /// +100 ms it is killed; at +1 s the server itself is replaced.
+    /// Time budget: wall-clock time less the time the program waited for a
+    /// CPU (its run-queue delay), within twice the budget of plain
+    /// wall-clock time. At 0.9x the child returns a partial result; at
+    /// +100 ms it is killed; a server that has not answered 1 s after the
+    /// longest its job may take is replaced.
     pub timeout: Duration,
     /// Address-space limit (`RLIMIT_AS`).
     pub memory_bytes: u64,

@@ -423,7 +423,7 @@ impl Executor {
                     let result = match spawn_scratch(&dir, self.landlock_abi) {
                         Ok(fd) => {
                             let mut job = self.trace_job(&requests[i]);
-                            let deadline = self.limits.timeout + crate::pool::WATCHDOG_SLACK;
+                            let deadline = job.wall_cap() + crate::pool::WATCHDOG_SLACK;
                             crate::server::run_oneshot(&self.launch, dir, fd, &mut job, deadline)
                         }
                         Err(e) => ExecResult::failure(Status::InternalError, e),

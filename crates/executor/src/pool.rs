@@ -18,8 +18,9 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::server::{Launch, Server, ServerFailure};
 use crate::wire::{Job, Reply};
 
-/// Extra time the watchdog grants a server beyond the child's own budget
-/// (the server hard-kills its child at timeout + 0.1 s).
+/// Extra time the watchdog grants a server beyond the longest its child may
+/// take (the server hard-kills its child at timeout + 0.1 s, stretched by
+/// the child's time waiting for a CPU up to [`crate::wire::WALL_STRETCH`]).
 pub(crate) const WATCHDOG_SLACK: Duration = Duration::from_secs(1);
 
 /// How long a server may take to start and run its probe.
@@ -183,7 +184,7 @@ fn worker(
             }
         }
         let live = server.as_mut().expect("started above");
-        let deadline = Duration::from_secs_f64(task.job.timeout_s()) + WATCHDOG_SLACK;
+        let deadline = task.job.wall_cap() + WATCHDOG_SLACK;
         match live.request(&mut task.job, deadline) {
             Ok(reply) => {
                 let _ = task.reply.send(Ok(reply));

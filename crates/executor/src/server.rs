@@ -107,6 +107,7 @@ struct RequestHead {
     id: u64,
     invocations: usize,
     timeout_s: f64,
+    wall_stretch: f64,
     result_bytes: u64,
 }
 
@@ -116,6 +117,7 @@ impl RequestHead {
             id: job.id,
             invocations: job.invocations.len(),
             timeout_s: job.limits.timeout_s,
+            wall_stretch: job.limits.wall_stretch,
             result_bytes: job.limits.result_bytes,
         }
     }

@@ -10,6 +10,8 @@
 //! and its trace events as lines of separated fields, which
 //! [`parse_body`] turns into [`TraceEvent`]s.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExecLimits, ReprLimits};
@@ -17,10 +19,19 @@ use crate::result::{
     CallerState, EventKind, ExceptionInfo, ExecResult, LineHit, Status, TraceEvent, Variable,
 };
 
+/// How far a timeout stretches in wall-clock time for a program that waits
+/// for a CPU. The harness does not count a program's time in a run queue
+/// against its timeout (so a candidate traced while the model decodes on the
+/// same cores does not time out for want of a core, and what the model is
+/// shown does not depend on the machine's load), but never lets it run
+/// longer than this many times its timeout.
+pub(crate) const WALL_STRETCH: f64 = 2.0;
+
 /// Limits as the harness reads them.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WireLimits {
     pub(crate) timeout_s: f64,
+    pub(crate) wall_stretch: f64,
     memory_bytes: u64,
     file_size_bytes: u64,
     open_files: u64,
@@ -37,6 +48,7 @@ impl From<&ExecLimits> for WireLimits {
     fn from(l: &ExecLimits) -> Self {
         WireLimits {
             timeout_s: l.timeout.as_secs_f64(),
+            wall_stretch: WALL_STRETCH,
             memory_bytes: l.memory_bytes,
             file_size_bytes: l.file_size_bytes,
             open_files: l.open_files,
@@ -127,9 +139,12 @@ impl Job {
         }
     }
 
-    /// The job's wall-clock budget: one timeout per invocation.
-    pub(crate) fn timeout_s(&self) -> f64 {
-        self.limits.timeout_s * self.invocations.len().max(1) as f64
+    /// The longest the job may take in wall-clock time: one timeout per
+    /// invocation, stretched by time spent waiting for a CPU.
+    pub(crate) fn wall_cap(&self) -> Duration {
+        Duration::from_secs_f64(
+            self.limits.timeout_s * self.limits.wall_stretch * self.invocations.len().max(1) as f64,
+        )
     }
 
     /// The largest reply the server may send for this job: one result

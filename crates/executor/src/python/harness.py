@@ -49,6 +49,7 @@ import operator, random, re, string, typing, threading, tempfile  # noqa: E401,F
 # --- bound at import: candidates may patch the originals ---------------------
 _len = len
 _max = max
+_min = min
 _type = type
 _isinstance = isinstance
 _issubclass = issubclass
@@ -1032,7 +1033,7 @@ def run_invocation(run, traced, inv):
         sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     random.seed(0)
     CURRENT_RUN = run
-    signal.setitimer(signal.ITIMER_REAL, job["limits"]["timeout_s"] * 0.9)
+    arm_soft_deadline(job["limits"])
     status = execute(run, traced, job, inv)
     signal.setitimer(signal.ITIMER_REAL, 0)
     CURRENT_RUN = None
@@ -1495,20 +1496,80 @@ def call_expression(stmt):
     return seg if seg is not None else ast.unparse(node)
 
 
+# --- time that counts ---------------------------------------------------------
+# A deadline counts the time a program ran or slept, not the time it waited in
+# a run queue for a CPU (the second field of its /proc schedstat): a candidate
+# traced while the model decodes on the same cores must not time out for want
+# of a core, or what the model is shown would depend on the machine's load.
+# The wall clock still bounds every deadline, at `wall_stretch` times itself.
+def run_delay_s(fd):
+    """Seconds the task whose schedstat `fd` holds open has waited for a CPU
+    (0 without the file: the deadline is then plain wall-clock time)."""
+    if fd is None:
+        return 0.0
+    try:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def open_schedstat(path):
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+class Deadline:
+    """`budget_s` of time that counts from now, within `stretch` times it of
+    wall-clock time; `left()` says how much is left (at most 0 when out)."""
+
+    def __init__(self, budget_s, stretch, schedstat_fd):
+        self.budget = budget_s
+        self.fd = schedstat_fd
+        self.start = _monotonic()
+        self.waited_at_start = run_delay_s(schedstat_fd)
+        self.wall_end = self.start + budget_s * _max(stretch, 1.0)
+
+    def left(self):
+        now = _monotonic()
+        waited = run_delay_s(self.fd) - self.waited_at_start
+        return _min(self.start + self.budget + waited, self.wall_end) - now
+
+
 # --- the child ----------------------------------------------------------------
+def arm_soft_deadline(limits):
+    """Arms the soft deadline (0.9 of the timeout) for the set-up or the
+    next invocation."""
+    global SOFT_DEADLINE
+    SOFT_DEADLINE = Deadline(limits["timeout_s"] * 0.9, limits["wall_stretch"], SCHEDSTAT)
+    signal.setitimer(signal.ITIMER_REAL, SOFT_DEADLINE.budget)
+
+
 def on_alarm(*_):
-    """The soft deadline: installed once per server, armed per child."""
-    if CURRENT_RUN is not None:
-        CURRENT_RUN.finish("timeout")
+    """The soft deadline: installed once per server, armed per child. Time
+    the child spent waiting for a CPU does not count: the timer is armed
+    again for what is left."""
+    if CURRENT_RUN is None:
+        return
+    left = SOFT_DEADLINE.left() if SOFT_DEADLINE is not None else 0.0
+    if left > 0.001:
+        signal.setitimer(signal.ITIMER_REAL, left)
+        return
+    CURRENT_RUN.finish("timeout")
 
 
 CURRENT_RUN = None
+SOFT_DEADLINE = None
+# The child's own schedstat, opened before its isolation (after which it
+# could not open it); None where /proc is not there.
+SCHEDSTAT = None
 
 
 def child_main(job, nonce, out_fd, iso, scratch, keep_fds, oneshot=False):
     """Set up and run one execution; never returns. `job` is the decoded
     job, or a memoryview of its JSON, which the child decodes itself."""
-    global CURRENT_RUN
+    global CURRENT_RUN, SCHEDSTAT
     try:
         t0 = _monotonic()
         if _type(job) is memoryview:
@@ -1537,8 +1598,9 @@ def child_main(job, nonce, out_fd, iso, scratch, keep_fds, oneshot=False):
             STREAMS.install()
         # The environment was cleared by the manager (PATH, LANG only).
         tempfile.tempdir = scratch
+        SCHEDSTAT = open_schedstat("/proc/thread-self/schedstat")
         CURRENT_RUN = run  # set-up itself is under the soft deadline
-        signal.setitimer(signal.ITIMER_REAL, lim["timeout_s"] * 0.9)
+        arm_soft_deadline(lim)
         err = iso.install(lim, scratch)
         run.iso_ms = (_monotonic() - t0) * 1000.0
         if err is not None:
@@ -1724,13 +1786,16 @@ class Server:
         started = t0
         # The deadlines are the server's: a frame starts the next
         # invocation's budget, never beyond the job's total, and frames
-        # past the last invocation are not read.
-        job_end = t0 + expected * (timeout + 0.1)
-        deadline = min(t0 + timeout + 0.1, job_end)
+        # past the last invocation are not read. Neither counts the time
+        # the child waited for a CPU (read where the child cannot forge it).
+        stat_fd = open_schedstat("/proc/%d/schedstat" % pid)
+        stretch = head["wall_stretch"]
+        job_deadline = Deadline(expected * (timeout + 0.1), stretch, stat_fd)
+        invocation = Deadline(timeout + 0.1, stretch, stat_fd)
         eof = exited = False
         stop = None
         while not (eof and exited) and stop is None and _len(frames) < expected:
-            remaining = deadline - _monotonic()
+            remaining = _min(invocation.left(), job_deadline.left())
             if remaining <= 0:
                 stop = ("timeout", "killed after %.1f s" % timeout)
                 break
@@ -1759,7 +1824,7 @@ class Server:
                         break
                     frames.append(frame[16:])
                     started = _monotonic()
-                    deadline = min(started + timeout + 0.1, job_end)
+                    invocation = Deadline(timeout + 0.1, stretch, stat_fd)
                     if _len(frames) == expected:
                         break
                 if stop is not None or _len(frames) == expected:
@@ -1778,8 +1843,9 @@ class Server:
             pass
         end = _monotonic()
         os.close(rfd)
-        if pidfd is not None:
-            os.close(pidfd)
+        for fd in (pidfd, stat_fd):
+            if fd is not None:
+                os.close(fd)
         self.scratch.drop(scratch)
         header = {"id": head["id"], "done": _len(frames), "wall_ms": (end - started) * 1000.0,
                   "maxrss_kb": rusage.ru_maxrss}
@@ -1800,6 +1866,7 @@ class Server:
         """Run one child that installs the isolation and tests its effect."""
         limits = self.config["probe_limits"]
         head = {"id": 0, "invocations": 1, "timeout_s": limits["timeout_s"],
+                "wall_stretch": limits["wall_stretch"],
                 "result_bytes": limits["result_bytes"]}
         return self.execute(head, {"id": 0, "op": "probe", "limits": limits})
 

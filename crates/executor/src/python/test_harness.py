@@ -190,5 +190,51 @@ class PlanScripts(unittest.TestCase):
         self.assertIsNone(self.plan("import os\nos.remove('x')\ndef check(c):\n    assert c(1) == 1\ncheck(f)"))
 
 
+
+class Deadlines(unittest.TestCase):
+    """A deadline does not count the time its task waited for a CPU, read
+    from a schedstat file (here a stand-in whose run delay the test sets)."""
+
+    def setUp(self):
+        import tempfile
+        self.file = tempfile.NamedTemporaryFile()
+        self.waited(0.0)
+        self.fd = os.open(self.file.name, os.O_RDONLY)
+
+    def tearDown(self):
+        os.close(self.fd)
+        self.file.close()
+
+    def waited(self, seconds):
+        """Makes the stand-in say its task has waited `seconds` in all."""
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(b"123456789 %d 42\n" % int(seconds * 1e9))
+        self.file.flush()
+
+    def test_time_waiting_for_a_cpu_is_given_back(self):
+        deadline = harness.Deadline(10.0, 2.0, self.fd)
+        self.assertAlmostEqual(deadline.left(), 10.0, delta=0.5)
+        self.waited(3.0)
+        self.assertAlmostEqual(deadline.left(), 13.0, delta=0.5)
+
+    def test_the_wall_clock_still_bounds_it(self):
+        deadline = harness.Deadline(10.0, 2.0, self.fd)
+        self.waited(50.0)
+        self.assertAlmostEqual(deadline.left(), 20.0, delta=0.5)
+
+    def test_without_the_file_it_is_wall_clock_time(self):
+        deadline = harness.Deadline(10.0, 2.0, None)
+        self.assertAlmostEqual(deadline.left(), 10.0, delta=0.5)
+        self.assertEqual(harness.run_delay_s(None), 0.0)
+        self.assertIsNone(harness.open_schedstat("/nonexistent/schedstat"))
+
+    def test_a_real_schedstat_reads(self):
+        fd = harness.open_schedstat("/proc/thread-self/schedstat")
+        if fd is None:
+            self.skipTest("no /proc here")
+        self.assertGreaterEqual(harness.run_delay_s(fd), 0.0)
+        os.close(fd)
+
 if __name__ == "__main__":
     unittest.main()
