@@ -93,6 +93,13 @@ pub struct ModelArgs {
     /// a bearer token when set.
     #[arg(long, default_value = "EGCFG_API_KEY")]
     pub api_key_env: String,
+
+    /// Seconds to wait for a server's answer before calling it stalled. One
+    /// request may generate hundreds of tokens (three candidates of up to
+    /// 512), which takes minutes on a busy CPU server; a task cut off by a
+    /// stalled server is not recorded, and a resumed bench runs it again.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub endpoint_timeout: u64,
 }
 
 /// The inference servers egcfg can use.

@@ -1,6 +1,7 @@
 //! Turning `--model` or `--endpoint` flags into a running engine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use egcfg_engine::served::ClientConfig;
@@ -57,6 +58,7 @@ fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
         kind: server_kind(args.endpoint_kind),
         client: ClientConfig {
             api_key,
+            timeout: Duration::from_secs(args.endpoint_timeout),
             ..ClientConfig::default()
         },
         ..ServedConfig::several(&endpoints)
