@@ -51,7 +51,9 @@ pub(crate) fn next_line(
     meter: &mut Meter<'_>,
 ) -> Result<VecDeque<TokenRecord>, MethodError> {
     let step = request.generated.len();
-    let guided = request.guided && streams.conditional().is_some();
+    // The stream that writes the line: C when the line is guided.
+    let conditional = streams.conditional().filter(|_| request.guided);
+    let guided = conditional.is_some();
     let k = engine.top_k_limit().unwrap_or(chooser.record_top);
     // P is needed only to choose (γ ≠ 1), or when it costs one request.
     let score_p = guided && (chooser.gamma != 1.0 || engine.scores_in_one_pass());
@@ -63,10 +65,7 @@ pub(crate) fn next_line(
         n: 1,
         logprobs: want_top,
     };
-    let writer = match streams.conditional() {
-        Some(c) if guided => &c.seq,
-        _ => streams.unconditional().0,
-    };
+    let writer = conditional.map_or(streams.unconditional().0, |c| &c.seq);
     let written = meter.choice(|| engine.continue_sequence(writer.id(), &[], &line_request))?;
     let Some(line) = written.into_iter().next().filter(|l| !l.tokens.is_empty()) else {
         return Ok(VecDeque::new());
