@@ -180,6 +180,7 @@ fn shared_lines<'p>(programs: &[&'p str]) -> &'p str {
         .rposition(|&b| b == b'\n')
         .map_or("", |end| &first[..=end])
 }
+
 /// Build the signal from entries in order (a candidate's runs next to each
 /// other, as the by-candidate layout groups only neighbours), skipping any
 /// entry that would push the block past `max_tokens` (so one long trace does
