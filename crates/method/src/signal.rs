@@ -64,6 +64,15 @@ pub enum SignalLayout {
     SharedCode,
 }
 
+impl SignalLayout {
+    /// Every layout, the default first.
+    pub const ALL: [SignalLayout; 3] = [
+        SignalLayout::PerRun,
+        SignalLayout::ByCandidate,
+        SignalLayout::SharedCode,
+    ];
+}
+
 /// One (candidate, test) run as shown to the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalEntry {
@@ -379,11 +388,7 @@ mod tests {
         let engine = ScriptedEngine::new(|_| None);
         let entries = varied_entries();
         let requests = || engine.tokenizations.load(Ordering::SeqCst);
-        for layout in [
-            SignalLayout::PerRun,
-            SignalLayout::ByCandidate,
-            SignalLayout::SharedCode,
-        ] {
+        for layout in SignalLayout::ALL {
             let whole = engine
                 .tokenize(&block_text(&entries, layout), false)
                 .unwrap()

@@ -78,11 +78,7 @@ fn kept_by_tokenizing(
 fn guessing_keeps_what_tokenizing_every_entry_keeps() {
     let engine = engine();
     let entries = entries();
-    for layout in [
-        SignalLayout::PerRun,
-        SignalLayout::ByCandidate,
-        SignalLayout::SharedCode,
-    ] {
+    for layout in SignalLayout::ALL {
         let whole = engine
             .tokenize(&block_text(&entries, layout), false)
             .unwrap()
