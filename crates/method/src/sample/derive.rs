@@ -27,10 +27,13 @@
 //! smaller run's own wind-down after that check (recording the cut answers
 //! and freeing their sequences; no model or sandbox work).
 //!
-//! Not derivable, so left at zero in the derived outcome: the times and
-//! phase profile of each answer the smaller budget cuts (their share of
-//! steps shared with other answers is not kept), the solve's phase walls,
-//! and its CPU time. [`DerivedSolve::cut`] names the answers concerned.
+//! Not derivable, so left at zero in the derived outcome wherever the
+//! smaller run stops before the large one ended: the times and phase
+//! profile of each answer the smaller budget cuts (their share of steps
+//! shared with other answers is not kept), the solve's phase walls, and its
+//! CPU time. [`DerivedSolve::cut`] names the answers concerned. Where the
+//! smaller budget never runs out in the large run, the two runs are one,
+//! and the derived outcome is the large one as recorded.
 //!
 //! Where the smaller run would not be a prefix of the large one, or the
 //! records cannot say what it did, the derivation refuses with a
@@ -55,9 +58,11 @@ use crate::visible_tests::script_call;
 /// run's records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DerivedSolve {
-    /// What the solve would have returned. `cost.wall_s` is the large
-    /// run's clock at the check where the smaller run ends; the solve's
-    /// phase walls and CPU time are not derivable and are zero.
+    /// What the solve would have returned. Where the smaller run stops
+    /// before the large one ended, `cost.wall_s` is the large run's clock
+    /// at the check where it stops, and the solve's phase walls and CPU
+    /// time are not derivable and are zero; elsewhere it is the large
+    /// outcome as recorded.
     pub outcome: SolveOutcome,
     /// Indices into `outcome.attempts` of the answers the smaller budget
     /// cut short: their tokens, text and forward tokens are exact, their
@@ -215,8 +220,8 @@ pub fn derive_at_budget(
 /// `answer` as it stood after its first `steps` steps (`steps >= 1`: it
 /// started before the end check, so its first step ran), not yet checked;
 /// the caller sets why it stopped. Its reply is `prefix` and the text of
-/// its tokens on `engine`, as [`super::answer`] builds it; a script task's
-/// program gets `call`.
+/// its tokens on `engine`, built as a drawn answer builds its own; a script
+/// task's program gets `call`.
 fn cut_short(
     answer: &AttemptRecord,
     steps: usize,
