@@ -240,3 +240,51 @@ fn bench_runs_the_largest_sample_budget_and_derives_the_smaller_ones_as_a_real_r
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("give one --max-tokens budget"));
 }
+
+#[test]
+fn a_largest_run_recorded_before_budget_checks_were_kept_runs_every_budget() {
+    let sandbox = Sandbox::new();
+    bench_sample(
+        &sandbox,
+        "old.sqlite",
+        &["--limit", "1", "--max-tokens", "4000"],
+    );
+    // As a binary from before the checks were kept would have left it.
+    let db = rusqlite::Connection::open(sandbox.path().join("old.sqlite")).unwrap();
+    db.execute(
+        "UPDATE results SET records = json_remove(records, '$.step_checks')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let model = tiny_model();
+    let out = sandbox.run(&[
+        "bench",
+        "--dataset",
+        "mbpp:validation",
+        "--limit",
+        "1",
+        "--method",
+        "sample",
+        "--max-tokens",
+        "4000,2000",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--db",
+        "old.sqlite",
+    ]);
+    success(&out);
+    assert!(
+        stderr(&out).contains("every budget runs for real"),
+        "{}",
+        stderr(&out)
+    );
+    let store = Store::open_read_only(&sandbox.path().join("old.sqlite")).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[1].key.config.get("derived_from").is_none());
+    assert_eq!(runs[1].tasks_done, 1);
+    assert!(store.unrunnable(runs[1].id).unwrap().is_empty());
+}

@@ -110,11 +110,18 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         tasks_in_flight,
         ..RunOptions::default()
     };
-    let mut solver = MethodSolver {
-        engine,
-        runner: runner.clone(),
-        method,
-        options,
+    // Runs `method` at `tokens` on every selected task.
+    let run_for_real = |store: &mut Store, tokens: u64| -> Result<(RunKey, RunSummary)> {
+        let solver = MethodSolver {
+            engine: engine.clone(),
+            runner: runner.clone(),
+            method,
+            options: options_at(tokens)?,
+        };
+        let key = run_key(&data, &model, method, &solver.options);
+        let summary = run_benchmark(store, runner.executor(), &solver, &data, &key, &run_options)?;
+        print_summary(store, &key, &summary, &args.db)?;
+        Ok((key, summary))
     };
     // A sample solve on a local model runs in lock-step, so a smaller
     // budget's run is a prefix of the largest's: only the largest runs, and
@@ -123,75 +130,66 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // the budget cuts them, and a served model's requests are sized by the
     // budget left: those run every budget.
     let derives = method == Method::Sample && args.model.endpoint.is_empty() && budgets.len() > 1;
-    let mut last = None;
-    if derives {
+    let last = if derives {
         let largest = largest_budget(&budgets);
-        solver.options = options_at(largest)?;
-        let from_key = run_key(&data, &model, method, &solver.options);
-        let summary = run_benchmark(
-            &mut store,
-            runner.executor(),
-            &solver,
-            &data,
-            &from_key,
-            &run_options,
-        )?;
-        print_summary(&store, &from_key, &summary, &args.db)?;
+        let (from_key, summary) = run_for_real(&mut store, largest)?;
         let recorded = recorded(&store, summary.run)?;
-        // Only the tasks the largest run finished: the others get their
-        // derived rows when a later sitting finishes them.
-        let finished = Dataset {
-            tasks: (data.tasks.iter())
-                .filter(|t| recorded.contains_key(t.id()))
-                .cloned()
-                .collect(),
-            ..data.clone()
-        };
-        for &tokens in budgets.iter().filter(|&&b| b != largest) {
-            let derived = DerivedSolver {
-                engine: solver.engine.clone(),
-                from: solver.options.clone(),
-                budget: tokens,
-                recorded: &recorded,
+        let smaller = budgets.iter().copied().filter(|&b| b != largest);
+        if keeps_step_checks(&recorded) {
+            let from = options_at(largest)?;
+            // Only the tasks the largest run finished: the others get their
+            // derived rows when a later sitting finishes them.
+            let finished = Dataset {
+                tasks: (data.tasks.iter())
+                    .filter(|t| recorded.contains_key(t.id()))
+                    .cloned()
+                    .collect(),
+                ..data.clone()
             };
-            let mut key = run_key(&data, &model, method, &options_at(tokens)?);
-            key.config["derived_from"] = serde_json::json!({
-                "config_hash": from_key.config_hash(),
-                "max_tokens": solver.options.budget.max_tokens,
-            });
-            let derived_summary = run_benchmark(
-                &mut store,
-                runner.executor(),
-                &derived,
-                &finished,
-                &key,
-                &run_options,
-            )?;
-            print_summary(&store, &key, &derived_summary, &args.db)?;
+            for tokens in smaller {
+                let derived = DerivedSolver {
+                    engine: engine.clone(),
+                    from: from.clone(),
+                    budget: tokens,
+                    recorded: &recorded,
+                };
+                let mut key = run_key(&data, &model, method, &options_at(tokens)?);
+                key.config["derived_from"] = serde_json::json!({
+                    "config_hash": from_key.config_hash(),
+                    "max_tokens": from.budget.max_tokens,
+                });
+                let summary = run_benchmark(
+                    &mut store,
+                    runner.executor(),
+                    &derived,
+                    &finished,
+                    &key,
+                    &run_options,
+                )?;
+                print_summary(&store, &key, &summary, &args.db)?;
+            }
+        } else {
+            eprintln!(
+                "note: the {largest}-token run holds tasks recorded before sample solves kept their budget checks, so every budget runs for real"
+            );
+            for tokens in smaller {
+                run_for_real(&mut store, tokens)?;
+            }
         }
-        last = Some(summary);
+        summary
     } else {
         // Each budget is a run of its own, smallest first so that the cheap
         // points of the curve come first; a killed curve resumes where it
         // was.
+        let mut last = None;
         for &tokens in &budgets {
-            solver.options = options_at(tokens)?;
-            let key = run_key(&data, &model, method, &solver.options);
-            let summary = run_benchmark(
-                &mut store,
-                runner.executor(),
-                &solver,
-                &data,
-                &key,
-                &run_options,
-            )?;
-            print_summary(&store, &key, &summary, &args.db)?;
-            last = Some(summary);
+            last = Some(run_for_real(&mut store, tokens)?.1);
         }
-    }
-    if let (Some(out), Some(summary)) = (samples_out, last) {
+        last.expect("--max-tokens gives at least one budget")
+    };
+    if let Some(out) = samples_out {
         let path = out.path().display().to_string();
-        let results = store.results(summary.run)?;
+        let results = store.results(last.run)?;
         out.write(samples::samples_jsonl(&data.tasks, &results).as_bytes())?;
         eprintln!("samples written to {path}");
     }
@@ -213,6 +211,16 @@ fn largest_budget(budgets: &[u64]) -> u64 {
     } else {
         budgets.iter().copied().max().unwrap_or(0)
     }
+}
+
+/// Whether every task `recorded` holds the budget checks a smaller budget
+/// is derived from (records written before they were kept do not).
+fn keeps_step_checks(recorded: &HashMap<String, Result<serde_json::Value, String>>) -> bool {
+    recorded.values().flatten().all(|records| {
+        records["step_checks"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    })
 }
 
 /// What `run` recorded, by task: its records, or why it could not run
