@@ -2,6 +2,7 @@
 //! tests, and record them in a results database (through the `egcfg-bench`
 //! harness). `egcfg bench engine|exec` measure speed instead (`speed.rs`).
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use egcfg_bench::datasets::{self, plus::OutputOracle};
 use egcfg_bench::{
-    run_benchmark, samples, Dataset, DatasetSpec, RunKey, RunOptions, RunSummary, Selection, Store,
+    run_benchmark, samples, Dataset, DatasetSpec, RunId, RunKey, RunOptions, RunSummary, Selection,
+    Store,
 };
 use egcfg_executor::{Executor, ExecutorConfig, UnplannedTests};
 use egcfg_method::{PromptStyle, SolveOptions, StartRule};
@@ -19,7 +21,7 @@ use crate::flags::{BenchRunArgs, Method};
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
 use crate::sandbox::SandboxRunner;
-use crate::solver::{sequences_for, MethodSolver};
+use crate::solver::{sequences_for, DerivedSolver, MethodSolver};
 
 /// Runs a benchmark dataset, or lists the datasets.
 pub fn run(args: BenchRunArgs) -> Result<ExitCode> {
@@ -108,32 +110,86 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         tasks_in_flight,
         ..RunOptions::default()
     };
-    let mut solver = MethodSolver {
-        engine,
-        runner: runner.clone(),
-        method,
-        options,
-    };
-    let mut last = None;
-    // Each budget is a run of its own, smallest first so that the cheap
-    // points of the curve come first; a killed curve resumes where it was.
-    for &tokens in &budgets {
-        solver.options = options_at(tokens)?;
+    // Runs `method` at `tokens` on every selected task.
+    let run_for_real = |store: &mut Store, tokens: u64| -> Result<(RunKey, RunSummary)> {
+        let solver = MethodSolver {
+            engine: engine.clone(),
+            runner: runner.clone(),
+            method,
+            options: options_at(tokens)?,
+        };
         let key = run_key(&data, &model, method, &solver.options);
-        let summary = run_benchmark(
-            &mut store,
-            runner.executor(),
-            &solver,
-            &data,
-            &key,
-            &run_options,
-        )?;
-        print_summary(&store, &key, &summary, &args.db)?;
-        last = Some(summary);
-    }
-    if let (Some(out), Some(summary)) = (samples_out, last) {
+        let summary = run_benchmark(store, runner.executor(), &solver, &data, &key, &run_options)?;
+        print_summary(store, &key, &summary, &args.db)?;
+        Ok((key, summary))
+    };
+    // A sample solve on a local model runs in lock-step, so a smaller
+    // budget's run is a prefix of the largest's: only the largest runs, and
+    // each smaller budget is a run of its own derived from its records. An
+    // EG-CFG solve's attempts run on threads whose timing decides where
+    // the budget cuts them, and a served model's requests are sized by the
+    // budget left: those run every budget.
+    let derives = method == Method::Sample && args.model.endpoint.is_empty() && budgets.len() > 1;
+    let last = if derives {
+        let largest = largest_budget(&budgets);
+        let (from_key, summary) = run_for_real(&mut store, largest)?;
+        let recorded = recorded(&store, summary.run)?;
+        let smaller = budgets.iter().copied().filter(|&b| b != largest);
+        if keeps_step_checks(&recorded) {
+            let from = options_at(largest)?;
+            // Only the tasks the largest run finished: the others get their
+            // derived rows when a later sitting finishes them.
+            let finished = Dataset {
+                tasks: (data.tasks.iter())
+                    .filter(|t| recorded.contains_key(t.id()))
+                    .cloned()
+                    .collect(),
+                ..data.clone()
+            };
+            for tokens in smaller {
+                let derived = DerivedSolver {
+                    engine: engine.clone(),
+                    from: from.clone(),
+                    budget: tokens,
+                    recorded: &recorded,
+                };
+                let mut key = run_key(&data, &model, method, &options_at(tokens)?);
+                key.config["derived_from"] = serde_json::json!({
+                    "config_hash": from_key.config_hash(),
+                    "max_tokens": from.budget.max_tokens,
+                });
+                let summary = run_benchmark(
+                    &mut store,
+                    runner.executor(),
+                    &derived,
+                    &finished,
+                    &key,
+                    &run_options,
+                )?;
+                print_summary(&store, &key, &summary, &args.db)?;
+            }
+        } else {
+            eprintln!(
+                "note: the {largest}-token run holds tasks recorded before sample solves kept their budget checks, so every budget runs for real"
+            );
+            for tokens in smaller {
+                run_for_real(&mut store, tokens)?;
+            }
+        }
+        summary
+    } else {
+        // Each budget is a run of its own, smallest first so that the cheap
+        // points of the curve come first; a killed curve resumes where it
+        // was.
+        let mut last = None;
+        for &tokens in &budgets {
+            last = Some(run_for_real(&mut store, tokens)?.1);
+        }
+        last.expect("--max-tokens gives at least one budget")
+    };
+    if let Some(out) = samples_out {
         let path = out.path().display().to_string();
-        let results = store.results(summary.run)?;
+        let results = store.results(last.run)?;
         out.write(samples::samples_jsonl(&data.tasks, &results).as_bytes())?;
         eprintln!("samples written to {path}");
     }
@@ -146,6 +202,39 @@ fn budgets(listed: &[u64]) -> Vec<u64> {
     budgets.sort_unstable();
     budgets.dedup();
     budgets
+}
+
+/// The largest of `budgets` (0, no limit, is larger than any).
+fn largest_budget(budgets: &[u64]) -> u64 {
+    if budgets.contains(&0) {
+        0
+    } else {
+        budgets.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// Whether every task `recorded` holds the budget checks a smaller budget
+/// is derived from (records written before they were kept do not).
+fn keeps_step_checks(recorded: &HashMap<String, Result<serde_json::Value, String>>) -> bool {
+    recorded.values().flatten().all(|records| {
+        records["step_checks"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    })
+}
+
+/// What `run` recorded, by task: its records, or why it could not run
+/// the task.
+fn recorded(
+    store: &Store,
+    run: RunId,
+) -> Result<HashMap<String, Result<serde_json::Value, String>>> {
+    let results = store.results(run)?.into_iter();
+    let unrunnable = store.unrunnable(run)?.into_iter();
+    Ok(results
+        .map(|r| (r.task_id, Ok(r.solution.records)))
+        .chain(unrunnable.map(|u| (u.task_id, Err(u.reason))))
+        .collect())
 }
 
 /// The key of a run of `method` with `options` on `data`: everything that

@@ -162,7 +162,12 @@ pub struct MethodArgs {
     /// does not depend on the machine's speed or load. `egcfg bench` takes a
     /// comma-separated list (e.g. 3000,6000,12000,24000) and runs the same
     /// tasks at each budget into one database: the budget curve `egcfg
-    /// report` draws.
+    /// report` draws. With `--method sample` on a local model only the
+    /// largest budget runs; each smaller one is derived exactly from its
+    /// records (its answers run in lock-step, so a smaller budget's run is a
+    /// prefix of the largest's) and recorded as a run of its own, marked as
+    /// derived. EG-CFG and the baseline, and any method on a served model,
+    /// run every budget.
     #[arg(long, value_delimiter = ',', default_values_t = [egcfg_method::DEFAULT_TASK_TOKENS])]
     pub max_tokens: Vec<u64>,
 

@@ -1,16 +1,17 @@
 //! The benchmark harness's [`Solver`], implemented with the method crate.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use egcfg_bench::profile::{PhaseShare, TaskProfile, Waiting};
 use egcfg_bench::{Attempt, Cost, ServerUsage, Solution, Solver, VisibleTask};
 use egcfg_engine::{Engine, Usage};
 use egcfg_method::{
-    baseline_options, sequences_needed, CodeRunner, MethodError, ProgressEvent, PromptStyle,
-    SolveCost, SolveOptions, SolveOutcome,
+    baseline_options, derive_at_budget, sequences_needed, CodeRunner, DeriveError, MethodError,
+    ProgressEvent, PromptStyle, SolveCost, SolveOptions, SolveOutcome,
 };
 use egcfg_task::Task;
+use serde::Deserialize;
 
 use crate::flags::Method;
 use crate::sandbox::SandboxRunner;
@@ -196,5 +197,83 @@ pub(crate) fn task_profile(cost: &SolveCost) -> TaskProfile {
         guided_lines: p.guided_lines,
         forward_tokens: p.forward_tokens,
         process_cpu_s: cost.process_cpu_s,
+    }
+}
+
+/// Solves nothing: works each task's `--method sample` solution at a
+/// smaller budget out of a larger run's records
+/// ([`egcfg_method::derive_at_budget`]), so that a budget curve runs only
+/// its largest budget.
+pub struct DerivedSolver<'r> {
+    /// The model the larger run ran on: it turns cut answers' tokens back
+    /// into text.
+    pub engine: Arc<dyn Engine>,
+    /// The larger run's options.
+    pub from: SolveOptions,
+    /// The budget to derive.
+    pub budget: u64,
+    /// What the larger run recorded, by task: its records, or why the task
+    /// could not run.
+    pub recorded: &'r HashMap<String, Result<serde_json::Value, String>>,
+}
+
+/// Why a task's solution at a smaller budget was not derived.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveFailure {
+    /// The larger run could not run the task either.
+    #[error("{0}")]
+    Unrunnable(String),
+    /// The larger run has not finished the task.
+    #[error("the larger run has not finished this task")]
+    NotRecorded,
+    /// Its records do not read as a solve.
+    #[error("the larger run's records of this task do not read as a solve: {0}")]
+    Records(#[from] serde_json::Error),
+    /// The derivation refused.
+    #[error("not derivable from the larger run's records ({0}); run this budget on its own")]
+    Derive(#[from] DeriveError),
+}
+
+impl Solver for DerivedSolver<'_> {
+    type Error = DeriveFailure;
+
+    fn solve(&self, task: &VisibleTask) -> Result<Solution, DeriveFailure> {
+        let large = match self.recorded.get(&task.id) {
+            Some(Ok(records)) => SolveOutcome::deserialize(records)?,
+            Some(Err(reason)) => return Err(DeriveFailure::Unrunnable(reason.clone())),
+            None => return Err(DeriveFailure::NotRecorded),
+        };
+        let derived = derive_at_budget(
+            &large,
+            task.task(),
+            self.engine.as_ref(),
+            &self.from,
+            self.budget,
+        )?;
+        let records = records(&derived.outcome, self.engine.as_ref());
+        let mut solution = solution(derived.outcome, records);
+        // Only the answers' own walls and the phase profile cannot be
+        // derived; the rest is exact.
+        for cut in derived.cut {
+            solution.attempts[cut].wall_s = None;
+        }
+        solution.profile = None;
+        Ok(solution)
+    }
+
+    fn unrunnable_reason(&self, error: &DeriveFailure) -> Option<String> {
+        // Each concerns this task alone: recorded with it, the curve goes
+        // on without it.
+        Some(error.to_string())
+    }
+
+    fn wall_ms(&self, solution: &Solution, measured_ms: f64) -> f64 {
+        // The derived outcome's wall is the larger run's at the check
+        // where the smaller run ends.
+        solution
+            .records
+            .pointer("/cost/wall_s")
+            .and_then(serde_json::Value::as_f64)
+            .map_or(measured_ms, |s| s * 1000.0)
     }
 }

@@ -286,7 +286,7 @@ fn run_task<S: Solver>(
             };
         }
     };
-    let wall_ms = solve_start.elapsed().as_secs_f64() * 1000.0;
+    let wall_ms = solver.wall_ms(&solution, solve_start.elapsed().as_secs_f64() * 1000.0);
     match score(checker, task, &solution, options) {
         Ok(scores) => TaskOutcome::Finished(TaskResult {
             task_id: task_id(),
@@ -442,6 +442,9 @@ mod tests {
         server_down_on: Option<String>,
         /// Tasks it takes this long to solve (none by default).
         slow: Vec<(String, Duration)>,
+        /// The wall it says its solutions stand for, if not the time they
+        /// took.
+        stands_for_ms: Option<f64>,
         solved: Mutex<Vec<String>>,
         /// Tasks being solved now, and the most there ever were.
         in_flight: AtomicUsize,
@@ -476,6 +479,10 @@ mod tests {
 
         fn is_infrastructure(&self, error: &Crash) -> bool {
             matches!(error, Crash::ServerDown)
+        }
+
+        fn wall_ms(&self, _: &Solution, measured_ms: f64) -> f64 {
+            self.stands_for_ms.unwrap_or(measured_ms)
         }
     }
 
@@ -620,6 +627,33 @@ mod tests {
         let again = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
         assert!(solver.solved().is_empty());
         assert_eq!((again.skipped, again.recorded, again.passed), (5, 0, 3));
+    }
+
+    #[test]
+    fn a_solution_standing_for_other_work_is_recorded_with_that_work_s_wall() {
+        let mut store = Store::open_in_memory().unwrap();
+        let checker = MarkerChecker::default();
+        let data = dataset(2);
+        let measured = FakeSolver {
+            slow: vec![("t0".into(), Duration::from_millis(30))],
+            ..FakeSolver::default()
+        };
+        let s = run_benchmark(&mut store, &checker, &measured, &data, &key(), &quiet()).unwrap();
+        assert!(store.results(s.run).unwrap()[0].wall_ms >= 30.0);
+        let derived = FakeSolver {
+            stands_for_ms: Some(1234.5),
+            ..FakeSolver::default()
+        };
+        let mut other = key();
+        other.config["k"] = 2.into();
+        let s = run_benchmark(&mut store, &checker, &derived, &data, &other, &quiet()).unwrap();
+        let results = store.results(s.run).unwrap();
+        assert!(results.iter().all(|r| r.wall_ms == 1234.5));
+        assert_eq!(
+            checker.checks.load(Ordering::SeqCst),
+            6,
+            "scored as any run"
+        );
     }
 
     #[test]

@@ -192,6 +192,16 @@ pub trait Solver: Sync {
         None
     }
 
+    /// The wall time in milliseconds to record for a task whose `solve`
+    /// returned `solution` after `measured_ms`: the measurement, unless the
+    /// solution stands for work done elsewhere (a solution derived from a
+    /// larger run's records is recorded with the wall of the work it was
+    /// derived from, not the moment its derivation took).
+    fn wall_ms(&self, solution: &Solution, measured_ms: f64) -> f64 {
+        let _ = solution;
+        measured_ms
+    }
+
     /// Whether `error` is the infrastructure's (a model server that died
     /// or stalled), not the task's: the harness then stops the run without
     /// recording the task, so resuming it solves the task again. `false`,

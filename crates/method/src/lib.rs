@@ -92,8 +92,9 @@ pub use outcome::{SolveCost, SolveOutcome};
 pub use profile::{PhaseProfile, PhaseTime};
 pub use progress::ProgressEvent;
 pub use record::{
-    AttemptRecord, AttemptStop, BudgetWindow, RefreshRecord, TokenRecord, TraceRecord,
+    AttemptRecord, AttemptStop, BudgetCheck, BudgetWindow, RefreshRecord, TokenRecord, TraceRecord,
 };
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
+pub use sample::derive::{derive_at_budget, DeriveError, DerivedSolve};
 pub use sample::{sample, sample_sequences_needed};
 pub use solve::{baseline, baseline_options, check_test_syntax, sequences_needed, solve};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::usage_sum;
 use crate::profile::{process_cpu_s, PhaseProfile};
-use crate::record::AttemptRecord;
+use crate::record::{AttemptRecord, BudgetCheck};
 use crate::runner::TestVerdict;
 
 /// Totals of a solve.
@@ -71,6 +71,13 @@ pub struct SolveOutcome {
     pub attempts: Vec<AttemptRecord>,
     /// Totals.
     pub cost: SolveCost,
+    /// The budget checks of a lock-step solve (the `sample` method on a
+    /// local model), one before each of its steps and one at its end:
+    /// what a smaller budget would have cut is read from them
+    /// ([`crate::sample::derive`]). Empty for other solves and in records
+    /// written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_checks: Vec<BudgetCheck>,
 }
 
 /// The clocks a solve reads on its calling thread when it starts, and
@@ -84,6 +91,11 @@ pub(crate) struct SolveClock {
 }
 
 impl SolveClock {
+    /// Seconds since the solve started.
+    pub(crate) fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
     /// Reads the clocks now, on the solve's calling thread.
     pub(crate) fn start(engine: &dyn Engine) -> Self {
         SolveClock {
@@ -117,7 +129,11 @@ impl SolveClock {
 impl SolveCost {
     /// The totals of `attempts`, plus `head_prefill_tokens` for the shared
     /// heads, over a solve that took `wall_s` seconds.
-    fn add_up(head_prefill_tokens: u64, attempts: &[AttemptRecord], wall_s: f64) -> Self {
+    pub(crate) fn add_up(
+        head_prefill_tokens: u64,
+        attempts: &[AttemptRecord],
+        wall_s: f64,
+    ) -> Self {
         let forward_tokens = head_prefill_tokens
             + attempts
                 .iter()
@@ -176,6 +192,7 @@ impl SolveOutcome {
             winner_name: chosen.map(|a| a.name.clone()),
             attempts,
             cost,
+            step_checks: Vec::new(),
         }
     }
 }

@@ -138,17 +138,46 @@ impl AttemptStop {
 
 /// Where an attempt sat in its task's token budget: the forward tokens the
 /// whole task had spent at the budget check that let it start, and at the
-/// check that let its last step run. Kept where attempts run in lock-step
-/// (the `sample` method), where a run with a smaller budget `B` would have
-/// done exactly the same up to the first check that found `B` spent: an
-/// attempt with `last_step_at < B` ends the same way there, one with
-/// `started_at >= B` never starts, and the rest are cut by the budget.
+/// check that let its last step run (or, for an attempt stopped from
+/// outside, the check that stopped it). Kept where attempts run in
+/// lock-step (the `sample` method), where a run with a smaller budget `B`
+/// would have done exactly the same up to the first check that found `B`
+/// spent: an attempt with `last_step_at < B` ends the same way there, one
+/// with `started_at >= B` never starts, and the rest are cut by the budget
+/// ([`crate::sample::derive`] works the smaller run out from them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetWindow {
-    /// Task tokens spent at the check that let the attempt start.
+    /// Task tokens spent at the check that let the attempt start (in
+    /// records written before [`BudgetWindow::first_step`] was kept: at the
+    /// step check before it, which can be lower by a head prefilled in
+    /// between).
     pub started_at: u64,
     /// Task tokens spent at the check that let its last step run.
     pub last_step_at: u64,
+    /// Which of the solve's [`crate::SolveOutcome::step_checks`] came
+    /// before the attempt's first step (its steps follow one per check
+    /// from there); `None` where the solve kept no step checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step: Option<usize>,
+    /// Tokens of the prompt head its start prefilled: its style's head
+    /// where it was the first answer of that style, else 0 (and 0 where
+    /// `first_step` is `None`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub head_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One budget check of a lock-step solve, made before each of its steps
+/// and once more at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BudgetCheck {
+    /// Forward tokens the task had spent.
+    pub spent: u64,
+    /// Seconds since the solve started, on the clock of its `wall_s`.
+    pub elapsed_s: f64,
 }
 
 /// Everything about one attempt.

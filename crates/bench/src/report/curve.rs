@@ -4,6 +4,10 @@
 //! those every run of the group finished, so that no point gains or loses
 //! by its task set. Every suite the runs were scored on gets its own points
 //! (for MBPP: the prompt's asserts, MBPP+ and the MBPP-ET subset).
+//!
+//! A run derived from a larger run's records (`--method sample` runs only
+//! the largest budget of a curve) is a point like the others, marked with
+//! the run it was derived from.
 
 use std::collections::BTreeSet;
 
@@ -40,7 +44,13 @@ pub struct CurvePoint {
     pub tokens: f64,
     /// Mean wall seconds per shared task.
     pub wall_s: f64,
+    /// For a run derived from a larger run's records rather than run, the
+    /// config hash of that run.
+    pub derived_from: Option<String>,
 }
+
+/// The note that explains derived points, for tables that mark them.
+pub const DERIVED_NOTE: &str = "A derived run was not run: it was worked out task by task from the records of the larger run named (`--method sample` answers run in lock-step, so a smaller budget's run is a prefix of the larger one's). Its attempts, programs, scores and tokens are exactly a real run's; its wall is the larger run's clock at the check where this budget stops it.";
 
 /// The curve of `group`, when it has two runs or more with tasks in
 /// common.
@@ -79,6 +89,7 @@ pub fn curve(group: &Group) -> Option<Curve> {
                 budget: budget_of(run),
                 tokens: cost.tokens.mean,
                 wall_s: cost.wall_s.mean,
+                derived_from: derived_from(run),
             });
         }
     }
@@ -94,6 +105,13 @@ pub fn curve(group: &Group) -> Option<Curve> {
         tasks: shared.len(),
         points,
     })
+}
+
+/// The config hash of the run `run` was derived from, if it was.
+fn derived_from(run: &RunReport) -> Option<String> {
+    run.info.key.config["derived_from"]["config_hash"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The token budget in a run's config (`budget.max_tokens`), if any.
@@ -117,6 +135,11 @@ mod tests {
         }
     }
 
+    fn derived(mut key: RunKey, from: &str) -> RunKey {
+        key.config["derived_from"] = serde_json::json!({ "config_hash": from });
+        key
+    }
+
     #[test]
     fn points_count_only_the_tasks_every_run_finished() {
         let mut store = Store::open_in_memory().unwrap();
@@ -133,6 +156,10 @@ mod tests {
                 key("sample", Some(6000)),
                 vec![("a", true, 5000), ("b", true, 1000)],
             ),
+            (
+                derived(key("sample", Some(4000)), "abc"),
+                vec![("a", false, 4000), ("b", true, 1000)],
+            ),
         ];
         for (key, results) in runs {
             let run = store.open_run(&key, "v").unwrap();
@@ -145,17 +172,25 @@ mod tests {
         let report = build(&store).unwrap();
         let curve = super::curve(&report.groups[0]).unwrap();
         assert_eq!(curve.tasks, 2, "task c is not in every run");
-        let summary: Vec<(String, Option<u64>, usize, f64)> = curve
+        let summary: Vec<String> = curve
             .points
             .iter()
-            .map(|p| (p.method.clone(), p.budget, p.strict.passed, p.tokens))
+            .map(|p| {
+                let from = p.derived_from.as_deref().unwrap_or("-");
+                let budget = p.budget.map_or("-".into(), |b| b.to_string());
+                format!(
+                    "{} {budget} {} {} {from}",
+                    p.method, p.strict.passed, p.tokens
+                )
+            })
             .collect();
         assert_eq!(
             summary,
-            vec![
-                ("baseline".into(), None, 1, 500.0),
-                ("sample".into(), Some(3000), 1, 2000.0),
-                ("sample".into(), Some(6000), 2, 3000.0),
+            [
+                "baseline - 1 500 -",
+                "sample 3000 1 2000 -",
+                "sample 4000 1 2500 abc",
+                "sample 6000 2 3000 -",
             ]
         );
         assert!(curve

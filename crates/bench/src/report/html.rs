@@ -8,6 +8,7 @@ use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
     fmt_count, fmt_opt, fmt_share, record_anchor, Curve, CurvePoint, Group, Report, RunReport,
+    DERIVED_NOTE,
 };
 
 /// Escapes text for HTML content and attribute values.
@@ -247,21 +248,25 @@ fn curve_section(out: &mut String, curve: &Curve) {
         "<h3>Budget curve</h3><p>On the {} task(s) every run of this group finished.</p>",
         curve.tasks
     );
-    out.push_str("<table><tr><th>suite</th><th>method</th><th>config</th><th>token budget</th><th>strict pass@1</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
+    out.push_str("<table><tr><th>suite</th><th>method</th><th>config</th><th>token budget</th><th>derived from</th><th>strict pass@1</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
             escape(&p.suite),
             escape(&p.method),
             escape(&p.config_hash),
             p.budget.map_or("-".into(), |b| b.to_string()),
+            escape(p.derived_from.as_deref().unwrap_or("-")),
             p.strict,
             fmt_count(p.tokens),
             p.wall_s
         );
     }
     out.push_str("</table>\n");
+    if curve.points.iter().any(|p| p.derived_from.is_some()) {
+        let _ = writeln!(out, "<p>{}</p>", escape(DERIVED_NOTE));
+    }
     let mut suites: Vec<&str> = curve.points.iter().map(|p| p.suite.as_str()).collect();
     suites.dedup();
     for suite in suites {

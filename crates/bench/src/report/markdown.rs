@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use super::phases::{footnote, rows};
 use super::requests;
-use super::{fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport};
+use super::{
+    fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport, DERIVED_NOTE,
+};
 
 /// One table per (dataset, split, model): a row per run and suite.
 pub fn markdown(report: &Report) -> String {
@@ -82,21 +84,25 @@ fn curve_table(out: &mut String, curve: &Curve) {
         curve.tasks
     );
     out.push_str(
-        "| suite | method | config | token budget | strict pass@1 | tokens/task | wall s/task |\n",
+        "| suite | method | config | token budget | derived from | strict pass@1 | tokens/task | wall s/task |\n",
     );
-    out.push_str("|---|---|---|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---|---:|---|---:|---:|---:|\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             p.suite,
             p.method,
             p.config_hash,
             p.budget.map_or("-".into(), |b| b.to_string()),
+            p.derived_from.as_deref().unwrap_or("-"),
             p.strict,
             fmt_count(p.tokens),
             p.wall_s
         );
+    }
+    if curve.points.iter().any(|p| p.derived_from.is_some()) {
+        let _ = writeln!(out, "\n{DERIVED_NOTE}");
     }
 }
 

@@ -62,6 +62,8 @@ impl Answer {
             window: BudgetWindow {
                 started_at: spent,
                 last_step_at: spent,
+                first_step: None,
+                head_tokens: 0,
             },
         }
     }
@@ -230,14 +232,15 @@ pub(super) trait Drawing: Sized {
 /// The start of a round, the same for both ways of drawing: each live
 /// answer the control stopped is recorded as cancelled (with `spent` as its
 /// last step), then answers of the schedule from `next` on are started with
-/// `start` until `width` are live or the control says to start no more.
+/// `start` (given the tokens spent at the check that let each start) until
+/// `width` are live or the control says to start no more.
 pub(super) fn retire_and_refill<L: Drawing>(
     draw: &Draw<'_, '_>,
     live: &mut Vec<L>,
     next: &mut usize,
     spent: u64,
     finished: &mut Finished,
-    mut start: impl FnMut(AttemptSpec) -> Result<L, MethodError>,
+    mut start: impl FnMut(AttemptSpec, u64) -> Result<L, MethodError>,
 ) {
     let control = draw.control;
     let (stopped, going): (Vec<L>, Vec<L>) = std::mem::take(live)
@@ -258,11 +261,14 @@ pub(super) fn retire_and_refill<L: Drawing>(
         let Some(&spec) = draw.schedule.get(*next) else {
             break;
         };
+        // A head prefilled by an answer started just before counts here:
+        // this check, not the round's first, is the one that let it start.
+        let spent = control.tokens();
         if control.stop_cause(spec.index).is_some() {
             break;
         }
         *next += 1;
-        match start(spec) {
+        match start(spec, spent) {
             Ok(answer) => live.push(answer),
             Err(e) => finished.failures.push(e),
         }

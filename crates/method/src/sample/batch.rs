@@ -10,16 +10,19 @@
 //!
 //! Everything runs on the calling thread in lock-step, so a run is fixed by
 //! its schedule and the model's logits; and the budget is checked only
-//! between steps, against the tokens the whole task spent so far. Each
-//! answer records the spent count at the check that let it start and at the
-//! check that let its last step run ([`BudgetWindow`]): a run with a smaller
-//! budget `B` performs exactly the same steps up to the first check that
-//! finds `B` spent, so a large run's windows say which of its answers a
-//! smaller run would have finished, cut or never started. Nothing derives
-//! smaller runs from them yet (each budget of a curve is run for real); an
-//! EG-CFG solve could not be derived so, since its attempts run on threads
-//! whose timing decides where a shared budget cuts them, and its candidate
-//! batches are sized by the budget left.
+//! between steps, against the tokens the whole task spent so far. The solve
+//! keeps every step's check ([`BudgetCheck`]: tokens spent, seconds
+//! elapsed), and each answer the check that let it start, the one that let
+//! its last step run and the index of its first step's ([`BudgetWindow`]):
+//! a run with a smaller budget `B` performs exactly the same steps up to the
+//! first check that finds `B` spent, so a large run's checks say which of
+//! its answers a smaller run would have finished, cut or never started, and
+//! what it would have spent ([`super::derive`]). An EG-CFG solve could not
+//! be derived so, since its attempts run on threads whose timing decides
+//! where a shared budget cuts them, and its candidate batches are sized by
+//! the budget left.
+//!
+//! [`BudgetWindow`]: crate::record::BudgetWindow
 
 use egcfg_engine::sampler::{argmax, Sampler, SamplerConfig};
 use egcfg_engine::{EngineError, Logits, SeqInput, Sequence, Token};
@@ -29,7 +32,7 @@ use crate::error::MethodError;
 use crate::guidance::{softmax, top_probs};
 use crate::pool::Finished;
 use crate::profile::{Phase, PhaseTime, Stopwatch};
-use crate::record::AttemptStop;
+use crate::record::{AttemptStop, BudgetCheck};
 
 use super::answer::{finish_ended, retire_and_refill, share_error, Answer, Drawing};
 use super::Draw;
@@ -46,16 +49,23 @@ struct Live<'e> {
 }
 
 /// Draws the answers of `draw.schedule` until one passes every visible test
-/// (as the selection rule says), the schedule ends, or a budget is spent.
-pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
+/// (as the selection rule says), the schedule ends, or a budget is spent;
+/// returns them with the budget check made before each step and at the end.
+pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> (Finished, Vec<BudgetCheck>) {
     let control = draw.control;
     // Usage stays empty here: the solve's clock reads the calling thread.
     let mut finished = Finished::default();
+    let mut checks = Vec::new();
     let mut live: Vec<Live<'_>> = Vec::new();
     let mut next = 0;
     loop {
         let spent = control.tokens();
-        let start = |spec| start(draw, spec, spent);
+        let step = checks.len();
+        checks.push(BudgetCheck {
+            spent,
+            elapsed_s: draw.clock.elapsed_s(),
+        });
+        let start = |spec, at| start(draw, spec, at, step);
         retire_and_refill(draw, &mut live, &mut next, spent, &mut finished, start);
         if live.is_empty() {
             break;
@@ -96,18 +106,27 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
         }
         live = going;
     }
-    finished
+    (finished, checks)
 }
 
 /// Starts answer `spec`: forks its style's head (prefilling the head on
 /// first use) and queues its response marker, at a check that found
-/// `spent` tokens spent.
-fn start<'e>(draw: &Draw<'_, 'e>, spec: AttemptSpec, spent: u64) -> Result<Live<'e>, MethodError> {
+/// `spent` tokens spent, before step `step`.
+fn start<'e>(
+    draw: &Draw<'_, 'e>,
+    spec: AttemptSpec,
+    spent: u64,
+    step: usize,
+) -> Result<Live<'e>, MethodError> {
     let prompt = draw.heads[&spec.config.style].prefilled(draw.control)?;
     let seq = prompt.head.fork()?;
     let top_p = spec.answer_top_p.unwrap_or(1.0);
+    let mut answer = Answer::start(draw, spec, prompt, spent);
+    answer.window.first_step = Some(step);
+    // Nothing else charges the budget on this thread in between.
+    answer.window.head_tokens = draw.control.tokens() - spent;
     Ok(Live {
-        answer: Answer::start(draw, spec, prompt, spent),
+        answer,
         seq,
         sampler: Sampler::new(SamplerConfig::nucleus(
             spec.config.temperature,

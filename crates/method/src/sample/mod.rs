@@ -20,6 +20,7 @@
 
 mod answer;
 mod batch;
+pub mod derive;
 mod requests;
 pub mod schedule;
 
@@ -62,6 +63,8 @@ pub(crate) struct Draw<'s, 'e> {
     pub(crate) progress: &'s (dyn Fn(ProgressEvent) + Sync),
     /// The entry call appended to script tasks' programs.
     pub(crate) script_call: Option<String>,
+    /// The solve's clock, which budget checks read.
+    pub(crate) clock: &'s SolveClock,
 }
 
 /// Solve `task` by drawing answers of the seeded schedule until one passes
@@ -95,12 +98,15 @@ pub fn sample(
         control: &control,
         progress,
         script_call: script_call(task),
+        clock: &clock,
     };
     // A served model gives no logits to decode from step by step: it
     // writes whole answers in requests.
-    let finished = match engine.top_k_limit() {
+    // Only the local batch runs in lock-step, so only it keeps the
+    // budget checks a smaller budget's run is derived from.
+    let (finished, step_checks) = match engine.top_k_limit() {
         None => batch::draw_all(&draw),
-        Some(_) => requests::draw_all(&draw),
+        Some(_) => (requests::draw_all(&draw), Vec::new()),
     };
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     drop(heads);
@@ -110,7 +116,9 @@ pub fn sample(
     let workers = finished.usage;
     let attempts = attempts_or_error(finished)?;
     let cost = clock.finish(engine, head_tokens, &attempts, workers);
-    Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
+    let mut outcome = SolveOutcome::choose_from(&task.id, attempts, cost);
+    outcome.step_checks = step_checks;
+    Ok(outcome)
 }
 
 /// The most engine sequences [`sample`] keeps alive at once: the head of
@@ -152,6 +160,19 @@ mod tests {
 
     fn style_minded(strength: f32) -> Arc<ScriptedEngine> {
         Arc::new(style_minded_engine(strength))
+    }
+
+    /// The tokens of both prompt heads of the add-one task on `engine`.
+    pub(super) fn heads_of_add_one(engine: &ScriptedEngine) -> u64 {
+        [PromptStyle::Instruct, PromptStyle::LongCode]
+            .iter()
+            .map(|s| {
+                let head = crate::prompt::build_prompt(engine, &add_one_task(), *s, true)
+                    .unwrap()
+                    .head;
+                engine.tokenize(&head, true).unwrap().len() as u64
+            })
+            .sum()
     }
 
     pub(super) fn options(width: usize, max_tokens: Option<u64>) -> SolveOptions {
@@ -206,17 +227,8 @@ mod tests {
     fn the_token_budget_ends_the_draw_and_records_the_answers_it_cut() {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, WRONG)));
         let never = FakeRunner::new(|_| false);
-        let heads: u64 = [PromptStyle::Instruct, PromptStyle::LongCode]
-            .iter()
-            .map(|s| {
-                let head = crate::prompt::build_prompt(engine.as_ref(), &add_one_task(), *s, true)
-                    .unwrap()
-                    .head;
-                engine.tokenize(&head, true).unwrap().len() as u64
-            })
-            .sum();
         // Room for a few answers of about 50 tokens beyond both heads.
-        let budget = heads + 200;
+        let budget = heads_of_add_one(engine.as_ref()) + 200;
         let out = sample(
             &add_one_task(),
             engine.clone(),

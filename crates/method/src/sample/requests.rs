@@ -85,7 +85,7 @@ pub(crate) fn draw_all(draw: &Draw<'_, '_>) -> Finished {
     let mut next = 0;
     loop {
         let spent = control.tokens();
-        let start = |spec| start(draw, spec, spent);
+        let start = |spec, at| start(draw, spec, at);
         retire_and_refill(draw, &mut live, &mut next, spent, &mut finished, start);
         if live.is_empty() {
             break;
