@@ -361,9 +361,8 @@ mod tests {
 
     use super::super::sample;
     use super::super::schedule::sample_schedule;
-    use super::super::tests::{options, style_minded_engine};
+    use super::super::tests::{heads_of_add_one, options, style_minded_engine};
     use crate::budget::CancelCause;
-    use crate::config::PromptStyle;
     use crate::outcome::SolveOutcome;
     use crate::record::{AttemptRecord, AttemptStop};
     use crate::testing::*;
@@ -371,19 +370,6 @@ mod tests {
     /// Like a served model: top-k lists and whole continuations only.
     fn served(engine: ScriptedEngine) -> Arc<ScriptedEngine> {
         Arc::new(engine.with_top_k_only(5))
-    }
-
-    /// Tokens in the heads of both prompt styles of the add-one task.
-    fn head_tokens(engine: &ScriptedEngine) -> u64 {
-        [PromptStyle::Instruct, PromptStyle::LongCode]
-            .iter()
-            .map(|s| {
-                let head = crate::prompt::build_prompt(engine, &add_one_task(), *s, true)
-                    .unwrap()
-                    .head;
-                engine.tokenize(&head, true).unwrap().len() as u64
-            })
-            .sum()
     }
 
     /// The records in schedule order.
@@ -513,7 +499,7 @@ mod tests {
         let answer = whole.attempts[0].cost.forward_tokens();
         // Room for a first round of three whole answers, and 32 tokens
         // more beside the markers of the next three.
-        let budget = head_tokens(&engine()) + 3 * answer + 3 * marker + 32;
+        let budget = heads_of_add_one(&engine()) + 3 * answer + 3 * marker + 32;
         let served = engine();
         let out = sample(
             &add_one_task(),
