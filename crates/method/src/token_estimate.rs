@@ -38,12 +38,9 @@ impl<'t> TokenEstimate<'t> {
     /// `text` are ignored, leaving the per-byte rate alone.
     pub(crate) fn measure(text: &'t str, n_tokens: usize, token_bytes: Option<&[Vec<u8>]>) -> Self {
         let per_byte = n_tokens as f64 / text.len().max(1) as f64;
-        let spells_text = token_bytes.is_some_and(|pieces| {
-            pieces.iter().map(Vec::len).sum::<usize>() == text.len()
-                && pieces.concat() == text.as_bytes()
-        });
         let mut per_line: HashMap<&str, (usize, usize)> = HashMap::new();
-        if let (true, Some(pieces)) = (spells_text, token_bytes) {
+        let spelled = token_bytes.filter(|pieces| pieces.concat() == text.as_bytes());
+        if let Some(pieces) = spelled {
             // Where each token starts, walked alongside where each line ends.
             let mut starts = pieces.iter().scan(0usize, |offset, piece| {
                 let start = *offset;
