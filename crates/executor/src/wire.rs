@@ -27,6 +27,10 @@ use crate::result::{
 /// longer than this many times its timeout.
 pub(crate) const WALL_STRETCH: f64 = 2.0;
 
+/// What the harness's server grants a child past its timeout before the
+/// hard kill (`timeout + 0.1` in harness.py).
+const HARD_KILL_MARGIN_S: f64 = 0.1;
+
 /// Limits as the harness reads them.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WireLimits {
@@ -139,11 +143,13 @@ impl Job {
         }
     }
 
-    /// The longest the job may take in wall-clock time: one timeout per
-    /// invocation, stretched by time spent waiting for a CPU.
+    /// The longest the job may take in wall-clock time: the server's hard
+    /// deadline per invocation (its timeout and the 0.1 s the harness adds
+    /// before the kill), stretched by time spent waiting for a CPU.
     pub(crate) fn wall_cap(&self) -> Duration {
+        let per_invocation = self.limits.timeout_s + HARD_KILL_MARGIN_S;
         Duration::from_secs_f64(
-            self.limits.timeout_s * self.limits.wall_stretch * self.invocations.len().max(1) as f64,
+            per_invocation * self.limits.wall_stretch * self.invocations.len().max(1) as f64,
         )
     }
 

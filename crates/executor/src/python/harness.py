@@ -1514,6 +1514,8 @@ def run_delay_s(fd):
 
 
 def open_schedstat(path):
+    """A task's schedstat, open for `run_delay_s`; None where it cannot be
+    opened."""
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
