@@ -19,8 +19,8 @@ use crate::server::{Launch, Server, ServerFailure};
 use crate::wire::{Job, Reply};
 
 /// Extra time the watchdog grants a server beyond the longest its child may
-/// take (the server hard-kills its child at timeout + 0.1 s, stretched by
-/// the child's time waiting for a CPU up to [`crate::wire::WALL_STRETCH`]).
+/// take ([`crate::wire::Job::wall_cap`]: the server's hard kill, stretched by
+/// the child's time waiting for a CPU).
 pub(crate) const WATCHDOG_SLACK: Duration = Duration::from_secs(1);
 
 /// How long a server may take to start and run its probe.

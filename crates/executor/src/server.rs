@@ -108,6 +108,7 @@ struct RequestHead {
     invocations: usize,
     timeout_s: f64,
     wall_stretch: f64,
+    kill_margin_s: f64,
     result_bytes: u64,
 }
 
@@ -118,6 +119,7 @@ impl RequestHead {
             invocations: job.invocations.len(),
             timeout_s: job.limits.timeout_s,
             wall_stretch: job.limits.wall_stretch,
+            kill_margin_s: job.limits.kill_margin_s,
             result_bytes: job.limits.result_bytes,
         }
     }

@@ -28,7 +28,8 @@ use crate::result::{
 pub(crate) const WALL_STRETCH: f64 = 2.0;
 
 /// What the harness's server grants a child past its timeout before the
-/// hard kill (`timeout + 0.1` in harness.py).
+/// hard kill: the child's own soft deadline (90% of the timeout) gets to
+/// report a timeout with its trace first.
 const HARD_KILL_MARGIN_S: f64 = 0.1;
 
 /// Limits as the harness reads them.
@@ -36,6 +37,7 @@ const HARD_KILL_MARGIN_S: f64 = 0.1;
 pub(crate) struct WireLimits {
     pub(crate) timeout_s: f64,
     pub(crate) wall_stretch: f64,
+    pub(crate) kill_margin_s: f64,
     memory_bytes: u64,
     file_size_bytes: u64,
     open_files: u64,
@@ -53,6 +55,7 @@ impl From<&ExecLimits> for WireLimits {
         WireLimits {
             timeout_s: l.timeout.as_secs_f64(),
             wall_stretch: WALL_STRETCH,
+            kill_margin_s: HARD_KILL_MARGIN_S,
             memory_bytes: l.memory_bytes,
             file_size_bytes: l.file_size_bytes,
             open_files: l.open_files,
@@ -144,10 +147,10 @@ impl Job {
     }
 
     /// The longest the job may take in wall-clock time: the server's hard
-    /// deadline per invocation (its timeout and the 0.1 s the harness adds
+    /// deadline per invocation (its timeout and the margin the harness adds
     /// before the kill), stretched by time spent waiting for a CPU.
     pub(crate) fn wall_cap(&self) -> Duration {
-        let per_invocation = self.limits.timeout_s + HARD_KILL_MARGIN_S;
+        let per_invocation = self.limits.timeout_s + self.limits.kill_margin_s;
         Duration::from_secs_f64(
             per_invocation * self.limits.wall_stretch * self.invocations.len().max(1) as f64,
         )

@@ -1755,8 +1755,9 @@ class Server:
     def execute(self, head, job):
         """Fork a child for `job` (a dict, or a view of the request buffer
         holding its JSON, which only the child decodes) and supervise it.
-        `head` gives the id, the invocation count, the deadline and the
-        result cap. The child writes one frame per invocation, each with
+        `head` gives the id, the invocation count, the timeout, the margin
+        past it before the hard kill, the wall-clock stretch and the result
+        cap. The child writes one frame per invocation, each with
         its own deadline. Returns (header, body): the body holds the
         verified frames' payloads, each behind its u32 length;
         header["done"] counts them, and when the child stopped early
@@ -1792,8 +1793,9 @@ class Server:
         # the child waited for a CPU (read where the child cannot forge it).
         stat_fd = open_schedstat("/proc/%d/schedstat" % pid)
         stretch = head["wall_stretch"]
-        job_deadline = Deadline(expected * (timeout + 0.1), stretch, stat_fd)
-        invocation = Deadline(timeout + 0.1, stretch, stat_fd)
+        hard = timeout + head["kill_margin_s"]
+        job_deadline = Deadline(expected * hard, stretch, stat_fd)
+        invocation = Deadline(hard, stretch, stat_fd)
         eof = exited = False
         stop = None
         while not (eof and exited) and stop is None and _len(frames) < expected:
@@ -1826,7 +1828,7 @@ class Server:
                         break
                     frames.append(frame[16:])
                     started = _monotonic()
-                    invocation = Deadline(timeout + 0.1, stretch, stat_fd)
+                    invocation = Deadline(hard, stretch, stat_fd)
                     if _len(frames) == expected:
                         break
                 if stop is not None or _len(frames) == expected:
@@ -1869,6 +1871,7 @@ class Server:
         limits = self.config["probe_limits"]
         head = {"id": 0, "invocations": 1, "timeout_s": limits["timeout_s"],
                 "wall_stretch": limits["wall_stretch"],
+                "kill_margin_s": limits["kill_margin_s"],
                 "result_bytes": limits["result_bytes"]}
         return self.execute(head, {"id": 0, "op": "probe", "limits": limits})
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Issue 14: the budget curve of greedy (`--method baseline`), best-of-N
+# sampling (`--method sample`) and EG-CFG (`--method egcfg`) on the same
+# tasks, with one model, into one database. Each method is one resumable
+# `egcfg bench`; the sample curve runs its largest budget only and derives
+# the smaller ones (docs/tuning.md §5). Stop it at any time: the same command
+# goes on where it stopped.
+#
+#   scripts/curve.sh DB validation|train [MODEL] [-- EXTRA_EGCFG_ARGS...]
+#
+# validation: mbpp:validation Mbpp/511..Mbpp/550, issue 14's 40 reporting
+#   tasks (never tune on them);
+# train: the first 60 tasks of mbpp:train (Mbpp/601..), where defaults are
+#   chosen.
+# MODEL defaults to the default model. EXTRA_EGCFG_ARGS go to the egcfg runs
+# only (e.g. `--agents grid.toml`, `--signal-tokens 320`), so the same
+# database can hold several EG-CFG settings beside one baseline and one
+# sample curve. Budgets: $BUDGETS (default 3000,6000,12000,24000). Threads:
+# $THREADS (default 2). Binary: $EGCFG_BIN (default the release build).
+# Summarise with `egcfg report DB [--html curve.html]`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+usage="usage: scripts/curve.sh DB validation|train [MODEL] [-- EXTRA_EGCFG_ARGS...]"
+db="${1:?$usage}"
+split="${2:?$usage}"
+shift 2
+model=qwen2.5-coder-0.5b-instruct
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+  model="$1"
+  shift
+fi
+[ $# -gt 0 ] && [ "$1" = "--" ] && shift
+extra=("$@")
+case "$split" in
+  validation) tasks=(--dataset mbpp:validation --ids "$(seq -s, -f 'Mbpp/%g' 511 550)") ;;
+  train) tasks=(--dataset mbpp:train --limit 60) ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
+bin="${EGCFG_BIN:-${CARGO_TARGET_DIR:-target}/release/egcfg}"
+budgets="${BUDGETS:-3000,6000,12000,24000}"
+threads="${THREADS:-2}"
+common=("${tasks[@]}" --model "$model" --threads "$threads" --db "$db")
+
+echo "curve $split $model: $(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo), egcfg $(git rev-parse --short HEAD)"
+# Greedy spends a few hundred tokens whatever the budget: one run.
+"$bin" bench "${common[@]}" --method baseline
+"$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
+"$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+echo "curve $split $model done: $(date -u +%FT%TZ)"
