@@ -292,7 +292,6 @@ fn attempt(engine: &Recorder, s: &Setup) -> AttemptRecord {
 
 #[test]
 fn an_attempt_is_reproducible_on_the_real_engine() {
-    std::env::set_var("OMP_WAIT_POLICY", "passive");
     let engine = engine();
     let s = setup(&engine);
     let first = attempt(&engine, &s);
@@ -304,7 +303,6 @@ fn an_attempt_is_reproducible_on_the_real_engine() {
 
 #[test]
 fn streams_are_spliced_exactly_and_cached_logits_match_a_recompute() {
-    std::env::set_var("OMP_WAIT_POLICY", "passive");
     let engine = engine();
     let s = setup(&engine);
     let record = attempt(&engine, &s);
