@@ -11,7 +11,7 @@
 //! tokens left can pay for it *and* for every guided attempt already
 //! running, each at the expected cost of a guided attempt: the mean of the
 //! guided attempts of this task that finished their program so far, else
-//! [`DEFAULT_GUIDED_COST`]. Running attempts are counted at their whole
+//! [`prior_guided_cost`] of the signal cap. Running attempts are counted at their whole
 //! expected cost, which is conservative: they have spent part of it. A
 //! greedy attempt (γ = 0) costs a few hundred tokens and always starts. A
 //! guided attempt that cannot be afforded while others run waits for them
@@ -29,11 +29,16 @@ use crate::config::AttemptSpec;
 use crate::record::AttemptRecord;
 
 /// The expected forward tokens of a guided attempt before any has finished
-/// in a task: about what a default guided attempt (s = 3, d = 2, k = 1,
-/// 1,024-token signal cap) spent to finish its function on the MBPP train
-/// tuning set (docs/tuning.md §3: 5,636 and 6,523 tokens per task, each
-/// including a greedy attempt of about 500).
-pub const DEFAULT_GUIDED_COST: u64 = 6_000;
+/// in a task, for a signal block of at most `signal_max_tokens`: three
+/// times the cap. Most guided lines refresh the signal and the block fills
+/// its cap, so a finished attempt's cost follows the cap: the default
+/// guided attempts (s = 3, d = 2, k = 1) that finished their function on
+/// mbpp:validation 511–540 spent a median of 3.1 times a 320-token cap (46
+/// attempts) and 2.6 times a 1,024-token one (34 attempts, the budget having
+/// cut 17 longer ones; docs/speed.md).
+pub fn prior_guided_cost(signal_max_tokens: usize) -> u64 {
+    3 * signal_max_tokens as u64
+}
 
 /// When an attempt of the schedule may start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -51,6 +56,8 @@ pub enum StartRule {
 #[derive(Debug)]
 pub(crate) struct Admission {
     rule: StartRule,
+    /// The expected cost of a guided attempt until one has finished.
+    prior_cost: u64,
     state: Mutex<State>,
     /// Signalled whenever an attempt ends.
     ended: Condvar,
@@ -75,10 +82,12 @@ pub(crate) struct Started {
 }
 
 impl Admission {
-    /// The rule `rule`, for a solve that has run nothing yet.
-    pub(crate) fn new(rule: StartRule) -> Self {
+    /// The rule `rule`, for a solve that has run nothing yet and expects a
+    /// guided attempt to cost `prior_cost` forward tokens.
+    pub(crate) fn new(rule: StartRule, prior_cost: u64) -> Self {
         Admission {
             rule,
+            prior_cost,
             state: Mutex::new(State::default()),
             ended: Condvar::new(),
         }
@@ -95,7 +104,7 @@ impl Admission {
                     if control.stop_cause(spec.index).is_some() {
                         return None;
                     }
-                    let needed = state.expected_cost() * (state.running_guided + 1);
+                    let needed = state.expected_cost(self.prior_cost) * (state.running_guided + 1);
                     if max.saturating_sub(control.tokens()) >= needed {
                         break;
                     }
@@ -142,9 +151,9 @@ impl Admission {
 }
 
 impl State {
-    fn expected_cost(&self) -> u64 {
+    fn expected_cost(&self, prior: u64) -> u64 {
         if self.finished_costs.is_empty() {
-            DEFAULT_GUIDED_COST
+            prior
         } else {
             self.finished_costs.iter().sum::<u64>() / self.finished_costs.len() as u64
         }
@@ -174,7 +183,7 @@ mod tests {
 
     #[test]
     fn always_starts_everything() {
-        let admission = Admission::new(StartRule::Always);
+        let admission = Admission::new(StartRule::Always, 6_000);
         let control = control(100);
         for spec in specs() {
             assert!(admission.start(&spec, &control).is_some());
@@ -183,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_guided_attempt_starts_only_when_it_and_those_running_can_finish() {
-        let admission = Admission::new(StartRule::Affordable);
+        let admission = Admission::new(StartRule::Affordable, 6_000);
         let control = control(11_000);
         let s = specs();
         assert!(admission.start(&s[0], &control).is_some(), "greedy always");
@@ -198,7 +207,7 @@ mod tests {
             // A guided attempt is now expected to cost 4,000; 10,000 are left.
             assert!(waiting.join().unwrap());
         });
-        let short = Admission::new(StartRule::Affordable);
+        let short = Admission::new(StartRule::Affordable, 6_000);
         assert!(
             short.start(&s[1], &super::tests::control(5_000)).is_none(),
             "never affordable: skipped"

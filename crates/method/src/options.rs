@@ -27,7 +27,9 @@ pub struct DecodeOptions {
     /// (candidate, test) entries into the capped block.
     pub render_limits: RenderLimits,
     /// Token cap of the signal block (every refresh re-prefills what
-    /// changed in it).
+    /// changed in it). 320 by default: a third of the forward tokens per
+    /// guided line of a 1,024-token cap, with no loss of strict pass@1 on
+    /// mbpp:validation 511–540 (docs/speed.md).
     pub signal_max_tokens: usize,
     /// How the block lays out its runs. Left out of the serialised options
     /// while it is the default, so the configurations (and bench run keys)
@@ -56,7 +58,7 @@ impl Default for DecodeOptions {
                 max_events: 16,
                 max_value_chars: 80,
             },
-            signal_max_tokens: 1024,
+            signal_max_tokens: 320,
             signal_layout: SignalLayout::PerRun,
             early_stop: false,
             top_up: false,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use egcfg_engine::Engine;
 use egcfg_task::{Task, TestCase};
 
-use crate::admission::Admission;
+use crate::admission::{prior_guided_cost, Admission};
 use crate::budget::Control;
 use crate::config::{AgentConfig, AttemptSpec, Grid, Horizon, PromptStyle};
 use crate::error::MethodError;
@@ -60,7 +60,10 @@ pub fn solve(
         tests: &tests,
         options,
         control: &control,
-        admission: &Admission::new(options.start_rule),
+        admission: &Admission::new(
+            options.start_rule,
+            prior_guided_cost(options.decode.signal_max_tokens),
+        ),
         progress,
         script_call: script_call(task),
     });
@@ -271,14 +274,6 @@ mod tests {
         }
     }
 
-    fn options(grid: Grid) -> SolveOptions {
-        SolveOptions {
-            grid,
-            concurrency: 1,
-            ..SolveOptions::default()
-        }
-    }
-
     fn engine() -> Arc<ScriptedEngine> {
         Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)))
     }
@@ -317,7 +312,7 @@ mod tests {
 
     #[test]
     fn the_first_attempt_passing_every_visible_test_wins_and_stops_the_rest() {
-        let opts = options(grid(&[(0.7, vec![0.0, 0.5, 3.0, 1.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![0.0, 0.5, 3.0, 1.0])]));
         let out = solve(&add_one_task(), engine(), adds_one_runner(), &opts, &|_| {}).unwrap();
         assert_eq!(out.cost.attempts_run, 3, "γ=1 never starts");
         assert_eq!(out.winner, Some(2));
@@ -336,7 +331,7 @@ mod tests {
             });
             t
         };
-        let opts = options(grid(&[(0.7, vec![0.0, 3.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![0.0, 3.0])]));
         let more = FakeRunner::per_test(|p, i| i == 0 || (i == 1 && p.contains("x + 1")));
         let out = solve(&task, engine(), more, &opts, &|_| {}).unwrap();
         assert_eq!((out.winner, out.passed), (Some(1), false));
@@ -348,7 +343,7 @@ mod tests {
 
     #[test]
     fn attempt_and_token_budgets() {
-        let mut opts = options(grid(&[(0.7, vec![0.0, 0.5, 3.0])]));
+        let mut opts = scripted_options(grid(&[(0.7, vec![0.0, 0.5, 3.0])]));
         opts.budget = Budget {
             max_attempts: Some(1),
             ..Budget::default()
@@ -380,10 +375,10 @@ mod tests {
     #[test]
     fn the_affordable_rule_starts_a_guided_attempt_only_when_the_budget_carries_it() {
         let started_after_first_ended = |rule| {
-            let mut opts = options(grid(&[(0.7, vec![1.0, 3.0])]));
+            let mut opts = scripted_options(grid(&[(0.7, vec![1.0, 3.0])]));
             opts.concurrency = 2;
             opts.start_rule = rule;
-            opts.budget.max_tokens = Some(crate::admission::DEFAULT_GUIDED_COST + 3_000);
+            opts.budget.max_tokens = Some(prior_guided_cost(opts.decode.signal_max_tokens) + 3_000);
             let events = std::sync::Mutex::new(Vec::new());
             let out = solve(
                 &add_one_task(),
@@ -415,7 +410,7 @@ mod tests {
 
     #[test]
     fn the_caller_can_cancel_mid_attempt() {
-        let opts = options(grid(&[(0.7, vec![3.0, 1.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![3.0, 1.0])]));
         let cancel = opts.cancel.clone();
         let on_progress = move |e: ProgressEvent| {
             if matches!(e, ProgressEvent::Refresh { .. }) {
@@ -446,7 +441,7 @@ mod tests {
     fn deterministic_under_a_seed_and_independent_of_concurrency() {
         // A weak preference makes the candidates vary with the seed.
         let weak = || Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_strength(7.0));
-        let mut opts = options(grid(&[(1.2, vec![0.5, 3.0]), (0.9, vec![1.0])]));
+        let mut opts = scripted_options(grid(&[(1.2, vec![0.5, 3.0]), (0.9, vec![1.0])]));
         opts.selection = crate::options::Selection::ScheduleOrder;
         // A token budget is shared by the attempts that run at once, so
         // where it runs out depends on their timing: the comparison across
@@ -495,7 +490,7 @@ mod tests {
             &add_one_task(),
             e.clone(),
             adds_one_runner(),
-            &options(g),
+            &scripted_options(g),
             &|_| {},
         )
         .unwrap();
@@ -529,7 +524,7 @@ mod tests {
     #[test]
     fn engine_errors_are_reported_and_free_everything() {
         let e = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(2));
-        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![3.0])]));
         let err = solve(
             &add_one_task(),
             e.clone(),
@@ -564,7 +559,7 @@ mod tests {
 
     #[test]
     fn a_solve_fits_in_exactly_the_sequences_it_needs() {
-        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![3.0])]));
         let needed = sequences_needed(&opts);
         assert_eq!(needed, 1 + 2 + 2, "one head, U, C and s = 2 forks");
         let fits = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)).with_max_seqs(needed));
@@ -578,7 +573,7 @@ mod tests {
 
     #[test]
     fn outcome_round_trips_through_json_and_explains() {
-        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![3.0])]));
         let e = engine();
         let out = solve(
             &add_one_task(),
@@ -600,7 +595,7 @@ mod tests {
 
     #[test]
     fn baseline_is_one_greedy_attempt() {
-        let opts = options(grid(&[(0.7, vec![3.0])]));
+        let opts = scripted_options(grid(&[(0.7, vec![3.0])]));
         let out = baseline(
             &add_one_task(),
             engine(),

@@ -668,16 +668,28 @@ pub fn adds_one_runner() -> Arc<FakeRunner> {
     FakeRunner::new(|p| p.contains("x + 1"))
 }
 
-/// Solve options for a single configuration.
+/// Solve options for `grid`, one attempt at a time, with a signal cap that
+/// holds the scripted tasks' blocks whole: the scripted engine spells text
+/// a byte per token, several times the tokens of a real tokenizer.
+pub fn scripted_options(grid: crate::config::Grid) -> crate::options::SolveOptions {
+    let defaults = crate::options::SolveOptions::default();
+    crate::options::SolveOptions {
+        grid,
+        concurrency: 1,
+        decode: crate::options::DecodeOptions {
+            signal_max_tokens: 1024,
+            ..defaults.decode.clone()
+        },
+        ..defaults
+    }
+}
+
+/// Solve options for a single configuration ([`scripted_options`]).
 pub fn single_options(
     config: crate::config::AgentConfig,
     gammas: Vec<f32>,
 ) -> crate::options::SolveOptions {
-    crate::options::SolveOptions {
-        grid: crate::config::Grid::single(config, gammas),
-        concurrency: 1,
-        ..crate::options::SolveOptions::default()
-    }
+    scripted_options(crate::config::Grid::single(config, gammas))
 }
 
 /// A configuration with `k` and `d` set and the rest fixed.
