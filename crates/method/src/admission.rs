@@ -35,7 +35,7 @@ use crate::record::AttemptRecord;
 /// guided attempts (s = 3, d = 2, k = 1) that finished their function on
 /// mbpp:validation 511–540 spent a median of 3.1 times a 320-token cap (46
 /// attempts) and 2.6 times a 1,024-token one (34 attempts, the budget having
-/// cut 17 longer ones; docs/speed.md).
+/// cut 12 others; docs/speed.md).
 pub fn prior_guided_cost(signal_max_tokens: usize) -> u64 {
     3 * signal_max_tokens as u64
 }
