@@ -2,11 +2,11 @@
 //! time it waited for a CPU: on one core shared with another busy program
 //! (as candidates share the cores with each other and with the model's
 //! decode threads), a program that needs 0.6 s of CPU under a 1 s timeout
-//! takes about 1.2 s of wall time and finishes, where a wall-clock deadline would have cut it at 0.9 s; and a
-//! program that sleeps past its timeout still times out. (Other load on that
-//! core can starve the program past its bound of twice the soft deadline;
-//! it then times out at that bound, which this test accepts as
-//! inconclusive.)
+//! takes about 1.2 s of wall time and finishes, where a wall-clock deadline
+//! would have cut it at 0.9 s; and a program that sleeps past its timeout
+//! still times out. (Other load on that core can starve the program past
+//! its bound of twice the soft deadline; it then times out at that bound,
+//! which this test accepts as inconclusive.)
 
 use std::time::Duration;
 

@@ -11,13 +11,13 @@
 //! tokens left can pay for it *and* for every guided attempt already
 //! running, each at the expected cost of a guided attempt: the mean of the
 //! guided attempts of this task that finished their program so far, else
-//! [`prior_guided_cost`] of the signal cap. Running attempts are counted at their whole
-//! expected cost, which is conservative: they have spent part of it. A
-//! greedy attempt (γ = 0) costs a few hundred tokens and always starts. A
-//! guided attempt that cannot be afforded while others run waits for them
-//! to end (so guided attempts run one after another when the budget is
-//! short); one that cannot be afforded with none running is skipped for
-//! good and leaves no record.
+//! [`prior_guided_cost`] of the signal cap. Running attempts are counted at
+//! their whole expected cost, which is conservative: they have spent part
+//! of it. A greedy attempt (γ = 0) costs a few hundred tokens and always
+//! starts. A guided attempt that cannot be afforded while others run waits
+//! for them to end (so guided attempts run one after another when the
+//! budget is short); one that cannot be afforded with none running is
+//! skipped for good and leaves no record.
 
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
