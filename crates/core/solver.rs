@@ -196,6 +196,7 @@ pub(crate) fn task_profile(cost: &SolveCost) -> TaskProfile {
         ],
         guided_lines: p.guided_lines,
         forward_tokens: p.forward_tokens,
+        guided_attempt_tokens: p.guided_attempt_tokens,
         process_cpu_s: cost.process_cpu_s,
     }
 }

@@ -39,20 +39,32 @@ pub struct TaskProfile {
     pub guided_lines: u64,
     /// Forward tokens of the whole task.
     pub forward_tokens: u64,
+    /// Forward tokens of the attempts that guided a line (the task's other
+    /// tokens, of unguided attempts and shared prompts, are no cost of a
+    /// guided line); `None` where the solver did not report them (and in
+    /// profiles stored before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided_attempt_tokens: Option<u64>,
     /// CPU seconds of the solver's whole process during the task.
     pub process_cpu_s: f64,
 }
 
 impl TaskProfile {
-    /// Forward tokens per guided line, when a line was guided.
+    /// Forward tokens of the guided attempts per guided line, when a line
+    /// was guided and those tokens are known.
     pub fn forward_tokens_per_guided_line(&self) -> Option<f64> {
-        (self.guided_lines > 0).then(|| self.forward_tokens as f64 / self.guided_lines as f64)
+        let tokens = self.guided_attempt_tokens?;
+        (self.guided_lines > 0).then(|| tokens as f64 / self.guided_lines as f64)
     }
 
     /// The sum of `profiles` (a run's tasks): phases and waits are matched
-    /// by name, in order of first appearance.
+    /// by name, in order of first appearance; guided attempts' tokens are
+    /// summed only when every task has them.
     pub fn sum<'p>(profiles: impl IntoIterator<Item = &'p TaskProfile>) -> TaskProfile {
-        let mut total = TaskProfile::default();
+        let mut total = TaskProfile {
+            guided_attempt_tokens: Some(0),
+            ..TaskProfile::default()
+        };
         for p in profiles {
             for phase in &p.phases {
                 match total.phases.iter_mut().find(|t| t.name == phase.name) {
@@ -71,6 +83,10 @@ impl TaskProfile {
             }
             total.guided_lines += p.guided_lines;
             total.forward_tokens += p.forward_tokens;
+            total.guided_attempt_tokens = total
+                .guided_attempt_tokens
+                .zip(p.guided_attempt_tokens)
+                .map(|(a, b)| a + b);
             total.process_cpu_s += p.process_cpu_s;
         }
         total
@@ -139,7 +155,8 @@ pub(crate) mod tests {
                 seconds: 1.5,
             }],
             guided_lines: 4,
-            forward_tokens: 400,
+            forward_tokens: 500,
+            guided_attempt_tokens: Some(400),
             process_cpu_s: 3.0,
         }
     }
@@ -156,6 +173,12 @@ pub(crate) mod tests {
         assert_eq!(run.total.waiting[0].seconds, 3.0);
         assert_eq!(run.total.phases_wall_s(), 6.0);
         assert_eq!(run.total.forward_tokens_per_guided_line(), Some(100.0));
+        let stored_before = TaskProfile {
+            guided_attempt_tokens: None,
+            ..p.clone()
+        };
+        let mixed = RunProfile::of([(1.0, Some(&p)), (1.0, Some(&stored_before))]).unwrap();
+        assert_eq!(mixed.total.forward_tokens_per_guided_line(), None);
         assert!(RunProfile::of([(1.0, None)]).is_none());
     }
 }

@@ -250,7 +250,7 @@ pub fn run_benchmark<S: Solver>(
 /// What became of one task on its worker.
 enum TaskOutcome<E: std::error::Error + 'static> {
     /// Solved and scored: to be recorded.
-    Finished(TaskResult),
+    Finished(Box<TaskResult>),
     /// It cannot run at all, for this reason: recorded as such.
     Unrunnable(String),
     /// An error that stops the run; the task is not recorded.
@@ -288,12 +288,12 @@ fn run_task<S: Solver>(
     };
     let wall_ms = solver.wall_ms(&solution, solve_start.elapsed().as_secs_f64() * 1000.0);
     match score(checker, task, &solution, options) {
-        Ok(scores) => TaskOutcome::Finished(TaskResult {
+        Ok(scores) => TaskOutcome::Finished(Box::new(TaskResult {
             task_id: task_id(),
             solution,
             wall_ms,
             scores,
-        }),
+        })),
         Err(source) => TaskOutcome::Stopped(RunError::Infrastructure {
             task: task_id(),
             source: Box::new(source),

@@ -101,6 +101,13 @@ pub struct PhaseProfile {
     pub guided_lines: u64,
     /// Forward tokens decoded (all phases).
     pub forward_tokens: u64,
+    /// Forward tokens of the attempts that guided a line: an attempt's own
+    /// tokens when it guided one, none when it guided none. What guided
+    /// lines cost, without the unguided attempts and the shared heads that
+    /// a task's `forward_tokens` also holds. `None` in records written
+    /// before it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guided_attempt_tokens: Option<u64>,
 }
 
 impl PhaseProfile {
@@ -159,20 +166,30 @@ impl PhaseProfile {
         self.sandbox.waiting_s()
     }
 
-    /// Forward tokens per guided line, when a line was guided.
+    /// Forward tokens of the guided attempts per guided line, when a line
+    /// was guided and those tokens were recorded.
     pub fn forward_tokens_per_guided_line(&self) -> Option<f64> {
-        (self.guided_lines > 0).then(|| self.forward_tokens as f64 / self.guided_lines as f64)
+        let tokens = self.guided_attempt_tokens?;
+        (self.guided_lines > 0).then(|| tokens as f64 / self.guided_lines as f64)
     }
 
-    /// The sum of `profiles` (a task's attempts).
+    /// The sum of `profiles` (a task's attempts). Guided attempts' tokens
+    /// are summed only when every profile has them.
     pub fn sum<'p>(profiles: impl IntoIterator<Item = &'p PhaseProfile>) -> PhaseProfile {
-        let mut total = PhaseProfile::default();
+        let mut total = PhaseProfile {
+            guided_attempt_tokens: Some(0),
+            ..PhaseProfile::default()
+        };
         for p in profiles {
             for phase in Phase::ALL {
                 total.charge(phase, p.phase(phase));
             }
             total.guided_lines += p.guided_lines;
             total.forward_tokens += p.forward_tokens;
+            total.guided_attempt_tokens = total
+                .guided_attempt_tokens
+                .zip(p.guided_attempt_tokens)
+                .map(|(a, b)| a + b);
         }
         total
     }
@@ -295,6 +312,7 @@ mod tests {
         );
         a.guided_lines = 2;
         a.forward_tokens = 100;
+        a.guided_attempt_tokens = Some(100);
         let mut b = a.clone();
         b.charge(
             Phase::GuidedDecode,
@@ -308,5 +326,21 @@ mod tests {
         assert_eq!(total.pool_waiting_s(), 3.0);
         assert_eq!(total.engine_waiting_s(), 0.0);
         assert_eq!(total.forward_tokens_per_guided_line(), Some(50.0));
+        let unguided = PhaseProfile {
+            forward_tokens: 500,
+            guided_attempt_tokens: Some(0),
+            ..PhaseProfile::default()
+        };
+        let mixed = PhaseProfile::sum([&a, &unguided]);
+        assert_eq!(mixed.forward_tokens, 600);
+        assert_eq!(mixed.forward_tokens_per_guided_line(), Some(50.0));
+        let old = PhaseProfile {
+            guided_attempt_tokens: None,
+            ..a.clone()
+        };
+        assert_eq!(
+            PhaseProfile::sum([&a, &old]).forward_tokens_per_guided_line(),
+            None
+        );
     }
 }

@@ -246,7 +246,8 @@ mod tests {
             "only the EG-CFG run has profiles: {text}"
         );
         // Four tasks of 2 s guided decode (0.5 CPU), 1 s sandbox, 1.5 s
-        // waiting on the engine, 400 tokens over 4 guided lines each.
+        // waiting on the engine, 400 guided attempts' tokens (of 500) over 4
+        // guided lines each.
         assert!(
             text.contains("| guided decode | 8.0 | 67% | 2.0 |"),
             "{text}"
@@ -261,7 +262,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("100 forward tokens per guided line (1600 tokens, 16 guided lines)"),
+            text.contains(
+                "100 forward tokens per guided line (the guided attempts' 1600 tokens over 16 guided lines; 2000 forward tokens in all)"
+            ),
             "{text}"
         );
     }

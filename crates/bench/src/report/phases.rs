@@ -45,12 +45,17 @@ pub(crate) fn rows(profile: &RunProfile) -> Vec<PhaseRow> {
 /// process's CPU, and why the phases add up to more than the tasks' wall.
 pub(crate) fn footnote(profile: &RunProfile) -> String {
     let total = &profile.total;
-    let per_line = match total.forward_tokens_per_guided_line() {
-        Some(v) => format!(
-            "{v:.0} forward tokens per guided line ({} tokens, {} guided lines)",
-            total.forward_tokens, total.guided_lines
+    let per_line = match (total.forward_tokens_per_guided_line(), total.guided_lines) {
+        (Some(v), lines) => format!(
+            "{v:.0} forward tokens per guided line (the guided attempts' {} tokens over {lines} guided lines; {} forward tokens in all)",
+            total.guided_attempt_tokens.unwrap_or_default(),
+            total.forward_tokens
         ),
-        None => format!("{} forward tokens, no guided line", total.forward_tokens),
+        (None, 0) => format!("{} forward tokens, no guided line", total.forward_tokens),
+        (None, lines) => format!(
+            "{} forward tokens, {lines} guided lines (the guided attempts' own tokens were not recorded for every task)",
+            total.forward_tokens
+        ),
     };
     format!(
         "{} task(s), {:.1} s of task wall; phases {:.1} s (agents overlap, so phases may add up to more than the task wall; waiting is part of its phase); {per_line}; process CPU {:.1} s.",
