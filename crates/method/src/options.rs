@@ -27,9 +27,10 @@ pub struct DecodeOptions {
     /// (candidate, test) entries into the capped block.
     pub render_limits: RenderLimits,
     /// Token cap of the signal block (every refresh re-prefills what
-    /// changed in it). 320 by default: a third of the forward tokens per
-    /// guided line of a 1,024-token cap, with no loss of strict pass@1 on
-    /// mbpp:validation 511–540 (docs/speed.md).
+    /// changed in it). 320 by default: on mbpp:validation 511–540 it cost
+    /// 241 forward tokens per guided line against 667 at 1,024, and a
+    /// median 32.5 s per task against 56.7 s, for strict pass@1 equal in
+    /// one sitting and one task lower in another (docs/speed.md).
     pub signal_max_tokens: usize,
     /// How the block lays out its runs. Left out of the serialised options
     /// while it is the default, so the configurations (and bench run keys)
