@@ -202,15 +202,8 @@ impl<'a> Meter<'a> {
     pub(crate) fn finish(mut self, started: Instant, tokens: &[TokenRecord]) -> AttemptCost {
         self.cost.reference = self.trajectory.reference_cost();
         self.cost.times.total_s = started.elapsed().as_secs_f64();
-        let forward_tokens = self.cost.forward_tokens();
-        let profile = &mut self.cost.profile;
-        profile.guided_lines = guided_lines(tokens);
-        profile.forward_tokens = forward_tokens;
-        profile.guided_attempt_tokens = Some(if profile.guided_lines > 0 {
-            forward_tokens
-        } else {
-            0
-        });
+        self.cost.profile.guided_lines = guided_lines(tokens);
+        self.cost.profile.forward_tokens = self.cost.forward_tokens();
         self.cost
     }
 }

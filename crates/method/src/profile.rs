@@ -101,11 +101,11 @@ pub struct PhaseProfile {
     pub guided_lines: u64,
     /// Forward tokens decoded (all phases).
     pub forward_tokens: u64,
-    /// Forward tokens of the attempts that guided a line: an attempt's own
-    /// tokens when it guided one, none when it guided none. What guided
-    /// lines cost, without the unguided attempts and the shared heads that
-    /// a task's `forward_tokens` also holds. `None` in records written
-    /// before it was kept.
+    /// On a task's sum ([`PhaseProfile::sum`]), the forward tokens of the
+    /// attempts that guided a line: what guided lines cost, without the
+    /// unguided attempts and the shared heads that the task's
+    /// `forward_tokens` also holds. `None` on an attempt's own profile,
+    /// whose tokens are all its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guided_attempt_tokens: Option<u64>,
 }
@@ -167,30 +167,27 @@ impl PhaseProfile {
     }
 
     /// Forward tokens of the guided attempts per guided line, when a line
-    /// was guided and those tokens were recorded.
+    /// was guided: an attempt's own tokens, or a task's guided attempts'.
     pub fn forward_tokens_per_guided_line(&self) -> Option<f64> {
-        let tokens = self.guided_attempt_tokens?;
+        let tokens = self.guided_attempt_tokens.unwrap_or(self.forward_tokens);
         (self.guided_lines > 0).then(|| tokens as f64 / self.guided_lines as f64)
     }
 
-    /// The sum of `profiles` (a task's attempts). Guided attempts' tokens
-    /// are summed only when every profile has them.
+    /// The sum of `profiles`, each an attempt's own (a task's attempts).
     pub fn sum<'p>(profiles: impl IntoIterator<Item = &'p PhaseProfile>) -> PhaseProfile {
-        let mut total = PhaseProfile {
-            guided_attempt_tokens: Some(0),
-            ..PhaseProfile::default()
-        };
+        let mut total = PhaseProfile::default();
+        let mut guided_attempt_tokens = 0;
         for p in profiles {
             for phase in Phase::ALL {
                 total.charge(phase, p.phase(phase));
             }
             total.guided_lines += p.guided_lines;
             total.forward_tokens += p.forward_tokens;
-            total.guided_attempt_tokens = total
-                .guided_attempt_tokens
-                .zip(p.guided_attempt_tokens)
-                .map(|(a, b)| a + b);
+            if p.guided_lines > 0 {
+                guided_attempt_tokens += p.forward_tokens;
+            }
         }
+        total.guided_attempt_tokens = Some(guided_attempt_tokens);
         total
     }
 }
@@ -312,7 +309,6 @@ mod tests {
         );
         a.guided_lines = 2;
         a.forward_tokens = 100;
-        a.guided_attempt_tokens = Some(100);
         let mut b = a.clone();
         b.charge(
             Phase::GuidedDecode,
@@ -328,19 +324,12 @@ mod tests {
         assert_eq!(total.forward_tokens_per_guided_line(), Some(50.0));
         let unguided = PhaseProfile {
             forward_tokens: 500,
-            guided_attempt_tokens: Some(0),
             ..PhaseProfile::default()
         };
         let mixed = PhaseProfile::sum([&a, &unguided]);
         assert_eq!(mixed.forward_tokens, 600);
         assert_eq!(mixed.forward_tokens_per_guided_line(), Some(50.0));
-        let old = PhaseProfile {
-            guided_attempt_tokens: None,
-            ..a.clone()
-        };
-        assert_eq!(
-            PhaseProfile::sum([&a, &old]).forward_tokens_per_guided_line(),
-            None
-        );
+        // An attempt's own profile: its own tokens per line.
+        assert_eq!(a.forward_tokens_per_guided_line(), Some(50.0));
     }
 }
