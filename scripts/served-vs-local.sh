@@ -29,9 +29,10 @@ model=$("$bin" model path qwen2.5-coder-0.5b-instruct)
 server=$(scripts/llama-server.sh)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-# Six slots: two attempts in flight, each asking for three candidates at
-# once; 8192 tokens of context per slot.
-"$server" -m "$model" --host 127.0.0.1 --port "$port" -t 2 -tb 2 -np 6 -c 49152 \
+# Eight slots of 8192 tokens: two attempts in flight keep two each (their
+# conditional and unconditional streams), and each refresh's three
+# candidates need two more (docs/servers.md, "Slots").
+"$server" -m "$model" --host 127.0.0.1 --port "$port" -t 2 -tb 2 -np 8 -c 65536 \
   >"$out/llama-server.log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
@@ -44,7 +45,7 @@ done
   echo "sitting: $(date -u +%FT%TZ)"
   grep -m1 'model name' /proc/cpuinfo
   echo "egcfg: $(git rev-parse --short HEAD)"
-  echo "llama-server: $server -t 2 -tb 2 -np 6 -c 49152"
+  echo "llama-server: $server -t 2 -tb 2 -np 8 -c 65536"
 } | tee "$out/sitting.txt"
 
 local_side() {

@@ -323,3 +323,65 @@ fn usage_counts_what_llama_server_reports() {
         "{spent:?}"
     );
 }
+
+/// An attempt's two streams share only the prompt head. On a thread whose
+/// work is pinned, each keeps a slot of its own, so alternating between
+/// them finds every prompt cached but its newest token. Left to itself,
+/// the server puts the second stream in the slot holding the head (it
+/// skips empty slots), and the two evict each other's part at every
+/// request.
+#[test]
+fn a_pinned_threads_two_streams_keep_a_cache_each() {
+    // Two slots for the thread, two left free for samples.
+    let Some(server) = LlamaServer::start(&fixture(), 2048, 4) else {
+        return;
+    };
+    let served = connect(&server);
+    served.start_work();
+    // A head much longer than either stream's own part, as in an attempt:
+    // the server moves a slot's cache to its RAM cache (and back) only when
+    // a request would drop most of it.
+    let head = prompt(&served).repeat(8);
+    let tail = |text: &str| served.tokenize(text, false).unwrap();
+    let streams = [
+        [
+            head.clone(),
+            tail(" a + b  # the execution signal's traces, long"),
+        ]
+        .concat(),
+        [
+            head.clone(),
+            tail(" (a) + (b)  # the plain stream, differently"),
+        ]
+        .concat(),
+    ]
+    .map(|tokens| {
+        let seq = served.new_sequence().unwrap();
+        served.append(&[SeqInput { seq, tokens }]).unwrap();
+        seq
+    });
+    let next = |seq| {
+        served
+            .decode_top_k(
+                &[SeqInput {
+                    seq,
+                    tokens: vec![head[0]],
+                }],
+                1,
+            )
+            .unwrap();
+    };
+    // Each stream's first request fills its slot.
+    streams.iter().for_each(|&seq| next(seq));
+    let start = served.thread_usage();
+    for _ in 0..3 {
+        streams.iter().for_each(|&seq| next(seq));
+    }
+    let spent = served.thread_usage().since(&start);
+    assert_eq!(spent.requests, 6);
+    // The server computes at least the one new token of each prompt.
+    assert!(
+        spent.cached_prompt_tokens + 2 * spent.requests >= spent.prompt_tokens,
+        "{spent:?}"
+    );
+}

@@ -23,8 +23,9 @@ pub(super) fn recognises(props: &Value) -> bool {
 }
 
 /// The model's facts from `/props` (context, template, EOS) and
-/// `/v1/models` (vocabulary size).
-pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
+/// `/v1/models` (vocabulary size), and the server's number of slots (0 if
+/// it does not say).
+pub(super) fn model_info(client: &Client) -> Result<(ModelInfo, usize), EngineError> {
     let props = client.get("/props")?;
     let answer = Answer::new(client, "/props", SERVER);
     let n_ctx = answer.positive(&props, "/default_generation_settings/n_ctx")?;
@@ -48,13 +49,19 @@ pub(super) fn model_info(client: &Client) -> Result<ModelInfo, EngineError> {
             eos_tokens.push(id);
         }
     }
-    Ok(ModelInfo {
+    let slots = props
+        .get("total_slots")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let info = ModelInfo {
         name,
         n_vocab,
         n_ctx,
         eos_tokens,
         chat_template,
-    })
+    };
+    Ok((info, slots))
 }
 
 /// `/tokenize`, without BOS, with each token's bytes (`with_pieces`), which
@@ -134,18 +141,18 @@ pub(super) fn next_top_k(
     client: &Client,
     prompt: &[Token],
     k: usize,
+    slot: Option<usize>,
 ) -> Result<Vec<TokenLogprob>, EngineError> {
-    let value = client.post(
-        "/completion",
-        &json!({
-            "prompt": prompt,
-            "n_predict": 1,
-            "n_probs": k,
-            "temperature": 0.0,
-            "cache_prompt": true,
-            "post_sampling_probs": false,
-        }),
-    )?;
+    let mut body = json!({
+        "prompt": prompt,
+        "n_predict": 1,
+        "n_probs": k,
+        "temperature": 0.0,
+        "cache_prompt": true,
+        "post_sampling_probs": false,
+    });
+    in_slot(&mut body, slot);
+    let value = client.post("/completion", &body)?;
     let answer = Answer::new(client, "/completion", SERVER);
     count_tokens(client, prompt, std::slice::from_ref(&value));
     top_list(
@@ -177,12 +184,21 @@ fn top_list(answer: &Answer, list: &Value, k: usize) -> Result<Vec<TokenLogprob>
     Ok(ranked(top, k))
 }
 
+/// Sends a request to `slot` (`id_slot`), or lets the server choose.
+fn in_slot(body: &mut Value, slot: Option<usize>) {
+    if let Some(slot) = slot {
+        body["id_slot"] = json!(slot);
+    }
+}
+
 /// Continues `prompt` as `request` says, in one `/completion` request
-/// (`n_cmpl` samples at once).
+/// (`n_cmpl` samples at once; the first in `slot`, the others in slots the
+/// server chooses).
 pub(super) fn complete(
     client: &Client,
     prompt: &[Token],
     request: &ContinueRequest,
+    slot: Option<usize>,
 ) -> Result<Vec<Completion>, EngineError> {
     let sampling = &request.sampling;
     let mut body = json!({
@@ -206,6 +222,7 @@ pub(super) fn complete(
     if request.n > 1 {
         body["n_cmpl"] = json!(request.n);
     }
+    in_slot(&mut body, slot);
     let value = client.post("/completion", &body)?;
     let answers = match value {
         Value::Array(list) => list,
@@ -289,10 +306,15 @@ fn one_completion(answer: &Answer, value: &Value, k: usize) -> Result<Completion
         top.clear();
     }
     let eos = value.get("stop_type").and_then(Value::as_str) == Some("eos");
+    let slot = value
+        .get("id_slot")
+        .and_then(Value::as_u64)
+        .and_then(|slot| usize::try_from(slot).ok());
     Ok(Completion {
         tokens,
         eos,
         pieces,
         top,
+        slot,
     })
 }

@@ -29,6 +29,7 @@ mod openai;
 mod pool;
 mod protocol;
 mod sglang;
+mod slots;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -130,9 +131,10 @@ impl ServedEngine {
                 Some(kind) => kind,
                 None => ServerKind::detect(&client)?,
             };
-            let (protocol, facts, cap) = Protocol::connect(kind, &client, config.top_k)?;
-            let server = Server::new(client, protocol);
-            tracing::info!(endpoint, %kind, model = %facts.name, n_ctx = facts.n_ctx, top_k = cap, "connected");
+            let connected = Protocol::connect(kind, &client, config.top_k)?;
+            let (facts, cap, slots) = (connected.info, connected.top_k, connected.slots);
+            let server = Server::new(client, connected.protocol, slots);
+            tracing::info!(endpoint, %kind, model = %facts.name, n_ctx = facts.n_ctx, top_k = cap, slots, "connected");
             top_k = top_k.min(cap);
             match &mut info {
                 None => info = Some(facts),
@@ -378,8 +380,13 @@ impl Engine for ServedEngine {
                     return Err(EngineError::InvalidRequest("empty token list".into()));
                 }
                 let prompt = self.extend(input.seq, &input.tokens)?;
-                let server = self.pool.pick();
-                server.protocol.next_top_k(&server.client, &prompt, k)
+                let route = self.pool.route(&prompt);
+                let server = route.server;
+                let top = server
+                    .protocol
+                    .next_top_k(&server.client, &prompt, k, route.slot)?;
+                route.finish(prompt, &[]);
+                Ok(top)
             })
             .collect()
     }
@@ -400,10 +407,21 @@ impl Engine for ServedEngine {
         if request.max_tokens == 0 || request.n == 0 {
             return Ok(Vec::new());
         }
-        let server = self.pool.pick();
-        let completions = server
-            .protocol
-            .complete(&server.client, &prompt, &request)?;
+        let route = self.pool.route(&prompt);
+        let server = route.server;
+        let completions =
+            server
+                .protocol
+                .complete(&server.client, &prompt, &request, route.slot)?;
+        let answered_in: Vec<usize> = completions.iter().filter_map(|c| c.slot).collect();
+        // The request's own slot holds its prompt and the answer written
+        // there (the first, where the server does not say).
+        let written = completions
+            .iter()
+            .find(|c| c.slot.is_some() && c.slot == route.slot)
+            .or(completions.first())
+            .map_or(&[][..], |c| &c.tokens[..]);
+        route.finish([&prompt[..], written].concat(), &answered_in);
         completions
             .into_iter()
             .map(|completion| {
@@ -444,11 +462,16 @@ impl Engine for ServedEngine {
                 n_ctx: self.info.n_ctx,
             });
         }
-        let server = self.pool.pick();
-        let lists =
-            server
-                .protocol
-                .score(&server.client, &prompt, tokens.len(), k.min(self.top_k))?;
+        let route = self.pool.route(&prompt);
+        let server = route.server;
+        let lists = server.protocol.score(
+            &server.client,
+            &prompt,
+            tokens.len(),
+            k.min(self.top_k),
+            route.slot,
+        )?;
+        route.finish(prompt, &[]);
         Ok(lists.into_iter().map(Into::into).collect())
     }
 }

@@ -317,6 +317,7 @@ fn one_completion(answer: &Answer, choice: &Value, k: usize) -> Result<Completio
         eos,
         pieces: Vec::new(),
         top,
+        slot: None,
     })
 }
 

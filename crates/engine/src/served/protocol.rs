@@ -99,6 +99,8 @@ pub(super) struct Completion {
     /// when not asked for or when the server's lists do not line up with
     /// the tokens.
     pub(super) top: Vec<Vec<TokenLogprob>>,
+    /// The slot it was written in, where the server has slots and says.
+    pub(super) slot: Option<usize>,
 }
 
 /// How to talk to one server, with what its kind needs to remember.
@@ -111,19 +113,35 @@ pub(super) enum Protocol {
     Sglang,
 }
 
+/// What connecting to a server found.
+pub(super) struct Connected {
+    pub(super) protocol: Protocol,
+    /// The model's facts.
+    pub(super) info: ModelInfo,
+    /// How many log-probabilities per token the server gives.
+    pub(super) top_k: usize,
+    /// The slots a request can be sent to (`id_slot`); 0 where the server
+    /// has none (it caches prefixes by itself).
+    pub(super) slots: usize,
+}
+
 impl Protocol {
     /// Connects to a server of `kind` and reads the model's facts; `top_k`
-    /// is how many log-probabilities per token egcfg would like, and the
-    /// third value how many the server gives.
+    /// is how many log-probabilities per token egcfg would like.
     pub(super) fn connect(
         kind: ServerKind,
         client: &Client,
         top_k: usize,
-    ) -> Result<(Protocol, ModelInfo, usize), EngineError> {
+    ) -> Result<Connected, EngineError> {
         let (protocol, name, n_ctx, top_k) = match kind {
             ServerKind::LlamaServer => {
-                let info = llama_server::model_info(client)?;
-                return Ok((Protocol::LlamaServer, info, top_k));
+                let (info, slots) = llama_server::model_info(client)?;
+                return Ok(Connected {
+                    protocol: Protocol::LlamaServer,
+                    info,
+                    top_k,
+                    slots,
+                });
             }
             ServerKind::OpenAi => {
                 let server = openai::connect(client, top_k)?;
@@ -144,7 +162,12 @@ impl Protocol {
             eos_tokens,
             chat_template: None,
         };
-        Ok((protocol, info, top_k))
+        Ok(Connected {
+            protocol,
+            info,
+            top_k,
+            slots: 0,
+        })
     }
 
     /// The kind of server.
@@ -224,29 +247,33 @@ impl Protocol {
         }
     }
 
-    /// The top-`k` next tokens after `prompt`.
+    /// The top-`k` next tokens after `prompt`, computed in `slot` where
+    /// the server has slots (`None`: the server chooses).
     pub(super) fn next_top_k(
         &self,
         client: &Client,
         prompt: &[Token],
         k: usize,
+        slot: Option<usize>,
     ) -> Result<Vec<TokenLogprob>, EngineError> {
         match self {
-            Protocol::LlamaServer => llama_server::next_top_k(client, prompt, k),
+            Protocol::LlamaServer => llama_server::next_top_k(client, prompt, k, slot),
             Protocol::OpenAi(server) => openai::next_top_k(client, server, prompt, k),
             Protocol::Sglang => sglang::next_top_k(client, prompt, k),
         }
     }
 
-    /// `request.n` continuations of `prompt`, in one request.
+    /// `request.n` continuations of `prompt`, in one request (the first
+    /// in `slot`, as [`Protocol::next_top_k`]).
     pub(super) fn complete(
         &self,
         client: &Client,
         prompt: &[Token],
         request: &ContinueRequest,
+        slot: Option<usize>,
     ) -> Result<Vec<Completion>, EngineError> {
         match self {
-            Protocol::LlamaServer => llama_server::complete(client, prompt, request),
+            Protocol::LlamaServer => llama_server::complete(client, prompt, request, slot),
             Protocol::OpenAi(server) => openai::complete(client, server, prompt, request),
             Protocol::Sglang => sglang::complete(client, prompt, request),
         }
@@ -259,17 +286,19 @@ impl Protocol {
 
     /// The top-`k` lists after each of the last `scored` tokens of
     /// `prompt` (at least one): one request where the server scores prompt
-    /// tokens, otherwise one per token.
+    /// tokens, otherwise one per token (all in `slot`, as
+    /// [`Protocol::next_top_k`]).
     pub(super) fn score(
         &self,
         client: &Client,
         prompt: &[Token],
         scored: usize,
         k: usize,
+        slot: Option<usize>,
     ) -> Result<Vec<Vec<TokenLogprob>>, EngineError> {
         match self {
             Protocol::LlamaServer => (prompt.len() + 1 - scored..=prompt.len())
-                .map(|end| llama_server::next_top_k(client, &prompt[..end], k))
+                .map(|end| llama_server::next_top_k(client, &prompt[..end], k, slot))
                 .collect(),
             Protocol::OpenAi(server) => openai::score(client, server, prompt, scored, k),
             Protocol::Sglang => sglang::score(client, prompt, scored, k),

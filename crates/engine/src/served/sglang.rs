@@ -267,6 +267,7 @@ fn one_completion(answer: &Answer, output: &Value, k: usize) -> Result<Completio
         eos,
         pieces: Vec::new(),
         top,
+        slot: None,
     })
 }
 
