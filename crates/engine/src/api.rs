@@ -87,9 +87,10 @@ pub enum NextToken {
 pub struct ContinueRequest {
     /// At most this many new tokens per sample.
     pub max_tokens: usize,
-    /// End a sample with (and including) the first token whose bytes hold a
-    /// newline: one line of code per request.
-    pub stop_at_newline: bool,
+    /// End a sample with (and including) the token that brings the
+    /// newlines of its bytes to `max_lines` (0: no line limit); 1 asks for
+    /// one line of code.
+    pub max_lines: usize,
     /// Greedy (temperature 0) or sampled; sample `i` of `n` is seeded with
     /// `sampling.seed + i`.
     pub sampling: SamplerConfig,
@@ -102,10 +103,24 @@ pub struct ContinueRequest {
     pub logprobs: usize,
 }
 
+impl ContinueRequest {
+    /// Whether a sample whose tokens so far hold `newlines` newlines has
+    /// the lines asked for.
+    pub fn has_its_lines(&self, newlines: usize) -> bool {
+        self.max_lines > 0 && newlines >= self.max_lines
+    }
+}
+
+/// The newlines in a token's bytes.
+pub fn newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
 /// Why a continuation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContinueStop {
-    /// Its last token holds a newline.
+    /// Its last token completes the lines asked for
+    /// ([`ContinueRequest::max_lines`]).
     Newline,
     /// It reached [`ContinueRequest::max_tokens`].
     MaxTokens,
@@ -437,6 +452,7 @@ fn continue_one<E: Engine + ?Sized>(
         let mut logits = parent_logits.clone();
         let mut tokens = Vec::new();
         let mut top = Vec::new();
+        let mut lines = 0;
         loop {
             let token = sampler.sample(&logits);
             tokens.push(token);
@@ -450,7 +466,10 @@ fn continue_one<E: Engine + ?Sized>(
                     top,
                 });
             }
-            if request.stop_at_newline && engine.token_bytes(token)?.contains(&b'\n') {
+            if request.max_lines > 0 {
+                lines += newlines(&engine.token_bytes(token)?);
+            }
+            if request.has_its_lines(lines) {
                 return Ok(Continuation {
                     tokens,
                     stop: ContinueStop::Newline,

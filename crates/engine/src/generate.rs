@@ -207,7 +207,7 @@ impl<'e> NextTokens<'e> {
                 if line.is_empty() {
                     let request = ContinueRequest {
                         max_tokens: room,
-                        stop_at_newline: true,
+                        max_lines: 1,
                         sampling: SamplerConfig {
                             seed: sampling.seed.wrapping_add(*lines),
                             ..*sampling

@@ -57,6 +57,7 @@ pub mod served;
 pub mod speed;
 pub mod text;
 
+pub use api::newlines;
 pub use api::{
     top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
     Logits, ModelInfo, NextToken, Role, SeqId, SeqInput, Token, TokenLogprob, Usage,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use egcfg_engine::sampler::SamplerConfig;
 use egcfg_engine::served::ClientConfig;
 use egcfg_engine::{
-    top_k_logprobs, ContinueRequest, ContinueStop, Engine, EngineConfig, EngineError, LlamaEngine,
-    SeqInput, ServedConfig, ServedEngine, ServerKind, Token, TokenLogprob,
+    newlines, top_k_logprobs, ContinueRequest, ContinueStop, Engine, EngineConfig, EngineError,
+    LlamaEngine, SeqInput, ServedConfig, ServedEngine, ServerKind, Token, TokenLogprob,
 };
 use egcfg_test_server::LlamaServer;
 
@@ -146,7 +146,7 @@ fn a_greedy_continuation_equals_the_local_engines() {
     let tokens = prompt(&local);
     let request = ContinueRequest {
         max_tokens: 12,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: 0,
@@ -165,7 +165,7 @@ fn a_greedy_continuation_equals_the_local_engines() {
     // Several samples in one request, each ending at its first newline.
     let lines = ContinueRequest {
         max_tokens: 40,
-        stop_at_newline: true,
+        max_lines: 1,
         sampling: SamplerConfig::nucleus(1.0, 0.95, 5),
         n: 3,
         logprobs: 0,
@@ -270,7 +270,7 @@ fn continuation_top_lists_and_scores_agree_with_decode_top_k() {
     let tokens = prompt(&served);
     let request = ContinueRequest {
         max_tokens: 8,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: 5,
@@ -384,4 +384,82 @@ fn a_pinned_threads_two_streams_keep_a_cache_each() {
         spent.cached_prompt_tokens + 2 * spent.requests >= spent.prompt_tokens,
         "{spent:?}"
     );
+}
+
+/// No stop string ends a sample after its n-th line, so samples of several
+/// lines are streamed and the stream is closed once each has its lines;
+/// the server then stops writing them rather than go on to the token cap.
+#[test]
+fn samples_of_several_lines_end_after_them_on_the_server_too() {
+    let Some(server) = start_server() else { return };
+    let (served, local) = (connect(&server), local());
+    let tokens = prompt(&local);
+    let request = |sampling, n| ContinueRequest {
+        max_tokens: 400,
+        max_lines: 2,
+        sampling,
+        n,
+        logprobs: 0,
+    };
+    let greedy = request(SamplerConfig::GREEDY, 1);
+    let seq = local.new_sequence().unwrap();
+    let expected = local.continue_sequence(seq, &tokens, &greedy).unwrap();
+    let s = served.new_sequence().unwrap();
+    assert_eq!(
+        served.continue_sequence(s, &tokens, &greedy).unwrap(),
+        expected
+    );
+
+    let got = served
+        .continue_sequence(s, &[], &request(SamplerConfig::nucleus(1.0, 0.95, 5), 3))
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    for c in &got {
+        let mut lines = 0;
+        let completed: Vec<bool> = c
+            .tokens
+            .iter()
+            .map(|&t| {
+                lines += newlines(&served.token_bytes(t).unwrap());
+                lines >= 2
+            })
+            .collect();
+        match c.stop {
+            ContinueStop::Newline => {
+                assert_eq!(completed.iter().position(|&c| c), Some(c.tokens.len() - 1))
+            }
+            _ => assert!(!completed.contains(&true), "{c:?}"),
+        }
+    }
+    let longest = got.iter().map(|c| c.tokens.len()).max().unwrap();
+    assert!(
+        got.iter().all(|c| c.stop == ContinueStop::Newline),
+        "the test needs samples that reach their lines: {got:?}"
+    );
+
+    // Every slot is idle again, none having written more than a few
+    // tokens past the longest sample the client read.
+    let slots = (0..200)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let text = ureq::get(format!("{}/slots", server.url()))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        })
+        .find(|slots| {
+            slots
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|slot| slot["is_processing"] == false)
+        })
+        .expect("the server stops within 10 s");
+    for slot in slots.as_array().unwrap() {
+        let decoded = slot["next_token"][0]["n_decoded"].as_u64().unwrap_or(0);
+        assert!(decoded < longest as u64 + 32, "{slot}");
+    }
 }

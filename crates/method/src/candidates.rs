@@ -204,8 +204,8 @@ pub fn sample_candidates<'e>(
 }
 
 /// [`sample_candidates`] through one [`Engine::continue_sequence`] call:
-/// the engine samples all `n` (stopping at the first newline when one line
-/// is wanted), and each is cut where the token-by-token loop would stop.
+/// the engine samples all `n` (stopping after the horizon's lines), and
+/// each is cut where the token-by-token loop would stop.
 fn sample_by_continuation(
     engine: &dyn Engine,
     parent: &Sequence<'_>,
@@ -214,7 +214,7 @@ fn sample_by_continuation(
 ) -> Result<(Vec<SampledCandidate>, SampleCost), MethodError> {
     let request = ContinueRequest {
         max_tokens: params.max_tokens,
-        stop_at_newline: params.horizon.newline_limit() == Some(1),
+        max_lines: params.horizon.newline_limit().unwrap_or(0),
         sampling: SamplerConfig::nucleus(params.temperature, TOP_P, params.seed),
         n: params.n,
         logprobs: 0,
@@ -231,8 +231,8 @@ fn sample_by_continuation(
                 break;
             }
         }
-        // The engine stopped first: at the token cap (or at a line end the
-        // horizon does not count, which cannot happen with one line).
+        // The engine stops on the same lines and token cap as the tail, so
+        // a sample without a stop of the tail's ended at the engine's cap.
         let candidate = tail.finish(stop.unwrap_or(CandidateStop::TokenLimit));
         stopped(&candidate);
         sampled.push(candidate);

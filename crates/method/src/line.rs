@@ -60,7 +60,7 @@ pub(crate) fn next_line(
     let want_top = if score_p { k } else { chooser.record_top };
     let line_request = ContinueRequest {
         max_tokens: request.max_tokens,
-        stop_at_newline: true,
+        max_lines: 1,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: want_top,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use egcfg_engine::sampler::Sampler;
 use egcfg_engine::{
-    top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine, EngineError,
-    Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob, Usage,
+    newlines, top_k_logprobs, ChatMessage, Continuation, ContinueRequest, ContinueStop, Engine,
+    EngineError, Logits, ModelInfo, Role, SeqId, SeqInput, Token, TokenLogprob, Usage,
 };
 use egcfg_task::TestCase;
 
@@ -362,6 +362,7 @@ impl Engine for ScriptedEngine {
             let mut full = base.clone();
             let mut tokens = Vec::new();
             let mut top = Vec::new();
+            let mut lines = 0;
             let stop = loop {
                 let logits = self.logits_for(&full);
                 let token = sampler.sample(&logits);
@@ -373,7 +374,8 @@ impl Engine for ScriptedEngine {
                 if self.info.eos_tokens.contains(&token) {
                     break ContinueStop::Eos;
                 }
-                if request.stop_at_newline && piece(token).contains(&b'\n') {
+                lines += newlines(&piece(token));
+                if request.has_its_lines(lines) {
                     break ContinueStop::Newline;
                 }
                 if tokens.len() >= request.max_tokens {

@@ -718,7 +718,7 @@ fn continuing_by_default_is_the_decode_loop_on_a_fork() {
     step(&engine, seq, &prompt[..6]);
     let request = crate::ContinueRequest {
         max_tokens: 7,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: crate::sampler::SamplerConfig::GREEDY,
         n: 2,
         logprobs: 0,

@@ -7,6 +7,7 @@
 //! counts as a request of the calling thread ([`Meter`]), and the requests
 //! waiting for an answer are the server's load, by which requests are routed.
 
+use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -69,6 +70,8 @@ enum Failure {
     Transient(String),
     /// Trying again would not help.
     Final(String),
+    /// The caller refused what was read (a malformed event of a stream).
+    Refused(EngineError),
 }
 
 impl Client {
@@ -119,11 +122,10 @@ impl Client {
     /// Like [`Client::get`], but a 4xx answer comes back as a [`Refusal`].
     pub(crate) fn try_get(&self, path: &str) -> Result<Result<Value, Refusal>, EngineError> {
         self.with_retries(path, || {
-            let mut request = self.agent.get(format!("{}{path}", self.endpoint));
-            if let Some(key) = &self.config.api_key {
-                request = request.header("Authorization", format!("Bearer {key}"));
-            }
-            request.call()
+            let sent = self
+                .authorized(self.agent.get(format!("{}{path}", self.endpoint)))
+                .call();
+            self.once(path, sent)
         })
     }
 
@@ -135,15 +137,45 @@ impl Client {
     ) -> Result<Result<Value, Refusal>, EngineError> {
         let body = body.to_string();
         self.with_retries(path, || {
-            let mut request = self
-                .agent
-                .post(format!("{}{path}", self.endpoint))
-                .header("Content-Type", "application/json");
-            if let Some(key) = &self.config.api_key {
-                request = request.header("Authorization", format!("Bearer {key}"));
-            }
-            request.send(body.as_str())
+            let sent = self
+                .authorized(self.agent.post(format!("{}{path}", self.endpoint)))
+                .header("Content-Type", "application/json")
+                .send(body.as_str());
+            self.once(path, sent)
         })
+    }
+
+    /// `POST path` with a JSON `body` that asks for a stream of server-sent
+    /// events: each `data:` event is parsed as JSON and handed to `each`,
+    /// which says whether it wants more. When it does not, the connection
+    /// is closed, which is how a client tells a server to stop generating.
+    /// A failure before the first event is retried like any request; one
+    /// after it is not, since events already handed on cannot be taken back.
+    pub(crate) fn post_stream(
+        &self,
+        path: &str,
+        body: &Value,
+        mut each: impl FnMut(Value) -> Result<bool, EngineError>,
+    ) -> Result<(), EngineError> {
+        let body = body.to_string();
+        let mut events = 0;
+        self.with_retries(path, || {
+            let sent = self
+                .authorized(self.agent.post(format!("{}{path}", self.endpoint)))
+                .header("Content-Type", "application/json")
+                .header("Accept", "text/event-stream")
+                .send(body.as_str());
+            self.read_stream(path, sent, &mut each, &mut events)
+        })?
+        .map_err(|refusal| self.refused(path, refusal))
+    }
+
+    /// `request` with the API key, when there is one.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.config.api_key {
+            Some(key) => request.header("Authorization", format!("Bearer {key}")),
+            None => request,
+        }
     }
 
     /// A refusal as the error of a request that had to succeed.
@@ -159,36 +191,37 @@ impl Client {
         }
     }
 
-    /// Sends with `send` until it succeeds, fails for good, or the retries
-    /// are spent.
-    fn with_retries(
+    /// Makes `attempt` (a request sent and its answer read) until it
+    /// succeeds, fails for good, or the retries are spent.
+    fn with_retries<T>(
         &self,
         path: &str,
-        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Result<Value, Refusal>, EngineError> {
+        mut attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, EngineError> {
         let mut backoff = self.config.first_backoff;
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             self.meter.count_request();
             self.in_flight.fetch_add(1, Ordering::Relaxed);
-            let answer = self.once(path, send());
+            let answer = attempt();
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             let failure = match answer {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
             let reason = match failure {
-                Failure::Transient(reason) if attempt < self.config.retries => {
+                Failure::Transient(reason) if retries < self.config.retries => {
                     tracing::warn!(endpoint = %self.endpoint, path, %reason, "retrying in {backoff:?}");
                     thread::sleep(backoff);
                     backoff *= 2;
-                    attempt += 1;
+                    retries += 1;
                     continue;
                 }
-                Failure::Transient(reason) if attempt > 0 => {
-                    format!("{reason} (gave up after {} retries)", attempt)
+                Failure::Transient(reason) if retries > 0 => {
+                    format!("{reason} (gave up after {retries} retries)")
                 }
                 Failure::Transient(reason) | Failure::Final(reason) => reason,
+                Failure::Refused(error) => return Err(error),
             };
             return Err(EngineError::Server {
                 endpoint: self.endpoint.clone(),
@@ -209,23 +242,88 @@ impl Client {
             .body_mut()
             .read_to_string()
             .map_err(|e| self.transport_failure(e))?;
-        if status.is_server_error() {
-            return Err(Failure::Transient(format!(
-                "answered {status}: {}",
-                clip(&text)
-            )));
-        }
         if !status.is_success() {
-            return Ok(Err(Refusal {
-                status: status.as_u16(),
-                text,
-            }));
+            return self.refusal(status, text).map(Err);
         }
         serde_json::from_str(&text).map(Ok).map_err(|e| {
             Failure::Final(format!(
                 "the answer to {path} is not valid JSON ({e}): {}",
                 clip(&text)
             ))
+        })
+    }
+
+    /// Reads a stream of server-sent events into `each` until the stream
+    /// ends or `each` wants no more; `events` counts those read so far,
+    /// over all attempts.
+    fn read_stream(
+        &self,
+        path: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        each: &mut impl FnMut(Value) -> Result<bool, EngineError>,
+        events: &mut usize,
+    ) -> Result<Result<(), Refusal>, Failure> {
+        let mut response = sent.map_err(|e| self.transport_failure(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| self.transport_failure(e))?;
+            return self.refusal(status, text).map(Err);
+        }
+        let lines = BufReader::new(response.into_body().into_reader()).lines();
+        // Dropping the reader before the stream ends closes the connection.
+        for line in lines {
+            let line = line.map_err(|e| {
+                let reason = format!("the event stream broke off ({e}); is the server running?");
+                if *events == 0 {
+                    Failure::Transient(reason)
+                } else {
+                    Failure::Final(reason)
+                }
+            })?;
+            // Blank lines end events and lines opening with `:` are
+            // comments (keep-alive pings); only `data:` carries answers.
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                break;
+            }
+            let event: Value = serde_json::from_str(data).map_err(|e| {
+                Failure::Final(format!(
+                    "an event of {path} is not valid JSON ({e}): {}",
+                    clip(data)
+                ))
+            })?;
+            if let Some(error) = event.get("error") {
+                return Err(Failure::Final(format!(
+                    "the stream of {path} ended in an error: {}",
+                    clip(&error.to_string())
+                )));
+            }
+            *events += 1;
+            if !each(event).map_err(Failure::Refused)? {
+                break;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// What an answer that is not a success comes to: a 5xx is worth
+    /// another try, a 4xx is the caller's to judge.
+    fn refusal(&self, status: ureq::http::StatusCode, text: String) -> Result<Refusal, Failure> {
+        if status.is_server_error() {
+            return Err(Failure::Transient(format!(
+                "answered {status}: {}",
+                clip(&text)
+            )));
+        }
+        Ok(Refusal {
+            status: status.as_u16(),
+            text,
         })
     }
 

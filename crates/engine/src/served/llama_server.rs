@@ -215,7 +215,7 @@ pub(super) fn complete(
         // the top of its distribution when asked for.
         "n_probs": request.logprobs.max(1),
     });
-    if request.stop_at_newline {
+    if request.max_lines == 1 {
         // The server keeps the token that met the stop in `tokens`.
         body["stop"] = json!(["\n"]);
     }
@@ -223,12 +223,18 @@ pub(super) fn complete(
         body["n_cmpl"] = json!(request.n);
     }
     in_slot(&mut body, slot);
-    let value = client.post("/completion", &body)?;
-    let answers = match value {
-        Value::Array(list) => list,
-        one => vec![one],
-    };
     let answer = Answer::new(client, "/completion", SERVER);
+    let answers = if request.max_lines > 1 {
+        // No stop string ends a sample after its n-th line, so the samples
+        // are streamed and the stream closed once each has its lines;
+        // otherwise they would run on to the token cap.
+        stream_lines(client, body, request, &answer)?
+    } else {
+        match client.post("/completion", &body)? {
+            Value::Array(list) => list,
+            one => vec![one],
+        }
+    };
     if answers.len() != request.n {
         return Err(answer.malformed(&format!(
             "asked for {} completions, got {}",
@@ -241,6 +247,97 @@ pub(super) fn complete(
         .iter()
         .map(|value| one_completion(&answer, value, request.logprobs))
         .collect()
+}
+
+/// The samples of a `/completion` request `body`, streamed until each has
+/// ended or holds `request.max_lines` lines, each put together as the
+/// server would have answered it without streaming. The server sends every
+/// token of every sample as an event of its own (with the sample's `index`,
+/// and, with `timings_per_token`, the prompt tokens its slot took from the
+/// cache); a sample's last event, with `stop`, says why it ended and in
+/// which slot it ran, and is never read for a sample cut short.
+fn stream_lines(
+    client: &Client,
+    mut body: Value,
+    request: &ContinueRequest,
+    answer: &Answer,
+) -> Result<Vec<Value>, EngineError> {
+    body["stream"] = json!(true);
+    body["timings_per_token"] = json!(true);
+    let mut samples: Vec<StreamedSample> =
+        (0..request.n).map(|_| StreamedSample::default()).collect();
+    client.post_stream("/completion", &body, |event| {
+        let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let sample = usize::try_from(index)
+            .ok()
+            .and_then(|i| samples.get_mut(i))
+            .ok_or_else(|| {
+                answer.malformed(&format!("an event for sample {index} of {}", request.n))
+            })?;
+        sample.take(answer, event)?;
+        Ok(samples.iter().any(|s| !s.has_ended(request)))
+    })?;
+    if let Some(i) = samples.iter().position(|s| !s.has_ended(request)) {
+        return Err(answer.malformed(&format!("the stream ended before sample {i} did")));
+    }
+    Ok(samples
+        .into_iter()
+        .map(StreamedSample::into_answer)
+        .collect())
+}
+
+/// One sample of a streamed `/completion`, as its events arrive.
+#[derive(Default)]
+struct StreamedSample {
+    tokens: Vec<Value>,
+    probabilities: Vec<Value>,
+    newlines: usize,
+    /// The prompt tokens its slot took from the cache.
+    cache_n: Option<Value>,
+    /// Its last event, once read.
+    last: Option<Value>,
+}
+
+impl StreamedSample {
+    fn take(&mut self, answer: &Answer, mut event: Value) -> Result<(), EngineError> {
+        if self.last.is_some() {
+            return Err(answer.malformed("an event for a sample that had ended"));
+        }
+        if let Some(Value::Array(tokens)) = event.get_mut("tokens").map(Value::take) {
+            self.tokens.extend(tokens);
+        }
+        if let Some(Value::Array(list)) = event.get_mut("completion_probabilities").map(Value::take)
+        {
+            self.probabilities.extend(list);
+        }
+        let content = event.get("content").and_then(Value::as_str).unwrap_or("");
+        self.newlines += crate::api::newlines(content.as_bytes());
+        if self.cache_n.is_none() {
+            self.cache_n = event.pointer("/timings/cache_n").cloned();
+        }
+        if event.get("stop").and_then(Value::as_bool) == Some(true) {
+            self.last = Some(event);
+        }
+        Ok(())
+    }
+
+    fn has_ended(&self, request: &ContinueRequest) -> bool {
+        self.last.is_some() || request.has_its_lines(self.newlines)
+    }
+
+    /// The sample as the server's answer without streaming: every token
+    /// read (a few may follow its last line; they are cut on the client),
+    /// and the last event's fields, which a sample cut short lacks.
+    fn into_answer(self) -> Value {
+        let mut value = self.last.unwrap_or_else(|| json!({}));
+        value["tokens_predicted"] = json!(self.tokens.len());
+        value["tokens"] = Value::Array(self.tokens);
+        value["completion_probabilities"] = Value::Array(self.probabilities);
+        if let Some(cache_n) = self.cache_n {
+            value["timings"]["cache_n"] = cache_n;
+        }
+        value
+    }
 }
 
 /// Counts what answers to one request of `prompt` cost. The samples of one

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 pub use client::ClientConfig;
 pub use protocol::ServerKind;
 
-use crate::api::{Continuation, ContinueRequest, ContinueStop, TokenLogprob, Usage};
+use crate::api::{newlines, Continuation, ContinueRequest, ContinueStop, TokenLogprob, Usage};
 use crate::{ChatMessage, Engine, EngineError, Logits, ModelInfo, SeqId, SeqInput, Token};
 use client::Client;
 use meter::Meter;
@@ -385,7 +385,7 @@ impl Engine for ServedEngine {
                 let top = server
                     .protocol
                     .next_top_k(&server.client, &prompt, k, route.slot)?;
-                route.finish(prompt, &[]);
+                route.finish(prompt, &[], 0);
                 Ok(top)
             })
             .collect()
@@ -414,6 +414,13 @@ impl Engine for ServedEngine {
                 .protocol
                 .complete(&server.client, &prompt, &request, route.slot)?;
         let answered_in: Vec<usize> = completions.iter().filter_map(|c| c.slot).collect();
+        // Samples beyond the first that do not name their slot; the first
+        // is in the route's slot, or where the server chose.
+        let unnamed = completions
+            .iter()
+            .skip(1)
+            .filter(|c| c.slot.is_none())
+            .count();
         // The request's own slot holds its prompt and the answer written
         // there (the first, where the server does not say).
         let written = completions
@@ -421,7 +428,7 @@ impl Engine for ServedEngine {
             .find(|c| c.slot.is_some() && c.slot == route.slot)
             .or(completions.first())
             .map_or(&[][..], |c| &c.tokens[..]);
-        route.finish([&prompt[..], written].concat(), &answered_in);
+        route.finish([&prompt[..], written].concat(), &answered_in, unnamed);
         completions
             .into_iter()
             .map(|completion| {
@@ -471,15 +478,15 @@ impl Engine for ServedEngine {
             k.min(self.top_k),
             route.slot,
         )?;
-        route.finish(prompt, &[]);
+        route.finish(prompt, &[], 0);
         Ok(lists.into_iter().map(Into::into).collect())
     }
 }
 
 impl ServedEngine {
-    /// A completion as a [`Continuation`]: ended after its first token
-    /// holding a newline when the request stops there (the server stops on
-    /// the text, and may have gone on within the token).
+    /// A completion as a [`Continuation`]: ended at the token that
+    /// completes the lines asked for (a server stops on the text, may go on
+    /// within the token, and some cannot stop after several lines).
     fn cut(
         &self,
         mut tokens: Vec<Token>,
@@ -487,9 +494,11 @@ impl ServedEngine {
         mut top: Vec<Arc<[TokenLogprob]>>,
         request: &ContinueRequest,
     ) -> Result<Continuation, EngineError> {
-        if request.stop_at_newline {
+        if request.max_lines > 0 {
+            let mut lines = 0;
             for (i, &token) in tokens.iter().enumerate() {
-                if self.token_bytes(token)?.contains(&b'\n') {
+                lines += newlines(&self.token_bytes(token)?);
+                if request.has_its_lines(lines) {
                     tokens.truncate(i + 1);
                     top.truncate(i + 1);
                     return Ok(Continuation {

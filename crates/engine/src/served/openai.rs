@@ -256,7 +256,7 @@ pub(super) fn complete(
         "return_tokens_as_token_ids": true,
         "skip_special_tokens": false,
     });
-    if request.stop_at_newline {
+    if request.max_lines == 1 {
         body["stop"] = json!(["\n"]);
         // Keeps the token that met the stop, which ends the line.
         body["include_stop_str_in_output"] = json!(true);

@@ -85,9 +85,11 @@ pub(super) struct Route<'p> {
 impl Route<'_> {
     /// Ends a request that succeeded: its slot's cache now holds `kept`;
     /// `answered_in` are the slots the server reports for the request's
-    /// answers, whose caches it cleared unless they are the request's own.
-    pub(super) fn finish(mut self, kept: Vec<Token>, answered_in: &[usize]) {
+    /// answers, whose caches it cleared unless they are the request's own;
+    /// `unnamed` more samples ran where it did not say.
+    pub(super) fn finish(mut self, kept: Vec<Token>, answered_in: &[usize], unnamed: usize) {
         let slots = &self.server.slots;
+        slots.forget_unnamed(unnamed, self.slot);
         let cleared: Vec<usize> = answered_in
             .iter()
             .copied()

@@ -191,7 +191,7 @@ pub(super) fn complete(
         if sampling.temperature > 0.0 {
             params["sampling_seed"] = json!(sampling.seed.wrapping_add(i as u64));
         }
-        if request.stop_at_newline {
+        if request.max_lines == 1 {
             params["stop"] = json!(["\n"]);
         }
         params

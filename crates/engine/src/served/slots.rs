@@ -116,6 +116,18 @@ impl SlotBook {
         }
     }
 
+    /// Notes that `count` samples of a request in `own` (if any) ran in
+    /// slots the server did not name (a streamed sample cut short): the
+    /// server puts such samples in the free slots of lowest index, and
+    /// clears those when they end.
+    pub(super) fn forget_unnamed(&self, count: usize, own: Option<usize>) {
+        let mut book = self.book();
+        let idle = book.indices(|slot| !slot.busy);
+        for i in idle.into_iter().filter(|&i| Some(i) != own).take(count) {
+            book.slots[i].tokens.clear();
+        }
+    }
+
     /// Gives up everything `owner` kept; the caches stay for whoever
     /// shares their prefix next.
     pub(super) fn release(&self, owner: u64) {

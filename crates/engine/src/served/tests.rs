@@ -177,3 +177,68 @@ fn nothing_listening_is_retried_then_named() {
     assert!(reason.contains("is the server running?"), "{reason}");
     assert!(reason.contains("gave up after 1 retries"), "{reason}");
 }
+
+/// A client of `url` that retries once, quickly.
+fn client(url: &str) -> client::Client {
+    client::Client::new(url, quick(url).client, Arc::new(meter::Meter::default()))
+}
+
+/// Reads the stream at `url` into a list until `wanted` events are read.
+fn read_events(url: &str, wanted: usize) -> Result<Vec<Value>, EngineError> {
+    let mut events = Vec::new();
+    client(url).post_stream("/completion", &Value::Null, |event| {
+        events.push(event);
+        Ok(events.len() < wanted)
+    })?;
+    Ok(events)
+}
+
+#[test]
+fn a_stream_is_read_event_by_event_until_the_reader_has_enough() {
+    let stream =
+        "data: {\"n\": 1}\n\n: ping\n\ndata: {\"n\": 2}\n\ndata: {\"n\": 3}\n\ndata: [DONE]\n\n";
+    let url = fake_server(Behaviour::Answer(stream));
+    let numbers = |events: Vec<Value>| {
+        events
+            .iter()
+            .map(|e| e["n"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(read_events(&url, 2).unwrap()), [1, 2]);
+    assert_eq!(numbers(read_events(&url, 10).unwrap()), [1, 2, 3]);
+}
+
+#[test]
+fn a_malformed_or_failed_stream_is_a_clear_error() {
+    for (stream, expected) in [
+        (
+            "data: {\"n\": 1}\n\ndata: {\"n\": \n\n",
+            "/completion: an event of /completion is not valid JSON",
+        ),
+        (
+            "data: {\"n\": 1}\n\ndata: {\"error\": {\"message\": \"out of memory\"}}\n\n",
+            "the stream of /completion ended in an error: {\"message\":\"out of memory\"}",
+        ),
+    ] {
+        let url = fake_server(Behaviour::Answer(stream));
+        let Err(EngineError::Server { endpoint, reason }) = read_events(&url, 10) else {
+            panic!("{stream:?} must fail");
+        };
+        assert_eq!(endpoint, url);
+        assert!(reason.contains(expected), "{reason}");
+    }
+}
+
+#[test]
+fn a_stream_refused_before_its_first_event_is_retried() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let url = fake_server(Behaviour::Route(Arc::new(move |_| {
+        match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => (503, "loading model".to_string()),
+            _ => (200, "data: {\"n\": 1}\n\n".to_string()),
+        }
+    })));
+    assert_eq!(read_events(&url, 10).unwrap().len(), 1);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -184,7 +184,7 @@ fn plan(draw: &Draw<'_, '_>, live: &mut [Live<'_>], spent: u64) -> Vec<Request> 
                 members: vec![i],
                 continuation: ContinueRequest {
                     max_tokens: caps[i],
-                    stop_at_newline: false,
+                    max_lines: 0,
                     sampling: answer.sampling(),
                     n: 1,
                     logprobs,

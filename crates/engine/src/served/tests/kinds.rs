@@ -143,7 +143,7 @@ fn n_continuations_come_with_their_top_lists(fake: Fake) {
     let before = generation_requests(&log);
     let request = ContinueRequest {
         max_tokens: 30,
-        stop_at_newline: true,
+        max_lines: 1,
         sampling: SamplerConfig::nucleus(1.0, 0.95, 7),
         n: 3,
         logprobs: 4,
@@ -174,7 +174,7 @@ fn n_continuations_come_with_their_top_lists(fake: Fake) {
     // A greedy continuation runs into the model's end of turn.
     let greedy = ContinueRequest {
         max_tokens: 30,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: 0,
@@ -345,7 +345,7 @@ fn lists_that_do_not_match_the_tokens_are_a_clear_error(fake: Fake, expected: &s
     let seq = sequence(&engine, &prompt());
     let request = ContinueRequest {
         max_tokens: 5,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: 2,
@@ -386,7 +386,7 @@ fn openai_tokens_not_given_as_ids_are_a_clear_error() {
     let seq = sequence(&engine, &prompt());
     let request = ContinueRequest {
         max_tokens: 5,
-        stop_at_newline: false,
+        max_lines: 0,
         sampling: SamplerConfig::GREEDY,
         n: 1,
         logprobs: 0,
