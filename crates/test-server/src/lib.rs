@@ -19,6 +19,7 @@ const READY_WITHIN: Duration = Duration::from_secs(120);
 pub struct LlamaServer {
     child: Child,
     url: String,
+    port: u16,
 }
 
 impl LlamaServer {
@@ -46,6 +47,8 @@ impl LlamaServer {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--threads", "1", "--threads-batch", "1"])
             .args(["-c", &ctx.to_string(), "-np", &slots.to_string()])
+            // For [`LlamaServer::tokens_predicted`].
+            .arg("--metrics")
             .env("OMP_WAIT_POLICY", "passive")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -55,6 +58,7 @@ impl LlamaServer {
         let server = LlamaServer {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            port,
         };
         let deadline = Instant::now() + READY_WITHIN;
         while !healthy(port) {
@@ -70,6 +74,20 @@ impl LlamaServer {
     /// The server's base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The tokens the server has generated in all, cancelled requests'
+    /// included, from its Prometheus `/metrics`
+    /// (`llamacpp:tokens_predicted_total`, counted when a slot ends a
+    /// request).
+    pub fn tokens_predicted(&self) -> u64 {
+        let answer = get(self.port, "/metrics").expect("llama-server answers /metrics");
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix("llamacpp:tokens_predicted_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .map(|n| n as u64)
+            .unwrap_or_else(|| panic!("no tokens_predicted_total in /metrics: {answer}"))
     }
 
     /// Kills the server now, as a test of a server dying mid-run needs.
@@ -88,13 +106,16 @@ impl Drop for LlamaServer {
 /// Whether the server on `port` answers `GET /health` with 200 (it answers
 /// 503 while it loads the model).
 fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+    get(port, "/health").is_some_and(|answer| answer.starts_with("HTTP/1.1 200"))
+}
+
+/// The whole HTTP answer (status line, headers and body) to `GET path` on
+/// `port`, or `None` when the server cannot be reached.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut answer = String::new();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
 }
