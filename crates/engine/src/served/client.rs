@@ -1,4 +1,5 @@
-//! JSON over HTTP to one model server, with timeouts and retries.
+//! JSON over HTTP to one model server, answers whole or as a stream of
+//! server-sent events, with timeouts and retries.
 //!
 //! Every failure comes back as [`EngineError::Server`] naming the server and
 //! saying what to check: an unreachable or dying server (after retries with
@@ -137,10 +138,7 @@ impl Client {
     ) -> Result<Result<Value, Refusal>, EngineError> {
         let body = body.to_string();
         self.with_retries(path, || {
-            let sent = self
-                .authorized(self.agent.post(format!("{}{path}", self.endpoint)))
-                .header("Content-Type", "application/json")
-                .send(body.as_str());
+            let sent = self.json_post(path).send(body.as_str());
             self.once(path, sent)
         })
     }
@@ -161,13 +159,18 @@ impl Client {
         let mut events = 0;
         self.with_retries(path, || {
             let sent = self
-                .authorized(self.agent.post(format!("{}{path}", self.endpoint)))
-                .header("Content-Type", "application/json")
+                .json_post(path)
                 .header("Accept", "text/event-stream")
                 .send(body.as_str());
             self.read_stream(path, sent, &mut each, &mut events)
         })?
         .map_err(|refusal| self.refused(path, refusal))
+    }
+
+    /// A `POST path` of a JSON body.
+    fn json_post(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.authorized(self.agent.post(format!("{}{path}", self.endpoint)))
+            .header("Content-Type", "application/json")
     }
 
     /// `request` with the API key, when there is one.
