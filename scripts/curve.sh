@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Issue 14: the budget curve of greedy (`--method baseline`), best-of-N
 # sampling (`--method sample`) and EG-CFG (`--method egcfg`) on the same
-# tasks, with one model, into one database. Each method is one resumable
+# tasks, with one model, into one database. Each method is a resumable
 # `egcfg bench`; the sample curve runs its largest budget only and derives
-# the smaller ones (docs/tuning.md §5). Stop it at any time: the same command
-# goes on where it stopped.
+# the smaller ones (docs/tuning.md §5). The tasks go in chunks of $CHUNK
+# (default 5), every method finishing a chunk before the next starts, so a
+# curve stopped part way still compares all methods on the same tasks (a
+# curve takes many hours on two cores). Stop it at any time: the same
+# command goes on where it stopped.
 #
 #   scripts/curve.sh DB validation|train [MODEL] [-- EXTRA_EGCFG_ARGS...]
 #
@@ -32,19 +35,26 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
 fi
 [ $# -gt 0 ] && [ "$1" = "--" ] && shift
 extra=("$@")
+# The split's tasks by number: mbpp:train begins at Mbpp/601.
 case "$split" in
-  validation) tasks=(--dataset mbpp:validation --ids "$(seq -s, -f 'Mbpp/%g' 511 550)") ;;
-  train) tasks=(--dataset mbpp:train --limit 60) ;;
+  validation) first=511 last=550 ;;
+  train) first=601 last=660 ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 bin="${EGCFG_BIN:-${CARGO_TARGET_DIR:-target}/release/egcfg}"
 budgets="${BUDGETS:-3000,6000,12000}"
 threads="${THREADS:-2}"
-common=("${tasks[@]}" --model "$model" --threads "$threads" --db "$db")
+chunk="${CHUNK:-5}"
 
 echo "curve $split $model: $(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo), egcfg $(git rev-parse --short HEAD)"
-# Greedy spends a few hundred tokens whatever the budget: one run.
-"$bin" bench "${common[@]}" --method baseline
-"$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
-"$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+for ((start = first; start <= last; start += chunk)); do
+  end=$((start + chunk - 1 < last ? start + chunk - 1 : last))
+  common=(--dataset "mbpp:$split" --ids "$(seq -s, -f 'Mbpp/%g' "$start" "$end")"
+          --model "$model" --threads "$threads" --db "$db")
+  echo "chunk Mbpp/$start..$end: $(date -u +%FT%TZ)"
+  # Greedy spends a few hundred tokens whatever the budget: one run.
+  "$bin" bench "${common[@]}" --method baseline
+  "$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
+  "$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+done
 echo "curve $split $model done: $(date -u +%FT%TZ)"
