@@ -94,7 +94,7 @@ pub fn last_code_block(reply: &str) -> String {
 
 /// Number of newline characters in `text`.
 pub fn count_newlines(text: &str) -> usize {
-    text.bytes().filter(|&b| b == b'\n').count()
+    egcfg_engine::newlines(text.as_bytes())
 }
 
 #[cfg(test)]

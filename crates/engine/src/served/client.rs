@@ -240,14 +240,13 @@ impl Client {
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Result<Value, Refusal>, Failure> {
         let mut response = sent.map_err(|e| self.transport_failure(e))?;
-        let status = response.status();
+        if !response.status().is_success() {
+            return self.refusal(response).map(Err);
+        }
         let text = response
             .body_mut()
             .read_to_string()
             .map_err(|e| self.transport_failure(e))?;
-        if !status.is_success() {
-            return self.refusal(status, text).map(Err);
-        }
         serde_json::from_str(&text).map(Ok).map_err(|e| {
             Failure::Final(format!(
                 "the answer to {path} is not valid JSON ({e}): {}",
@@ -266,14 +265,9 @@ impl Client {
         each: &mut impl FnMut(Value) -> Result<bool, EngineError>,
         events: &mut usize,
     ) -> Result<Result<(), Refusal>, Failure> {
-        let mut response = sent.map_err(|e| self.transport_failure(e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let text = response
-                .body_mut()
-                .read_to_string()
-                .map_err(|e| self.transport_failure(e))?;
-            return self.refusal(status, text).map(Err);
+        let response = sent.map_err(|e| self.transport_failure(e))?;
+        if !response.status().is_success() {
+            return self.refusal(response).map(Err);
         }
         let lines = BufReader::new(response.into_body().into_reader()).lines();
         // Dropping the reader before the stream ends closes the connection.
@@ -315,9 +309,14 @@ impl Client {
         Ok(Ok(()))
     }
 
-    /// What an answer that is not a success comes to: a 5xx is worth
-    /// another try, a 4xx is the caller's to judge.
-    fn refusal(&self, status: ureq::http::StatusCode, text: String) -> Result<Refusal, Failure> {
+    /// What an answer that is not a success comes to, its body read: a 5xx
+    /// is worth another try, a 4xx is the caller's to judge.
+    fn refusal(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Refusal, Failure> {
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.transport_failure(e))?;
         if status.is_server_error() {
             return Err(Failure::Transient(format!(
                 "answered {status}: {}",
