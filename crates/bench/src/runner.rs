@@ -1,12 +1,14 @@
 //! `egcfg bench`: solve each task, score the selected program once on the
 //! hidden suites, and record it before moving on.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use egcfg_executor::{CheckReport, CheckRequest, Executor, ExecutorError, Status, Verdict};
+use egcfg_task::TestCase;
 use serde::Serialize;
 
 use crate::datasets::{BenchTask, Dataset};
@@ -22,11 +24,21 @@ pub trait Checker: Sync {
     /// Runs `request.program` against each test; one outcome per test. An
     /// error when the sandbox failed, so no verdict on the program exists.
     fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError>;
+
+    /// How many tests it runs at once; tests checked only for a verdict go
+    /// in waves of this many.
+    fn parallelism(&self) -> usize {
+        1
+    }
 }
 
 impl Checker for Executor {
     fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
         sandbox_failure_as_error(Executor::check(self, request))
+    }
+
+    fn parallelism(&self) -> usize {
+        self.caps().pool_size
     }
 }
 
@@ -303,6 +315,13 @@ fn run_task<S: Solver>(
 
 /// Scores the selected program once on every suite, and, if asked, every
 /// distinct attempt program. Suites with identical tests share one check.
+///
+/// The selected program runs every test, for its per-test counts. An
+/// attempt needs only a verdict (any-of-N and pass@k count attempts that
+/// pass a whole suite), so its tests run a wave at a time and stop at the
+/// first wave with a failure: a slow attempt would otherwise time out on
+/// MBPP+'s 30-second chunks one after another, and a best-of-N run has
+/// dozens of attempts per task.
 fn score(
     checker: &dyn Checker,
     task: &BenchTask,
@@ -318,56 +337,83 @@ fn score(
                 .unwrap_or(i)
         })
         .collect();
-    let mut cache: HashMap<(String, usize), CheckReport> = HashMap::new();
-    let mut check = |program: &str, suite: usize| -> Result<(bool, usize, String), ExecutorError> {
-        let tests = &task.suites[suite].tests;
-        if program.trim().is_empty() {
-            return Ok((false, 0, "no program".into()));
-        }
-        let key = (program.to_string(), same_as[suite]);
-        if !cache.contains_key(&key) {
-            let report = checker.check(&CheckRequest {
-                program: program.to_string(),
-                setup: task.visible.setup.clone(),
-                tests: tests.clone(),
-                timeout: task.suites[suite].timeout.max(options.test_timeout),
-            })?;
-            cache.insert(key.clone(), report);
-        }
-        let report = &cache[&key];
-        let detail = report
-            .tests
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.verdict != Verdict::Pass)
-            .map(|(i, t)| format!("test {} {}: {}", i + 1, t.status, t.detail))
-            .unwrap_or_default();
-        let complete = report.tests.len() == tests.len();
-        Ok((complete && report.all_passed(), report.passed(), detail))
+    let request = |program: &str, suite: usize, tests: &[TestCase]| CheckRequest {
+        program: program.to_string(),
+        setup: task.visible.setup.clone(),
+        tests: tests.to_vec(),
+        timeout: task.suites[suite].timeout.max(options.test_timeout),
     };
-    (0..task.suites.len())
-        .map(|suite| {
-            let (passed, tests_passed, detail) = check(&solution.program, suite)?;
-            let attempts_passed = options
-                .score_attempts
-                .then(|| {
-                    solution
-                        .attempt_programs()
-                        .into_iter()
-                        .map(|p| Ok(check(p, suite)?.0))
-                        .collect::<Result<Vec<bool>, ExecutorError>>()
-                })
-                .transpose()?;
-            Ok(SuiteScore {
-                suite: task.suites[suite].name.clone(),
-                passed,
-                tests_passed,
-                tests_total: task.suites[suite].tests.len(),
-                detail,
-                attempts_passed,
-            })
-        })
-        .collect()
+    let selected = solution.program.as_str();
+    let mut reports: HashMap<usize, CheckReport> = HashMap::new();
+    let mut verdicts: HashMap<(&str, usize), bool> = HashMap::new();
+    let mut scores = Vec::with_capacity(task.suites.len());
+    for (suite, &distinct) in same_as.iter().enumerate() {
+        let tests = &task.suites[suite].tests;
+        let (passed, tests_passed, detail) = if selected.trim().is_empty() {
+            (false, 0, "no program".to_string())
+        } else {
+            let report = match reports.entry(distinct) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => new.insert(checker.check(&request(selected, suite, tests))?),
+            };
+            let detail = report
+                .tests
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.verdict != Verdict::Pass)
+                .map(|(i, t)| format!("test {} {}: {}", i + 1, t.status, t.detail))
+                .unwrap_or_default();
+            let complete = report.tests.len() == tests.len();
+            (complete && report.all_passed(), report.passed(), detail)
+        };
+        verdicts.insert((selected, distinct), passed);
+        let attempts_passed = if options.score_attempts {
+            let mut passed = Vec::new();
+            for program in solution.attempt_programs() {
+                let verdict = match verdicts.get(&(program, distinct)) {
+                    Some(&verdict) => verdict,
+                    None => {
+                        let verdict = !program.trim().is_empty()
+                            && passes_every_test(checker, tests, |wave| {
+                                request(program, suite, wave)
+                            })?;
+                        verdicts.insert((program, distinct), verdict);
+                        verdict
+                    }
+                };
+                passed.push(verdict);
+            }
+            Some(passed)
+        } else {
+            None
+        };
+        scores.push(SuiteScore {
+            suite: task.suites[suite].name.clone(),
+            passed,
+            tests_passed,
+            tests_total: tests.len(),
+            detail,
+            attempts_passed,
+        });
+    }
+    Ok(scores)
+}
+
+/// Whether a program passes all of `tests`, run a wave of
+/// [`Checker::parallelism`] tests at a time (`request` makes the check of a
+/// wave), stopping at the first wave with a test that does not pass.
+fn passes_every_test(
+    checker: &dyn Checker,
+    tests: &[TestCase],
+    request: impl Fn(&[TestCase]) -> CheckRequest,
+) -> Result<bool, ExecutorError> {
+    for wave in tests.chunks(checker.parallelism().max(1)) {
+        let report = checker.check(&request(wave))?;
+        if report.tests.len() != wave.len() || !report.all_passed() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -386,11 +432,15 @@ mod tests {
     #[derive(Default)]
     struct MarkerChecker {
         checks: AtomicUsize,
+        /// Tests run, over all checks.
+        tests_run: AtomicUsize,
     }
 
     impl Checker for MarkerChecker {
         fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
             self.checks.fetch_add(1, Ordering::SeqCst);
+            self.tests_run
+                .fetch_add(request.tests.len(), Ordering::SeqCst);
             if request.program.contains(DEAD) {
                 return Err(ExecutorError::Sandbox {
                     operation: "running tests",
@@ -532,9 +582,16 @@ mod tests {
     }
 
     fn dataset(n: usize) -> Dataset {
-        let tests = vec![TestCase::Assert {
-            code: "assert f() == 1".into(),
-        }];
+        dataset_of(n, 1)
+    }
+
+    /// `n` tasks whose two identical suites hold `tests` tests each.
+    fn dataset_of(n: usize, tests: usize) -> Dataset {
+        let tests: Vec<TestCase> = (0..tests)
+            .map(|i| TestCase::Assert {
+                code: format!("assert f({i}) == 1"),
+            })
+            .collect();
         Dataset {
             name: "toy".into(),
             split: "all".into(),
@@ -676,6 +733,22 @@ mod tests {
         let t1 = &results[1].scores[0];
         assert!(!t1.passed);
         assert_eq!(t1.attempts_passed, Some(vec![false, false]));
+    }
+
+    #[test]
+    fn an_attempt_stops_at_its_first_failed_test_and_the_selected_program_runs_all() {
+        let mut store = Store::open_in_memory().unwrap();
+        let checker = MarkerChecker::default();
+        let solver = FakeSolver::default();
+        let data = dataset_of(1, 4);
+        let s = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
+        // The selected "# CORRECT" runs its 4 tests; the attempt "# wrong"
+        // fails the first (a wave of one: the checker runs one at a time)
+        // and runs no more.
+        assert_eq!(checker.tests_run.load(Ordering::SeqCst), 4 + 1);
+        let score = &store.results(s.run).unwrap()[0].scores[0];
+        assert_eq!((score.tests_passed, score.tests_total), (4, 4));
+        assert_eq!(score.attempts_passed, Some(vec![false, true]));
     }
 
     #[test]

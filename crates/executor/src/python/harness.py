@@ -202,6 +202,11 @@ class Isolation:
                 os.setresgid(self.child_id, self.child_id, self.child_id)
             except OSError as e:
                 return "cannot switch to gid %d: %s" % (self.child_id, e)
+            # Changing credentials cleared the parent-death signal the
+            # manager set before the exec: without it again, a server whose
+            # manager was killed would live on and run what was queued.
+            if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                return "prctl(PR_SET_PDEATHSIG) failed: errno %d" % ctypes.get_errno()
         return install_filters(self.server_filters)
 
     def drop_privileges(self):
@@ -1905,10 +1910,20 @@ class Server:
             self.request.madvise(mmap.MADV_DONTNEED, 0, self.request_used)
             self.request_used = 0
 
+    def manager_gone(self):
+        """Whether nobody writes requests any more (the request pipe has no
+        writer), so no one will read replies. It also covers a manager that
+        died before `install_server` set the parent-death signal again (a
+        server in a PID namespace of its own always reads its parent as 0,
+        so `getppid` cannot tell)."""
+        poller = select.poll()
+        poller.register(self.req_fd, 0)
+        return any(ev & select.POLLHUP for _, ev in poller.poll(0))
+
     def serve(self):
         while True:
             request = self.read_request()
-            if request is None:
+            if request is None or self.manager_gone():
                 return
             head, job = request
             try:
