@@ -9,22 +9,24 @@
 # curve takes many hours on two cores). Stop it at any time: the same
 # command goes on where it stopped.
 #
-#   scripts/curve.sh DB validation|train [MODEL] [-- EXTRA_EGCFG_ARGS...]
+#   scripts/curve.sh DB validation|train [MODEL] [-- EGCFG_ARGS...]...
 #
 # validation: mbpp:validation Mbpp/511..Mbpp/550, issue 14's 40 reporting
 #   tasks (never tune on them);
 # train: the first 60 tasks of mbpp:train (Mbpp/601..), where defaults are
 #   chosen.
-# MODEL defaults to the default model. EXTRA_EGCFG_ARGS go to the egcfg runs
-# only (e.g. `--agents reference`, `--signal-tokens 1024`), so the same
-# database can hold several EG-CFG settings beside one baseline and one
-# sample curve. Budgets: $BUDGETS (default 3000,6000,12000: three points,
+# MODEL defaults to the default model. Each `-- EGCFG_ARGS...` group is one
+# EG-CFG setting, run in the order given on every chunk (an empty group is
+# the default setting; no group at all, the default alone), so the same
+# database holds several EG-CFG settings beside one baseline and one sample
+# curve, e.g. `-- -- --agents scripts/grids/spend.toml --start-rule
+# affordable` for the default and one candidate. Budgets: $BUDGETS (default 3000,6000,12000: three points,
 # the least the issue asks; 24000 doubles what sampling spends). Threads:
 # $THREADS (default 2). Binary: $EGCFG_BIN (default the release build).
 # Summarise with `egcfg report DB [--html curve.html]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: scripts/curve.sh DB validation|train [MODEL] [-- EXTRA_EGCFG_ARGS...]"
+usage="usage: scripts/curve.sh DB validation|train [MODEL] [-- EGCFG_ARGS...]..."
 db="${1:?$usage}"
 split="${2:?$usage}"
 shift 2
@@ -33,8 +35,20 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
   model="$1"
   shift
 fi
-[ $# -gt 0 ] && [ "$1" = "--" ] && shift
-extra=("$@")
+# The EG-CFG settings: each is a string of shell-quoted arguments, so
+# arguments with spaces survive.
+settings=()
+while [ $# -gt 0 ]; do
+  [ "$1" = "--" ] || { echo "$usage" >&2; exit 2; }
+  shift
+  setting=""
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    setting+=" $(printf '%q' "$1")"
+    shift
+  done
+  settings+=("$setting")
+done
+[ ${#settings[@]} -gt 0 ] || settings=("")
 # The split's tasks by number: mbpp:train begins at Mbpp/601.
 case "$split" in
   validation) first=511 last=550 ;;
@@ -55,6 +69,9 @@ for ((start = first; start <= last; start += chunk)); do
   # Greedy spends a few hundred tokens whatever the budget: one run.
   "$bin" bench "${common[@]}" --method baseline
   "$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
-  "$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+  for setting in "${settings[@]}"; do
+    eval "extra=($setting)"
+    "$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+  done
 done
 echo "curve $split $model done: $(date -u +%FT%TZ)"
