@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use egcfg_executor::{Executor, ExecutorConfig, ExecutorError, MinIsolation};
+use egcfg_executor::ExecutorError;
 
 mod support;
 
@@ -35,13 +35,7 @@ fn is_sandbox_failure(error: &ExecutorError) -> bool {
 #[test]
 fn a_dead_sandbox_is_an_error_not_a_candidate_that_does_not_parse() {
     let scratch = tempfile::tempdir().unwrap();
-    let executor = Executor::start(ExecutorConfig {
-        pool_size: 1,
-        scratch_root: scratch.path().to_path_buf(),
-        min_isolation: MinIsolation::none(),
-        ..ExecutorConfig::default()
-    })
-    .expect("executor starts");
+    let executor = support::one_server_executor(scratch.path());
     let program = "def f(x):\n    return x".to_string();
     assert_eq!(
         executor.prepare(std::slice::from_ref(&program)).unwrap(),

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use egcfg_executor::{CheckRequest, Executor, ExecutorConfig, MinIsolation};
+use egcfg_executor::CheckRequest;
 use egcfg_task::TestCase;
 
 mod support;
@@ -35,13 +35,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// processes below it once the test runs, and waits to be killed.
 fn be_the_manager() -> ! {
     let scratch = tempfile::tempdir().unwrap();
-    let executor = Executor::start(ExecutorConfig {
-        pool_size: 1,
-        scratch_root: scratch.path().to_path_buf(),
-        min_isolation: MinIsolation::none(),
-        ..ExecutorConfig::default()
-    })
-    .expect("executor starts");
+    let executor = support::one_server_executor(scratch.path());
     std::thread::spawn(move || {
         executor.check(&CheckRequest {
             program: "def spin():\n    while True:\n        pass".into(),

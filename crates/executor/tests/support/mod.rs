@@ -1,6 +1,23 @@
-//! Process-tree helpers shared by the tests that kill sandbox processes.
+//! What the tests that kill sandbox processes share: a small executor and
+//! the process tree.
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
+
+use std::path::Path;
+
+use egcfg_executor::{Executor, ExecutorConfig, MinIsolation};
+
+/// An executor of one fork-server, scratch under `scratch`, that starts
+/// with whatever isolation this machine has.
+pub fn one_server_executor(scratch: &Path) -> Executor {
+    Executor::start(ExecutorConfig {
+        pool_size: 1,
+        scratch_root: scratch.to_path_buf(),
+        min_isolation: MinIsolation::none(),
+        ..ExecutorConfig::default()
+    })
+    .expect("executor starts")
+}
 
 /// The parent of every process, from `/proc/PID/stat`.
 fn parents() -> Vec<(i32, i32)> {
