@@ -24,21 +24,11 @@ pub trait Checker: Sync {
     /// Runs `request.program` against each test; one outcome per test. An
     /// error when the sandbox failed, so no verdict on the program exists.
     fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError>;
-
-    /// How many tests it runs at once; tests checked only for a verdict go
-    /// in waves of this many.
-    fn parallelism(&self) -> usize {
-        1
-    }
 }
 
 impl Checker for Executor {
     fn check(&self, request: &CheckRequest) -> Result<CheckReport, ExecutorError> {
         sandbox_failure_as_error(Executor::check(self, request))
-    }
-
-    fn parallelism(&self) -> usize {
-        self.caps().pool_size
     }
 }
 
@@ -318,10 +308,9 @@ fn run_task<S: Solver>(
 ///
 /// The selected program runs every test, for its per-test counts. An
 /// attempt needs only a verdict (any-of-N and pass@k count attempts that
-/// pass a whole suite), so its tests run a wave at a time and stop at the
-/// first wave with a failure: a slow attempt would otherwise time out on
-/// MBPP+'s 30-second chunks one after another, and a best-of-N run has
-/// dozens of attempts per task.
+/// pass a whole suite), so its tests stop at the first that fails: a slow
+/// attempt would otherwise time out on MBPP+'s 30-second chunks one after
+/// another, and a best-of-N run has dozens of attempts per task.
 fn score(
     checker: &dyn Checker,
     task: &BenchTask,
@@ -374,8 +363,8 @@ fn score(
                     Some(&verdict) => verdict,
                     None => {
                         let verdict = !program.trim().is_empty()
-                            && passes_every_test(checker, tests, |wave| {
-                                request(program, suite, wave)
+                            && passes_every_test(checker, tests, |test| {
+                                request(program, suite, test)
                             })?;
                         verdicts.insert((program, distinct), verdict);
                         verdict
@@ -399,17 +388,19 @@ fn score(
     Ok(scores)
 }
 
-/// Whether a program passes all of `tests`, run a wave of
-/// [`Checker::parallelism`] tests at a time (`request` makes the check of a
-/// wave), stopping at the first wave with a test that does not pass.
+/// Whether a program passes all of `tests`, checked one test at a time
+/// (`request` makes the check of one) and stopping at the first that does
+/// not pass. One at a time because the executor runs a check's tests on
+/// one server, one after another: a check of several would wait out every
+/// timeout among them.
 fn passes_every_test(
     checker: &dyn Checker,
     tests: &[TestCase],
     request: impl Fn(&[TestCase]) -> CheckRequest,
 ) -> Result<bool, ExecutorError> {
-    for wave in tests.chunks(checker.parallelism().max(1)) {
-        let report = checker.check(&request(wave))?;
-        if report.tests.len() != wave.len() || !report.all_passed() {
+    for test in tests.chunks(1) {
+        let report = checker.check(&request(test))?;
+        if report.tests.len() != 1 || !report.all_passed() {
             return Ok(false);
         }
     }
@@ -743,8 +734,7 @@ mod tests {
         let data = dataset_of(1, 4);
         let s = run_benchmark(&mut store, &checker, &solver, &data, &key(), &quiet()).unwrap();
         // The selected "# CORRECT" runs its 4 tests; the attempt "# wrong"
-        // fails the first (a wave of one: the checker runs one at a time)
-        // and runs no more.
+        // fails the first and runs no more.
         assert_eq!(checker.tests_run.load(Ordering::SeqCst), 4 + 1);
         let score = &store.results(s.run).unwrap()[0].scores[0];
         assert_eq!((score.tests_passed, score.tests_total), (4, 4));
