@@ -36,6 +36,10 @@ pub struct CurvePoint {
     pub method: String,
     /// The run's config hash.
     pub config_hash: String,
+    /// The hash of the run's config without its token budget (nor the run
+    /// it was derived from): the runs of one setting at several budgets
+    /// share it and make one line of the curve.
+    pub setting: String,
     /// Its per-task token budget (`None`: none recorded, or no limit).
     pub budget: Option<u64>,
     /// Strict pass@1 on the shared tasks.
@@ -86,6 +90,7 @@ pub fn curve(group: &Group) -> Option<Curve> {
                 suite,
                 method: run.info.key.method.clone(),
                 config_hash: run.info.config_hash.clone(),
+                setting: setting_of(run),
                 budget: budget_of(run),
                 tokens: cost.tokens.mean,
                 wall_s: cost.wall_s.mean,
@@ -94,9 +99,10 @@ pub fn curve(group: &Group) -> Option<Curve> {
         }
     }
     points.sort_by(|a, b| {
-        (&a.suite, &a.method, a.budget, &a.config_hash).cmp(&(
+        (&a.suite, &a.method, &a.setting, a.budget, &a.config_hash).cmp(&(
             &b.suite,
             &b.method,
+            &b.setting,
             b.budget,
             &b.config_hash,
         ))
@@ -112,6 +118,35 @@ fn derived_from(run: &RunReport) -> Option<String> {
     run.info.key.config["derived_from"]["config_hash"]
         .as_str()
         .map(str::to_owned)
+}
+
+/// The hash of `run`'s config less its token budget and the run it was
+/// derived from.
+fn setting_of(run: &RunReport) -> String {
+    let mut key = run.info.key.clone();
+    if let Some(config) = key.config.as_object_mut() {
+        config.remove("derived_from");
+        if let Some(budget) = config.get_mut("budget").and_then(|b| b.as_object_mut()) {
+            budget.remove("max_tokens");
+        }
+    }
+    key.config_hash()
+}
+
+impl Curve {
+    /// The name of `point`'s line: its method, and its setting where the
+    /// method has more than one on the curve.
+    pub fn line_name(&self, point: &CurvePoint) -> String {
+        let several = self
+            .points
+            .iter()
+            .any(|p| p.method == point.method && p.setting != point.setting);
+        if several {
+            format!("{} {}", point.method, point.setting)
+        } else {
+            point.method.clone()
+        }
+    }
 }
 
 /// The token budget in a run's config (`budget.max_tokens`), if any.
@@ -197,5 +232,61 @@ mod tests {
             .points
             .iter()
             .all(|p| p.strict.total == 2 && p.wall_s == 2.0));
+    }
+
+    #[test]
+    fn each_setting_of_a_method_is_a_line_of_its_own() {
+        let mut store = Store::open_in_memory().unwrap();
+        let with_grid = |budget: u64, grid: &str| {
+            let mut key = key("egcfg", Some(budget));
+            key.config["grid"] = grid.into();
+            key
+        };
+        let keys = [
+            key("sample", Some(6000)),
+            derived(key("sample", Some(3000)), "abc"),
+            with_grid(3000, "default"),
+            with_grid(6000, "default"),
+            with_grid(3000, "spend"),
+            with_grid(6000, "spend"),
+        ];
+        for key in keys {
+            let run = store.open_run(&key, "v").unwrap();
+            store
+                .record(run, &result("a", true, &[true], 100, 1000.0))
+                .unwrap();
+        }
+        let report = build(&store).unwrap();
+        let curve = super::curve(&report.groups[0]).unwrap();
+        let lines: Vec<(String, Option<u64>)> = curve
+            .points
+            .iter()
+            .map(|p| (curve.line_name(p), p.budget))
+            .collect();
+        let default = with_grid(0, "default");
+        let spend = with_grid(0, "spend");
+        let name = |key: &crate::store::RunKey| {
+            let mut key = key.clone();
+            key.config["budget"]
+                .as_object_mut()
+                .unwrap()
+                .remove("max_tokens");
+            format!("egcfg {}", key.config_hash())
+        };
+        let mut expected = vec![
+            (name(&default), Some(3000)),
+            (name(&default), Some(6000)),
+            (name(&spend), Some(3000)),
+            (name(&spend), Some(6000)),
+        ];
+        expected.sort();
+        expected.extend([
+            ("sample".to_string(), Some(3000)),
+            ("sample".to_string(), Some(6000)),
+        ]);
+        assert_eq!(
+            lines, expected,
+            "the derived sample run is on the line of the run it came from"
+        );
     }
 }

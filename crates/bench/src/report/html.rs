@@ -248,13 +248,13 @@ fn curve_section(out: &mut String, curve: &Curve) {
         "<h3>Budget curve</h3><p>On the {} task(s) every run of this group finished.</p>",
         curve.tasks
     );
-    out.push_str("<table><tr><th>suite</th><th>method</th><th>config</th><th>token budget</th><th>derived from</th><th>strict pass@1</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
+    out.push_str("<table><tr><th>suite</th><th>line</th><th>config</th><th>token budget</th><th>derived from</th><th>strict pass@1</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
             "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
             escape(&p.suite),
-            escape(&p.method),
+            escape(&curve.line_name(p)),
             escape(&p.config_hash),
             p.budget.map_or("-".into(), |b| b.to_string()),
             escape(p.derived_from.as_deref().unwrap_or("-")),
@@ -278,7 +278,7 @@ fn curve_section(out: &mut String, curve: &Curve) {
             ),
             ("wall seconds per task", &|p: &CurvePoint| p.wall_s),
         ] {
-            let series: Vec<Series> = series_by_method(&points, value);
+            let series: Vec<Series> = series_by_line(curve, &points, value);
             out.push_str(&lines(
                 &format!("{suite}: strict pass@1 (%) against {axis}"),
                 axis,
@@ -288,16 +288,21 @@ fn curve_section(out: &mut String, curve: &Curve) {
     }
 }
 
-/// One line per method: its points (x, strict pass@1 in percent) in budget
-/// order.
-fn series_by_method(points: &[&CurvePoint], x: &dyn Fn(&CurvePoint) -> f64) -> Vec<Series> {
+/// One line per method and setting ([`Curve::line_name`]): its points (x,
+/// strict pass@1 in percent) in budget order.
+fn series_by_line(
+    curve: &Curve,
+    points: &[&CurvePoint],
+    x: &dyn Fn(&CurvePoint) -> f64,
+) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
     for p in points {
         let point = (x(p), p.strict.percent());
-        match out.iter_mut().find(|s| s.label == p.method) {
+        let label = curve.line_name(p);
+        match out.iter_mut().find(|s| s.label == label) {
             Some(series) => series.points.push(point),
             None => out.push(Series {
-                label: p.method.clone(),
+                label,
                 points: vec![point],
             }),
         }

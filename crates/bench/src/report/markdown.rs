@@ -84,7 +84,7 @@ fn curve_table(out: &mut String, curve: &Curve) {
         curve.tasks
     );
     out.push_str(
-        "| suite | method | config | token budget | derived from | strict pass@1 | tokens/task | wall s/task |\n",
+        "| suite | line | config | token budget | derived from | strict pass@1 | tokens/task | wall s/task |\n",
     );
     out.push_str("|---|---|---|---:|---|---:|---:|---:|\n");
     for p in &curve.points {
@@ -92,7 +92,7 @@ fn curve_table(out: &mut String, curve: &Curve) {
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             p.suite,
-            p.method,
+            curve.line_name(p),
             p.config_hash,
             p.budget.map_or("-".into(), |b| b.to_string()),
             p.derived_from.as_deref().unwrap_or("-"),
