@@ -20,7 +20,8 @@
 # the default setting; no group at all, the default alone), so the same
 # database holds several EG-CFG settings beside one baseline and one sample
 # curve, e.g. `-- -- --agents scripts/grids/spend.toml --start-rule
-# affordable` for the default and one candidate. Budgets: $BUDGETS (default 3000,6000,12000: three points,
+# affordable` for the default and one candidate. A group that names its own
+# `--method` (e.g. `--method sample-then-egcfg`) runs that method instead. Budgets: $BUDGETS (default 3000,6000,12000: three points,
 # the least the issue asks; 24000 doubles what sampling spends). Threads:
 # $THREADS (default 2). Binary: $EGCFG_BIN (default the release build).
 # Summarise with `egcfg report DB [--html curve.html]`.
@@ -71,7 +72,11 @@ for ((start = first; start <= last; start += chunk)); do
   "$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
   for setting in "${settings[@]}"; do
     eval "extra=($setting)"
-    "$bin" bench "${common[@]}" --method egcfg --max-tokens "$budgets" "${extra[@]}"
+    method=(--method egcfg)
+    for arg in "${extra[@]}"; do
+      [ "$arg" = "--method" ] && method=()
+    done
+    "$bin" bench "${common[@]}" "${method[@]}" --max-tokens "$budgets" "${extra[@]}"
   done
 done
 echo "curve $split $model done: $(date -u +%FT%TZ)"

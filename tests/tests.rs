@@ -12,6 +12,7 @@ mod engine_options;
 mod explore;
 mod fetch;
 mod sample;
+mod sample_then_egcfg;
 mod samples;
 mod served;
 mod solve;

@@ -249,18 +249,14 @@ fn run_key(data: &Dataset, model: &str, method: Method, options: &SolveOptions) 
             Method::Baseline => {
                 serde_json::json!({ "style": PromptStyle::Instruct, "decode": options.decode })
             }
-            Method::Egcfg => {
-                let mut config = serde_json::json!({
-                    "grid": options.grid,
-                    "decode": options.decode,
-                    "budget": options.budget,
-                    "seed": options.retry,
-                });
-                // Only a rule other than the default joins the key, so runs
-                // recorded before the rule existed still resume.
-                if options.start_rule != StartRule::default() {
-                    config["start_rule"] = serde_json::json!(options.start_rule);
-                }
+            Method::Egcfg => egcfg_config(options),
+            // EG-CFG's setting, and the sampling stage's: its share of the
+            // budget and, as for `sample`, how many answers decode at once.
+            Method::SampleThenEgcfg => {
+                let mut config = egcfg_config(options);
+                config["sample_schedule"] = serde_json::json!(1);
+                config["sample_share"] = serde_json::json!(options.sample_share);
+                config["width"] = serde_json::json!(options.concurrency);
                 config
             }
             // The schedule is fixed by the code (its module documents it);
@@ -275,6 +271,23 @@ fn run_key(data: &Dataset, model: &str, method: Method, options: &SolveOptions) 
             }),
         },
     }
+}
+
+/// What an EG-CFG solve's results depend on, beside the dataset and the
+/// model.
+fn egcfg_config(options: &SolveOptions) -> serde_json::Value {
+    let mut config = serde_json::json!({
+        "grid": options.grid,
+        "decode": options.decode,
+        "budget": options.budget,
+        "seed": options.retry,
+    });
+    // Only a rule other than the default joins the key, so runs recorded
+    // before the rule existed still resume.
+    if options.start_rule != StartRule::default() {
+        config["start_rule"] = serde_json::json!(options.start_rule);
+    }
+    config
 }
 
 /// The sandbox that scores benchmark suites. They hold scripts that compute

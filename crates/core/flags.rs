@@ -221,10 +221,17 @@ pub struct MethodArgs {
     #[arg(long, value_enum, default_value_t = StartRuleArg::Always)]
     pub start_rule: StartRuleArg,
 
-    /// How to solve each task: EG-CFG, greedy decoding, or best-of-N
-    /// sampling under the same token budget (the equal-budget baseline).
+    /// How to solve each task: EG-CFG, greedy decoding, best-of-N
+    /// sampling under the same token budget (the equal-budget baseline),
+    /// or sampling first and EG-CFG with the budget it leaves.
     #[arg(long, value_enum, default_value_t = Method::Egcfg)]
     pub method: Method,
+
+    /// With `--method sample-then-egcfg`: the share of the token budget
+    /// sampling may spend before the guided attempts start (above 0, below
+    /// 1).
+    #[arg(long, value_parser = parse_share, default_value_t = egcfg_method::DEFAULT_SAMPLE_SHARE)]
+    pub sample_share: f32,
 }
 
 /// When an attempt may start (the method's `StartRule`).
@@ -363,6 +370,11 @@ pub enum Method {
     /// EG-CFG. `--agents` does not apply; `--concurrency` answers decode at
     /// once.
     Sample,
+    /// Sampling as `sample` under `--sample-share` of the token budget,
+    /// then, when no answer passed every visible test, EG-CFG's agents
+    /// with the rest of it (their greedy attempt left out: sampling's
+    /// first answer is the same decode).
+    SampleThenEgcfg,
 }
 
 impl Method {
@@ -372,6 +384,7 @@ impl Method {
             Method::Baseline => "baseline",
             Method::Egcfg => "egcfg",
             Method::Sample => "sample",
+            Method::SampleThenEgcfg => "sample-then-egcfg",
         }
     }
 }
@@ -483,6 +496,21 @@ const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// Parses a positive, finite number of seconds; zero, negative, `NaN`,
 /// infinite and absurdly large values are refused with the accepted range,
 /// since none of them is a budget a run could keep.
+/// Parses `--sample-share`: a fraction strictly between 0 and 1 (at 0
+/// sampling would not start, at 1 the guided attempts never would).
+fn parse_share(text: &str) -> Result<f32, String> {
+    let share: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number (give a share such as 0.5)"))?;
+    if !(share > 0.0 && share < 1.0) {
+        return Err(format!(
+            "`{text}` is no share of the budget; give a number above 0 and below 1, such as 0.5"
+        ));
+    }
+    Ok(share)
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()

@@ -53,6 +53,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             StartRuleArg::Always => StartRule::Always,
             StartRuleArg::Affordable => StartRule::Affordable,
         },
+        sample_share: args.sample_share,
         ..SolveOptions::default()
     })
 }

@@ -37,6 +37,9 @@ pub fn solve_with(
         ),
         Method::Egcfg => egcfg_method::solve(task, engine, runner, options, progress),
         Method::Sample => egcfg_method::sample(task, engine, runner, options, progress),
+        Method::SampleThenEgcfg => {
+            egcfg_method::sample_then_egcfg(task, engine, runner, options, progress)
+        }
     }
 }
 
@@ -46,6 +49,7 @@ pub fn sequences_for(method: Method, options: &SolveOptions) -> usize {
         Method::Baseline => sequences_needed(&baseline_options(PromptStyle::Instruct, options)),
         Method::Egcfg => sequences_needed(options),
         Method::Sample => egcfg_method::sample_sequences_needed(options),
+        Method::SampleThenEgcfg => egcfg_method::sample_then_egcfg_sequences_needed(options),
     }
 }
 

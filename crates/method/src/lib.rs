@@ -15,8 +15,10 @@
 //! visible test.
 //!
 //! Entry points: [`solve()`] (a task with a grid of agents), [`baseline`]
-//! (γ = 0 greedy) and [`sample()`] (best-of-N sampling under the same
-//! budget and selection, the equal-budget baseline). Every decision is kept in [`AttemptRecord`]s, which
+//! (γ = 0 greedy), [`sample()`] (best-of-N sampling under the same
+//! budget and selection, the equal-budget baseline) and
+//! [`sample_then_egcfg()`] (sampling under a share of the budget, then the
+//! grid's guided attempts with the rest). Every decision is kept in [`AttemptRecord`]s, which
 //! serialise to JSON and which [`explain`] renders as a readable account.
 //!
 //! Module map, in the order the algorithm runs:
@@ -71,6 +73,7 @@ mod refresh;
 mod refresh_schedule;
 pub mod runner;
 pub mod sample;
+pub mod sample_then_egcfg;
 pub mod signal;
 pub mod solve;
 mod streams;
@@ -87,7 +90,9 @@ pub use config::{
 };
 pub use cost::{AttemptCost, PhaseTimes, ReferenceCost};
 pub use error::MethodError;
-pub use options::{DecodeOptions, Selection, SolveOptions, DEFAULT_TASK_TOKENS};
+pub use options::{
+    DecodeOptions, Selection, SolveOptions, DEFAULT_SAMPLE_SHARE, DEFAULT_TASK_TOKENS,
+};
 pub use outcome::{SolveCost, SolveOutcome};
 pub use profile::{PhaseProfile, PhaseTime};
 pub use progress::ProgressEvent;
@@ -97,4 +102,5 @@ pub use record::{
 pub use runner::{CodeRunner, RunnerError, TestVerdict, TraceOutcome};
 pub use sample::derive::{derive_at_budget, DeriveError, DerivedSolve};
 pub use sample::{sample, sample_sequences_needed};
+pub use sample_then_egcfg::{sample_then_egcfg, sample_then_egcfg_sequences_needed};
 pub use solve::{baseline, baseline_options, check_test_syntax, sequences_needed, solve};

@@ -104,6 +104,10 @@ pub struct SolveOptions {
     pub selection: Selection,
     /// When an attempt may start ([`crate::admission`]).
     pub start_rule: StartRule,
+    /// The share of the token budget the sampling stage of
+    /// [`crate::sample_then_egcfg()`] may spend before its guided stage
+    /// (0 to 1; other methods do not read it).
+    pub sample_share: f32,
     /// Set to stop the solve from outside.
     pub cancel: CancelToken,
 }
@@ -114,6 +118,12 @@ pub struct SolveOptions {
 /// than a time budget, so that results do not depend on the machine or its
 /// load.
 pub const DEFAULT_TASK_TOKENS: u64 = 12_000;
+
+/// The default [`SolveOptions::sample_share`]: half the budget samples,
+/// half guides. On the train curve sampling gains nothing beyond its first
+/// ~3,000 tokens per task (docs/tuning.md §5), so at the default budget
+/// half of it leaves sampling its gains and the guided attempts the rest.
+pub const DEFAULT_SAMPLE_SHARE: f32 = 0.5;
 
 impl Default for SolveOptions {
     /// The default grid and decoding options, [`DEFAULT_TASK_TOKENS`] per
@@ -130,6 +140,7 @@ impl Default for SolveOptions {
             retry: 0,
             selection: Selection::default(),
             start_rule: StartRule::default(),
+            sample_share: DEFAULT_SAMPLE_SHARE,
             cancel: CancelToken::new(),
         }
     }

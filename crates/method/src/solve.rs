@@ -8,7 +8,7 @@
 //! visible tests wins, ties going to the earliest in schedule order
 //! ([`crate::outcome`]). Hidden tests are never looked at here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use egcfg_engine::Engine;
@@ -44,7 +44,7 @@ pub fn solve(
     let engine: &dyn Engine = engine.as_ref();
     let runner: &dyn CodeRunner = runner.as_ref();
     check_entry_point(task)?;
-    let schedule = schedule(&task.id, options);
+    let schedule = grid_schedule(&task.id, options);
     let control = Control::new(&options.budget, options.cancel.clone());
     let tests = traced_tests(task, runner)?;
     // Every prompt is rendered and measured before any work, so a prompt
@@ -121,10 +121,19 @@ pub fn baseline_options(style: PromptStyle, options: &SolveOptions) -> SolveOpti
 /// never refreshes and holds U alone. The task changes only the seeds, not
 /// the schedule's shape, so the count holds for every task.
 pub fn sequences_needed(options: &SolveOptions) -> usize {
-    let schedule = schedule("", options);
-    let mut styles: Vec<PromptStyle> = schedule.iter().map(|a| a.config.style).collect();
-    styles.sort_unstable();
-    styles.dedup();
+    let schedule = grid_schedule("", options);
+    styles_count(&schedule) + attempts_peak(&schedule, options)
+}
+
+/// How many prompt styles, so heads, `schedule` uses.
+pub(crate) fn styles_count(schedule: &[AttemptSpec]) -> usize {
+    let styles: BTreeSet<PromptStyle> = schedule.iter().map(|a| a.config.style).collect();
+    styles.len()
+}
+
+/// The most sequences the attempts of `schedule` hold at once, beside the
+/// heads: what the `concurrency` hungriest hold at their peak.
+pub(crate) fn attempts_peak(schedule: &[AttemptSpec], options: &SolveOptions) -> usize {
     let mut per_attempt: Vec<usize> = schedule
         .iter()
         .map(|spec| {
@@ -141,7 +150,7 @@ pub fn sequences_needed(options: &SolveOptions) -> usize {
         .collect();
     per_attempt.sort_unstable_by(|a, b| b.cmp(a));
     let workers = options.concurrency.clamp(1, schedule.len().max(1));
-    styles.len() + per_attempt.iter().take(workers).sum::<usize>()
+    per_attempt.iter().take(workers).sum::<usize>()
 }
 
 /// Refuses a task without a function to write: guidance starts at its
@@ -157,9 +166,9 @@ pub(crate) fn check_entry_point(task: &Task) -> Result<(), MethodError> {
     Ok(())
 }
 
-/// The attempts of task `task_id` in schedule order, cut to the attempt
-/// budget.
-fn schedule(task_id: &str, options: &SolveOptions) -> Vec<AttemptSpec> {
+/// The attempts of the grid for task `task_id` in schedule order, cut to
+/// the attempt budget.
+pub(crate) fn grid_schedule(task_id: &str, options: &SolveOptions) -> Vec<AttemptSpec> {
     let mut schedule = options.grid.schedule(task_id, options.retry);
     if let Some(max) = options.budget.max_attempts {
         schedule.truncate(max);

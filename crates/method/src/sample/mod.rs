@@ -24,7 +24,7 @@ pub mod derive;
 mod requests;
 pub mod schedule;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use egcfg_engine::Engine;
@@ -36,9 +36,11 @@ use crate::error::MethodError;
 use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
 use crate::outcome::{SolveClock, SolveOutcome};
+use crate::pool::Finished;
 use crate::progress::ProgressEvent;
+use crate::record::BudgetCheck;
 use crate::runner::CodeRunner;
-use crate::solve::{attempts_or_error, check_entry_point, render_heads};
+use crate::solve::{attempts_or_error, check_entry_point, render_heads, styles_count};
 use crate::visible_tests::script_call;
 
 use self::schedule::sample_schedule;
@@ -100,14 +102,7 @@ pub fn sample(
         script_call: script_call(task),
         clock: &clock,
     };
-    // A served model gives no logits to decode from step by step: it
-    // writes whole answers in requests.
-    // Only the local batch runs in lock-step, so only it keeps the
-    // budget checks a smaller budget's run is derived from.
-    let (finished, step_checks) = match engine.top_k_limit() {
-        None => batch::draw_all(&draw),
-        Some(_) => (requests::draw_all(&draw), Vec::new()),
-    };
+    let (finished, step_checks) = draw_answers(&draw);
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     drop(heads);
     // Every answer decodes on this thread, in batched steps whose requests
@@ -121,18 +116,30 @@ pub fn sample(
     Ok(outcome)
 }
 
+/// Draws the answers of `draw.schedule` until one passes every visible
+/// test, the schedule ends, or a budget is spent; returns them with the
+/// budget checks of a lock-step draw.
+pub(crate) fn draw_answers(draw: &Draw<'_, '_>) -> (Finished, Vec<BudgetCheck>) {
+    // A served model gives no logits to decode from step by step: it
+    // writes whole answers in requests.
+    // Only the local batch runs in lock-step, so only it keeps the
+    // budget checks a smaller budget's run is derived from.
+    match draw.engine.top_k_limit() {
+        None => batch::draw_all(draw),
+        Some(_) => (requests::draw_all(draw), Vec::new()),
+    }
+}
+
 /// The most engine sequences [`sample`] keeps alive at once: the head of
 /// each prompt style its schedule uses and `concurrency` answers.
 pub fn sample_sequences_needed(options: &SolveOptions) -> usize {
-    let styles: BTreeSet<PromptStyle> = sample_schedule("", 0, options.budget.max_attempts)
-        .iter()
-        .map(|s| s.config.style)
-        .collect();
-    styles.len() + options.concurrency.max(1)
+    styles_count(&sample_schedule("", 0, options.budget.max_attempts)) + options.concurrency.max(1)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::budget::{Budget, CancelCause};
     use crate::record::AttemptStop;
