@@ -78,6 +78,37 @@ pub(crate) struct Finished {
     pub(crate) usage: Usage,
 }
 
+impl Finished {
+    /// Whether an attempt passed every visible test.
+    pub(crate) fn solved(&self) -> bool {
+        self.attempts.iter().any(|(a, _)| a.passed_all())
+    }
+
+    /// Whether the infrastructure (a model server, the sandbox) cut an
+    /// attempt off ([`MethodError::is_infrastructure`]).
+    pub(crate) fn infrastructure_failed(&self) -> bool {
+        let errors = self.attempts.iter().filter_map(|(_, e)| e.as_ref());
+        errors
+            .chain(&self.failures)
+            .any(MethodError::is_infrastructure)
+    }
+
+    /// What this stage and a `later` one brought back together, the later
+    /// stage's attempts placed after this one's in the schedule (this
+    /// stage's ran from index 0 in order, so they take the first indices).
+    pub(crate) fn then(mut self, later: Finished) -> Finished {
+        let first = self.attempts.len();
+        self.attempts
+            .extend(later.attempts.into_iter().map(|(mut record, error)| {
+                record.spec.index += first;
+                (record, error)
+            }));
+        self.failures.extend(later.failures);
+        self.usage = usage_sum([&self.usage, &later.usage]);
+        self
+    }
+}
+
 /// Runs the schedule of `work` on at most `options.concurrency` threads.
 pub(crate) fn run_all(work: &Workload<'_, '_>) -> Finished {
     let attempts = Mutex::new(Vec::new());
@@ -183,10 +214,41 @@ fn run_one(
 mod tests {
     use std::sync::Arc;
 
+    use super::Finished;
     use crate::config::{Grid, GridAgent, Horizon};
     use crate::cost::usage_sum;
     use crate::testing::*;
-    use crate::{solve, PromptStyle, SolveOptions};
+    use crate::{solve, MethodError, PromptStyle, SolveOptions};
+
+    #[test]
+    fn a_later_stage_follows_the_first_in_the_schedule() {
+        let specs = Grid::single(config(1, 2), vec![0.0, 1.0]).schedule("t", 0);
+        let usage = |requests| egcfg_engine::Usage {
+            requests,
+            ..egcfg_engine::Usage::default()
+        };
+        let stage = |error: Option<MethodError>, requests| Finished {
+            attempts: specs
+                .iter()
+                .map(|s| (finished_record(*s, 10), None))
+                .chain(error.map(|e| (finished_record(specs[0], 1), Some(e))))
+                .collect(),
+            failures: Vec::new(),
+            usage: usage(requests),
+        };
+        let first = stage(None, 2);
+        assert!(!first.infrastructure_failed());
+        let both = first.then(stage(Some(MethodError::HeadPrefill("x".into())), 3));
+        let indices: Vec<usize> = both.attempts.iter().map(|(a, _)| a.spec.index).collect();
+        assert_eq!(indices, [0, 1, 2, 3, 2]);
+        assert_eq!(both.usage, usage(5));
+        assert!(!both.solved(), "no attempt was checked");
+        let broken = stage(
+            Some(MethodError::Runner(crate::RunnerError("dead".into()))),
+            0,
+        );
+        assert!(broken.infrastructure_failed());
+    }
 
     #[test]
     fn each_attempt_keeps_what_its_own_requests_cost_and_the_task_keeps_them_all() {

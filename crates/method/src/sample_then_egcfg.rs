@@ -22,6 +22,7 @@
 //! it draws [`crate::sample::schedule::MAX_SAMPLES`] answers first).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use egcfg_engine::Engine;
 use egcfg_task::Task;
@@ -29,7 +30,6 @@ use egcfg_task::Task;
 use crate::admission::{prior_guided_cost, Admission};
 use crate::budget::{Budget, Control};
 use crate::config::AttemptSpec;
-use crate::cost::usage_sum;
 use crate::error::MethodError;
 use crate::head::{check_context, Head};
 use crate::options::SolveOptions;
@@ -47,8 +47,8 @@ use crate::solve::{
 use crate::visible_tests::{script_call, traced_tests};
 
 /// Solve `task` by sampling under `options.sample_share` of the token
-/// budget and of the attempt cap, then, if no answer passed every visible test, running the
-/// agents of `options.grid` with the budget left.
+/// budget and of the attempt cap, then, if no answer passed every visible
+/// test, running the agents of `options.grid` with the budget left.
 ///
 /// Errors as [`crate::solve()`]: only when the task or prompt is unusable,
 /// or when no attempt could run at all.
@@ -79,7 +79,7 @@ pub fn sample_then_egcfg(
         },
         options.cancel.clone(),
     );
-    let (sampled, _) = draw_answers(&Draw {
+    let (mut finished, _) = draw_answers(&Draw {
         engine,
         runner,
         task,
@@ -91,25 +91,23 @@ pub fn sample_then_egcfg(
         script_call: script_call(task),
         clock: &clock,
     });
-    let mut workers = sampled.usage;
-    let mut attempts = attempts_or_error(sampled)?;
-
-    let solved = attempts.iter().any(AttemptRecord::passed_all);
-    if !solved && !options.cancel.is_cancelled() {
-        let guided = guided_schedule(grid, &attempts, options.budget.max_attempts);
+    // A broken sandbox or server would fail the guided stage too: the
+    // solve is redone instead (`attempts_or_error`).
+    if !finished.solved() && !finished.infrastructure_failed() && !options.cancel.is_cancelled() {
+        let sampled: Vec<&AttemptRecord> = finished.attempts.iter().map(|(a, _)| a).collect();
+        let guided = guided_schedule(grid, &sampled, options.budget.max_attempts);
         // The whole budget, less what sampling spent; the wall budget
         // counts from the solve's start.
         let guiding = Control::new(
             &Budget {
-                max_wall: (options.budget.max_wall).map(|wall| {
-                    wall.saturating_sub(std::time::Duration::from_secs_f64(clock.elapsed_s()))
-                }),
+                max_wall: (options.budget.max_wall)
+                    .map(|wall| wall.saturating_sub(Duration::from_secs_f64(clock.elapsed_s()))),
                 ..options.budget
             },
             options.cancel.clone(),
         );
         guiding.charge(sampling.tokens());
-        let finished = run_all(&Workload {
+        finished = finished.then(run_all(&Workload {
             engine,
             runner,
             task,
@@ -124,16 +122,10 @@ pub fn sample_then_egcfg(
             ),
             progress,
             script_call: script_call(task),
-        });
-        workers = usage_sum([&workers, &finished.usage]);
-        let first = attempts.len();
-        let mut more = attempts_or_error(finished)?;
-        // Their place in the whole solve's schedule: after the answers.
-        for (offset, attempt) in more.iter_mut().enumerate() {
-            attempt.spec.index = first + offset;
-        }
-        attempts.extend(more);
+        }));
     }
+    let workers = finished.usage;
+    let attempts = attempts_or_error(finished)?;
 
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     let mut head_time = PhaseTime::default();
@@ -164,7 +156,7 @@ fn sampling_attempts(options: &SolveOptions) -> Option<usize> {
 /// attempt cap has left.
 fn guided_schedule(
     grid: Vec<AttemptSpec>,
-    sampled: &[AttemptRecord],
+    sampled: &[&AttemptRecord],
     max_attempts: Option<usize>,
 ) -> Vec<AttemptSpec> {
     let written_greedily = |spec: &AttemptSpec| {
