@@ -2,7 +2,7 @@
 
 use egcfg_bench::{RunId, Store};
 
-use crate::util::{repo, stderr, stdout, success, tiny_model, Sandbox};
+use crate::util::{attempt_names, repo, solve_json, stderr, success, tiny_model, Sandbox};
 
 #[test]
 fn bench_sample_records_every_answer_under_the_token_budget() {
@@ -70,28 +70,19 @@ fn bench_sample_records_every_answer_under_the_token_budget() {
 fn solve_sample_prints_its_answers_as_attempts() {
     let sandbox = Sandbox::new();
     let task = repo().join("examples/tasks/second_largest.toml");
-    let out = sandbox.run(&[
-        "solve",
-        task.to_str().unwrap(),
-        "--method",
-        "sample",
-        "--max-attempts",
-        "3",
-        "--max-tokens",
-        "0",
-        "--model",
-        tiny_model().to_str().unwrap(),
-        "--threads",
-        "1",
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let names: Vec<&str> = json["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let json = solve_json(
+        &sandbox,
+        &task,
+        &[
+            "--method",
+            "sample",
+            "--max-attempts",
+            "3",
+            "--max-tokens",
+            "0",
+        ],
+    );
+    let names = attempt_names(&json);
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names[0].starts_with("sample0_t0p1_ln"), "{names:?}");
     assert!(names[1].ends_with("_lci_ln"), "{names:?}");

@@ -3,36 +3,27 @@
 
 use egcfg_bench::Store;
 
-use crate::util::{repo, stdout, success, tiny_model, Sandbox};
+use crate::util::{attempt_names, repo, solve_json, success, tiny_model, Sandbox};
 
 #[test]
 fn solve_samples_its_share_of_the_attempts_then_guides_without_the_greedy_twin() {
     let sandbox = Sandbox::new();
     let task = repo().join("examples/tasks/second_largest.toml");
-    let out = sandbox.run(&[
-        "solve",
-        task.to_str().unwrap(),
-        "--method",
-        "sample-then-egcfg",
-        "--max-attempts",
-        "4",
-        "--sample-share",
-        "0.5",
-        "--max-tokens",
-        "0",
-        "--model",
-        tiny_model().to_str().unwrap(),
-        "--threads",
-        "1",
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let names: Vec<&str> = json["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let json = solve_json(
+        &sandbox,
+        &task,
+        &[
+            "--method",
+            "sample-then-egcfg",
+            "--max-attempts",
+            "4",
+            "--sample-share",
+            "0.5",
+            "--max-tokens",
+            "0",
+        ],
+    );
+    let names = attempt_names(&json);
     // The tiny random model passes nothing: two answers (half the cap),
     // greedy first, then the default grid's guided attempts, its greedy
     // attempt left out because sampling's first answer is the same decode.

@@ -86,3 +86,31 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// `egcfg solve TASK --json` on the tiny model with one thread and `args`,
+/// in `sandbox`: its JSON answer.
+pub fn solve_json(sandbox: &Sandbox, task: &Path, args: &[&str]) -> serde_json::Value {
+    let model = tiny_model();
+    let mut argv = vec!["solve", task.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    let out = sandbox.run(&argv);
+    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)))
+}
+
+/// The names of the attempts in `egcfg solve --json`'s answer, in schedule
+/// order.
+pub fn attempt_names(json: &serde_json::Value) -> Vec<String> {
+    json["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -31,18 +31,17 @@ use crate::admission::{prior_guided_cost, Admission};
 use crate::budget::{Budget, Control};
 use crate::config::AttemptSpec;
 use crate::error::MethodError;
-use crate::head::{check_context, Head};
+use crate::head::check_context;
 use crate::options::SolveOptions;
 use crate::outcome::{SolveClock, SolveOutcome};
 use crate::pool::{run_all, Workload};
-use crate::profile::PhaseTime;
 use crate::progress::ProgressEvent;
 use crate::record::AttemptRecord;
 use crate::runner::CodeRunner;
 use crate::sample::schedule::sample_schedule;
 use crate::sample::{draw_answers, Draw};
 use crate::solve::{
-    attempts_or_error, attempts_peak, check_entry_point, grid_schedule, render_heads, styles_count,
+    attempts_peak, check_entry_point, conclude, grid_schedule, render_heads, styles_count,
 };
 use crate::visible_tests::{script_call, traced_tests};
 
@@ -124,16 +123,7 @@ pub fn sample_then_egcfg(
             script_call: script_call(task),
         }));
     }
-    let workers = finished.usage;
-    let attempts = attempts_or_error(finished)?;
-
-    let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
-    let mut head_time = PhaseTime::default();
-    heads.values().for_each(|h| head_time.add(h.prefill_time()));
-    drop(heads);
-    let mut cost = clock.finish(engine, head_tokens, &attempts, workers);
-    cost.profile.head_prefill.add(head_time);
-    Ok(SolveOutcome::choose_from(&task.id, attempts, cost))
+    conclude(task, engine, &clock, heads, finished)
 }
 
 /// The sampling stage's token budget: its share of the task's, none
@@ -217,20 +207,7 @@ mod tests {
     #[test]
     fn a_task_sampling_solves_ends_without_a_guided_attempt() {
         // Sampling's second answer (long-code prompt) is right.
-        let engine = Arc::new(ScriptedEngine::new(|text: &str| {
-            let reply = text
-                .rsplit_once("<|im_start|>assistant\n")
-                .map_or("", |(_, r)| r);
-            let want = if text.contains("### How to write the solution") {
-                RIGHT
-            } else {
-                WRONG
-            };
-            [want, WRONG, RIGHT]
-                .into_iter()
-                .find(|w| w.starts_with(reply))
-                .map(str::to_string)
-        }));
+        let engine = Arc::new(style_minded_engine(40.0));
         let mut opts = options(Some(20_000), 0.5);
         opts.concurrency = 2;
         let out = sample_then_egcfg(

@@ -67,6 +67,20 @@ pub fn solve(
         progress,
         script_call: script_call(task),
     });
+    conclude(task, engine, &clock, heads, finished)
+}
+
+/// The outcome of a solve of `task` whose attempts brought back
+/// `finished`: the answer the selection picks, with the totals of the
+/// clock and of the shared `heads` (freed here, before the totals are
+/// taken).
+pub(crate) fn conclude(
+    task: &Task,
+    engine: &dyn Engine,
+    clock: &SolveClock,
+    heads: BTreeMap<PromptStyle, Head<'_>>,
+    finished: Finished,
+) -> Result<SolveOutcome, MethodError> {
     let head_tokens: u64 = heads.values().map(Head::prefilled_tokens).sum();
     let mut head_time = PhaseTime::default();
     heads.values().for_each(|h| head_time.add(h.prefill_time()));

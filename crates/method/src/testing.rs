@@ -665,6 +665,26 @@ pub fn two_minds(
     }
 }
 
+/// A model that writes `WRONG` for the instruct prompt and `RIGHT` for
+/// the long-code prompt, preferring its choice by `strength`.
+pub fn style_minded_engine(strength: f32) -> ScriptedEngine {
+    ScriptedEngine::new(|text: &str| {
+        let reply = text
+            .rsplit_once("<|im_start|>assistant\n")
+            .map_or("", |(_, r)| r);
+        let want = if text.contains("### How to write the solution") {
+            RIGHT
+        } else {
+            WRONG
+        };
+        [want, WRONG, RIGHT]
+            .into_iter()
+            .find(|w| w.starts_with(reply))
+            .map(str::to_string)
+    })
+    .with_strength(strength)
+}
+
 /// A runner whose check passes programs that add exactly one.
 pub fn adds_one_runner() -> Arc<FakeRunner> {
     FakeRunner::new(|p| p.contains("x + 1"))

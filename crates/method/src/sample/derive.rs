@@ -280,7 +280,7 @@ mod tests {
     use super::*;
     use crate::options::Selection;
     use crate::sample::sample;
-    use crate::sample::tests::{heads_of_add_one, options, style_minded_engine};
+    use crate::sample::tests::{heads_of_add_one, options};
     use crate::testing::*;
 
     /// What a rerun of an answer must reproduce: all but its times.

@@ -145,26 +145,6 @@ mod tests {
     use crate::record::AttemptStop;
     use crate::testing::*;
 
-    /// A model that writes `WRONG` for the instruct prompt and `RIGHT` for
-    /// the long-code prompt.
-    pub(super) fn style_minded_engine(strength: f32) -> ScriptedEngine {
-        ScriptedEngine::new(|text: &str| {
-            let reply = text
-                .rsplit_once("<|im_start|>assistant\n")
-                .map_or("", |(_, r)| r);
-            let want = if text.contains("### How to write the solution") {
-                RIGHT
-            } else {
-                WRONG
-            };
-            [want, WRONG, RIGHT]
-                .into_iter()
-                .find(|w| w.starts_with(reply))
-                .map(str::to_string)
-        })
-        .with_strength(strength)
-    }
-
     fn style_minded(strength: f32) -> Arc<ScriptedEngine> {
         Arc::new(style_minded_engine(strength))
     }

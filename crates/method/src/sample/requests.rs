@@ -361,7 +361,7 @@ mod tests {
 
     use super::super::sample;
     use super::super::schedule::sample_schedule;
-    use super::super::tests::{heads_of_add_one, options, style_minded_engine};
+    use super::super::tests::{heads_of_add_one, options};
     use crate::budget::CancelCause;
     use crate::outcome::SolveOutcome;
     use crate::record::{AttemptRecord, AttemptStop};
