@@ -112,13 +112,17 @@ fn settings_that_would_do_nothing_are_refused() {
         "grid.toml",
         "[grid]\nt = []\ns = [3]\nd = [2]\nk = [1]\nstyle = [\"instruct\"]\ngamma = [1.0]\n",
     );
-    let cases: [(Vec<&str>, &str); 7] = [
+    let cases: [(Vec<&str>, &str); 8] = [
         (vec!["solve", task, "--max-attempts", "0"], "--max-attempts"),
         (vec!["solve", task, "--sample-share", "0"], "--sample-share"),
         (vec!["solve", task, "--sample-share", "1"], "--sample-share"),
         (
             vec!["solve", task, "--sample-share", "nan"],
             "--sample-share",
+        ),
+        (
+            vec!["solve", task, "--sample-share", "0.5", "--method", "sample"],
+            "--method sample-then-egcfg",
         ),
         (
             vec![

@@ -228,10 +228,10 @@ pub struct MethodArgs {
     pub method: Method,
 
     /// With `--method sample-then-egcfg`: the share of the token budget
-    /// sampling may spend before the guided attempts start (above 0, below
-    /// 1).
-    #[arg(long, value_parser = parse_share, default_value_t = egcfg_method::DEFAULT_SAMPLE_SHARE)]
-    pub sample_share: f32,
+    /// (and of `--max-attempts`) sampling may spend before the guided
+    /// attempts start, above 0 and below 1 [default: 0.5].
+    #[arg(long, value_parser = parse_share)]
+    pub sample_share: Option<f32>,
 }
 
 /// When an attempt may start (the method's `StartRule`).

@@ -7,7 +7,7 @@ use egcfg_executor::render::{RenderLimits, TraceFormat};
 use egcfg_method::signal::SignalLayout;
 use egcfg_method::{Budget, DecodeOptions, Grid, SolveOptions, StartRule};
 
-use crate::flags::{BlockLayout, MethodArgs, StartRuleArg, TraceStyle};
+use crate::flags::{BlockLayout, Method, MethodArgs, StartRuleArg, TraceStyle};
 
 /// The solve options the flags ask for; everything they leave out keeps the
 /// method's defaults.
@@ -19,6 +19,11 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             args.max_tokens.len()
         );
     };
+    if args.sample_share.is_some() && args.method != Method::SampleThenEgcfg {
+        anyhow::bail!(
+            "--sample-share splits the budget of --method sample-then-egcfg only; drop it, or add `--method sample-then-egcfg`"
+        );
+    }
     Ok(SolveOptions {
         grid: load_grid(args.agents.as_deref())?,
         decode: DecodeOptions {
@@ -53,7 +58,9 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             StartRuleArg::Always => StartRule::Always,
             StartRuleArg::Affordable => StartRule::Affordable,
         },
-        sample_share: args.sample_share,
+        sample_share: args
+            .sample_share
+            .unwrap_or(egcfg_method::DEFAULT_SAMPLE_SHARE),
         ..SolveOptions::default()
     })
 }
