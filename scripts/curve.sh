@@ -21,8 +21,11 @@
 # database holds several EG-CFG settings beside one baseline and one sample
 # curve, e.g. `-- -- --agents scripts/grids/spend.toml --start-rule
 # affordable` for the default and one candidate. A group that names its own
-# `--method` (e.g. `--method sample-then-egcfg`) runs that method instead. Budgets: $BUDGETS (default 3000,6000,12000: three points,
-# the least the issue asks; 24000 doubles what sampling spends). Threads:
+# `--method` (e.g. `--method sample-then-egcfg`) runs that method instead.
+# Budgets: $BUDGETS (default 3000,6000,12000: three points, the least the
+# issue asks; 24000 doubles what sampling spends). Sampling also gets the
+# smaller budgets $SAMPLE_BUDGETS (default 1000,1500,2000), derived from its
+# largest run at the cost of scoring alone, where its curve bends. Threads:
 # $THREADS (default 2). Binary: $EGCFG_BIN (default the release build).
 # Summarise with `egcfg report DB [--html curve.html]`.
 set -euo pipefail
@@ -58,6 +61,7 @@ case "$split" in
 esac
 bin="${EGCFG_BIN:-${CARGO_TARGET_DIR:-target}/release/egcfg}"
 budgets="${BUDGETS:-3000,6000,12000}"
+sample_budgets="${SAMPLE_BUDGETS:-1000,1500,2000}"
 threads="${THREADS:-2}"
 chunk="${CHUNK:-5}"
 
@@ -69,7 +73,7 @@ for ((start = first; start <= last; start += chunk)); do
   echo "chunk Mbpp/$start..$end: $(date -u +%FT%TZ)"
   # Greedy spends a few hundred tokens whatever the budget: one run.
   "$bin" bench "${common[@]}" --method baseline
-  "$bin" bench "${common[@]}" --method sample --max-tokens "$budgets"
+  "$bin" bench "${common[@]}" --method sample --max-tokens "$sample_budgets,$budgets"
   for setting in "${settings[@]}"; do
     eval "extra=($setting)"
     method=(--method egcfg)
