@@ -106,6 +106,10 @@ pub fn sample_then_egcfg(
             options.cancel.clone(),
         );
         guiding.charge(sampling.tokens());
+        // Progress names the guided attempts by their place in the whole
+        // schedule, as their records do (`Finished::then`).
+        let first = finished.attempts.len();
+        let progress = |event: ProgressEvent| progress(event.shifted(first));
         finished = finished.then(run_all(&Workload {
             engine,
             runner,
@@ -119,7 +123,7 @@ pub fn sample_then_egcfg(
                 options.start_rule,
                 prior_guided_cost(options.decode.signal_max_tokens),
             ),
-            progress,
+            progress: &progress,
             script_call: script_call(task),
         }));
     }
@@ -233,12 +237,17 @@ mod tests {
         // Both heads take about 2,800 scripted tokens (a byte each), an
         // answer about 60, a guided attempt about 1,400.
         let budget = 10_000;
+        let started = std::sync::Mutex::new(Vec::new());
         let out = sample_then_egcfg(
             &add_one_task(),
             engine.clone(),
             adds_one_runner(),
             &options(Some(budget), 0.35),
-            &|_| {},
+            &|event| {
+                if let ProgressEvent::AttemptStarted { index, .. } = event {
+                    started.lock().unwrap().push(index);
+                }
+            },
         )
         .unwrap();
         assert!(out.passed, "{:?}", out.winner_name);
@@ -265,6 +274,11 @@ mod tests {
         // One schedule: the answers, then the guided attempts.
         let indices: Vec<usize> = out.attempts.iter().map(|a| a.spec.index).collect();
         assert_eq!(indices, (0..out.attempts.len()).collect::<Vec<_>>());
+        assert_eq!(
+            started.into_inner().unwrap(),
+            indices,
+            "progress names each attempt by its place in the schedule"
+        );
         assert!(out.cost.forward_tokens <= budget);
         assert_costs_add_up(&out);
         assert_eq!(engine.live(), 0, "every sequence is freed");
