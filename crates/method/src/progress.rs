@@ -46,38 +46,11 @@ impl ProgressEvent {
     /// The event with its schedule index moved `by` places later: the
     /// event of a stage whose attempts follow `by` others in the solve's
     /// schedule ([`crate::sample_then_egcfg()`]).
-    pub fn shifted(self, by: usize) -> ProgressEvent {
-        match self {
-            ProgressEvent::AttemptStarted { index, name } => ProgressEvent::AttemptStarted {
-                index: index + by,
-                name,
-            },
-            ProgressEvent::Refresh {
-                index,
-                line,
-                unique,
-                signal_tokens,
-            } => ProgressEvent::Refresh {
-                index: index + by,
-                line,
-                unique,
-                signal_tokens,
-            },
-            ProgressEvent::AttemptFinished {
-                index,
-                name,
-                passed,
-                total,
-                forward_tokens,
-                seconds,
-            } => ProgressEvent::AttemptFinished {
-                index: index + by,
-                name,
-                passed,
-                total,
-                forward_tokens,
-                seconds,
-            },
-        }
+    pub fn shifted(mut self, by: usize) -> ProgressEvent {
+        let (ProgressEvent::AttemptStarted { index, .. }
+        | ProgressEvent::Refresh { index, .. }
+        | ProgressEvent::AttemptFinished { index, .. }) = &mut self;
+        *index += by;
+        self
     }
 }
