@@ -8,12 +8,16 @@
 //! A run derived from a larger run's records (`--method sample` runs only
 //! the largest budget of a curve) is a point like the others, marked with
 //! the run it was derived from.
+//!
+//! Every point with a budget is also set beside sampling at the same budget
+//! on the same tasks ([`Paired`]): the equal-budget question of issue 14,
+//! asked task by task, with the chance that the split is luck.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::metrics::{self, Rate};
+use crate::metrics::{self, Paired, Rate};
 use crate::store::TaskResult;
 
 use super::{suites_of, Group, RunReport};
@@ -51,10 +55,21 @@ pub struct CurvePoint {
     /// For a run derived from a larger run's records rather than run, the
     /// config hash of that run.
     pub derived_from: Option<String>,
+    /// This run against sampling at the same budget, task by task on the
+    /// shared tasks of this suite; `None` for sampling's own points, runs
+    /// without a budget, and budgets where the group has no sample run or
+    /// more than one (several settings of sampling: none is *the* baseline).
+    pub against_sample: Option<Paired>,
 }
+
+/// The method whose runs are the equal-budget baseline of the other points.
+const SAMPLE_METHOD: &str = "sample";
 
 /// The note that explains derived points, for tables that mark them.
 pub const DERIVED_NOTE: &str = "A derived run was not run: it was worked out task by task from the records of the larger run named (`--method sample` answers run in lock-step, so a smaller budget's run is a prefix of the larger one's). Its attempts, programs, scores and tokens are exactly a real run's; its wall is the larger run's clock at the check where this budget stops it.";
+
+/// The note that explains the column of [`CurvePoint::against_sample`].
+pub const AGAINST_SAMPLE_NOTE: &str = "Against sample at the same budget: +tasks this line passes and sample fails / -tasks sample passes and this line fails, on the same tasks, and the exact two-sided sign test on those (the chance of a split at least as lopsided were neither better).";
 
 /// The curve of `group`, when it has two runs or more with tasks in
 /// common.
@@ -75,26 +90,38 @@ pub fn curve(group: &Group) -> Option<Curve> {
     if shared.is_empty() {
         return None;
     }
+    let runs: Vec<(&RunReport, Vec<TaskResult>)> = group
+        .runs
+        .iter()
+        .map(|run| {
+            let results = run
+                .results
+                .iter()
+                .filter(|r| shared.contains(&r.task_id))
+                .cloned()
+                .collect();
+            (run, results)
+        })
+        .collect();
     let mut points = Vec::new();
-    for run in &group.runs {
-        let results: Vec<TaskResult> = run
-            .results
-            .iter()
-            .filter(|r| shared.contains(&r.task_id))
-            .cloned()
-            .collect();
-        let cost = metrics::cost(&results);
-        for suite in suites_of(&results) {
+    for (run, results) in &runs {
+        let budget = budget_of(run);
+        let sample_at_budget = sample_at(&runs, run, budget);
+        let cost = metrics::cost(results);
+        for suite in suites_of(results) {
+            let against_sample = sample_at_budget
+                .map(|sample| Paired::of(&metrics::compare(results, sample, &suite)));
             points.push(CurvePoint {
-                strict: metrics::strict_pass_at_1(&results, &suite),
+                strict: metrics::strict_pass_at_1(results, &suite),
                 suite,
                 method: run.info.key.method.clone(),
                 config_hash: run.info.config_hash.clone(),
                 setting: setting_of(run),
-                budget: budget_of(run),
+                budget,
                 tokens: cost.tokens.mean,
                 wall_s: cost.wall_s.mean,
                 derived_from: derived_from(run),
+                against_sample,
             });
         }
     }
@@ -111,6 +138,25 @@ pub fn curve(group: &Group) -> Option<Curve> {
         tasks: shared.len(),
         points,
     })
+}
+
+/// The results of the one sample run at `budget` among `runs`, for a run
+/// of another method with a budget.
+fn sample_at<'a>(
+    runs: &'a [(&RunReport, Vec<TaskResult>)],
+    run: &RunReport,
+    budget: Option<u64>,
+) -> Option<&'a [TaskResult]> {
+    if run.info.key.method == SAMPLE_METHOD || budget.is_none() {
+        return None;
+    }
+    let mut at_budget = runs
+        .iter()
+        .filter(|(r, _)| r.info.key.method == SAMPLE_METHOD && budget_of(r) == budget);
+    match (at_budget.next(), at_budget.next()) {
+        (Some((_, results)), None) => Some(results),
+        _ => None,
+    }
 }
 
 /// The config hash of the run `run` was derived from, if it was.
@@ -232,6 +278,69 @@ mod tests {
             .points
             .iter()
             .all(|p| p.strict.total == 2 && p.wall_s == 2.0));
+    }
+
+    #[test]
+    fn points_are_set_beside_sampling_at_their_own_budget() {
+        let mut store = Store::open_in_memory().unwrap();
+        let outcomes = |passes: [bool; 4]| {
+            ["a", "b", "c", "d"]
+                .into_iter()
+                .zip(passes)
+                .collect::<Vec<_>>()
+        };
+        let runs = [
+            (key("baseline", None), outcomes([true, false, false, false])),
+            (
+                key("sample", Some(3000)),
+                outcomes([true, false, true, true]),
+            ),
+            (
+                key("egcfg", Some(3000)),
+                outcomes([true, true, false, false]),
+            ),
+            (key("egcfg", Some(6000)), outcomes([true, true, true, true])),
+        ];
+        for (key, results) in runs {
+            let run = store.open_run(&key, "v").unwrap();
+            for (id, passed) in results {
+                store
+                    .record(run, &result(id, passed, &[passed], 100, 1000.0))
+                    .unwrap();
+            }
+        }
+        let against = |store: &Store| -> Vec<String> {
+            let report = build(store).unwrap();
+            let curve = super::curve(&report.groups[0]).unwrap();
+            curve
+                .points
+                .iter()
+                .map(|p| {
+                    let vs = p.against_sample.map_or("-".into(), |c| c.to_string());
+                    format!("{} {:?} {vs}", p.method, p.budget)
+                })
+                .collect()
+        };
+        assert_eq!(
+            against(&store),
+            [
+                "baseline None -",
+                "egcfg Some(3000) +1/-2, p 1.000",
+                "egcfg Some(6000) -",
+                "sample Some(3000) -",
+            ],
+            "only a budget sampling also ran is compared"
+        );
+        // A second setting of sampling at 3,000 leaves no single baseline.
+        let mut other = key("sample", Some(3000));
+        other.config["seed"] = 7.into();
+        let run = store.open_run(&other, "v").unwrap();
+        for id in ["a", "b", "c", "d"] {
+            store
+                .record(run, &result(id, true, &[true], 100, 1000.0))
+                .unwrap();
+        }
+        assert!(against(&store).iter().all(|line| line.ends_with(" -")));
     }
 
     #[test]

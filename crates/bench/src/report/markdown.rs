@@ -5,7 +5,8 @@ use std::fmt::Write;
 use super::phases::{footnote, rows};
 use super::requests;
 use super::{
-    fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport, DERIVED_NOTE,
+    fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport,
+    AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
 };
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -84,22 +85,26 @@ fn curve_table(out: &mut String, curve: &Curve) {
         curve.tasks
     );
     out.push_str(
-        "| suite | line | config | token budget | derived from | strict pass@1 | tokens/task | wall s/task |\n",
+        "| suite | line | config | token budget | derived from | strict pass@1 | vs sample | tokens/task | wall s/task |\n",
     );
-    out.push_str("|---|---|---|---:|---|---:|---:|---:|\n");
+    out.push_str("|---|---|---|---:|---|---:|---|---:|---:|\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             p.suite,
             curve.line_name(p),
             p.config_hash,
             p.budget.map_or("-".into(), |b| b.to_string()),
             p.derived_from.as_deref().unwrap_or("-"),
             p.strict,
+            p.against_sample.map_or("-".into(), |c| c.to_string()),
             fmt_count(p.tokens),
             p.wall_s
         );
+    }
+    if curve.points.iter().any(|p| p.against_sample.is_some()) {
+        let _ = writeln!(out, "\n{AGAINST_SAMPLE_NOTE}");
     }
     if curve.points.iter().any(|p| p.derived_from.is_some()) {
         let _ = writeln!(out, "\n{DERIVED_NOTE}");
