@@ -9,9 +9,11 @@ One line per EG-CFG run (`egcfg` and `sample-then-egcfg`), in run order,
 over the guided attempts (gamma above 0) of its finished tasks:
 
 - refreshes: signal rebuilds (one per new line at k 1);
-- no signal: the share of refreshes where not one (candidate, test) run fit
-  the block's token cap, so the next line was written without guidance,
-  exactly as the unguided stream would write it;
+- no signal: the share of refreshes that left the next line without
+  guidance (written exactly as the unguided stream would write it), and in
+  brackets the share where runs were traced but not one (candidate, test)
+  run fit the block's token cap (the rest had nothing to trace: no
+  candidate line could be run);
 - runs shown: the mean number of runs in the block, and of runs traced, over
   the refreshes that had a signal;
 - same as greedy: guided attempts whose program is, character for character,
@@ -37,18 +39,19 @@ def main():
     ).fetchall()
     print(
         "run  method             config            budget  cap  layout       events"
-        "  tasks  guided  refreshes  no signal  runs shown/traced  same as greedy"
+        "  tasks  guided  refreshes  no signal (none fit)  runs shown/traced  same as greedy"
     )
     for run_id, method, config_hash, config in runs:
         config = json.loads(config)
         decode = config.get("decode", {})
         stats = {"tasks": 0, "guided": 0, "refreshes": 0, "empty": 0,
-                 "shown": 0, "traced": 0, "same": 0}
+                 "unfit": 0, "shown": 0, "traced": 0, "same": 0}
         query = "select records from results where run_id = ?"
         for (records,) in db.execute(query, (run_id,)):
             count(json.loads(records), stats)
         with_signal = stats["refreshes"] - stats["empty"]
-        empty = stats["empty"] / stats["refreshes"] if stats["refreshes"] else 0.0
+        refreshes = max(stats["refreshes"], 1)
+        empty, unfit = stats["empty"] / refreshes, stats["unfit"] / refreshes
         shown = (
             f"{stats['shown'] / with_signal:.2f}/{stats['traced'] / with_signal:.2f}"
             if with_signal
@@ -61,7 +64,7 @@ def main():
             f"{decode.get('signal_layout', 'per_run'):11}  "
             f"{decode.get('render_limits', {}).get('max_events', '-'):>6}  "
             f"{stats['tasks']:>5}  {stats['guided']:>6}  {stats['refreshes']:>9}  "
-            f"{100 * empty:>8.0f}%  {shown:>17}  {stats['same']:>14}"
+            f"{100 * empty:>8.0f}% ({100 * unfit:>3.0f}%)  {shown:>17}  {stats['same']:>14}"
         )
 
 
@@ -95,6 +98,7 @@ def count(solve, stats):
             traced = len(refresh.get("traces", []))
             if refresh.get("signal") is None:
                 stats["empty"] += 1
+                stats["unfit"] += traced > 0
             else:
                 stats["traced"] += traced
                 stats["shown"] += traced - refresh.get("entries_dropped", 0)
