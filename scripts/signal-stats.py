@@ -19,6 +19,8 @@ over the guided attempts (gamma above 0) of its finished tasks:
 - same as greedy: guided attempts whose program is, character for character,
   the greedy (gamma 0) program of the same prompt style in the same task.
 
+`egcfg report` gives the no-signal share of runs recorded since it was
+counted; this script reads it from the records, older runs included.
 The signal cap, layout and events per trace are the run's config
 (`decode.signal_max_tokens`, `decode.signal_layout`,
 `decode.render_limits.max_events`). Standard library only.

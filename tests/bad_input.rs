@@ -179,6 +179,36 @@ fn a_report_never_writes_over_a_database_or_a_foreign_file() {
 }
 
 #[test]
+fn a_report_leaves_out_only_runs_the_database_has() {
+    let sandbox = Sandbox::new();
+    let db = results_database(&sandbox);
+    let db_arg = db.to_str().unwrap();
+    let full = success(&sandbox.run(&["report", db_arg]));
+    // The baseline run's row: `| baseline | <config hash> | ...`.
+    let hash = full
+        .lines()
+        .find_map(|line| line.strip_prefix("| baseline | "))
+        .and_then(|rest| rest.split(" |").next())
+        .expect("a baseline row")
+        .to_string();
+
+    let err = failure(&sandbox.run(&["report", db_arg, "--leave-out", "0123456789abcdef"]));
+    assert!(
+        err.contains("--leave-out") && err.contains("0123456789abcdef") && err.contains(&hash),
+        "names the unknown hash and the ones there are: {err}"
+    );
+
+    let without = success(&sandbox.run(&["report", db_arg, "--leave-out", &hash]));
+    assert!(
+        without.contains(&format!(
+            "Left out of this report, as asked: the runs with config hash {hash}"
+        )),
+        "{without}"
+    );
+    assert!(!without.contains("| baseline |"), "{without}");
+}
+
+#[test]
 fn another_programs_database_is_refused_and_left_unchanged() {
     let sandbox = Sandbox::new();
     let other = sandbox.path().join("other.sqlite");

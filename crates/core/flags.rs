@@ -487,6 +487,12 @@ pub struct ReportArgs {
     /// Also write a self-contained HTML page with charts to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+
+    /// Leave the runs with this config hash (as the tables print it) out of
+    /// every table and of the budget curve, whose points count only the
+    /// tasks every run finished; comma-separated or repeated.
+    #[arg(long, value_name = "CONFIG_HASH", value_delimiter = ',')]
+    pub leave_out: Vec<String>,
 }
 
 /// The longest `--max-seconds` accepted: a year, far beyond any run, and

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use egcfg_bench::{report, Store};
 
 use crate::flags::ReportArgs;
@@ -16,7 +16,21 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|path| OutputFile::claim(path, HTML_REPORT, &[&args.db]))
         .transpose()?;
-    let report = report::build(&store)?;
+    let hashes: Vec<String> = store.runs()?.into_iter().map(|r| r.config_hash).collect();
+    let unknown: Vec<&String> = args
+        .leave_out
+        .iter()
+        .filter(|h| !hashes.contains(h))
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "--leave-out: no run in {} has config hash {}; its runs' config hashes are {} (the `config` column of the report)",
+            args.db.display(),
+            unknown.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+            hashes.join(", ")
+        );
+    }
+    let report = report::build_leaving_out(&store, &args.leave_out)?;
     print!("{}", report::markdown(&report));
     if let Some(html) = html {
         let path = html.path().display().to_string();

@@ -199,6 +199,8 @@ pub(crate) fn task_profile(cost: &SolveCost) -> TaskProfile {
             },
         ],
         guided_lines: p.guided_lines,
+        refreshes: p.refreshes,
+        refreshes_without_signal: p.refreshes_without_signal,
         forward_tokens: p.forward_tokens,
         guided_attempt_tokens: p.guided_attempt_tokens,
         process_cpu_s: cost.process_cpu_s,

@@ -37,6 +37,14 @@ pub struct TaskProfile {
     pub waiting: Vec<Waiting>,
     /// Lines written under guidance.
     pub guided_lines: u64,
+    /// Signal refreshes of the guided attempts (0 in profiles stored
+    /// before they were counted).
+    #[serde(default)]
+    pub refreshes: u64,
+    /// Of those, the refreshes that left the next line without guidance:
+    /// their block held no run (nothing traced, or none fit its cap).
+    #[serde(default)]
+    pub refreshes_without_signal: u64,
     /// Forward tokens of the whole task.
     pub forward_tokens: u64,
     /// Forward tokens of the attempts that guided a line (the task's other
@@ -82,6 +90,8 @@ impl TaskProfile {
                 }
             }
             total.guided_lines += p.guided_lines;
+            total.refreshes += p.refreshes;
+            total.refreshes_without_signal += p.refreshes_without_signal;
             total.forward_tokens += p.forward_tokens;
             total.guided_attempt_tokens = total
                 .guided_attempt_tokens
@@ -135,7 +145,8 @@ impl RunProfile {
 pub(crate) mod tests {
     use super::*;
 
-    /// A profile of two phases, 1 s of waiting and 4 guided lines.
+    /// A profile of two phases, 1 s of waiting, 4 guided lines and 5
+    /// refreshes, 2 of them without a signal.
     pub(crate) fn sample_profile() -> TaskProfile {
         TaskProfile {
             phases: vec![
@@ -155,6 +166,8 @@ pub(crate) mod tests {
                 seconds: 1.5,
             }],
             guided_lines: 4,
+            refreshes: 5,
+            refreshes_without_signal: 2,
             forward_tokens: 500,
             guided_attempt_tokens: Some(400),
             process_cpu_s: 3.0,
@@ -173,6 +186,10 @@ pub(crate) mod tests {
         assert_eq!(run.total.waiting[0].seconds, 3.0);
         assert_eq!(run.total.phases_wall_s(), 6.0);
         assert_eq!(run.total.forward_tokens_per_guided_line(), Some(100.0));
+        assert_eq!(
+            (run.total.refreshes, run.total.refreshes_without_signal),
+            (10, 4)
+        );
         let stored_before = TaskProfile {
             guided_attempt_tokens: None,
             ..p.clone()
@@ -180,5 +197,15 @@ pub(crate) mod tests {
         let mixed = RunProfile::of([(1.0, Some(&p)), (1.0, Some(&stored_before))]).unwrap();
         assert_eq!(mixed.total.forward_tokens_per_guided_line(), None);
         assert!(RunProfile::of([(1.0, None)]).is_none());
+    }
+
+    #[test]
+    fn profiles_stored_before_refreshes_were_counted_still_read() {
+        let mut stored = serde_json::to_value(sample_profile()).unwrap();
+        let fields = stored.as_object_mut().unwrap();
+        fields.remove("refreshes");
+        fields.remove("refreshes_without_signal");
+        let read: TaskProfile = serde_json::from_value(stored).unwrap();
+        assert_eq!((read.refreshes, read.refreshes_without_signal), (0, 0));
     }
 }

@@ -93,14 +93,16 @@ pub fn run_attempt(
         }
         meter.sandbox_time(t);
     }
-    let cost = meter.finish(started, &tokens);
+    let refreshes = refresher.into_records();
+    let mut cost = meter.finish(started, &tokens);
+    cost.profile.count_refreshes(&refreshes);
     let record = AttemptRecord {
         spec,
         name: spec.name(),
         reply,
         code,
         stop,
-        refreshes: refresher.into_records(),
+        refreshes,
         tokens,
         visible,
         cost,
@@ -506,6 +508,8 @@ mod tests {
             .refreshes
             .iter()
             .all(|r| r.signal.is_none() && r.unique.is_empty()));
+        let p = &a.cost.profile;
+        assert_eq!((p.refreshes, p.refreshes_without_signal), (4, 4));
         assert!(runner.traced.lock().unwrap().is_empty());
         assert_eq!(
             a.cost.prefill_tokens as usize,
@@ -652,6 +656,8 @@ mod tests {
         }
         // `def add_one(x):`, its two body lines and the closing fence.
         assert_eq!(p.guided_lines, 4);
+        assert_eq!(p.refreshes, a.refreshes.len() as u64);
+        assert!(p.refreshes > 0 && p.refreshes_without_signal == 0);
         assert_eq!(p.forward_tokens, a.cost.forward_tokens());
         let task = &out.cost.profile;
         assert_eq!(task.forward_tokens, out.cost.forward_tokens);

@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::TokenRecord;
+use crate::record::{RefreshRecord, TokenRecord};
 
 /// Wall and CPU seconds spent in one phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,12 @@ pub struct PhaseProfile {
     pub sandbox: PhaseTime,
     /// Lines of the reply in which at least one token was guided.
     pub guided_lines: u64,
+    /// Signal refreshes (a guided attempt rebuilds its signal at new lines).
+    pub refreshes: u64,
+    /// Of those, the refreshes whose block held no run (nothing could be
+    /// traced, or not one run fit the block's token cap): the lines after
+    /// them were written without guidance, as the unguided stream would.
+    pub refreshes_without_signal: u64,
     /// Forward tokens decoded (all phases).
     pub forward_tokens: u64,
     /// On a task's sum ([`PhaseProfile::sum`]), the forward tokens of the
@@ -173,6 +179,14 @@ impl PhaseProfile {
         (self.guided_lines > 0).then(|| tokens as f64 / self.guided_lines as f64)
     }
 
+    /// Counts `refreshes`, an attempt's signal refreshes, and those that
+    /// left it without a signal.
+    pub(crate) fn count_refreshes(&mut self, refreshes: &[RefreshRecord]) {
+        self.refreshes = refreshes.len() as u64;
+        self.refreshes_without_signal =
+            refreshes.iter().filter(|r| r.signal.is_none()).count() as u64;
+    }
+
     /// The sum of `profiles`, each an attempt's own (a task's attempts).
     pub fn sum<'p>(profiles: impl IntoIterator<Item = &'p PhaseProfile>) -> PhaseProfile {
         let mut total = PhaseProfile::default();
@@ -182,6 +196,8 @@ impl PhaseProfile {
                 total.charge(phase, p.phase(phase));
             }
             total.guided_lines += p.guided_lines;
+            total.refreshes += p.refreshes;
+            total.refreshes_without_signal += p.refreshes_without_signal;
             total.forward_tokens += p.forward_tokens;
             if p.guided_lines > 0 {
                 guided_attempt_tokens += p.forward_tokens;

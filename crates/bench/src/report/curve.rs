@@ -344,6 +344,32 @@ mod tests {
     }
 
     #[test]
+    fn a_run_left_out_no_longer_narrows_the_shared_tasks() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut short = key("egcfg", Some(3000));
+        short.config["grid"] = "default".into();
+        for (key, ids) in [
+            (key("baseline", None), &["a", "b", "c"][..]),
+            (key("sample", Some(3000)), &["a", "b", "c"][..]),
+            (short.clone(), &["a"][..]),
+        ] {
+            let run = store.open_run(&key, "v").unwrap();
+            for id in ids {
+                store
+                    .record(run, &result(id, true, &[true], 100, 1000.0))
+                    .unwrap();
+            }
+        }
+        let tasks = |left_out: &[String]| {
+            let report = super::super::build_leaving_out(&store, left_out).unwrap();
+            let runs = report.groups[0].runs.len();
+            (runs, super::curve(&report.groups[0]).unwrap().tasks)
+        };
+        assert_eq!(tasks(&[]), (3, 1));
+        assert_eq!(tasks(&[short.config_hash()]), (2, 3));
+    }
+
+    #[test]
     fn each_setting_of_a_method_is_a_line_of_its_own() {
         let mut store = Store::open_in_memory().unwrap();
         let with_grid = |budget: u64, grid: &str| {

@@ -7,8 +7,8 @@ use super::phases::{footnote, rows};
 use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
-    fmt_count, fmt_opt, fmt_share, record_anchor, Curve, CurvePoint, Group, Report, RunReport,
-    AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
+    fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, Curve, CurvePoint, Group, Report,
+    RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
 };
 
 /// Escapes text for HTML content and attribute values.
@@ -56,6 +56,9 @@ pub fn html(report: &Report) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{HTML_TITLE}<style>{STYLE}</style></head><body>\n<h1>egcfg benchmark report</h1>\n<p>Strict pass@1 scores the one program each method selected using visible tests only; any-of-N counts a task when any of its N attempts passes (reference style). RSR = (method &minus; baseline) / (100 &minus; baseline), computed on the tasks both runs finished. Every number gives its task count.</p>\n"
     );
+    if let Some(note) = left_out_note(report) {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&note));
+    }
     if report.groups.is_empty() {
         out.push_str("<p>No runs recorded yet.</p>\n");
     }

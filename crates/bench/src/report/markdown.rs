@@ -5,13 +5,16 @@ use std::fmt::Write;
 use super::phases::{footnote, rows};
 use super::requests;
 use super::{
-    fmt_count, fmt_opt, fmt_share, Curve, Group, Report, RunReport, SuiteReport,
+    fmt_count, fmt_opt, fmt_share, left_out_note, Curve, Group, Report, RunReport, SuiteReport,
     AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
 };
 
 /// One table per (dataset, split, model): a row per run and suite.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(note) = left_out_note(report) {
+        let _ = writeln!(out, "{note}\n");
+    }
     if report.groups.is_empty() {
         out.push_str("No runs recorded yet.\n");
     }
@@ -252,7 +255,7 @@ mod tests {
         );
         // Four tasks of 2 s guided decode (0.5 CPU), 1 s sandbox, 1.5 s
         // waiting on the engine, 400 guided attempts' tokens (of 500) over 4
-        // guided lines each.
+        // guided lines each, 2 of 5 refreshes without a signal.
         assert!(
             text.contains("| guided decode | 8.0 | 67% | 2.0 |"),
             "{text}"
@@ -268,7 +271,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "100 forward tokens per guided line (the guided attempts' 1600 tokens over 16 guided lines; 2000 forward tokens in all)"
+                "100 forward tokens per guided line (the guided attempts' 1600 tokens over 16 guided lines; 2000 forward tokens in all); 8 of 20 signal refreshes (40%) held no run"
             ),
             "{text}"
         );

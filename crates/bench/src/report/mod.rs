@@ -35,6 +35,19 @@ const PASS_AT_K: [usize; 3] = [1, 5, 10];
 pub struct Report {
     /// One group per (dataset, split, model), in order of first run.
     pub groups: Vec<Group>,
+    /// Config hashes of the runs the reader asked to leave out, which no
+    /// table, comparison or curve counts (said at the top of the report).
+    pub left_out: Vec<String>,
+}
+
+/// The note that says which runs a report leaves out, if any.
+pub fn left_out_note(report: &Report) -> Option<String> {
+    (!report.left_out.is_empty()).then(|| {
+        format!(
+            "Left out of this report, as asked: the runs with config hash {}. Nothing below counts them, the budget curve's shared tasks included.",
+            report.left_out.join(", ")
+        )
+    })
 }
 
 /// The runs of one dataset split on one model.
@@ -103,8 +116,20 @@ fn suites_of(results: &[TaskResult]) -> Vec<String> {
 
 /// Reads every run of `store` and computes its numbers.
 pub fn build(store: &Store) -> Result<Report, StoreError> {
+    build_leaving_out(store, &[])
+}
+
+/// As [`build`], without the runs whose config hash is in `left_out`: a
+/// run on fewer tasks than the others would shrink the budget curve's
+/// shared tasks to its own, and a reader comparing some settings of a
+/// database needs the others out of the way.
+pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, StoreError> {
     let mut groups: Vec<Group> = Vec::new();
-    for info in store.runs()? {
+    let runs = store.runs()?;
+    for info in runs
+        .into_iter()
+        .filter(|info| !left_out.contains(&info.config_hash))
+    {
         let results = store.results(info.id)?;
         let cost = metrics::cost(&results);
         let suites = suites_of(&results)
@@ -174,7 +199,10 @@ pub fn build(store: &Store) -> Result<Report, StoreError> {
             }
         }
     }
-    Ok(Report { groups })
+    Ok(Report {
+        groups,
+        left_out: left_out.to_vec(),
+    })
 }
 
 /// An anchor id for a task's recorded generation in one run.

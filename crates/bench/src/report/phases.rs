@@ -57,8 +57,18 @@ pub(crate) fn footnote(profile: &RunProfile) -> String {
             total.forward_tokens
         ),
     };
+    let unguided = if total.refreshes > 0 {
+        format!(
+            "; {} of {} signal refreshes ({:.0}%) held no run (nothing traced, or none fit the block's cap), so the lines after them were written unguided",
+            total.refreshes_without_signal,
+            total.refreshes,
+            100.0 * total.refreshes_without_signal as f64 / total.refreshes as f64
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} task(s), {:.1} s of task wall; phases {:.1} s (agents overlap, so phases may add up to more than the task wall; waiting is part of its phase); {per_line}; process CPU {:.1} s.",
+        "{} task(s), {:.1} s of task wall; phases {:.1} s (agents overlap, so phases may add up to more than the task wall; waiting is part of its phase); {per_line}{unguided}; process CPU {:.1} s.",
         profile.tasks,
         profile.task_wall_s,
         total.phases_wall_s(),
