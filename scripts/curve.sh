@@ -27,7 +27,9 @@
 # smaller budgets $SAMPLE_BUDGETS (default 1000,1500,2000), derived from its
 # largest run at the cost of scoring alone, where its curve bends. Threads:
 # $THREADS (default 2). Binary: $EGCFG_BIN (default the release build).
-# Summarise with `egcfg report DB [--html curve.html]`.
+# Summarise with `egcfg report DB [--html curve.html]` (the curve counts the
+# tasks every run finished: `--leave-out HASH` sets aside a run made on
+# fewer tasks, such as a one-off setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: scripts/curve.sh DB validation|train [MODEL] [-- EGCFG_ARGS...]..."
