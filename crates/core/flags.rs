@@ -197,6 +197,12 @@ pub struct MethodArgs {
     #[arg(long, value_enum, default_value_t = BlockLayout::PerRun)]
     pub signal_layout: BlockLayout,
 
+    /// When not one whole run fits the trace block's cap, show the first
+    /// run with its trace cut to the lines that fit, rather than no block
+    /// (which leaves the line unguided).
+    #[arg(long)]
+    pub cut_to_fit: bool,
+
     /// How traces are written for the model.
     #[arg(long, value_enum, default_value_t = TraceStyle::ChangedState)]
     pub trace_format: TraceStyle,

@@ -44,6 +44,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
                 ..defaults.render_limits
             },
             top_k: args.top_k,
+            cut_to_fit: args.cut_to_fit,
             early_stop: args.early_stop,
             ..defaults
         },
@@ -116,6 +117,7 @@ mod tests {
             "--signal-tokens=700",
             "--trace-events=9",
             "--signal-layout=by-candidate",
+            "--cut-to-fit",
             "--trace-format=compat",
             "--top-k=20",
             "--early-stop",
@@ -133,6 +135,7 @@ mod tests {
         assert_eq!(options.decode.signal_max_tokens, 700);
         assert_eq!(options.decode.render_limits.max_events, 9);
         assert_eq!(options.decode.signal_layout, SignalLayout::ByCandidate);
+        assert!(options.decode.cut_to_fit);
         assert_eq!(options.decode.trace_format, TraceFormat::Compat);
         assert_eq!(options.decode.top_k, 20);
         assert!(options.decode.early_stop);

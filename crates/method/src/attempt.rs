@@ -646,6 +646,43 @@ mod tests {
     }
 
     #[test]
+    fn cut_to_fit_guides_the_lines_whose_runs_are_too_long_for_the_cap() {
+        let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
+        let mut options = single_options(config(1, 1), vec![3.0]);
+        // Below one whole run of a 60-step trace, above its first steps.
+        options.decode.signal_max_tokens = 900;
+        let solve = |options: &SolveOptions| {
+            let out = solve_add_one(&engine, FakeRunner::verbose(60), options).unwrap();
+            out.attempts.into_iter().next().unwrap()
+        };
+        let whole_runs = solve(&options);
+        let traced =
+            |a: &AttemptRecord| a.refreshes.iter().filter(|r| !r.traces.is_empty()).count();
+        assert!(traced(&whole_runs) > 0);
+        assert!(whole_runs.refreshes.iter().all(|r| r.signal.is_none()));
+        assert_eq!(whole_runs.code, body(WRONG), "no line was guided");
+
+        options.decode.cut_to_fit = true;
+        let cut = solve(&options);
+        let with_signal: Vec<&str> = cut
+            .refreshes
+            .iter()
+            .filter_map(|r| r.signal.as_deref())
+            .collect();
+        assert_eq!(
+            with_signal.len(),
+            traced(&cut),
+            "every traced refresh guides"
+        );
+        assert!(with_signal
+            .iter()
+            .all(|s| s.contains("cut to fit the block")));
+        assert!(cut.refreshes.iter().all(|r| r.signal_tokens <= 900));
+        assert_eq!(cut.code, body(RIGHT), "the cut runs guided the lines");
+        assert_eq!(cut.cost.profile.refreshes_without_signal, 0);
+    }
+
+    #[test]
     fn the_profile_times_every_phase_and_counts_guided_lines() {
         let engine = Arc::new(ScriptedEngine::new(two_minds(WRONG, RIGHT)));
         let out = run(&engine, adds_one_runner(), 1, 1, 3.0);

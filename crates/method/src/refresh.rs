@@ -32,7 +32,7 @@ use crate::profile::Stopwatch;
 use crate::progress::ProgressEvent;
 use crate::record::{ProbeRecord, RefreshRecord, TraceRecord};
 use crate::runner::{RunnerError, TraceOutcome};
-use crate::signal::{build_signal, SignalEntry};
+use crate::signal::{build_signal, cut_to_fit, SignalEntry};
 use crate::streams::Streams;
 
 /// The sampling rounds of a refresh, by their place in the seed path.
@@ -111,12 +111,11 @@ impl<'a> Refresher<'a> {
             })
             .collect();
         let options = self.env.options;
-        let signal = build_signal(
-            self.env.engine,
-            &entries,
-            options.signal_layout,
-            self.signal_cap(),
-        )?;
+        let (engine, layout, cap) = (self.env.engine, options.signal_layout, self.signal_cap());
+        let mut signal = build_signal(engine, &entries, layout, cap)?;
+        if signal.is_none() && options.cut_to_fit {
+            signal = cut_to_fit(engine, &entries, layout, cap)?;
+        }
         let mut record = RefreshRecord {
             step: generated.len(),
             line,

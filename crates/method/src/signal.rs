@@ -247,6 +247,55 @@ pub fn build_signal(
     }
 }
 
+/// The line that ends a trace [`cut_to_fit`] shortened.
+const CUT_MARKER: &str = "... (the rest of this trace is cut to fit the block)";
+
+/// The first of `entries` alone, its trace cut to as many leading lines as
+/// let the block fit in `max_tokens`, then [`CUT_MARKER`]: what a refresh
+/// shows when [`build_signal`] finds that not one whole run fits, so that a
+/// run that was traced still guides the line. `None` when not even its
+/// first trace line fits (or there is no entry, or its trace is one line,
+/// which cannot be cut).
+pub fn cut_to_fit(
+    engine: &dyn Engine,
+    entries: &[SignalEntry],
+    layout: SignalLayout,
+    max_tokens: usize,
+) -> Result<Option<Signal>, EngineError> {
+    let Some(first) = entries.first() else {
+        return Ok(None);
+    };
+    let lines: Vec<&str> = first.trace.lines().collect();
+    let block_keeping = |kept: usize| {
+        let cut = SignalEntry {
+            trace: format!("{}\n{CUT_MARKER}", lines[..kept].join("\n")),
+            ..first.clone()
+        };
+        block_text(std::slice::from_ref(&cut), layout)
+    };
+    // The block grows with every line kept: the most lines that fit are
+    // found by bisection, a few tokenizations whatever the trace's length.
+    let mut fitting = None;
+    let (mut low, mut high) = (1, lines.len().saturating_sub(1));
+    while low <= high {
+        let kept = (low + high) / 2;
+        let text = block_keeping(kept);
+        let tokens = engine.tokenize(&text, false)?;
+        if tokens.len() <= max_tokens {
+            fitting = Some((text, tokens));
+            low = kept + 1;
+        } else {
+            high = kept - 1;
+        }
+    }
+    Ok(fitting.map(|(text, tokens)| Signal {
+        text,
+        tokens,
+        entries_used: 1,
+        entries_dropped: entries.len() - 1,
+    }))
+}
+
 /// Keeps each entry in turn whose block fits in `max_tokens`, as `sure`
 /// says where it can tell and the tokenizer where `sure` gives `None`,
 /// then tokenizes the kept block unless the last count already did.
@@ -364,6 +413,68 @@ mod tests {
         assert_eq!((s.entries_used, s.entries_dropped), (2, 1));
         assert!(!s.text.contains(&"x = 1\n".repeat(200)));
         assert!(build_signal(&engine, &[], SignalLayout::PerRun, 10_000)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_run_too_long_for_the_cap_is_cut_to_the_lines_that_fit() {
+        let engine = ScriptedEngine::new(|_| None);
+        let mut long = entry(0, 0);
+        long.trace = (0..40).map(|i| format!("  L2 y = {i} | y={i}\n")).collect();
+        let entries = vec![
+            long.clone(),
+            SignalEntry {
+                candidate: 1,
+                ..long.clone()
+            },
+        ];
+        let tokens = |text: &str| engine.tokenize(text, false).unwrap().len();
+        let keeping = |lines: usize| {
+            let cut = SignalEntry {
+                trace: format!(
+                    "{}\n{CUT_MARKER}",
+                    long.trace
+                        .lines()
+                        .take(lines)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                ..long.clone()
+            };
+            block_text(&[cut], SignalLayout::PerRun)
+        };
+        // A cap that holds 20 of the 40 lines, and not 21.
+        let cap = tokens(&keeping(20));
+        assert!(tokens(&keeping(21)) > cap);
+        assert!(build_signal(&engine, &entries, SignalLayout::PerRun, cap)
+            .unwrap()
+            .is_none());
+        let cut = cut_to_fit(&engine, &entries, SignalLayout::PerRun, cap)
+            .unwrap()
+            .expect("20 lines fit");
+        assert_eq!(
+            cut.text,
+            keeping(20),
+            "the trace's first 20 lines, then the marker"
+        );
+        assert_eq!(cut.tokens.len(), cap);
+        assert_eq!((cut.entries_used, cut.entries_dropped), (1, 1));
+        // Nothing to cut, or not even one line fits: no signal.
+        assert!(cut_to_fit(&engine, &[], SignalLayout::PerRun, cap)
+            .unwrap()
+            .is_none());
+        assert!(cut_to_fit(
+            &engine,
+            &entries,
+            SignalLayout::PerRun,
+            tokens(&keeping(1)) - 1
+        )
+        .unwrap()
+        .is_none());
+        let mut one_line = entry(0, 0);
+        one_line.trace = "x = 1".repeat(200);
+        assert!(cut_to_fit(&engine, &[one_line], SignalLayout::PerRun, cap)
             .unwrap()
             .is_none());
     }

@@ -460,6 +460,8 @@ pub struct FakeRunner {
     pub prepares: AtomicUsize,
     /// How long tracing a program takes.
     trace_delay: fn(&str) -> std::time::Duration,
+    /// Lines of each trace after its first (a step each).
+    trace_steps: usize,
 }
 
 /// No delay.
@@ -475,13 +477,28 @@ impl FakeRunner {
 
     /// A runner whose `check` passes test `i` of a program iff `passes(program, i)`.
     pub fn per_test(passes: impl Fn(&str, usize) -> bool + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(FakeRunner {
-            passes: Box::new(passes),
+        Arc::new(Self::passing(Box::new(passes)))
+    }
+
+    /// A live runner whose `check` is `passes`, tracing at once in one line.
+    fn passing(passes: Box<CheckFn>) -> Self {
+        FakeRunner {
+            passes,
             refuse_all: false,
             dead: false,
             traced: Mutex::new(Vec::new()),
             prepares: AtomicUsize::new(0),
             trace_delay: instant,
+            trace_steps: 0,
+        }
+    }
+
+    /// [`adds_one_runner`] whose traces have `steps` lines after their
+    /// first, too long for a small signal cap.
+    pub fn verbose(steps: usize) -> Arc<Self> {
+        Arc::new(FakeRunner {
+            trace_steps: steps,
+            ..Self::passing(Box::new(|p, _| p.contains("x + 1")))
         })
     }
 
@@ -489,12 +506,8 @@ impl FakeRunner {
     /// that early traces finish in an order of their own.
     pub fn delaying(delay: fn(&str) -> std::time::Duration) -> Arc<Self> {
         Arc::new(FakeRunner {
-            passes: Box::new(|p, _| p.contains("x + 1")),
-            refuse_all: false,
-            dead: false,
-            traced: Mutex::new(Vec::new()),
-            prepares: AtomicUsize::new(0),
             trace_delay: delay,
+            ..Self::passing(Box::new(|p, _| p.contains("x + 1")))
         })
     }
 
@@ -502,12 +515,8 @@ impl FakeRunner {
     /// [`RunnerError`].
     pub fn dead() -> Arc<Self> {
         Arc::new(FakeRunner {
-            passes: Box::new(|_, _| true),
-            refuse_all: false,
             dead: true,
-            traced: Mutex::new(Vec::new()),
-            prepares: AtomicUsize::new(0),
-            trace_delay: instant,
+            ..Self::passing(Box::new(|_, _| true))
         })
     }
 
@@ -527,12 +536,8 @@ impl FakeRunner {
     /// A runner for which no candidate is ever executable.
     pub fn refusing(passes: impl Fn(&str) -> bool + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(FakeRunner {
-            passes: Box::new(move |p, _| passes(p)),
             refuse_all: true,
-            dead: false,
-            traced: Mutex::new(Vec::new()),
-            prepares: AtomicUsize::new(0),
-            trace_delay: instant,
+            ..Self::passing(Box::new(move |p, _| passes(p)))
         })
     }
 }
@@ -584,9 +589,12 @@ impl CodeRunner for FakeRunner {
             .map(|j| TraceOutcome {
                 status: "ok".into(),
                 text: format!(
-                    "ran {} lines for {:?}",
+                    "ran {} lines for {:?}{}",
                     j.program.lines().count(),
-                    j.invocation
+                    j.invocation,
+                    (0..self.trace_steps)
+                        .map(|step| format!("\n  step {step}"))
+                        .collect::<String>()
                 ),
             })
             .collect())
