@@ -493,12 +493,17 @@ impl FakeRunner {
         }
     }
 
+    /// The runner of [`adds_one_runner`]: a program passes when it adds one.
+    fn adding_one() -> Self {
+        Self::passing(Box::new(|p, _| p.contains("x + 1")))
+    }
+
     /// [`adds_one_runner`] whose traces have `steps` lines after their
     /// first, too long for a small signal cap.
     pub fn verbose(steps: usize) -> Arc<Self> {
         Arc::new(FakeRunner {
             trace_steps: steps,
-            ..Self::passing(Box::new(|p, _| p.contains("x + 1")))
+            ..Self::adding_one()
         })
     }
 
@@ -507,7 +512,7 @@ impl FakeRunner {
     pub fn delaying(delay: fn(&str) -> std::time::Duration) -> Arc<Self> {
         Arc::new(FakeRunner {
             trace_delay: delay,
-            ..Self::passing(Box::new(|p, _| p.contains("x + 1")))
+            ..Self::adding_one()
         })
     }
 
@@ -695,7 +700,7 @@ pub fn style_minded_engine(strength: f32) -> ScriptedEngine {
 
 /// A runner whose check passes programs that add exactly one.
 pub fn adds_one_runner() -> Arc<FakeRunner> {
-    FakeRunner::new(|p| p.contains("x + 1"))
+    Arc::new(FakeRunner::adding_one())
 }
 
 /// Solve options for `grid`, one attempt at a time, with a signal cap that
