@@ -13,7 +13,11 @@ sampled schedule's answer 0 at temperature 0), `s` a sampled answer, `G`
 a guided attempt (γ above 0). The winner is read from the solve's own
 records (`winner`, and its attempt's `spec`). Below the table, per run:
 method, budget, and how many passes each kind of attempt wrote, on the
-tasks every run finished (the curve's tasks). Standard library only.
+tasks every run finished (the curve's tasks). For a SUITE other than
+`mbpp`, the line also counts the tasks whose program passed the prompt's
+asserts (the visible tests, which every method selects on) and failed
+SUITE: how much of a method's score on the asserts its programs keep on
+stricter tests. Standard library only.
 """
 
 import json
@@ -40,12 +44,16 @@ def main():
         "json_extract(config, '$.derived_from.config_hash') is not null "
         "from runs order by id"
     ).fetchall()
+    query = (
+        "select r.task_id, s.passed, r.records from results r "
+        "join scores s on s.result_id = r.id where r.run_id = ? and s.suite = ?"
+    )
     cells = {}
+    asserts = {}
     for run_id, *_ in runs:
-        query = (
-            "select r.task_id, s.passed, r.records from results r "
-            "join scores s on s.result_id = r.id where r.run_id = ? and s.suite = ?"
-        )
+        if suite != "mbpp":
+            for task, passed, _ in db.execute(query, (run_id, "mbpp")):
+                asserts[(run_id, task)] = bool(passed)
         for task, passed, records in db.execute(query, (run_id, suite)):
             kind = ""
             if passed:
@@ -69,11 +77,16 @@ def main():
     for run_id, method, budget, derived in runs:
         passes = [cells[t][run_id] for t in shared if cells[t][run_id].startswith("P")]
         kinds = {k: sum(p[1:] == k for p in passes) for k in ("g", "s", "G")}
-        print(
+        line = (
             f"run {run_id:>3} {method:18} budget {budget or '-':>6}{' (derived)' if derived else ''}: "
             f"{len(passes)}/{len(shared)} pass; answered by greedy {kinds['g']}, "
             f"sampled {kinds['s']}, guided {kinds['G']}"
         )
+        if suite != "mbpp":
+            on_asserts = [t for t in shared if asserts.get((run_id, t))]
+            lost = sum(not cells[t][run_id].startswith("P") for t in on_asserts)
+            line += f"; of {len(on_asserts)} passing the asserts, {lost} fail {suite}"
+        print(line)
 
 
 if __name__ == "__main__":
