@@ -51,6 +51,8 @@ export EGCFG_BROWSER
 
 # The harness's pure parts, in its own language (stdlib only).
 python3 -B -m unittest discover -s crates/executor/src/python -p 'test_*.py'
+# The rule that picks the default from the train curves (docs/tuning.md).
+python3 -B -m unittest discover -s scripts/tests -p 'test_*.py'
 
 cargo test --workspace --release --locked
 # The method and its fake-engine tests build without llama.cpp: keep it so.
