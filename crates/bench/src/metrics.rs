@@ -221,7 +221,14 @@ impl Paired {
 
 impl std::fmt::Display for Paired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "+{}/-{}, p {:.3}", self.wins, self.losses, self.p_value)
+        write!(f, "+{}/-{}, ", self.wins, self.losses)?;
+        // Three decimals keep the table narrow; a p-value they would round
+        // to zero is said as the bound it is.
+        if self.p_value < 0.0005 {
+            write!(f, "p < 0.001")
+        } else {
+            write!(f, "p {:.3}", self.p_value)
+        }
     }
 }
 
@@ -546,6 +553,12 @@ pub(crate) mod tests {
             broken: ["b", "c", "d", "e", "f"].map(String::from).to_vec(),
         };
         assert_eq!(Paired::of(&cmp).to_string(), "+1/-5, p 0.219");
+        let lopsided = Paired {
+            wins: 0,
+            losses: 17,
+            p_value: sign_test_p(0, 17),
+        };
+        assert_eq!(lopsided.to_string(), "+0/-17, p < 0.001");
     }
 
     #[test]
