@@ -37,6 +37,12 @@ def sign_test_p(only_a, only_b):
     return min(1.0, 2.0 * tail)
 
 
+def p_text(p):
+    """A p-value as `egcfg report` writes it: three decimals, or the bound
+    when they would round it to zero."""
+    return "p < 0.001" if p < 0.0005 else f"p {p:.3f}"
+
+
 def load(path, leave_out):
     """The database's model, and its candidate runs by config hash: method,
     budget, and per task the forward tokens and each suite's verdict."""
@@ -145,7 +151,7 @@ def main():
     print(f"\nEligible (within {len(databases)} of the most passes on the asserts), cheapest first:")
     for h in eligible:
         if h in set_aside:
-            beaten = "; ".join(f"{name(o)} (+{a}/-{b}, p {p:.3f})" for o, a, b, p in set_aside[h])
+            beaten = "; ".join(f"{name(o)} (+{a}/-{b}, {p_text(p)})" for o, a, b, p in set_aside[h])
             print(f"  {name(h)}: set aside, beaten on MBPP+ by {beaten}")
         elif h == chosen:
             print(f"  {name(h)}: chosen")

@@ -28,6 +28,10 @@ class SignTest(unittest.TestCase):
         self.assertAlmostEqual(rule.sign_test_p(0, 6), 2 / 64)
         self.assertAlmostEqual(rule.sign_test_p(5, 1), 2 * 7 / 64)
         self.assertEqual(rule.sign_test_p(3, 3), 1.0)
+
+    def test_p_reads_as_the_report_writes_it(self):
+        self.assertEqual(rule.p_text(14 / 64), "p 0.219")
+        self.assertEqual(rule.p_text(rule.sign_test_p(0, 17)), "p < 0.001")
         self.assertEqual(rule.sign_test_p(2, 9), rule.sign_test_p(9, 2))
 
 
