@@ -112,7 +112,7 @@ fn settings_that_would_do_nothing_are_refused() {
         "grid.toml",
         "[grid]\nt = []\ns = [3]\nd = [2]\nk = [1]\nstyle = [\"instruct\"]\ngamma = [1.0]\n",
     );
-    let cases: [(Vec<&str>, &str); 8] = [
+    let cases: [(Vec<&str>, &str); 10] = [
         (vec!["solve", task, "--max-attempts", "0"], "--max-attempts"),
         (vec!["solve", task, "--sample-share", "0"], "--sample-share"),
         (vec!["solve", task, "--sample-share", "1"], "--sample-share"),
@@ -139,8 +139,31 @@ fn settings_that_would_do_nothing_are_refused() {
             "--limit",
         ),
         (
-            vec!["solve", task, "--agents", empty_grid.to_str().unwrap()],
+            vec![
+                "solve",
+                task,
+                "--method",
+                "egcfg",
+                "--agents",
+                empty_grid.to_str().unwrap(),
+            ],
             "empty",
+        ),
+        // A flag the method would ignore, named with the method that reads it.
+        (
+            vec!["solve", task, "--method", "sample", "--agents", "reference"],
+            "--agents applies to `--method egcfg`",
+        ),
+        (
+            vec![
+                "bench",
+                "--dataset",
+                "mbpp:validation",
+                "--method",
+                "baseline",
+                "--cut-to-fit",
+            ],
+            "--cut-to-fit applies to `--method egcfg`",
         ),
     ];
     for (args, needle) in cases {

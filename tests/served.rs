@@ -144,6 +144,8 @@ fn every_conditional_prompt_is_head_signal_marker_and_the_generated_ids() {
         task_path.to_str().unwrap(),
         "--endpoint",
         &proxy.url,
+        "--method",
+        "egcfg",
         "--agents",
         "guided.toml",
         "--max-attempts",

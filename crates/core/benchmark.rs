@@ -61,10 +61,20 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         .as_deref()
         .context("--dataset is required")?
         .parse()?;
+    // The flags are checked first, so that a refused setting leaves no
+    // database behind.
+    let method = args.options.method;
+    let budgets = budgets(&args.options.max_tokens);
+    let options_at = |tokens: u64| {
+        let mut flags = args.options.clone();
+        flags.max_tokens = vec![tokens];
+        crate::options::solve_options(&flags)
+    };
+    let options = options_at(budgets[0])?;
     // The database and the samples file are checked (and the database
     // created) before anything is loaded, so a wrong path costs nothing.
     let mut store = Store::open(&args.db)?;
-    if args.samples_out.is_some() && budgets(&args.options.max_tokens).len() > 1 {
+    if args.samples_out.is_some() && budgets.len() > 1 {
         anyhow::bail!(
             "--samples-out writes the programs of one run; give one --max-tokens budget with it"
         );
@@ -84,14 +94,6 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
     // tests.
     let runner = Arc::new(SandboxRunner::new(scoring_sandbox()?));
 
-    let method = args.options.method;
-    let budgets = budgets(&args.options.max_tokens);
-    let options_at = |tokens: u64| {
-        let mut flags = args.options.clone();
-        flags.max_tokens = vec![tokens];
-        crate::options::solve_options(&flags)
-    };
-    let options = options_at(budgets[0])?;
     let tasks_in_flight = args.tasks_in_flight();
     // The budget changes no engine setting, so one engine serves them all;
     // the tasks in flight share it.

@@ -193,9 +193,9 @@ pub struct MethodArgs {
     /// How the trace block lays out its runs; `by-candidate` writes each
     /// candidate's program once, above the traces of its tests, and
     /// `shared-code` also writes the lines all programs start with once,
-    /// for fewer prefilled tokens per guided line.
-    #[arg(long, value_enum, default_value_t = BlockLayout::PerRun)]
-    pub signal_layout: BlockLayout,
+    /// for fewer prefilled tokens per guided line [default: per-run].
+    #[arg(long, value_enum)]
+    pub signal_layout: Option<BlockLayout>,
 
     /// When not one whole run fits the trace block's cap, show the first
     /// run with its trace cut to the lines that fit, rather than no block
@@ -203,13 +203,14 @@ pub struct MethodArgs {
     #[arg(long)]
     pub cut_to_fit: bool,
 
-    /// How traces are written for the model.
-    #[arg(long, value_enum, default_value_t = TraceStyle::ChangedState)]
-    pub trace_format: TraceStyle,
+    /// How traces are written for the model [default: changed-state].
+    #[arg(long, value_enum)]
+    pub trace_format: Option<TraceStyle>,
 
-    /// Keep only the k most likely tokens before guidance (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
+    /// Keep only the k most likely tokens before guidance (0: all)
+    /// [default: 0].
+    #[arg(long)]
+    pub top_k: Option<usize>,
 
     /// Stop an attempt early when its candidates keep agreeing on one
     /// finished program.
@@ -223,9 +224,10 @@ pub struct MethodArgs {
 
     /// When a guided attempt may start: `always` (while budget is left), or
     /// `affordable` (only when the budget left can carry it and the guided
-    /// attempts already running to their end at their expected cost).
-    #[arg(long, value_enum, default_value_t = StartRuleArg::Always)]
-    pub start_rule: StartRuleArg,
+    /// attempts already running to their end at their expected cost)
+    /// [default: always].
+    #[arg(long, value_enum)]
+    pub start_rule: Option<StartRuleArg>,
 
     /// How to solve each task: EG-CFG, greedy decoding, best-of-N
     /// sampling under the same token budget (the equal-budget baseline),
@@ -373,8 +375,8 @@ pub enum Method {
     /// Whole answers sampled from both prompts at a seeded schedule of
     /// temperatures, side by side in one batch, until one passes every
     /// visible test or the token budget is spent; the same selection as
-    /// EG-CFG. `--agents` does not apply; `--concurrency` answers decode at
-    /// once.
+    /// EG-CFG. No attempt is guided, so `--agents` and the other flags of
+    /// guided attempts are refused; `--concurrency` answers decode at once.
     Sample,
     /// Sampling as `sample` under `--sample-share` of the token budget,
     /// then, when no answer passed every visible test, EG-CFG's agents

@@ -19,21 +19,17 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             args.max_tokens.len()
         );
     };
-    if args.sample_share.is_some() && args.method != Method::SampleThenEgcfg {
-        anyhow::bail!(
-            "--sample-share splits the budget of --method sample-then-egcfg only; drop it, or add `--method sample-then-egcfg`"
-        );
-    }
+    check_flags_apply(args)?;
     Ok(SolveOptions {
         grid: load_grid(args.agents.as_deref())?,
         decode: DecodeOptions {
             signal_max_tokens: args.signal_tokens.unwrap_or(defaults.signal_max_tokens),
-            signal_layout: match args.signal_layout {
+            signal_layout: match args.signal_layout.unwrap_or(BlockLayout::PerRun) {
                 BlockLayout::PerRun => SignalLayout::PerRun,
                 BlockLayout::ByCandidate => SignalLayout::ByCandidate,
                 BlockLayout::SharedCode => SignalLayout::SharedCode,
             },
-            trace_format: match args.trace_format {
+            trace_format: match args.trace_format.unwrap_or(TraceStyle::ChangedState) {
                 TraceStyle::ChangedState => TraceFormat::ChangedState,
                 TraceStyle::Compat => TraceFormat::Compat,
             },
@@ -43,7 +39,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
                     .unwrap_or(defaults.render_limits.max_events),
                 ..defaults.render_limits
             },
-            top_k: args.top_k,
+            top_k: args.top_k.unwrap_or(defaults.top_k),
             cut_to_fit: args.cut_to_fit,
             early_stop: args.early_stop,
             ..defaults
@@ -55,7 +51,7 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         },
         concurrency: usize::from(args.concurrency),
         retry: args.seed,
-        start_rule: match args.start_rule {
+        start_rule: match args.start_rule.unwrap_or(StartRuleArg::Always) {
             StartRuleArg::Always => StartRule::Always,
             StartRuleArg::Affordable => StartRule::Affordable,
         },
@@ -64,6 +60,46 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
             .unwrap_or(egcfg_method::DEFAULT_SAMPLE_SHARE),
         ..SolveOptions::default()
     })
+}
+
+/// Refuses a flag that the chosen method does not read, naming the methods
+/// that do, so that a setting is never dropped in silence (`--agents` with
+/// `--method sample`, say, would otherwise run no guided attempt at all
+/// and look as if it had).
+fn check_flags_apply(args: &MethodArgs) -> Result<()> {
+    const GUIDED: &[Method] = &[Method::Egcfg, Method::SampleThenEgcfg];
+    let flags: [(&str, bool, &[Method]); 10] = [
+        ("--agents", args.agents.is_some(), GUIDED),
+        ("--signal-tokens", args.signal_tokens.is_some(), GUIDED),
+        ("--trace-events", args.trace_events.is_some(), GUIDED),
+        ("--signal-layout", args.signal_layout.is_some(), GUIDED),
+        ("--cut-to-fit", args.cut_to_fit, GUIDED),
+        ("--trace-format", args.trace_format.is_some(), GUIDED),
+        ("--top-k", args.top_k.is_some(), GUIDED),
+        ("--early-stop", args.early_stop, GUIDED),
+        ("--start-rule", args.start_rule.is_some(), GUIDED),
+        (
+            "--sample-share",
+            args.sample_share.is_some(),
+            &[Method::SampleThenEgcfg],
+        ),
+    ];
+    let ignored = flags
+        .into_iter()
+        .find(|&(_, given, readers)| given && !readers.contains(&args.method));
+    if let Some((flag, _, readers)) = ignored {
+        let readers: Vec<String> = readers
+            .iter()
+            .map(|method| format!("`--method {}`", method.name()))
+            .collect();
+        anyhow::bail!(
+            "{flag} applies to {} only, and this run's method is `--method {}`, which would ignore it; add {}, or drop {flag}",
+            readers.join(" and "),
+            args.method.name(),
+            readers[0],
+        );
+    }
+    Ok(())
 }
 
 /// The grid `--agents` names: the built-in `reference` grid, a grid file,
@@ -110,6 +146,7 @@ mod tests {
     #[test]
     fn every_flag_reaches_its_option() {
         let options = options_of(&[
+            "--method=egcfg",
             "--max-attempts=3",
             "--max-tokens=9000",
             "--max-seconds=1.5",
@@ -140,6 +177,46 @@ mod tests {
         assert_eq!(options.decode.top_k, 20);
         assert!(options.decode.early_stop);
         assert_eq!(options.retry, 7);
+    }
+
+    #[test]
+    fn a_flag_the_method_ignores_is_refused_by_name() {
+        let guided_flags = [
+            &["--agents=reference"][..],
+            &["--signal-tokens=700"],
+            &["--trace-events=9"],
+            &["--signal-layout=per-run"],
+            &["--cut-to-fit"],
+            &["--trace-format=changed-state"],
+            &["--top-k=0"],
+            &["--early-stop"],
+            &["--start-rule=always"],
+        ];
+        let parse = |method: &str, flag: &[&str]| {
+            let mut argv = vec!["egcfg", "solve", "task.toml", "--method", method];
+            argv.extend_from_slice(flag);
+            let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not a solve");
+            };
+            solve_options(&args.options).map_err(|err| err.to_string())
+        };
+        for flag in guided_flags {
+            for method in ["egcfg", "sample-then-egcfg"] {
+                assert!(parse(method, flag).is_ok(), "{method} {flag:?}");
+            }
+            for method in ["sample", "baseline"] {
+                let err = parse(method, flag).unwrap_err();
+                let name = flag[0].split('=').next().unwrap();
+                assert!(err.starts_with(name), "{method} {flag:?}: {err}");
+                assert!(err.contains("add `--method egcfg`"), "{err}");
+                assert!(err.contains(&format!("`--method {method}`")), "{err}");
+            }
+        }
+        for method in ["egcfg", "sample", "baseline"] {
+            let err = parse(method, &["--sample-share=0.5"]).unwrap_err();
+            assert!(err.contains("add `--method sample-then-egcfg`"), "{err}");
+        }
+        assert!(parse("sample-then-egcfg", &["--sample-share=0.5"]).is_ok());
     }
 
     #[test]
