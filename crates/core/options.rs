@@ -24,15 +24,21 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         grid: load_grid(args.agents.as_deref())?,
         decode: DecodeOptions {
             signal_max_tokens: args.signal_tokens.unwrap_or(defaults.signal_max_tokens),
-            signal_layout: match args.signal_layout.unwrap_or(BlockLayout::PerRun) {
-                BlockLayout::PerRun => SignalLayout::PerRun,
-                BlockLayout::ByCandidate => SignalLayout::ByCandidate,
-                BlockLayout::SharedCode => SignalLayout::SharedCode,
-            },
-            trace_format: match args.trace_format.unwrap_or(TraceStyle::ChangedState) {
-                TraceStyle::ChangedState => TraceFormat::ChangedState,
-                TraceStyle::Compat => TraceFormat::Compat,
-            },
+            // A flag left out keeps the method's own default.
+            signal_layout: args.signal_layout.map_or(
+                defaults.signal_layout,
+                |layout| match layout {
+                    BlockLayout::PerRun => SignalLayout::PerRun,
+                    BlockLayout::ByCandidate => SignalLayout::ByCandidate,
+                    BlockLayout::SharedCode => SignalLayout::SharedCode,
+                },
+            ),
+            trace_format: args
+                .trace_format
+                .map_or(defaults.trace_format, |style| match style {
+                    TraceStyle::ChangedState => TraceFormat::ChangedState,
+                    TraceStyle::Compat => TraceFormat::Compat,
+                }),
             render_limits: RenderLimits {
                 max_events: args
                     .trace_events
@@ -51,10 +57,12 @@ pub fn solve_options(args: &MethodArgs) -> Result<SolveOptions> {
         },
         concurrency: usize::from(args.concurrency),
         retry: args.seed,
-        start_rule: match args.start_rule.unwrap_or(StartRuleArg::Always) {
-            StartRuleArg::Always => StartRule::Always,
-            StartRuleArg::Affordable => StartRule::Affordable,
-        },
+        start_rule: args
+            .start_rule
+            .map_or(StartRule::default(), |rule| match rule {
+                StartRuleArg::Always => StartRule::Always,
+                StartRuleArg::Affordable => StartRule::Affordable,
+            }),
         sample_share: args
             .sample_share
             .unwrap_or(egcfg_method::DEFAULT_SAMPLE_SHARE),
@@ -124,13 +132,18 @@ mod tests {
     use super::*;
     use crate::flags::{Cli, Command};
 
-    fn options_of(extra: &[&str]) -> SolveOptions {
+    /// The options of `egcfg solve task.toml EXTRA...`, or the refusal.
+    fn try_options_of(extra: &[&str]) -> Result<SolveOptions, String> {
         let mut argv = vec!["egcfg", "solve", "task.toml"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("flags parse").command {
-            Command::Solve(args) => solve_options(&args.options).expect("options"),
+            Command::Solve(args) => solve_options(&args.options).map_err(|err| err.to_string()),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    fn options_of(extra: &[&str]) -> SolveOptions {
+        try_options_of(extra).expect("options")
     }
 
     #[test]
@@ -193,12 +206,7 @@ mod tests {
             &["--start-rule=always"],
         ];
         let parse = |method: &str, flag: &[&str]| {
-            let mut argv = vec!["egcfg", "solve", "task.toml", "--method", method];
-            argv.extend_from_slice(flag);
-            let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
-                panic!("not a solve");
-            };
-            solve_options(&args.options).map_err(|err| err.to_string())
+            try_options_of(&[&["--method", method][..], flag].concat())
         };
         for flag in guided_flags {
             for method in ["egcfg", "sample-then-egcfg"] {
