@@ -38,7 +38,15 @@ fn serve_default_model() -> Option<(String, LlamaServer)> {
 
 fn solve_json(sandbox: &Sandbox, extra: &[&str]) -> serde_json::Value {
     let task = repo().join("examples/tasks/second_largest.toml");
-    let mut args = vec!["solve", task.to_str().unwrap(), "--json"];
+    // EG-CFG's own path (top-k, candidate lines, guided prompts), not the
+    // default `--method sample`.
+    let mut args = vec![
+        "solve",
+        task.to_str().unwrap(),
+        "--json",
+        "--method",
+        "egcfg",
+    ];
     args.extend_from_slice(extra);
     let out = sandbox.run(&args);
     serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
@@ -274,6 +282,8 @@ fn a_bench_on_a_served_model_is_keyed_by_that_model() {
     let sandbox = Sandbox::new();
     let out = sandbox.run(&[
         "bench",
+        "--method",
+        "egcfg",
         "--dataset",
         "mbpp:validation",
         "--limit",
@@ -296,6 +306,8 @@ fn a_bench_on_a_served_model_is_keyed_by_that_model() {
 fn bench_args(url: &str) -> Vec<&str> {
     vec![
         "bench",
+        "--method",
+        "egcfg",
         "--dataset",
         "mbpp:validation",
         "--limit",
@@ -389,6 +401,8 @@ fn generate_through_llama_server_writes_the_local_engines_text() {
 fn bench_in_flight(sandbox: &Sandbox, url: &str) -> egcfg_bench::Store {
     let out = sandbox.run(&[
         "bench",
+        "--method",
+        "egcfg",
         "--dataset",
         "mbpp:validation",
         "--limit",

@@ -157,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn without_method_a_solve_samples() {
+        let argv = ["egcfg", "solve", "task.toml"];
+        let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a solve");
+        };
+        assert_eq!(args.options.method, Method::Sample);
+        // A guided flag alone is refused rather than dropped: it names the
+        // method that reads it.
+        let err = try_options_of(&["--agents=reference"]).unwrap_err();
+        assert!(err.contains("add `--method egcfg`"), "{err}");
+    }
+
+    #[test]
     fn every_flag_reaches_its_option() {
         let options = options_of(&[
             "--method=egcfg",
@@ -244,7 +257,8 @@ mod tests {
 
     #[test]
     fn reference_names_the_built_in_reference_grid() {
-        assert_eq!(options_of(&["--agents=reference"]).grid, Grid::reference());
+        let options = options_of(&["--method=egcfg", "--agents=reference"]);
+        assert_eq!(options.grid, Grid::reference());
         assert_ne!(Grid::reference(), Grid::default());
     }
 
