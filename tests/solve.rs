@@ -1,6 +1,6 @@
 //! `egcfg solve` end to end.
 
-use crate::util::{repo, stderr, stdout, tiny_model, Sandbox};
+use crate::util::{attempt_names, repo, stderr, stdout, tiny_model, Sandbox};
 
 /// The real-model run: `scripts/test.sh` fetches the model and sets
 /// `EGCFG_E2E_MODEL`; without it (a plain `cargo test`) this test says so
@@ -15,32 +15,48 @@ fn solves_an_example_task_with_the_real_model() {
     };
     let sandbox = Sandbox::new();
     let task = repo().join("examples/tasks/second_largest.toml");
-    let out = sandbox.run(&[
-        "solve",
-        task.to_str().unwrap(),
-        "--model",
-        &model,
-        "--max-attempts",
-        "4",
-        "--json",
-        "--explain",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+    // The default method (sampling), then EG-CFG, which runs only when
+    // asked for.
+    for (method, sampled) in [(&[][..], true), (&["--method", "egcfg"], false)] {
+        let args = [
+            "solve",
+            task.to_str().unwrap(),
+            "--model",
+            &model,
+            "--max-attempts",
+            "4",
+            "--json",
+            "--explain",
+        ];
+        let out = sandbox.run(&[&args[..], method].concat());
+        let names = attempt_names(&check_solved(&out));
+        assert!(!names.is_empty());
+        let samples = names.iter().filter(|name| name.starts_with("sample"));
+        let expected = if sampled { names.len() } else { 0 };
+        assert_eq!(samples.count(), expected, "{method:?}: {names:?}");
+    }
+}
+
+/// The JSON answer of a solve that passed every visible test and printed
+/// an `--explain` account on stderr.
+fn check_solved(out: &std::process::Output) -> serde_json::Value {
+    let json: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap_or_else(|e| {
         panic!(
             "--json output is JSON ({e}):\n{}\n{}",
-            stdout(&out),
-            stderr(&out)
+            stdout(out),
+            stderr(out)
         )
     });
-    assert_eq!(json["passed"], true, "{json:#}\n{}", stderr(&out));
+    assert_eq!(json["passed"], true, "{json:#}\n{}", stderr(out));
     assert!(out.status.success());
     let code = json["code"].as_str().unwrap();
     assert!(code.contains("def second_largest("), "{code}");
     assert!(json["cost"]["forward_tokens"].as_u64().unwrap() > 0);
     assert!(
-        stderr(&out).contains("attempt"),
+        stderr(out).contains("attempt"),
         "--explain prints an account"
     );
+    json
 }
 
 #[test]
