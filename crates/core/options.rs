@@ -132,14 +132,19 @@ mod tests {
     use super::*;
     use crate::flags::{Cli, Command};
 
-    /// The options of `egcfg solve task.toml EXTRA...`, or the refusal.
-    fn try_options_of(extra: &[&str]) -> Result<SolveOptions, String> {
+    /// The method flags of `egcfg solve task.toml EXTRA...`.
+    fn method_args(extra: &[&str]) -> MethodArgs {
         let mut argv = vec!["egcfg", "solve", "task.toml"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("flags parse").command {
-            Command::Solve(args) => solve_options(&args.options).map_err(|err| err.to_string()),
+            Command::Solve(args) => args.options,
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    /// The options of `egcfg solve task.toml EXTRA...`, or the refusal.
+    fn try_options_of(extra: &[&str]) -> Result<SolveOptions, String> {
+        solve_options(&method_args(extra)).map_err(|err| err.to_string())
     }
 
     fn options_of(extra: &[&str]) -> SolveOptions {
@@ -158,11 +163,7 @@ mod tests {
 
     #[test]
     fn without_method_a_solve_samples() {
-        let argv = ["egcfg", "solve", "task.toml"];
-        let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not a solve");
-        };
-        assert_eq!(args.options.method, Method::Sample);
+        assert_eq!(method_args(&[]).method, Method::Sample);
         // A guided flag alone is refused rather than dropped: it names the
         // method that reads it.
         let err = try_options_of(&["--agents=reference"]).unwrap_err();
@@ -242,11 +243,7 @@ mod tests {
 
     #[test]
     fn a_solve_takes_one_budget_only() {
-        let argv = ["egcfg", "solve", "task.toml", "--max-tokens=3000,6000"];
-        let Command::Solve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not a solve");
-        };
-        let err = solve_options(&args.options).unwrap_err().to_string();
+        let err = try_options_of(&["--max-tokens=3000,6000"]).unwrap_err();
         assert!(err.contains("takes one budget here, not 2"), "{err}");
     }
 
