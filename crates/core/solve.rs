@@ -1,4 +1,5 @@
-//! `egcfg solve`: one task file, solved with EG-CFG agents.
+//! `egcfg solve`: one task file, solved with the chosen `--method` (best-of-N
+//! sampling by default, EG-CFG agents with `--method egcfg`).
 
 use std::io::Read;
 use std::path::Path;
@@ -235,7 +236,7 @@ pub fn progress_spinner() -> ProgressBar {
     spinner
 }
 
-/// One line about what the agents are doing.
+/// One line about what the attempts are doing.
 fn describe(event: &ProgressEvent) -> String {
     match event {
         ProgressEvent::AttemptStarted { index, name } => {
