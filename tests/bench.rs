@@ -128,7 +128,15 @@ fn killed_run_resumes_without_losing_or_repeating_tasks() {
 fn list_datasets_shows_counts_and_licences() {
     let out = Sandbox::new().run(&["bench", "--list-datasets"]);
     let text = success(&out);
-    for needle in ["mbpp", "humaneval", "CC BY 4.0", "MIT", "partial"] {
+    for needle in [
+        "mbpp+ (mbppplus)",
+        "test* 500",
+        "humaneval",
+        "CC BY 4.0",
+        "MIT",
+        "partial",
+        "mbpp-et-partial and mbpp+ where their data hold the task",
+    ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
 }

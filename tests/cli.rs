@@ -1,5 +1,7 @@
 //! Flags, help and the errors a user meets first.
 
+use std::process::Stdio;
+
 use crate::util::{failure, stderr, success, Sandbox};
 
 #[test]
@@ -98,4 +100,20 @@ fn generate_runs_on_the_tiny_model() {
     ]);
     success(&out);
     assert!(stderr(&out).contains("generated"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    // `egcfg bench --list-datasets | head -1`, with the reader gone before
+    // the first line: egcfg stops writing and succeeds, with no panic.
+    let mut child = Sandbox::new()
+        .command(&["bench", "--list-datasets"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run egcfg");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for egcfg");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
 }

@@ -22,6 +22,7 @@ use crate::load;
 use crate::output::{OutputFile, OutputKind};
 use crate::sandbox::SandboxRunner;
 use crate::solver::{sequences_for, DerivedSolver, MethodSolver};
+use crate::stdout::outln;
 
 /// Runs a benchmark dataset, or lists the datasets.
 pub fn run(args: BenchRunArgs) -> Result<ExitCode> {
@@ -32,26 +33,42 @@ pub fn run(args: BenchRunArgs) -> Result<ExitCode> {
     }
 }
 
+/// One dataset per entry: its name and splits on the first line, its
+/// licence and caveats indented below (licences and notes are too long to
+/// share a line with anything).
 fn list_datasets() -> Result<ExitCode> {
-    println!(
-        "{:<18} {:<34} {:<26} NOTE",
-        "NAME", "SPLITS (TASKS)", "LICENCE"
-    );
-    for listing in datasets::list() {
+    let listings = datasets::list();
+    let names: Vec<String> = listings
+        .iter()
+        .map(|l| {
+            if l.aliases.is_empty() {
+                l.name.to_string()
+            } else {
+                format!("{} ({})", l.name, l.aliases.join(", "))
+            }
+        })
+        .collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    outln!("{:<width$}  SPLITS (TASKS)", "NAME (ALIASES)")?;
+    for (listing, name) in listings.iter().zip(&names) {
         let splits: Vec<String> = listing
             .splits
             .iter()
-            .map(|s| format!("{} ({})", s.split, s.tasks))
+            .map(|s| {
+                let default = if s.split == listing.default_split && listing.splits.len() > 1 {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{}{default} {}", s.split, s.tasks)
+            })
             .collect();
-        println!(
-            "{:<18} {:<34} {:<26} {}",
-            listing.name,
-            splits.join(", "),
-            listing.licence,
-            listing.note
-        );
+        outln!("{name:<width$}  {}", splits.join(", "))?;
+        outln!("    licence: {}", listing.licence)?;
+        outln!("    note:    {}", listing.note)?;
     }
-    println!("\nAlso: jsonl:PATH for your own tasks in MBPP's or HumanEval's schema.");
+    outln!("\n* the split a bare name runs (`--dataset mbpp` is mbpp:test).")?;
+    outln!("Also: jsonl:PATH for your own tasks in MBPP's or HumanEval's schema.")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -336,11 +353,11 @@ pub fn print_summary(store: &Store, key: &RunKey, summary: &RunSummary, db: &Pat
             "{unrunnable} task(s) could not run (each is listed with its reason by `egcfg report`) and are in no score"
         );
     }
-    println!(
+    outln!(
         "results in {}; summarise with `egcfg report {}`",
         db.display(),
         db.display()
-    );
+    )?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use egcfg_executor::{Executor, ExecutorConfig, MinIsolation};
 
+use crate::stdout::outln;
+
 pub fn run() -> Result<ExitCode> {
     let config = ExecutorConfig {
         min_isolation: MinIsolation::none(),
@@ -14,7 +16,7 @@ pub fn run() -> Result<ExitCode> {
     };
     let executor = Executor::start(config)?;
     let caps = executor.caps();
-    println!("{caps}");
+    outln!("{caps}")?;
     let required = MinIsolation::default().layers;
     let names = |layers: &[egcfg_executor::Layer]| {
         layers
@@ -25,12 +27,12 @@ pub fn run() -> Result<ExitCode> {
     };
     let missing = caps.missing(&required);
     if missing.is_empty() {
-        println!("minimum:     met ({})", names(&required));
+        outln!("minimum:     met ({})", names(&required))?;
     } else {
-        println!(
+        outln!(
             "minimum:     NOT met: {} missing, so the commands that run candidates refuse to run here",
             names(&missing)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

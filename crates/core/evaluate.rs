@@ -11,6 +11,7 @@ use egcfg_bench::{
 
 use crate::benchmark::{load_dataset, print_summary, scoring_sandbox};
 use crate::flags::EvaluateArgs;
+use crate::stdout::out;
 
 pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     let source = args.samples.display().to_string();
@@ -65,7 +66,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     report
         .groups
         .retain(|group| group.runs.iter().any(|r| r.info.id == summary.run));
-    print!("{}", report::markdown(&report));
+    out!("{}", report::markdown(&report))?;
     Ok(ExitCode::SUCCESS)
 }
 

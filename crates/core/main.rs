@@ -21,6 +21,7 @@ mod sandbox;
 mod solve;
 mod solver;
 mod speed;
+mod stdout;
 
 use std::io::IsTerminal;
 
@@ -51,6 +52,10 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `egcfg report DB | head`: the reader has what it wanted.
+        Err(error) if error.downcast_ref::<stdout::ReaderGone>().is_some() => {
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {}", hints::describe(&error));
             std::process::ExitCode::from(2)

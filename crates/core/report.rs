@@ -7,6 +7,7 @@ use egcfg_bench::{report, Store};
 
 use crate::flags::ReportArgs;
 use crate::output::{OutputFile, OutputKind};
+use crate::stdout::out;
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     // Read-only: a report never changes the database it reads.
@@ -31,7 +32,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         );
     }
     let report = report::build_leaving_out(&store, &args.leave_out)?;
-    print!("{}", report::markdown(&report));
+    out!("{}", report::markdown(&report))?;
     if let Some(html) = html {
         let path = html.path().display().to_string();
         html.write(report::html(&report).as_bytes())?;

@@ -19,6 +19,7 @@ use crate::flags::SolveArgs;
 use crate::load;
 use crate::output::{OutputFile, OutputKind};
 use crate::sandbox::SandboxRunner;
+use crate::stdout::outln;
 
 /// Names each test whose verdict comes from the candidate's own process,
 /// where a hostile program could fake it, and how to write it instead.
@@ -87,12 +88,12 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
         eprintln!("{}", explain_outcome(&outcome, &piece));
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&Summary::of(&outcome, hidden.as_deref()))?
-        );
+        )?;
     } else {
-        println!("{}", outcome.code);
+        outln!("{}", outcome.code)?;
     }
     eprintln!(
         "{}: {} ({} of {} visible tests) after {} attempt(s), {} forward tokens, {:.1} s",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::load;
+use crate::stdout::outln;
 
 /// `egcfg bench engine`: prefill, decode and fork rates of the model.
 pub fn engine(model: &crate::flags::ModelArgs) -> Result<ExitCode> {
@@ -14,7 +15,7 @@ pub fn engine(model: &crate::flags::ModelArgs) -> Result<ExitCode> {
     let slots = options.batch_sizes.iter().copied().max().unwrap_or(1) + 2;
     let engine = load::engine(model, slots)?;
     let report = egcfg_engine::speed::run(engine.as_ref(), &options)?;
-    println!("{report}");
+    outln!("{report}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -28,6 +29,6 @@ pub fn exec(executions: usize, spawn_executions: usize) -> Result<ExitCode> {
     let report = egcfg_executor::speed::run(&options)?;
     eprintln!("isolation:\n{}", report.caps);
     eprintln!("traced lines per execution: {:.0}", report.lines_per_exec);
-    println!("{report}");
+    outln!("{report}")?;
     Ok(ExitCode::SUCCESS)
 }

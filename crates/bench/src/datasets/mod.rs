@@ -28,7 +28,7 @@ use egcfg_task::{Task, TestCase};
 use serde::de::DeserializeOwned;
 
 pub use doctest::{parse_examples, DocExamples};
-pub use registry::{list, listing_table, DatasetListing, SplitCount};
+pub use registry::{list, DatasetListing, SplitCount};
 pub use selection::Selection;
 pub use user::parse_jsonl;
 

@@ -40,7 +40,7 @@ const ENTRIES: &[Entry] = &[
         counts: &[164],
         default_split: "all",
         licence: "MIT",
-        note: "visible = docstring >>> examples (76 tasks have any; those of /47 and /116 contradict the reference, kept as written); hidden = official check(); also scored on humaneval-et",
+        note: "visible = docstring >>> examples (76 tasks have any; those of /47 and /116 contradict the reference, kept as written); hidden = official check(); also scored on humaneval-et and humaneval+",
     },
     Entry {
         name: "humaneval-et",
@@ -85,7 +85,7 @@ const ENTRIES: &[Entry] = &[
         counts: &[10, 500, 90, 374, 974],
         default_split: "test",
         licence: "CC BY 4.0",
-        note: "visible = 3 asserts; hidden = the same 3 + challenge_test_list (11 test tasks), also mbpp/base (3 only) and mbpp-et-partial where present; tasks 180 276 310 312 313 436 438 461 493 reported invalid, kept",
+        note: "visible = 3 asserts; hidden = the same 3 + challenge_test_list (11 test tasks), also mbpp/base (3 only), and mbpp-et-partial and mbpp+ where their data hold the task; tasks 180 276 310 312 313 436 438 461 493 reported invalid, kept",
     },
     Entry {
         name: "mbpp-sanitized",
@@ -163,6 +163,15 @@ impl Entry {
     }
 }
 
+/// The partial MBPP-ET suite, which scores an MBPP-family task only where
+/// its file holds the task.
+fn et_companion(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Mbpp(Variant::Full | Variant::Sanitized) => Some("mbpp-et-partial"),
+        _ => None,
+    }
+}
+
 /// The EvalPlus file whose suite also scores a dataset's tasks.
 fn companion(kind: Kind) -> Option<(PlusKind, &'static DataFile, &'static str)> {
     match kind {
@@ -196,18 +205,13 @@ pub struct DatasetListing {
     pub licence: &'static str,
     /// What is visible, what is hidden, and caveats.
     pub note: &'static str,
+    /// Hidden suites that also score the dataset's tasks, each only on the
+    /// tasks its data hold (MBPP+ and the partial MBPP-ET hold some MBPP
+    /// tasks, none of Mbpp/511–553), so a selection may get them on some
+    /// tasks or on none.
+    pub companion_suites: Vec<&'static str>,
     /// The vendored file, below `data/`.
     pub file: &'static str,
-}
-
-impl DatasetListing {
-    /// Tasks in the default split.
-    pub fn default_tasks(&self) -> usize {
-        self.splits
-            .iter()
-            .find(|s| s.split == self.default_split)
-            .map_or(0, |s| s.tasks)
-    }
 }
 
 /// Every shipped dataset, in a fixed order.
@@ -226,43 +230,13 @@ pub fn list() -> Vec<DatasetListing> {
             default_split: e.default_split,
             licence: e.licence,
             note: e.note,
+            companion_suites: et_companion(e.kind)
+                .into_iter()
+                .chain(companion(e.kind).map(|(_, _, name)| name))
+                .collect(),
             file: e.file().path,
         })
         .collect()
-}
-
-/// `egcfg bench --list-datasets`: one line per dataset with its task
-/// counts, licence and note, ready to print.
-pub fn listing_table() -> String {
-    let mut out = String::from("dataset (aliases)  tasks  licence  note\n");
-    for l in list() {
-        let aliases = if l.aliases.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", l.aliases.join(", "))
-        };
-        let splits = if l.splits.len() > 1 {
-            let per: Vec<String> = l
-                .splits
-                .iter()
-                .map(|s| format!("{} {}", s.split, s.tasks))
-                .collect();
-            format!(" [default :{}; {}]", l.default_split, per.join(", "))
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "{}{}  {}{}  {}  {}\n",
-            l.name,
-            aliases,
-            l.default_tasks(),
-            splits,
-            l.licence,
-            l.note
-        ));
-    }
-    out.push_str("jsonl:PATH  -  yours  your tasks, one JSON object per line in MBPP's or HumanEval's schema\n");
-    out
 }
 
 fn find(name: &str) -> Option<&'static Entry> {
@@ -310,12 +284,15 @@ pub(super) fn load(
     let all_ids: Vec<String> = tasks.iter().map(|t| t.id().to_string()).collect();
     let keep = selection.pick(entry.name, &all_ids)?;
     tasks.retain(|t| keep.iter().any(|k| k == t.id()));
+    let mut companions: Vec<&str> = et_companion(entry.kind).into_iter().collect();
     if let (Some(oracle), Some((kind, file, plus_name))) = (oracle, companion(entry.kind)) {
         let mut suites = plus::companion_suites(kind, file, plus_name, &keep, oracle)?;
         for task in &mut tasks {
             task.suites.extend(suites.remove(task.id()));
         }
+        companions.push(plus_name);
     }
+    notes.extend(coverage_note(&tasks, &companions));
     if split != "all" {
         notes.push(format!("split {split}: {} tasks", tasks.len()));
     }
@@ -325,6 +302,28 @@ pub(super) fn load(
         version: entry.file().sha256.to_string(),
         tasks,
         notes,
+    })
+}
+
+/// Says how many of `tasks` each companion suite scores, when one misses
+/// some: a reader should not have to wonder why a suite has no score.
+fn coverage_note(tasks: &[BenchTask], companions: &[&str]) -> Option<String> {
+    let short: Vec<String> = companions
+        .iter()
+        .filter_map(|&name| {
+            let held = tasks
+                .iter()
+                .filter(|t| t.suites.iter().any(|s| s.name == name))
+                .count();
+            (held < tasks.len()).then(|| format!("{name} scores {held}"))
+        })
+        .collect();
+    (!short.is_empty()).then(|| {
+        format!(
+            "companion suites on these {} tasks: {} (their data hold no others)",
+            tasks.len(),
+            short.join(", ")
+        )
     })
 }
 
@@ -375,6 +374,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("executor"), "{err}");
+    }
+
+    #[test]
+    fn a_selection_partly_outside_the_companion_suites_says_so() {
+        let ids = |ids: &[&str]| Selection::Ids(ids.iter().map(|s| s.to_string()).collect());
+        let coverage = |split: &str, selection: &Selection| {
+            load("mbpp", Some(split), selection, None)
+                .unwrap()
+                .notes
+                .into_iter()
+                .find(|n| n.starts_with("companion suites"))
+        };
+        // MBPP-ET's partial file holds none of Mbpp/511–553, 602 and 603
+        // but not 601 (without an oracle MBPP+ is not attached, so not
+        // counted).
+        assert_eq!(
+            coverage("validation", &ids(&["Mbpp/511", "Mbpp/512"])).as_deref(),
+            Some("companion suites on these 2 tasks: mbpp-et-partial scores 0 (their data hold no others)")
+        );
+        assert_eq!(
+            coverage("train", &ids(&["Mbpp/601", "Mbpp/602", "Mbpp/603"])).as_deref(),
+            Some("companion suites on these 3 tasks: mbpp-et-partial scores 2 (their data hold no others)")
+        );
+        assert_eq!(coverage("train", &ids(&["Mbpp/602", "Mbpp/603"])), None);
+        let mbpp = list().into_iter().find(|l| l.name == "mbpp").unwrap();
+        assert_eq!(mbpp.companion_suites, ["mbpp-et-partial", "mbpp+"]);
     }
 
     #[test]

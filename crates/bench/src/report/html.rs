@@ -7,8 +7,8 @@ use super::phases::{footnote, rows};
 use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
-    fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, Curve, CurvePoint, Group, Report,
-    RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
+    fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, unscored_note, Curve, CurvePoint,
+    Group, Report, RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
 };
 
 /// Escapes text for HTML content and attribute values.
@@ -96,6 +96,9 @@ fn group_section(out: &mut String, group: &Group) {
     );
     if let Some(note) = group.note {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
+    }
+    if let Some(note) = unscored_note(group) {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&note));
     }
     summary_table(out, group);
     if let Some(curve) = &group.curve {
@@ -495,6 +498,10 @@ mod tests {
     fn page_is_self_contained_and_links_resolve() {
         let page = html(&build(&sample_store()).unwrap());
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
+        assert!(
+            page.contains("<p class=\"note\">None of these tasks is in mbpp-et-partial or mbpp+;"),
+            "{page}"
+        );
         // Nothing is fetched: the only addresses are links to the local
         // explorer, one per recorded task.
         let explorer = "href=\"http://127.0.0.1:8765/task?run=";

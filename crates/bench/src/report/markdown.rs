@@ -5,8 +5,8 @@ use std::fmt::Write;
 use super::phases::{footnote, rows};
 use super::requests;
 use super::{
-    fmt_count, fmt_opt, fmt_share, left_out_note, Curve, Group, Report, RunReport, SuiteReport,
-    AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
+    fmt_count, fmt_opt, fmt_share, left_out_note, unscored_note, Curve, Group, Report, RunReport,
+    SuiteReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
 };
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -31,6 +31,9 @@ fn group_table(out: &mut String, group: &Group) {
         group.dataset, group.split, group.model
     );
     if let Some(note) = group.note {
+        let _ = writeln!(out, "{note}\n");
+    }
+    if let Some(note) = unscored_note(group) {
         let _ = writeln!(out, "{note}\n");
     }
     out.push_str(
@@ -212,6 +215,10 @@ mod tests {
     fn table_shows_counts_rsr_and_n() {
         let text = markdown(&build(&sample_store()).unwrap());
         assert!(text.contains("## mbpp:validation · qwen"), "{text}");
+        assert!(
+            text.contains("\nNone of these tasks is in mbpp-et-partial or mbpp+;"),
+            "{text}"
+        );
         let eg = text.lines().find(|l| l.starts_with("| egcfg")).unwrap();
         // 3 of 4 strict; shared tasks 2/3 each: RSR 0.0.
         assert!(

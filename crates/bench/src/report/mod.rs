@@ -50,6 +50,17 @@ pub fn left_out_note(report: &Report) -> Option<String> {
     })
 }
 
+/// The note that names the companion suites scoring none of a group's
+/// tasks, if any.
+pub fn unscored_note(group: &Group) -> Option<String> {
+    (!group.unscored_suites.is_empty()).then(|| {
+        format!(
+            "None of these tasks is in {}; no score comes from there.",
+            group.unscored_suites.join(" or ")
+        )
+    })
+}
+
 /// The runs of one dataset split on one model.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
@@ -61,6 +72,10 @@ pub struct Group {
     pub model: String,
     /// The dataset's caveats, from the registry.
     pub note: Option<&'static str>,
+    /// The dataset's companion suites that score none of the group's tasks
+    /// (MBPP+ holds none of Mbpp/511–550, say), named so that their absence
+    /// from the tables is not taken for an omission.
+    pub unscored_suites: Vec<&'static str>,
     /// Runs, by id.
     pub runs: Vec<RunReport>,
     /// Index into `runs` of the baseline, if the group has one.
@@ -166,14 +181,15 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
         let group = match at {
             Some(i) => &mut groups[i],
             None => {
+                let listing = crate::datasets::list()
+                    .into_iter()
+                    .find(|l| l.name == k.dataset);
                 groups.push(Group {
                     dataset: k.dataset.clone(),
                     split: k.split.clone(),
                     model: k.model.clone(),
-                    note: crate::datasets::list()
-                        .into_iter()
-                        .find(|l| l.name == k.dataset)
-                        .map(|l| l.note),
+                    note: listing.as_ref().map(|l| l.note),
+                    unscored_suites: listing.map_or_else(Vec::new, |l| l.companion_suites),
                     runs: Vec::new(),
                     baseline: None,
                     curve: None,
@@ -187,6 +203,15 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
         group.runs.push(run);
     }
     for group in &mut groups {
+        let scored: Vec<&String> = group
+            .runs
+            .iter()
+            .flat_map(|r| &r.suites)
+            .map(|s| &s.suite)
+            .collect();
+        group
+            .unscored_suites
+            .retain(|name| !scored.iter().any(|s| s == name));
         group.curve = curve::curve(group);
         let Some(b) = group.baseline else { continue };
         let base = group.runs[b].results.clone();
@@ -389,5 +414,28 @@ pub(crate) mod tests {
         assert_eq!(cmp.fixed, vec!["Mbpp/512"]);
         assert_eq!(cmp.broken, vec!["Mbpp/513"]);
         assert!(g.runs[0].suites[0].vs_baseline.is_none());
+    }
+
+    #[test]
+    fn companion_suites_no_run_scored_are_named() {
+        let report = build(&sample_store()).unwrap();
+        let g = &report.groups[0];
+        assert_eq!(g.unscored_suites, ["mbpp-et-partial", "mbpp+"]);
+        assert_eq!(
+            unscored_note(g).unwrap(),
+            "None of these tasks is in mbpp-et-partial or mbpp+; no score comes from there."
+        );
+
+        // One task scored on MBPP+ in one run is enough to drop it.
+        let mut store = sample_store();
+        let run = store.runs().unwrap()[1].id;
+        let mut plus = result("Mbpp/515", true, 1000);
+        plus.scores.push(SuiteScore {
+            suite: "mbpp+".into(),
+            ..plus.scores[0].clone()
+        });
+        store.record(run, &plus).unwrap();
+        let report = build(&store).unwrap();
+        assert_eq!(report.groups[0].unscored_suites, ["mbpp-et-partial"]);
     }
 }
