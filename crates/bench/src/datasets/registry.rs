@@ -294,7 +294,7 @@ pub(super) fn load(
     }
     notes.extend(coverage_note(&tasks, &companions));
     if split != "all" {
-        notes.push(format!("split {split}: {} tasks", tasks.len()));
+        notes.push(format!("split {split}: {} task(s)", tasks.len()));
     }
     Ok(Dataset {
         name: entry.name.to_string(),
@@ -320,7 +320,7 @@ fn coverage_note(tasks: &[BenchTask], companions: &[&str]) -> Option<String> {
         .collect();
     (!short.is_empty()).then(|| {
         format!(
-            "companion suites on these {} tasks: {} (their data hold no others)",
+            "of the {} task(s) selected, {}: their data hold no others",
             tasks.len(),
             short.join(", ")
         )
@@ -384,18 +384,18 @@ mod tests {
                 .unwrap()
                 .notes
                 .into_iter()
-                .find(|n| n.starts_with("companion suites"))
+                .find(|n| n.contains("their data hold no others"))
         };
         // MBPP-ET's partial file holds none of Mbpp/511–553, 602 and 603
         // but not 601 (without an oracle MBPP+ is not attached, so not
         // counted).
         assert_eq!(
             coverage("validation", &ids(&["Mbpp/511", "Mbpp/512"])).as_deref(),
-            Some("companion suites on these 2 tasks: mbpp-et-partial scores 0 (their data hold no others)")
+            Some("of the 2 task(s) selected, mbpp-et-partial scores 0: their data hold no others")
         );
         assert_eq!(
             coverage("train", &ids(&["Mbpp/601", "Mbpp/602", "Mbpp/603"])).as_deref(),
-            Some("companion suites on these 3 tasks: mbpp-et-partial scores 2 (their data hold no others)")
+            Some("of the 3 task(s) selected, mbpp-et-partial scores 2: their data hold no others")
         );
         assert_eq!(coverage("train", &ids(&["Mbpp/602", "Mbpp/603"])), None);
         let mbpp = list().into_iter().find(|l| l.name == "mbpp").unwrap();
