@@ -36,6 +36,34 @@ impl Rate {
             100.0 * self.passed as f64 / self.total as f64
         }
     }
+
+    /// The 95% Wilson score interval of the rate, in percent; none when no
+    /// task is counted. Wilson's rather than the normal approximation
+    /// because benchmark rates sit near 0 or 100% on a few dozen tasks,
+    /// where the latter leaves [0, 100] or collapses to a point. It says
+    /// how far one rate could move on other tasks like these; two runs on
+    /// the same tasks are compared with [`Paired`], not by overlap.
+    pub fn wilson_95(&self) -> Option<(f64, f64)> {
+        if self.total == 0 {
+            return None;
+        }
+        const Z: f64 = 1.959_963_984_540_054;
+        let n = self.total as f64;
+        let p = self.passed as f64 / n;
+        let z2n = Z * Z / n;
+        let centre = (p + z2n / 2.0) / (1.0 + z2n);
+        let half = Z * (p * (1.0 - p) / n + z2n / (4.0 * n)).sqrt() / (1.0 + z2n);
+        Some((
+            100.0 * (centre - half).max(0.0),
+            100.0 * (centre + half).min(1.0),
+        ))
+    }
+
+    /// [`Rate::wilson_95`] as text: `49–94%`, or `-` with no task.
+    pub fn wilson_95_text(&self) -> String {
+        self.wilson_95()
+            .map_or_else(|| "-".into(), |(lo, hi)| format!("{lo:.0}–{hi:.0}%"))
+    }
 }
 
 impl std::fmt::Display for Rate {
@@ -360,6 +388,28 @@ pub(crate) mod tests {
     use super::*;
     use crate::solver::{Cost, ServerUsage, Solution};
     use crate::store::SuiteScore;
+
+    #[test]
+    fn wilson_intervals_match_worked_values_and_stay_in_range() {
+        let rate = |passed, total| Rate { passed, total };
+        // 8/10: centre 0.7167, half-width 0.2267 (worked by hand).
+        let (lo, hi) = rate(8, 10).wilson_95().unwrap();
+        assert!(
+            (lo - 49.02).abs() < 0.01 && (hi - 94.33).abs() < 0.01,
+            "{lo} {hi}"
+        );
+        assert_eq!(rate(8, 10).wilson_95_text(), "49–94%");
+        // At the edges the interval stays inside [0, 100] and is not a point.
+        let (lo, hi) = rate(0, 40).wilson_95().unwrap();
+        assert!(lo.abs() < 1e-9 && (hi - 8.76).abs() < 0.01, "{lo} {hi}");
+        let (lo, hi) = rate(40, 40).wilson_95().unwrap();
+        assert!(
+            (lo - 91.24).abs() < 0.01 && (hi - 100.0).abs() < 1e-9,
+            "{lo} {hi}"
+        );
+        assert_eq!(rate(0, 0).wilson_95(), None);
+        assert_eq!(rate(0, 0).wilson_95_text(), "-");
+    }
 
     /// A result on suite `s` with the given selected outcome and attempts.
     pub(crate) fn result(

@@ -68,6 +68,9 @@ const SAMPLE_METHOD: &str = "sample";
 /// The note that explains derived points, for tables that mark them.
 pub const DERIVED_NOTE: &str = "A derived run was not run: it was worked out task by task from the records of the larger run named (`--method sample` answers run in lock-step, so a smaller budget's run is a prefix of the larger one's). Its attempts, programs, scores and tokens are exactly a real run's; its wall is the larger run's clock at the check where this budget stops it.";
 
+/// What the 95% CI column of a curve means, and what it does not.
+pub const INTERVAL_NOTE: &str = "95% CI: the Wilson score interval of the rate on its own, how far it could move on other tasks like these. Two lines on the same tasks are compared by the tasks only one of them passes (vs sample), not by whether their intervals overlap.";
+
 /// The note that explains the column of [`CurvePoint::against_sample`].
 pub const AGAINST_SAMPLE_NOTE: &str = "Against sample at the same budget: +tasks this line passes and sample fails / -tasks sample passes and this line fails, on the same tasks, and the exact two-sided sign test on those (the chance of a split at least as lopsided were neither better).";
 

@@ -8,7 +8,7 @@ use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
     fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, unscored_note, Curve, CurvePoint,
-    Group, Report, RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
+    Group, Report, RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
 };
 
 /// Escapes text for HTML content and attribute values.
@@ -254,23 +254,25 @@ fn curve_section(out: &mut String, curve: &Curve) {
         "<h3>Budget curve</h3><p>On the {} task(s) every run of this group finished.</p>",
         curve.tasks
     );
-    out.push_str("<table><tr><th>suite</th><th>line</th><th>config</th><th>token budget</th><th>derived from</th><th>strict pass@1</th><th>vs sample</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
+    out.push_str("<table><tr><th>suite</th><th>line</th><th>config</th><th>token budget</th><th>derived from</th><th>strict pass@1</th><th>95% CI</th><th>vs sample</th><th>tokens/task</th><th>wall s/task</th></tr>\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
             escape(&p.suite),
             escape(&curve.line_name(p)),
             escape(&p.config_hash),
             p.budget.map_or("-".into(), |b| b.to_string()),
             escape(p.derived_from.as_deref().unwrap_or("-")),
             p.strict,
+            p.strict.wilson_95_text(),
             p.against_sample.map_or("-".into(), |c| c.to_string()),
             fmt_count(p.tokens),
             p.wall_s
         );
     }
     out.push_str("</table>\n");
+    let _ = writeln!(out, "<p>{}</p>", escape(INTERVAL_NOTE));
     if curve.points.iter().any(|p| p.against_sample.is_some()) {
         let _ = writeln!(out, "<p>{}</p>", escape(AGAINST_SAMPLE_NOTE));
     }
@@ -500,6 +502,10 @@ mod tests {
         assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
         assert!(
             page.contains("<p class=\"note\">None of these tasks is in mbpp-et-partial or mbpp+;"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>66.7% (2/3)</td><td>21–94%</td>"),
             "{page}"
         );
         // Nothing is fetched: the only addresses are links to the local

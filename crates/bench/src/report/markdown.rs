@@ -6,7 +6,7 @@ use super::phases::{footnote, rows};
 use super::requests;
 use super::{
     fmt_count, fmt_opt, fmt_share, left_out_note, unscored_note, Curve, Group, Report, RunReport,
-    SuiteReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE,
+    SuiteReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
 };
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -91,24 +91,26 @@ fn curve_table(out: &mut String, curve: &Curve) {
         curve.tasks
     );
     out.push_str(
-        "| suite | line | config | token budget | derived from | strict pass@1 | vs sample | tokens/task | wall s/task |\n",
+        "| suite | line | config | token budget | derived from | strict pass@1 | 95% CI | vs sample | tokens/task | wall s/task |\n",
     );
-    out.push_str("|---|---|---|---:|---|---:|---|---:|---:|\n");
+    out.push_str("|---|---|---|---:|---|---:|---:|---|---:|---:|\n");
     for p in &curve.points {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             p.suite,
             curve.line_name(p),
             p.config_hash,
             p.budget.map_or("-".into(), |b| b.to_string()),
             p.derived_from.as_deref().unwrap_or("-"),
             p.strict,
+            p.strict.wilson_95_text(),
             p.against_sample.map_or("-".into(), |c| c.to_string()),
             fmt_count(p.tokens),
             p.wall_s
         );
     }
+    let _ = writeln!(out, "\n{INTERVAL_NOTE}");
     if curve.points.iter().any(|p| p.against_sample.is_some()) {
         let _ = writeln!(out, "\n{AGAINST_SAMPLE_NOTE}");
     }
@@ -230,6 +232,13 @@ mod tests {
         assert!(eg.contains("| 1010 | 2 | 1.5 | - |"), "{eg}");
         let base = text.lines().find(|l| l.starts_with("| baseline")).unwrap();
         assert!(base.contains("66.7% (2/3)"), "{base}");
+        // The curve, on the 3 shared tasks, gives each rate its interval.
+        let curve = text
+            .lines()
+            .find(|l| l.starts_with("| mbpp | baseline"))
+            .unwrap();
+        assert!(curve.contains("| 66.7% (2/3) | 21–94% |"), "{curve}");
+        assert!(text.contains(INTERVAL_NOTE), "{text}");
     }
 
     #[test]

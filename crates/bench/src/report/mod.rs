@@ -13,7 +13,7 @@ mod phases;
 mod requests;
 mod svg;
 
-pub use curve::{Curve, CurvePoint, AGAINST_SAMPLE_NOTE, DERIVED_NOTE};
+pub use curve::{Curve, CurvePoint, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE};
 pub use html::{escape, html, EXPLORER_PORT, HTML_TITLE};
 pub use markdown::markdown;
 
