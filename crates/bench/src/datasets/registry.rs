@@ -386,9 +386,9 @@ mod tests {
                 .into_iter()
                 .find(|n| n.contains("their data hold no others"))
         };
-        // MBPP-ET's partial file holds none of Mbpp/511–553, 602 and 603
-        // but not 601 (without an oracle MBPP+ is not attached, so not
-        // counted).
+        // MBPP-ET's partial file holds none of Mbpp/511–553 and, of
+        // 601–603, only 602 and 603. Without an oracle MBPP+ is not
+        // attached, so it is not counted.
         assert_eq!(
             coverage("validation", &ids(&["Mbpp/511", "Mbpp/512"])).as_deref(),
             Some("of the 2 task(s) selected, mbpp-et-partial scores 0: their data hold no others")
