@@ -31,7 +31,13 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             hashes.join(", ")
         );
     }
-    let report = report::build_leaving_out(&store, &args.leave_out)?;
+    // Only the page shows the solvers' records; the tables skip reading them.
+    let records = if html.is_some() {
+        report::Records::Read
+    } else {
+        report::Records::Skip
+    };
+    let report = report::build_leaving_out(&store, &args.leave_out, records)?;
     out!("{}", report::markdown(&report))?;
     if let Some(html) = html {
         let path = html.path().display().to_string();
