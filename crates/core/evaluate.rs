@@ -62,7 +62,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     print_summary(&store, &key, &summary, &args.db)?;
     // The scores as EvalPlus prints them, pass@k included: the report's
     // table of this run's group.
-    let mut report = report::build_leaving_out(&store, &[], report::Records::Skip)?;
+    let mut report = report::build(&store)?;
     report
         .groups
         .retain(|group| group.runs.iter().any(|r| r.info.id == summary.run));

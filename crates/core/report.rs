@@ -31,13 +31,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             hashes.join(", ")
         );
     }
-    // Only the page shows the solvers' records; the tables skip reading them.
-    let records = if html.is_some() {
-        report::Records::Read
-    } else {
-        report::Records::Skip
-    };
-    let report = report::build_leaving_out(&store, &args.leave_out, records)?;
+    let report = report::build_leaving_out(&store, &args.leave_out)?;
     out!("{}", report::markdown(&report))?;
     if let Some(html) = html {
         let path = html.path().display().to_string();

@@ -205,7 +205,7 @@ fn budget_of(run: &RunReport) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{build, build_leaving_out, Records};
+    use super::super::{build, build_leaving_out};
     use crate::metrics::tests::result;
     use crate::store::{RunKey, Store};
 
@@ -364,7 +364,7 @@ mod tests {
             }
         }
         let tasks = |left_out: &[String]| {
-            let report = build_leaving_out(&store, left_out, Records::Read).unwrap();
+            let report = build_leaving_out(&store, left_out).unwrap();
             let runs = report.groups[0].runs.len();
             (runs, super::curve(&report.groups[0]).unwrap().tasks)
         };

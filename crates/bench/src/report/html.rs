@@ -67,7 +67,7 @@ pub fn html(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "<h2>Recorded generations</h2>\n<p class=\"note\">Each task links to its page in <code>egcfg explore DB</code> (which listens on port {EXPLORER_PORT} unless told otherwise): the attempts, the program as it grew, and every guided token.</p>"
+        "<h2>Recorded generations</h2>\n<p class=\"note\">Each task's selected program and attempts, and a link to its page in <code>egcfg explore DB</code> (which listens on port {EXPLORER_PORT} unless told otherwise), where its records are: the candidates and their traces, the program as it grew, and every guided token. The records stay off this page, which would otherwise run to several times the database's size.</p>"
     );
     for group in &report.groups {
         for run in &group.runs {
@@ -470,10 +470,6 @@ fn records_section(out: &mut String, run: &RunReport) {
                 escape(&a.program)
             );
         }
-        if !r.solution.records.is_null() {
-            let pretty = serde_json::to_string_pretty(&r.solution.records).unwrap_or_default();
-            let _ = writeln!(out, "<p>Records:</p><pre>{}</pre>", escape(&pretty));
-        }
         out.push_str("</details>\n");
     }
 }
@@ -523,8 +519,12 @@ mod tests {
             "tasks link to the explorer"
         );
         assert!(
-            page.contains("&lt;script&gt;x&lt;/script&gt;"),
-            "records are escaped"
+            page.contains("return true  # &lt;b&gt;&amp;"),
+            "programs are escaped"
+        );
+        assert!(
+            !page.contains("x&lt;/script"),
+            "records are for the explorer, not the page"
         );
         assert!(page.contains("1 fixed, 1 broken of 3 shared tasks"));
         assert!(
