@@ -7,8 +7,8 @@ use super::phases::{footnote, rows};
 use super::requests;
 use super::svg::{bars, boxes, lines, Bar, Distribution, Series};
 use super::{
-    fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, unscored_note, Curve, CurvePoint,
-    Group, Report, RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
+    fmt_count, fmt_opt, fmt_share, left_out_note, record_anchor, twin_note, unscored_note, Curve,
+    CurvePoint, Group, Report, RunReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
 };
 
 /// Escapes text for HTML content and attribute values.
@@ -98,6 +98,9 @@ fn group_section(out: &mut String, group: &Group) {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
     }
     if let Some(note) = unscored_note(group) {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&note));
+    }
+    if let Some(note) = twin_note(group) {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&note));
     }
     summary_table(out, group);

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use super::phases::{footnote, rows};
 use super::requests;
 use super::{
-    fmt_count, fmt_opt, fmt_share, left_out_note, unscored_note, Curve, Group, Report, RunReport,
-    SuiteReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
+    fmt_count, fmt_opt, fmt_share, left_out_note, twin_note, unscored_note, Curve, Group, Report,
+    RunReport, SuiteReport, AGAINST_SAMPLE_NOTE, DERIVED_NOTE, INTERVAL_NOTE,
 };
 
 /// One table per (dataset, split, model): a row per run and suite.
@@ -34,6 +34,9 @@ fn group_table(out: &mut String, group: &Group) {
         let _ = writeln!(out, "{note}\n");
     }
     if let Some(note) = unscored_note(group) {
+        let _ = writeln!(out, "{note}\n");
+    }
+    if let Some(note) = twin_note(group) {
         let _ = writeln!(out, "{note}\n");
     }
     out.push_str(

@@ -76,6 +76,11 @@ pub struct Group {
     /// (MBPP+ holds none of Mbpp/511–550, say), named so that their absence
     /// from the tables is not taken for an omission.
     pub unscored_suites: Vec<&'static str>,
+    /// Suites left out because they gave every task of the group the same
+    /// verdict and test counts as an earlier suite, as (left out, kept):
+    /// MBPP's `mbpp/base` is `mbpp` itself outside the 11 test tasks with
+    /// challenge tests, and two tables of the same rows say nothing twice.
+    pub twin_suites: Vec<(String, String)>,
     /// Runs, by id.
     pub runs: Vec<RunReport>,
     /// Index into `runs` of the baseline, if the group has one.
@@ -119,14 +124,76 @@ pub struct SuiteReport {
 }
 
 /// The suites of `results` in order of first appearance.
-fn suites_of(results: &[TaskResult]) -> Vec<String> {
+fn suites_of<'a>(results: impl IntoIterator<Item = &'a TaskResult>) -> Vec<String> {
     let mut suites: Vec<String> = Vec::new();
-    for s in results.iter().flat_map(|r| &r.scores) {
+    for s in results.into_iter().flat_map(|r| &r.scores) {
         if !suites.contains(&s.suite) {
             suites.push(s.suite.clone());
         }
     }
     suites
+}
+
+/// The scores of every suite of `results`, in order of first appearance.
+fn suite_reports(results: &[TaskResult]) -> Vec<SuiteReport> {
+    suites_of(results)
+        .into_iter()
+        .map(|suite| SuiteReport {
+            strict: metrics::strict_pass_at_1(results, &suite),
+            any_of_n: metrics::any_of_n(results, &suite),
+            pass_at_k: PASS_AT_K
+                .iter()
+                .filter_map(|&k| metrics::pass_at_k(results, &suite, k))
+                .collect(),
+            vs_baseline: None,
+            suite,
+        })
+        .collect()
+}
+
+/// The suites of `runs` that score every task exactly as an earlier suite
+/// does (present on the same tasks, with the same verdicts, test counts
+/// and attempt verdicts), each with the earlier suite it repeats.
+fn twin_suites(runs: &[RunReport]) -> Vec<(String, String)> {
+    let results: Vec<&TaskResult> = runs.iter().flat_map(|r| &r.results).collect();
+    let suites = suites_of(results.iter().copied());
+    let outcome = |r: &TaskResult, suite: &str| {
+        r.score(suite).map(|s| {
+            (
+                s.passed,
+                s.tests_passed,
+                s.tests_total,
+                s.attempts_passed.clone(),
+            )
+        })
+    };
+    let mut twins: Vec<(String, String)> = Vec::new();
+    for (i, later) in suites.iter().enumerate() {
+        let kept = suites[..i]
+            .iter()
+            .filter(|earlier| !twins.iter().any(|(twin, _)| twin == *earlier))
+            .find(|earlier| {
+                results
+                    .iter()
+                    .all(|r| outcome(r, earlier) == outcome(r, later))
+            });
+        if let Some(kept) = kept {
+            twins.push((later.clone(), kept.clone()));
+        }
+    }
+    twins
+}
+
+/// The note that names the suites left out as twins of others, if any.
+pub fn twin_note(group: &Group) -> Option<String> {
+    let twins: Vec<String> = group
+        .twin_suites
+        .iter()
+        .map(|(twin, kept)| {
+            format!("{twin} scored every task here exactly as {kept} did: its rows would repeat {kept}'s and are left out.")
+        })
+        .collect();
+    (!twins.is_empty()).then(|| twins.join(" "))
 }
 
 /// Reads every run of `store` and computes its numbers.
@@ -152,19 +219,6 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
     {
         let results = store.result_summaries(info.id)?;
         let cost = metrics::cost(&results);
-        let suites = suites_of(&results)
-            .into_iter()
-            .map(|suite| SuiteReport {
-                strict: metrics::strict_pass_at_1(&results, &suite),
-                any_of_n: metrics::any_of_n(&results, &suite),
-                pass_at_k: PASS_AT_K
-                    .iter()
-                    .filter_map(|&k| metrics::pass_at_k(&results, &suite, k))
-                    .collect(),
-                vs_baseline: None,
-                suite,
-            })
-            .collect();
         let profile = RunProfile::of(
             results
                 .iter()
@@ -176,7 +230,8 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
             server_cost: server_cost(&results),
             info,
             results,
-            suites,
+            // Scored once the group is known (its twin suites left out).
+            suites: Vec::new(),
             cost,
         };
         let k = &run.info.key;
@@ -195,6 +250,7 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
                     model: k.model.clone(),
                     note: listing.as_ref().map(|l| l.note),
                     unscored_suites: listing.map_or_else(Vec::new, |l| l.companion_suites),
+                    twin_suites: Vec::new(),
                     runs: Vec::new(),
                     baseline: None,
                     curve: None,
@@ -208,6 +264,15 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
         group.runs.push(run);
     }
     for group in &mut groups {
+        group.twin_suites = twin_suites(&group.runs);
+        for run in &mut group.runs {
+            for result in &mut run.results {
+                result
+                    .scores
+                    .retain(|s| !group.twin_suites.iter().any(|(twin, _)| *twin == s.suite));
+            }
+            run.suites = suite_reports(&run.results);
+        }
         let scored: Vec<&String> = group
             .runs
             .iter()
@@ -427,6 +492,54 @@ pub(crate) mod tests {
         let results = report.groups[0].runs.iter().flat_map(|r| &r.results);
         assert!(results.clone().count() > 0);
         assert!(results.into_iter().all(|r| r.solution.records.is_null()));
+    }
+
+    /// `store` with every result given a second suite, `mbpp/base`, that
+    /// repeats its `mbpp` score, except on `differing` (if any).
+    fn with_base_suite(differing: Option<&str>) -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        let source = sample_store();
+        for info in source.runs().unwrap() {
+            let run = store.open_run(&info.key, "v").unwrap();
+            for mut r in source.results(info.id).unwrap() {
+                let mut base = r.scores[0].clone();
+                base.suite = "mbpp/base".into();
+                if differing == Some(r.task_id.as_str()) {
+                    base.tests_total += 1;
+                }
+                r.scores.push(base);
+                store.record(run, &r).unwrap();
+            }
+        }
+        store
+    }
+
+    #[test]
+    fn a_suite_that_repeats_another_on_every_task_is_left_out_and_named() {
+        let report = build(&with_base_suite(None)).unwrap();
+        let g = &report.groups[0];
+        assert_eq!(
+            g.twin_suites,
+            [("mbpp/base".to_string(), "mbpp".to_string())]
+        );
+        assert!(g.runs.iter().all(|r| r.suites.len() == 1));
+        let curve = g.curve.as_ref().unwrap();
+        assert!(curve.points.iter().all(|p| p.suite == "mbpp"));
+        let text = markdown(&report);
+        assert!(!text.contains("| mbpp/base |"), "{text}");
+        assert!(
+            text.contains(
+                "mbpp/base scored every task here exactly as mbpp did: its rows would repeat mbpp's and are left out."
+            ),
+            "{text}"
+        );
+
+        // One task told apart is enough to keep both.
+        let report = build(&with_base_suite(Some("Mbpp/514"))).unwrap();
+        let g = &report.groups[0];
+        assert!(g.twin_suites.is_empty());
+        assert_eq!(g.runs[1].suites.len(), 2);
+        assert!(twin_note(g).is_none());
     }
 
     #[test]
