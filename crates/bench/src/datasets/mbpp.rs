@@ -103,6 +103,9 @@ pub(super) fn task_name(n: u32) -> String {
     format!("Mbpp/{n}")
 }
 
+/// The name of the partial MBPP-ET suite, wherever a task gets it.
+pub(super) const ET_SUITE: &str = "mbpp-et-partial";
+
 /// The partial MBPP-ET suites by task id: its 102 asserts per task.
 fn et_suites() -> Result<HashMap<u32, Suite>, DatasetError> {
     Ok(records::<MbppRecord>(&MBPP_ET_PARTIAL)?
@@ -110,7 +113,7 @@ fn et_suites() -> Result<HashMap<u32, Suite>, DatasetError> {
         .map(|r| {
             let id = numeric_id(&r);
             let suite = Suite {
-                name: "mbpp-et-partial".into(),
+                name: ET_SUITE.into(),
                 tests: tests_with_setup(&r.test_list, &r.test_setup_code),
                 timeout: None,
             };

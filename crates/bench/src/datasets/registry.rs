@@ -167,7 +167,7 @@ impl Entry {
 /// its file holds the task.
 fn et_companion(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Mbpp(Variant::Full | Variant::Sanitized) => Some("mbpp-et-partial"),
+        Kind::Mbpp(Variant::Full | Variant::Sanitized) => Some(mbpp::ET_SUITE),
         _ => None,
     }
 }

@@ -151,12 +151,11 @@ fn suite_reports(results: &[TaskResult]) -> Vec<SuiteReport> {
         .collect()
 }
 
-/// The suites of `runs` that score every task exactly as an earlier suite
-/// does (present on the same tasks, with the same verdicts, test counts
+/// The suites of `runs` (`suites`, in order of first appearance) that
+/// score every task exactly as an earlier suite does (present on the same tasks, with the same verdicts, test counts
 /// and attempt verdicts), each with the earlier suite it repeats.
-fn twin_suites(runs: &[RunReport]) -> Vec<(String, String)> {
+fn twin_suites(runs: &[RunReport], suites: &[String]) -> Vec<(String, String)> {
     let results: Vec<&TaskResult> = runs.iter().flat_map(|r| &r.results).collect();
-    let suites = suites_of(results.iter().copied());
     let outcome = |r: &TaskResult, suite: &str| {
         r.score(suite).map(|s| {
             (
@@ -264,7 +263,13 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
         group.runs.push(run);
     }
     for group in &mut groups {
-        group.twin_suites = twin_suites(&group.runs);
+        // What was scored, before twins are left out: a companion suite
+        // left out as a twin still scored its tasks.
+        let scored = suites_of(group.runs.iter().flat_map(|r| &r.results));
+        group
+            .unscored_suites
+            .retain(|name| !scored.iter().any(|s| s == name));
+        group.twin_suites = twin_suites(&group.runs, &scored);
         for run in &mut group.runs {
             for result in &mut run.results {
                 result
@@ -273,15 +278,6 @@ pub fn build_leaving_out(store: &Store, left_out: &[String]) -> Result<Report, S
             }
             run.suites = suite_reports(&run.results);
         }
-        let scored: Vec<&String> = group
-            .runs
-            .iter()
-            .flat_map(|r| &r.suites)
-            .map(|s| &s.suite)
-            .collect();
-        group
-            .unscored_suites
-            .retain(|name| !scored.iter().any(|s| s == name));
         group.curve = curve::curve(group);
         let Some(b) = group.baseline else { continue };
         let base = group.runs[b].results.clone();
@@ -533,6 +529,25 @@ pub(crate) mod tests {
             ),
             "{text}"
         );
+
+        // A companion suite left out as a twin still scored its tasks.
+        let mut store = Store::open_in_memory().unwrap();
+        let source = sample_store();
+        for info in source.runs().unwrap() {
+            let run = store.open_run(&info.key, "v").unwrap();
+            for mut r in source.results(info.id).unwrap() {
+                let plus = SuiteScore {
+                    suite: "mbpp+".into(),
+                    ..r.scores[0].clone()
+                };
+                r.scores.push(plus);
+                store.record(run, &r).unwrap();
+            }
+        }
+        let report = build(&store).unwrap();
+        let g = &report.groups[0];
+        assert_eq!(g.twin_suites, [("mbpp+".to_string(), "mbpp".to_string())]);
+        assert_eq!(g.unscored_suites, ["mbpp-et-partial"]);
 
         // One task told apart is enough to keep both.
         let report = build(&with_base_suite(Some("Mbpp/514"))).unwrap();
