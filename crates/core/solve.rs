@@ -53,9 +53,10 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
         unplanned_tests: UnplannedTests::RunInChild,
         ..ExecutorConfig::default()
     })?;
-    warn_about_tests_judged_inside(&task, &executor);
     let runner = Arc::new(SandboxRunner::new(executor));
     egcfg_method::check_test_syntax(&task, runner.as_ref())?;
+    // Only tests that parse are worth a word on how they are judged.
+    warn_about_tests_judged_inside(&task, runner.executor());
     let record = args
         .record
         .as_deref()

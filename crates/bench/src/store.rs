@@ -129,6 +129,12 @@ pub enum StoreError {
         /// The path.
         path: String,
     },
+    /// The path is a directory, where a database file was expected.
+    #[error("{path} is a directory; a results database is a file: give the path of one")]
+    Directory {
+        /// The path.
+        path: String,
+    },
     /// The file is not an SQLite database at all.
     #[error("{path} is not an SQLite database, so not egcfg's results; egcfg left it unchanged; give a new path")]
     NotADatabase {
@@ -345,6 +351,9 @@ impl Store {
     /// results database is refused before anything in it changes.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
+        if path.is_dir() {
+            return Err(StoreError::Directory { path: name });
+        }
         if path.exists() {
             // Identify the file on a read-only connection first: egcfg adds
             // its tables and switches to WAL only in a file that is its own.
@@ -362,6 +371,9 @@ impl Store {
     /// egcfg's is refused.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
+        if path.is_dir() {
+            return Err(StoreError::Directory { path: name });
+        }
         if !path.is_file() {
             return Err(StoreError::Missing { path: name });
         }
@@ -1092,6 +1104,19 @@ mod tests {
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("is not an SQLite database"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), "x".repeat(4096).as_bytes());
+    }
+
+    #[test]
+    fn a_directory_is_named_as_one_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for err in [
+            Store::open(dir.path()).err().unwrap(),
+            Store::open_read_only(dir.path()).err().unwrap(),
+        ] {
+            assert!(matches!(err, StoreError::Directory { .. }), "{err}");
+            assert!(err.to_string().contains("is a directory"), "{err}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

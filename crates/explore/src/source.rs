@@ -6,6 +6,7 @@
 //! nothing the explorer does can change the file.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -32,13 +33,16 @@ impl Source {
     /// Recognises `path`: an SQLite file is a database (which must be
     /// egcfg's), anything else must be a solve record.
     pub fn open(path: &Path) -> Result<Source, ExploreError> {
-        let head = std::fs::read(path)
-            .map(|bytes| bytes.starts_with(b"SQLite format 3\0"))
+        const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+        // Only the head is read: a curve's database runs to hundreds of MB.
+        let mut head = Vec::with_capacity(SQLITE_MAGIC.len());
+        std::fs::File::open(path)
+            .and_then(|file| file.take(SQLITE_MAGIC.len() as u64).read_to_end(&mut head))
             .map_err(|error| ExploreError::Read {
                 path: path.display().to_string(),
                 error,
             })?;
-        let source = if head {
+        let source = if head == SQLITE_MAGIC {
             Source::Database(path.to_path_buf())
         } else {
             Source::Record(path.to_path_buf())

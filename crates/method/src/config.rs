@@ -307,7 +307,14 @@ impl Grid {
     pub fn from_file(path: &Path) -> Result<Grid, MethodError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MethodError::Grid(format!("cannot read {}: {e}", path.display())))?;
-        Grid::from_toml(&text).map_err(|e| MethodError::Grid(format!("{}: {e}", path.display())))
+        // The file's name goes inside the grid error's own message, which
+        // already says "invalid agent grid".
+        Grid::from_toml(&text).map_err(|e| match e {
+            MethodError::Grid(message) => {
+                MethodError::Grid(format!("{}: {message}", path.display()))
+            }
+            other => other,
+        })
     }
 
     /// A grid of one configuration.
@@ -539,6 +546,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("inf"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_grid_file_is_named_once_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.toml");
+        std::fs::write(&path, "prompt = \"not a grid\"\n").unwrap();
+        let err = Grid::from_file(&path).unwrap_err().to_string();
+        assert_eq!(err.matches("invalid agent grid").count(), 1, "{err}");
+        assert!(err.contains(&format!("{}: ", path.display())), "{err}");
+        assert!(err.contains("unknown field `prompt`"), "{err}");
     }
 
     #[test]

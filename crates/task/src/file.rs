@@ -114,14 +114,62 @@ impl FileTest {
         match self {
             FileTest::Assert(code) if is_assert_statement(&code) => Ok(TestCase::Assert { code }),
             FileTest::Assert(code) => Err(format!(
-                "{field}[{index}] `{}` is not an assert statement, so it could never fail; \
-                 write it as `assert {}`",
+                "{field}[{index}] `{}` is not an assert statement, so it could never fail; {}",
                 code.trim(),
-                code.trim()
+                how_to_assert(code.trim())
             )),
             FileTest::Stdio { stdin, stdout } => Ok(TestCase::Stdio { stdin, stdout }),
         }
     }
+}
+
+/// What to write instead of `code`, a test that is no assert statement. An
+/// expression becomes a test by putting `assert` before it; a statement
+/// such as an import or an assignment cannot, and belongs in `setup`.
+fn how_to_assert(code: &str) -> String {
+    const STATEMENT_KEYWORDS: [&str; 16] = [
+        "import", "from", "def", "class", "for", "while", "if", "with", "try", "return", "del",
+        "pass", "raise", "global", "nonlocal", "async",
+    ];
+    let first_word = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or_default();
+    let is_statement = STATEMENT_KEYWORDS.contains(&first_word)
+        || code.contains(';')
+        || code.contains('\n')
+        || has_assignment(code);
+    if is_statement {
+        "a test is one assert statement such as `assert f(1) == 2`; \
+         put imports and helper code in `setup`"
+            .to_string()
+    } else {
+        format!("write it as `assert {code}`")
+    }
+}
+
+/// Whether `code` holds, outside brackets, an `=` that is no comparison
+/// (`==`, `!=`, `<=`, `>=`) and no walrus (`:=`): an assignment, which no
+/// `assert` can take. Inside brackets an `=` names a keyword argument.
+fn has_assignment(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    let mut depth = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'=' if depth == 0 => {
+                let before = i.checked_sub(1).map(|j| bytes[j]);
+                let comparison = matches!(before, Some(b'=' | b'!' | b'<' | b'>' | b':'))
+                    || bytes.get(i + 1) == Some(&b'=');
+                if !comparison {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `code` starts with Python's `assert` keyword (its syntax is
@@ -153,6 +201,13 @@ impl Task {
     /// assert calls), `hidden_tests` and `setup`.
     pub fn from_file(path: &Path) -> Result<Task, TaskFileError> {
         let origin = path.display().to_string();
+        if path.is_dir() {
+            return Err(TaskFileError::Invalid {
+                origin,
+                message: "this is a directory; give the path of a task file (*.toml or *.json)"
+                    .into(),
+            });
+        }
         let Some(format) = TaskFormat::of_path(path) else {
             return Err(TaskFileError::Invalid {
                 origin,
@@ -217,7 +272,10 @@ impl Task {
                     TestCase::Assert { code } => function_name_from_assert(code),
                     _ => None,
                 })
-                .ok_or("cannot derive `entry_point` from the visible tests; set it explicitly")?,
+                .ok_or(
+                    "cannot derive `entry_point`: no visible test is an assert that calls a \
+                     function; set `entry_point` to the name of the function the program defines",
+                )?,
         };
         if !is_identifier(&entry_point) {
             return Err(format!(
@@ -313,6 +371,31 @@ mod tests {
                 "{field}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_statement_is_not_offered_assert_before_it() {
+        for code in ["import os; assert f(1) == 2", "x = f(1)", "from m import f"] {
+            let text = format!("prompt = \"p\"\ntests = [\"assert f(1) == 2\", {code:?}]\n");
+            let (_d, p) = write("t.toml", &text);
+            let err = Task::from_file(&p).unwrap_err().to_string();
+            assert!(
+                err.contains("tests[1]") && err.contains("`setup`") && !err.contains("write it as"),
+                "{code}: {err}"
+            );
+        }
+        for code in ["f(1) != 2", "f(x=1) >= 2"] {
+            assert_eq!(how_to_assert(code), format!("write it as `assert {code}`"));
+        }
+    }
+
+    #[test]
+    fn a_directory_is_not_read_as_a_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.toml");
+        std::fs::create_dir(&path).unwrap();
+        let err = Task::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
     }
 
     #[test]
