@@ -95,9 +95,10 @@ pub struct ModelArgs {
     pub endpoint_kind: EndpointKind,
 
     /// The environment variable that holds the endpoints' API key, sent as
-    /// a bearer token when set.
-    #[arg(long, default_value = "EGCFG_API_KEY")]
-    pub api_key_env: String,
+    /// a bearer token [default: EGCFG_API_KEY, used when set]. A variable
+    /// named here must be set.
+    #[arg(long, value_name = "VARIABLE")]
+    pub api_key_env: Option<String>,
 
     /// Seconds to wait for a server's answer before calling it stalled. One
     /// request may generate hundreds of tokens (three candidates of up to
@@ -423,7 +424,7 @@ pub struct BenchRunArgs {
     pub limit: Option<u32>,
 
     /// Run only these task ids (comma separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = task_id)]
     pub ids: Vec<String>,
 
     #[command(flatten)]
@@ -517,9 +518,6 @@ pub struct ReportArgs {
 /// safely inside what a [`Duration`] and the clocks can hold.
 const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
-/// Parses a positive, finite number of seconds; zero, negative, `NaN`,
-/// infinite and absurdly large values are refused with the accepted range,
-/// since none of them is a budget a run could keep.
 /// Parses `--sample-share`: a fraction strictly between 0 and 1 (at 0
 /// sampling would not start, at 1 the guided attempts never would).
 fn parse_share(text: &str) -> Result<f32, String> {
@@ -535,6 +533,9 @@ fn parse_share(text: &str) -> Result<f32, String> {
     Ok(share)
 }
 
+/// Parses a positive, finite number of seconds; zero, negative, `NaN`,
+/// infinite and absurdly large values are refused with the accepted range,
+/// since none of them is a budget a run could keep.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
@@ -546,4 +547,35 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses one id of `--ids`, trimmed; an empty one (two commas in a row,
+/// or one at an end) is refused here rather than looked up as a task.
+fn task_id(text: &str) -> Result<String, String> {
+    let id = text.trim();
+    if id.is_empty() {
+        return Err("an id is empty; separate ids by single commas, e.g. Mbpp/511,Mbpp/512".into());
+    }
+    Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn an_empty_task_id_is_refused_and_ids_are_trimmed() {
+        let parse =
+            |ids: &str| Cli::try_parse_from(["egcfg", "bench", "--dataset", "mbpp", "--ids", ids]);
+        for ids in ["Mbpp/511,,Mbpp/512", "Mbpp/511,", ","] {
+            let err = parse(ids).unwrap_err().to_string();
+            assert!(err.contains("an id is empty"), "{ids}: {err}");
+        }
+        match parse("Mbpp/511, Mbpp/512").unwrap().command {
+            Command::Bench(args) => assert_eq!(args.run.ids, ["Mbpp/511", "Mbpp/512"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }

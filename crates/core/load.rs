@@ -51,9 +51,7 @@ fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
     if endpoints.is_empty() {
         bail!("--endpoint names no URL; give one such as http://127.0.0.1:8080");
     }
-    let api_key = std::env::var(&args.api_key_env)
-        .ok()
-        .filter(|k| !k.is_empty());
+    let api_key = api_key(args.api_key_env.as_deref())?;
     let config = ServedConfig {
         kind: server_kind(args.endpoint_kind),
         client: ClientConfig {
@@ -66,6 +64,26 @@ fn served(args: &ModelArgs) -> Result<Arc<dyn Engine>> {
     let engine = ServedEngine::connect(config)
         .with_context(|| format!("connecting to the model served at {}", endpoints.join(", ")))?;
     Ok(Arc::new(engine))
+}
+
+/// The variable that holds the API key unless `--api-key-env` names
+/// another.
+const DEFAULT_API_KEY_ENV: &str = "EGCFG_API_KEY";
+
+/// The API key: from the variable `--api-key-env` names, which must then be
+/// set (a misspelt name would otherwise send no key and surface only as
+/// the server's refusal), or else from [`DEFAULT_API_KEY_ENV`] when set.
+fn api_key(named: Option<&str>) -> Result<Option<String>> {
+    let read = |name: &str| std::env::var(name).ok().filter(|key| !key.is_empty());
+    match named {
+        Some(name) => read(name).map(Some).with_context(|| {
+            format!(
+                "--api-key-env {name}: the environment variable {name} is not set or empty; \
+                 set it to the API key, or leave the flag out"
+            )
+        }),
+        None => Ok(read(DEFAULT_API_KEY_ENV)),
+    }
 }
 
 /// The server kind `--endpoint-kind` names, or `None` to detect it.
@@ -103,6 +121,21 @@ mod tests {
             "http://c:3",
         ]);
         assert_eq!(args.endpoint, ["http://a:1", "http://b:2", "http://c:3"]);
+    }
+
+    #[test]
+    fn a_named_api_key_variable_must_be_set() {
+        let name = "EGCFG_TEST_API_KEY_THAT_NO_ONE_SETS";
+        let err = api_key(Some(name)).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("variable {name} is not set")),
+            "{err}"
+        );
+        assert_eq!(
+            model_args(&["--api-key-env", name]).api_key_env.as_deref(),
+            Some(name)
+        );
+        assert_eq!(model_args(&[]).api_key_env, None);
     }
 
     #[test]

@@ -76,6 +76,16 @@ impl ServedConfig {
     }
 }
 
+/// Whether `endpoint` is a URL a server can be reached at: the scheme
+/// `http` or `https`, and a host. Anything else would fail only at the
+/// first request, with the HTTP client's terse words.
+fn is_http_url(endpoint: &str) -> bool {
+    endpoint.parse::<ureq::http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+    })
+}
+
 /// The `k` of top-k requests unless configured: enough that the guided
 /// choice between the two streams is rarely decided by mass outside both
 /// lists, cheap for the server.
@@ -120,6 +130,12 @@ impl ServedEngine {
             return Err(EngineError::InvalidConfig(
                 "a served model needs at least one endpoint".into(),
             ));
+        }
+        if let Some(bad) = config.endpoints.iter().find(|e| !is_http_url(e)) {
+            return Err(EngineError::InvalidConfig(format!(
+                "endpoint `{bad}` is not an http:// or https:// URL with a host; \
+                 give one such as http://127.0.0.1:8080"
+            )));
         }
         let meter = Arc::new(Meter::default());
         let mut servers: Vec<Server> = Vec::with_capacity(config.endpoints.len());

@@ -178,6 +178,30 @@ fn nothing_listening_is_retried_then_named() {
     assert!(reason.contains("gave up after 1 retries"), "{reason}");
 }
 
+#[test]
+fn an_endpoint_that_is_no_http_url_is_refused_before_any_request() {
+    for endpoint in [
+        "notaurl",
+        "127.0.0.1:8080",
+        "ftp://host:21",
+        "http://",
+        "/v1",
+    ] {
+        let error = ServedEngine::connect(quick(endpoint)).err().unwrap();
+        assert!(
+            matches!(&error, EngineError::InvalidConfig(m) if m.contains(&format!("`{endpoint}` is not an http"))),
+            "{endpoint}: {error}"
+        );
+    }
+    for endpoint in [
+        "http://127.0.0.1:8080",
+        "https://gpu.example/v1",
+        "http://[::1]:8000",
+    ] {
+        assert!(is_http_url(endpoint), "{endpoint}");
+    }
+}
+
 /// A client of `url` that retries once, quickly.
 fn client(url: &str) -> client::Client {
     client::Client::new(url, quick(url).client, Arc::new(meter::Meter::default()))
