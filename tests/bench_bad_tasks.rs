@@ -73,3 +73,52 @@ fn a_task_whose_prompt_does_not_fit_is_recorded_and_the_run_goes_on() {
         "{report}"
     );
 }
+
+#[test]
+fn a_line_that_holds_no_task_is_named_and_the_others_run() {
+    let sandbox = Sandbox::new();
+    let tasks = [
+        task("first", 0),
+        "{not json".to_string(),
+        serde_json::json!({"task_id": "no-tests", "text": "t", "test_list": []}).to_string(),
+        task("first", 0),
+        task("last", 0),
+    ]
+    .join("\n");
+    let data = sandbox.write("tasks.jsonl", &tasks);
+    let dataset = format!("jsonl:{}", data.display());
+    let model = tiny_model();
+    let run = sandbox.run(&[
+        "bench",
+        "--dataset",
+        &dataset,
+        "--method",
+        "baseline",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--max-tokens",
+        "200",
+        "--db",
+        "runs.db",
+    ]);
+    success(&run);
+    let text = stderr(&run);
+    for (line, why) in [
+        (2, "not JSON"),
+        (3, "test_list is empty"),
+        (4, "task_id first repeats line 1's"),
+    ] {
+        assert!(
+            text.contains(&format!("tasks.jsonl, line {line}: skipped, {why}")),
+            "line {line}: {text}"
+        );
+    }
+    let store = Store::open(&sandbox.path().join("runs.db")).unwrap();
+    let run = store.runs().unwrap()[0].id;
+    let scored: Vec<String> = (store.results(run).unwrap().into_iter())
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(scored, ["first", "last"]);
+}

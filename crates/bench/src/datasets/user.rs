@@ -17,7 +17,10 @@ or HumanEval's (task_id, prompt, entry_point, test)";
 /// object with `text` and `test_list` is MBPP-style (visible = `test_list`,
 /// hidden = `test_list` + `challenge_test_list`); one with `prompt`, `test`
 /// and `entry_point` is HumanEval-style (visible = the docstring examples,
-/// hidden = `check`). Both score into the suite `jsonl`.
+/// hidden = `check`). Both score into the suite `jsonl`. A line that holds
+/// no usable task (not JSON, of neither schema, without tests, or repeating
+/// an earlier id) is skipped and named in the dataset's notes, so one bad
+/// task never stops a run; a file without one usable task is refused.
 pub(super) fn load(path: &Path) -> Result<Dataset, DatasetError> {
     let source_name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| DatasetError::Read {
@@ -39,69 +42,99 @@ pub fn parse_jsonl(source_name: &str, bytes: &[u8]) -> Result<Dataset, DatasetEr
         message: format!("not UTF-8 ({e})"),
     })?;
     let mut tasks = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    // Each task's id and the line it came from, to name a repeated one.
+    let mut first_line = std::collections::HashMap::new();
+    // A bad line costs only its own task: it is named and the rest run.
+    let mut skipped = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let malformed = |message: String| DatasetError::Malformed {
-            source_name: source_name.clone(),
-            line: index + 1,
-            message,
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| malformed(format!("not JSON ({e})")))?;
-        let task = if value.get("text").is_some() && value.get("test_list").is_some() {
-            let record: MbppRecord = serde_json::from_value(value)
-                .map_err(|e| malformed(format!("{e}; {SCHEMA_HELP}")))?;
-            let id = match &record.task_id {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if record.test_list.is_empty() {
-                return Err(malformed(
-                    "test_list is empty; give at least one assert".into(),
-                ));
-            }
-            let (task, mut suites) =
-                mbpp_task(id, &record, &source_name).map_err(|e| malformed(e.to_string()))?;
-            suites.truncate(1);
-            suites[0].name = "jsonl".into();
-            BenchTask::new(task, suites)
-        } else if value.get("prompt").is_some() && value.get("test").is_some() {
-            let record: HumanEvalRecord = serde_json::from_value(value)
-                .map_err(|e| malformed(format!("{e}; {SCHEMA_HELP}")))?;
-            let suite = Suite {
-                name: "jsonl".into(),
-                tests: vec![check_script(&record.test, &record.entry_point)],
-                timeout: None,
-            };
-            BenchTask::new(
-                visible_task(&record.task_id, &record.prompt, &record.entry_point),
-                vec![suite],
-            )
-        } else {
-            return Err(malformed(SCHEMA_HELP.to_string()));
-        };
-        if !seen.insert(task.id().to_string()) {
-            return Err(malformed(format!("task_id {} repeats", task.id())));
+        let line_number = index + 1;
+        match parse_line(line, &source_name) {
+            Ok(task) => match first_line.entry(task.id().to_string()) {
+                std::collections::hash_map::Entry::Occupied(first) => skipped.push((
+                    line_number,
+                    format!(
+                        "task_id {} repeats line {}'s, whose task is kept",
+                        task.id(),
+                        first.get()
+                    ),
+                )),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(line_number);
+                    tasks.push(task);
+                }
+            },
+            Err(message) => skipped.push((line_number, message)),
         }
-        tasks.push(task);
     }
     if tasks.is_empty() {
+        let (line, message) = match skipped.first() {
+            Some((line, message)) => {
+                let others = match skipped.len() - 1 {
+                    0 => String::new(),
+                    n => format!(", nor do {n} other line(s)"),
+                };
+                (
+                    *line,
+                    format!("{message}; this line holds no usable task{others}"),
+                )
+            }
+            None => (0, format!("no tasks; {SCHEMA_HELP}")),
+        };
         return Err(DatasetError::Malformed {
             source_name,
-            line: 0,
-            message: format!("no tasks; {SCHEMA_HELP}"),
+            line,
+            message,
         });
     }
+    let notes = skipped
+        .into_iter()
+        .map(|(line, message)| format!("{source_name}, line {line}: skipped, {message}"))
+        .collect();
     Ok(Dataset {
         name: format!("jsonl:{source_name}"),
         split: "all".into(),
         version: hex::encode(Sha256::digest(bytes)),
         tasks,
-        notes: Vec::new(),
+        notes,
     })
+}
+
+/// The task on one line of a user's file, or why there is none.
+fn parse_line(line: &str, source_name: &str) -> Result<BenchTask, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON ({e})"))?;
+    if value.get("text").is_some() && value.get("test_list").is_some() {
+        let record: MbppRecord =
+            serde_json::from_value(value).map_err(|e| format!("{e}; {SCHEMA_HELP}"))?;
+        let id = match &record.task_id {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if record.test_list.is_empty() {
+            return Err("test_list is empty; give at least one assert".into());
+        }
+        let (task, mut suites) = mbpp_task(id, &record, source_name).map_err(|e| e.to_string())?;
+        suites.truncate(1);
+        suites[0].name = "jsonl".into();
+        Ok(BenchTask::new(task, suites))
+    } else if value.get("prompt").is_some() && value.get("test").is_some() {
+        let record: HumanEvalRecord =
+            serde_json::from_value(value).map_err(|e| format!("{e}; {SCHEMA_HELP}"))?;
+        let suite = Suite {
+            name: "jsonl".into(),
+            tests: vec![check_script(&record.test, &record.entry_point)],
+            timeout: None,
+        };
+        Ok(BenchTask::new(
+            visible_task(&record.task_id, &record.prompt, &record.entry_point),
+            vec![suite],
+        ))
+    } else {
+        Err(SCHEMA_HELP.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -141,24 +174,54 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_line() {
-        let (_d, p) = write("{\"task_id\": 1, \"text\": \"t\", \"test_list\": [\"assert f(1) == 1\"]}\n{\"task_id\": 2, \"text\": \"t\"}\n");
+    fn a_bad_line_is_skipped_and_named_while_the_rest_load() {
+        let good = r#"{"task_id": 1, "text": "t", "test_list": ["assert f(1) == 1"]}"#;
+        let text = [
+            good,
+            r#"{"task_id": 2, "text": "t"}"#,
+            "{oops",
+            r#"{"task_id": 3, "text": "t", "test_list": []}"#,
+            r#"{"task_id": 4, "text": "t", "test_list": ["assert x == 1"]}"#,
+            r#"{"task_id": 1, "text": "again", "test_list": ["assert g(1) == 1"]}"#,
+            r#"{"task_id": 5, "text": "t", "test_list": ["assert h(2) == 4"]}"#,
+        ]
+        .join("\n");
+        let (_d, p) = write(&text);
+        let ds = load(&p).unwrap();
+        let ids: Vec<&str> = ds.tasks.iter().map(|t| t.id()).collect();
+        assert_eq!(ids, ["1", "5"]);
+        assert_eq!(
+            ds.tasks[0].visible.prompt, "t",
+            "the first of a repeated id is kept"
+        );
+        let expected = [
+            (2, "MBPP's schema"),
+            (3, "not JSON"),
+            (4, "test_list is empty"),
+            (5, "entry_point"),
+            (6, "task_id 1 repeats line 1's"),
+        ];
+        assert_eq!(ds.notes.len(), expected.len(), "{:?}", ds.notes);
+        for (note, (line, says)) in ds.notes.iter().zip(expected) {
+            assert!(
+                note.contains(&format!("mine.jsonl, line {line}: skipped, "))
+                    && note.contains(says),
+                "{note}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_without_one_usable_task_is_refused_naming_its_first_bad_line() {
+        let (_d, p) = write("\n{oops\n{\"task_id\": 2, \"text\": \"t\"}\n");
         let err = load(&p).unwrap_err().to_string();
         assert!(
-            err.contains("mine.jsonl, line 2") && err.contains("MBPP's schema"),
+            err.contains("mine.jsonl, line 2: not JSON")
+                && err.contains("holds no usable task, nor do 1 other line(s)"),
             "{err}"
         );
-        let (_d, p) = write(
-            "{\"task_id\": 1, \"text\": \"t\", \"test_list\": [\"assert f(1) == 1\"]}\n{oops\n",
-        );
+        let (_d, p) = write("\n\n");
         let err = load(&p).unwrap_err().to_string();
-        assert!(err.contains("line 2: not JSON"), "{err}");
-        let (_d, p) =
-            write("{\"task_id\": 1, \"text\": \"t\", \"test_list\": [\"assert x == 1\"]}\n");
-        let err = load(&p).unwrap_err().to_string();
-        assert!(
-            err.contains("line 1") && err.contains("entry_point"),
-            "{err}"
-        );
+        assert!(err.contains("no tasks"), "{err}");
     }
 }
