@@ -13,6 +13,10 @@ use crate::load;
 
 pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     let text = prompt_text(&args.prompt)?;
+    // Checked before the model loads: an empty prompt asks for nothing.
+    if text.trim().is_empty() {
+        bail!("the prompt is empty; give its text, a file that holds it, or `-` to read it from standard input");
+    }
     let engine = load::engine(&args.model, 1)?;
     let prompt = if args.raw {
         Prompt::Raw(text)

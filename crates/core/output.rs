@@ -72,6 +72,13 @@ impl OutputFile {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
+        if !dir.is_dir() {
+            bail!(
+                "{flag} {}: there is no directory {}; create it first, or give another path",
+                path.display(),
+                dir.display()
+            );
+        }
         let staged = NamedTempFile::new_in(dir).with_context(|| {
             format!(
                 "{flag} {}: cannot create a file in {}",
@@ -165,6 +172,11 @@ mod tests {
         let err = OutputFile::claim(Path::new("/nonexistent-dir/out.txt"), NOTE, &[])
             .err()
             .unwrap();
-        assert!(format!("{err:#}").contains("cannot create"), "{err:#}");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("there is no directory /nonexistent-dir; create it first"),
+            "{text}"
+        );
+        assert!(!text.contains(".tmp"), "no staging file is named: {text}");
     }
 }

@@ -234,9 +234,18 @@ impl Task {
         origin: &str,
         default_id: String,
     ) -> Result<Task, TaskFileError> {
+        if text.trim().is_empty() {
+            return Err(TaskFileError::Invalid {
+                origin: origin.to_owned(),
+                message: "it is empty; a task gives at least `prompt` and `tests` \
+                          (see examples/tasks/)"
+                    .into(),
+            });
+        }
+        // TOML's messages end in a newline after their source excerpt.
         let malformed = |message: String| TaskFileError::Malformed {
             origin: origin.to_owned(),
-            message,
+            message: message.trim_end().to_owned(),
         };
         let file: TaskFile = match format {
             TaskFormat::Toml => toml::from_str(text).map_err(|e| malformed(e.to_string()))?,
@@ -387,6 +396,20 @@ mod tests {
         for code in ["f(1) != 2", "f(x=1) >= 2"] {
             assert_eq!(how_to_assert(code), format!("write it as `assert {code}`"));
         }
+    }
+
+    #[test]
+    fn empty_text_is_called_empty() {
+        for text in ["", " \n\t\n"] {
+            let err = Task::from_text(text, TaskFormat::sniff(text), "<stdin>", "t".into())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("task file <stdin>: it is empty;"), "{err}");
+        }
+        let err = Task::from_text("prompt = 1", TaskFormat::Toml, "<stdin>", "t".into())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("\n. See"), "{err}");
     }
 
     #[test]
