@@ -11,12 +11,26 @@ use serde::{Deserialize, Serialize};
 /// Wall and CPU seconds of one named phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseShare {
-    /// The phase, e.g. `guided decode`.
+    /// The phase, e.g. `answer decode`.
+    #[serde(deserialize_with = "current_phase_name")]
     pub name: String,
     /// Wall-clock seconds, summed over the agents.
     pub wall_s: f64,
     /// CPU seconds of the threads doing the phase.
     pub cpu_s: f64,
+}
+
+/// A stored phase's name as solvers give it now. Profiles stored before
+/// 2026-12-06 called the decode of every answer `guided decode`, also in
+/// greedy and sampled attempts, which guide nothing; it is `answer decode`
+/// now, and an old run's phase sums with a new run's under that name.
+fn current_phase_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(if name == "guided decode" {
+        "answer decode".to_string()
+    } else {
+        name
+    })
 }
 
 /// Seconds a solver spent waiting on one thing (the engine, the sandbox).
@@ -151,7 +165,7 @@ pub(crate) mod tests {
         TaskProfile {
             phases: vec![
                 PhaseShare {
-                    name: "guided decode".into(),
+                    name: "answer decode".into(),
                     wall_s: 2.0,
                     cpu_s: 0.5,
                 },
@@ -207,5 +221,16 @@ pub(crate) mod tests {
         fields.remove("refreshes_without_signal");
         let read: TaskProfile = serde_json::from_value(stored).unwrap();
         assert_eq!((read.refreshes, read.refreshes_without_signal), (0, 0));
+    }
+
+    #[test]
+    fn the_old_name_of_the_answer_decode_reads_as_the_new() {
+        let mut stored = serde_json::to_value(sample_profile()).unwrap();
+        stored["phases"][0]["name"] = "guided decode".into();
+        let old: TaskProfile = serde_json::from_value(stored).unwrap();
+        assert_eq!(old, sample_profile());
+        let run = TaskProfile::sum([&old, &sample_profile()]);
+        let names: Vec<&str> = run.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["answer decode", "sandbox"]);
     }
 }

@@ -101,7 +101,7 @@ impl<'a> Meter<'a> {
         self.control.charge(n);
         self.cost
             .profile
-            .charge(Phase::GuidedDecode, started.elapsed());
+            .charge(Phase::AnswerDecode, started.elapsed());
         Ok(out)
     }
 
@@ -120,7 +120,7 @@ impl<'a> Meter<'a> {
         let out = choose();
         self.cost
             .profile
-            .charge(Phase::GuidedDecode, started.elapsed());
+            .charge(Phase::AnswerDecode, started.elapsed());
         out
     }
 

@@ -7,8 +7,10 @@
 //!   the shared heads, prefilled once per prompt style;
 //! * **signal prefill**: rebuilding the conditional stream around a new
 //!   signal (signal + marker + generated ids);
-//! * **guided decode**: the single-token steps of both streams and the
-//!   choice of each token (the guidance formula over the vocabulary);
+//! * **answer decode**: the single-token steps of the attempt's answer: in
+//!   a guided attempt both streams and the choice of each token (the
+//!   guidance formula over the vocabulary), in an unguided one (greedy, a
+//!   sample) its one stream;
 //! * **sampling**: decoding the candidate forks, and drawing their tokens;
 //! * **sandbox**: preparing, tracing and checking programs, and rendering
 //!   the traces.
@@ -65,8 +67,8 @@ pub(crate) enum Phase {
     HeadPrefill,
     /// The conditional stream around a new signal.
     SignalPrefill,
-    /// Single-token steps and token choice.
-    GuidedDecode,
+    /// Single-token steps of the answer and token choice.
+    AnswerDecode,
     /// Candidate sampling.
     Sampling,
     /// Programs in the sandbox.
@@ -77,7 +79,7 @@ impl Phase {
     const ALL: [Phase; 5] = [
         Phase::HeadPrefill,
         Phase::SignalPrefill,
-        Phase::GuidedDecode,
+        Phase::AnswerDecode,
         Phase::Sampling,
         Phase::Sandbox,
     ];
@@ -91,8 +93,11 @@ pub struct PhaseProfile {
     pub head_prefill: PhaseTime,
     /// Prefilling the conditional stream at refreshes.
     pub signal_prefill: PhaseTime,
-    /// Single-token steps and token choice.
-    pub guided_decode: PhaseTime,
+    /// Single-token steps of the answer and token choice (`guided_decode`
+    /// in records written before unguided decodes were told apart by
+    /// name).
+    #[serde(alias = "guided_decode")]
+    pub answer_decode: PhaseTime,
     /// Sampling candidates.
     pub sampling: PhaseTime,
     /// Preparing, tracing and checking programs.
@@ -122,7 +127,7 @@ impl PhaseProfile {
         match phase {
             Phase::HeadPrefill => self.head_prefill,
             Phase::SignalPrefill => self.signal_prefill,
-            Phase::GuidedDecode => self.guided_decode,
+            Phase::AnswerDecode => self.answer_decode,
             Phase::Sampling => self.sampling,
             Phase::Sandbox => self.sandbox,
         }
@@ -132,7 +137,7 @@ impl PhaseProfile {
         match phase {
             Phase::HeadPrefill => &mut self.head_prefill,
             Phase::SignalPrefill => &mut self.signal_prefill,
-            Phase::GuidedDecode => &mut self.guided_decode,
+            Phase::AnswerDecode => &mut self.answer_decode,
             Phase::Sampling => &mut self.sampling,
             Phase::Sandbox => &mut self.sandbox,
         }
@@ -148,7 +153,7 @@ impl PhaseProfile {
         [
             ("head prefill", self.head_prefill),
             ("signal prefill", self.signal_prefill),
-            ("guided decode", self.guided_decode),
+            ("answer decode", self.answer_decode),
             ("candidate sampling", self.sampling),
             ("sandbox", self.sandbox),
         ]
@@ -159,7 +164,7 @@ impl PhaseProfile {
         [
             self.head_prefill,
             self.signal_prefill,
-            self.guided_decode,
+            self.answer_decode,
             self.sampling,
         ]
         .iter()
@@ -327,7 +332,7 @@ mod tests {
         a.forward_tokens = 100;
         let mut b = a.clone();
         b.charge(
-            Phase::GuidedDecode,
+            Phase::AnswerDecode,
             PhaseTime {
                 wall_s: 1.0,
                 cpu_s: 1.0,
@@ -347,5 +352,19 @@ mod tests {
         assert_eq!(mixed.forward_tokens_per_guided_line(), Some(50.0));
         // An attempt's own profile: its own tokens per line.
         assert_eq!(a.forward_tokens_per_guided_line(), Some(50.0));
+    }
+
+    #[test]
+    fn a_record_from_before_the_rename_reads_its_decode_time() {
+        let old = r#"{"guided_decode": {"wall_s": 3.0, "cpu_s": 1.0}, "forward_tokens": 9}"#;
+        let read: PhaseProfile = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            read.answer_decode,
+            PhaseTime {
+                wall_s: 3.0,
+                cpu_s: 1.0
+            }
+        );
+        assert_eq!(read.phases()[2].0, "answer decode");
     }
 }

@@ -1,5 +1,6 @@
 //! `jsonl:PATH`: a user's own tasks in MBPP's or HumanEval's schema.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -43,7 +44,7 @@ pub fn parse_jsonl(source_name: &str, bytes: &[u8]) -> Result<Dataset, DatasetEr
     })?;
     let mut tasks = Vec::new();
     // Each task's id and the line it came from, to name a repeated one.
-    let mut first_line = std::collections::HashMap::new();
+    let mut first_line = HashMap::new();
     // A bad line costs only its own task: it is named and the rest run.
     let mut skipped = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -53,7 +54,7 @@ pub fn parse_jsonl(source_name: &str, bytes: &[u8]) -> Result<Dataset, DatasetEr
         let line_number = index + 1;
         match parse_line(line, &source_name) {
             Ok(task) => match first_line.entry(task.id().to_string()) {
-                std::collections::hash_map::Entry::Occupied(first) => skipped.push((
+                Entry::Occupied(first) => skipped.push((
                     line_number,
                     format!(
                         "task_id {} repeats line {}'s, whose task is kept",
@@ -61,7 +62,7 @@ pub fn parse_jsonl(source_name: &str, bytes: &[u8]) -> Result<Dataset, DatasetEr
                         first.get()
                     ),
                 )),
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert(line_number);
                     tasks.push(task);
                 }

@@ -531,7 +531,7 @@ mod tests {
         );
         assert!(page.contains("1 fixed, 1 broken of 3 shared tasks"));
         assert!(
-            page.contains("<tr><td>guided decode</td><td>8.0</td><td>67%</td><td>2.0</td></tr>"),
+            page.contains("<tr><td>answer decode</td><td>8.0</td><td>67%</td><td>2.0</td></tr>"),
             "the EG-CFG run's time per phase"
         );
         assert!(!page.contains("model server"), "local runs ask no server");

@@ -272,11 +272,11 @@ mod tests {
             1,
             "only the EG-CFG run has profiles: {text}"
         );
-        // Four tasks of 2 s guided decode (0.5 CPU), 1 s sandbox, 1.5 s
+        // Four tasks of 2 s answer decode (0.5 CPU), 1 s sandbox, 1.5 s
         // waiting on the engine, 400 guided attempts' tokens (of 500) over 4
         // guided lines each, 2 of 5 refreshes without a signal.
         assert!(
-            text.contains("| guided decode | 8.0 | 67% | 2.0 |"),
+            text.contains("| answer decode | 8.0 | 67% | 2.0 |"),
             "{text}"
         );
         assert!(text.contains("| sandbox | 4.0 | 33% | 0.4 |"), "{text}");

@@ -150,7 +150,7 @@ impl Live<'_> {
             self.prefill = false;
         } else {
             cost.decode_tokens += n;
-            cost.profile.charge(Phase::GuidedDecode, step);
+            cost.profile.charge(Phase::AnswerDecode, step);
         }
     }
 

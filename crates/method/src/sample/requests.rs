@@ -308,7 +308,7 @@ impl Live<'_> {
         let cost = &mut self.answer.cost;
         cost.prefill_tokens = self.marker;
         cost.decode_tokens = self.written.saturating_sub(1);
-        cost.profile.charge(Phase::GuidedDecode, took);
+        cost.profile.charge(Phase::AnswerDecode, took);
         if tokens.is_empty() {
             return Err(EngineError::Decode(
                 "the server wrote no token for an answer".into(),
