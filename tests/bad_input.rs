@@ -27,29 +27,10 @@ fn second_largest() -> PathBuf {
 /// An egcfg results database with one finished task, made the way a user
 /// makes one (a tiny-model baseline run on a one-task dataset).
 fn results_database(sandbox: &Sandbox) -> PathBuf {
-    let data = sandbox.write(
-        "one.jsonl",
-        r#"{"task_id": 1, "text": "Return x plus one.", "test_list": ["assert add_one(1) == 2"]}"#,
-    );
-    let db = sandbox.path().join("runs.sqlite");
-    let dataset = format!("jsonl:{}", data.display());
-    let model = tiny_model();
-    success(&sandbox.run(&[
-        "bench",
-        "--dataset",
-        &dataset,
-        "--method",
-        "baseline",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--max-tokens",
-        "300",
-        "--db",
-        db.to_str().unwrap(),
-    ]));
-    db
+    let task =
+        r#"{"task_id": 1, "text": "Return x plus one.", "test_list": ["assert add_one(1) == 2"]}"#;
+    success(&sandbox.bench_tiny_baseline(task, "runs.sqlite", &["--max-tokens", "300"]));
+    sandbox.path().join("runs.sqlite")
 }
 
 /// Another program's SQLite database with a `runs` table of its own.

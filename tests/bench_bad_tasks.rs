@@ -3,7 +3,7 @@
 
 use egcfg_bench::Store;
 
-use crate::util::{stderr, success, tiny_model, Sandbox};
+use crate::util::{stderr, success, Sandbox};
 
 /// An MBPP-style task line whose prompt is `words` words long.
 fn task(id: &str, words: usize) -> String {
@@ -23,26 +23,9 @@ fn task(id: &str, words: usize) -> String {
 fn a_task_whose_prompt_does_not_fit_is_recorded_and_the_run_goes_on() {
     let sandbox = Sandbox::new();
     let tasks = [task("short-1", 0), task("huge", 3000), task("short-2", 0)].join("\n");
-    let data = sandbox.write("tasks.jsonl", &tasks);
-    let dataset = format!("jsonl:{}", data.display());
-    let model = tiny_model();
-    let args = [
-        "bench",
-        "--dataset",
-        &dataset,
-        "--method",
-        "baseline",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--ctx",
-        "2048",
-        "--db",
-        "runs.db",
-    ];
+    let bench = || sandbox.bench_tiny_baseline(&tasks, "runs.db", &["--ctx", "2048"]);
 
-    let first = sandbox.run(&args);
+    let first = bench();
     success(&first);
     let text = stderr(&first);
     assert!(text.contains("task huge cannot run"), "{text}");
@@ -64,7 +47,7 @@ fn a_task_whose_prompt_does_not_fit_is_recorded_and_the_run_goes_on() {
     drop(store);
 
     // A rerun does not stop at it (nor retry it), and the report shows it.
-    let again = sandbox.run(&args);
+    let again = bench();
     success(&again);
     assert!(!stderr(&again).contains("cannot run"), "{}", stderr(&again));
     let report = success(&sandbox.run(&["report", "runs.db"]));
@@ -85,24 +68,7 @@ fn a_line_that_holds_no_task_is_named_and_the_others_run() {
         task("last", 0),
     ]
     .join("\n");
-    let data = sandbox.write("tasks.jsonl", &tasks);
-    let dataset = format!("jsonl:{}", data.display());
-    let model = tiny_model();
-    let run = sandbox.run(&[
-        "bench",
-        "--dataset",
-        &dataset,
-        "--method",
-        "baseline",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--max-tokens",
-        "200",
-        "--db",
-        "runs.db",
-    ]);
+    let run = sandbox.bench_tiny_baseline(&tasks, "runs.db", &["--max-tokens", "200"]);
     success(&run);
     let text = stderr(&run);
     for (line, why) in [

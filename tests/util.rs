@@ -43,6 +43,30 @@ impl Sandbox {
         self.command(args).output().expect("run egcfg")
     }
 
+    /// `egcfg bench` of the tiny model's greedy baseline, on one thread, over
+    /// the `jsonl:` dataset `tasks` (written here as `tasks.jsonl`), into the
+    /// database `db`, with `flags` added.
+    pub fn bench_tiny_baseline(&self, tasks: &str, db: &str, flags: &[&str]) -> Output {
+        let data = self.write("tasks.jsonl", tasks);
+        let dataset = format!("jsonl:{}", data.display());
+        let model = tiny_model();
+        let mut args = vec![
+            "bench",
+            "--dataset",
+            &dataset,
+            "--method",
+            "baseline",
+            "--model",
+            model.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--db",
+            db,
+        ];
+        args.extend_from_slice(flags);
+        self.run(&args)
+    }
+
     /// Writes `text` to `name` inside the sandbox and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path().join(name);
