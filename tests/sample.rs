@@ -97,24 +97,7 @@ fn solve_sample_prints_its_answers_as_attempts() {
 
 /// `egcfg bench --method sample` on the tiny model with `args`, into `db`.
 fn bench_sample(sandbox: &Sandbox, db: &str, args: &[&str]) {
-    let model = tiny_model();
-    let mut all = vec![
-        "bench",
-        "--dataset",
-        "mbpp:validation",
-        "--method",
-        "sample",
-    ];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&[
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--db",
-        db,
-    ]);
-    success(&sandbox.run(&all));
+    success(&sandbox.bench_tiny("mbpp:validation", "sample", db, args));
 }
 
 /// What a run at one budget must agree on, task by task, however it was

@@ -43,19 +43,16 @@ impl Sandbox {
         self.command(args).output().expect("run egcfg")
     }
 
-    /// `egcfg bench` of the tiny model's greedy baseline, on one thread, over
-    /// the `jsonl:` dataset `tasks` (written here as `tasks.jsonl`), into the
-    /// database `db`, with `flags` added.
-    pub fn bench_tiny_baseline(&self, tasks: &str, db: &str, flags: &[&str]) -> Output {
-        let data = self.write("tasks.jsonl", tasks);
-        let dataset = format!("jsonl:{}", data.display());
+    /// `egcfg bench --method METHOD` of the tiny model on one thread over
+    /// `dataset`, into the database `db`, with `flags` added.
+    pub fn bench_tiny(&self, dataset: &str, method: &str, db: &str, flags: &[&str]) -> Output {
         let model = tiny_model();
         let mut args = vec![
             "bench",
             "--dataset",
-            &dataset,
+            dataset,
             "--method",
-            "baseline",
+            method,
             "--model",
             model.to_str().unwrap(),
             "--threads",
@@ -65,6 +62,13 @@ impl Sandbox {
         ];
         args.extend_from_slice(flags);
         self.run(&args)
+    }
+
+    /// [`Sandbox::bench_tiny`] of the greedy baseline over the `jsonl:`
+    /// dataset `tasks` (written here as `tasks.jsonl`).
+    pub fn bench_tiny_baseline(&self, tasks: &str, db: &str, flags: &[&str]) -> Output {
+        let data = self.write("tasks.jsonl", tasks);
+        self.bench_tiny(&format!("jsonl:{}", data.display()), "baseline", db, flags)
     }
 
     /// Writes `text` to `name` inside the sandbox and returns its path.
