@@ -135,6 +135,18 @@ pub enum StoreError {
         /// The path.
         path: String,
     },
+    /// The file is an SQLite database whose pages are damaged (cut short
+    /// by a copy, or written over): SQLite can read none or only part of it.
+    #[error(
+        "{path} is damaged (SQLite: {detail}); egcfg left it unchanged; restore it from a copy, \
+         or give a new path"
+    )]
+    Damaged {
+        /// The file.
+        path: String,
+        /// SQLite's description of the damage.
+        detail: String,
+    },
     /// The file is not an SQLite database at all.
     #[error("{path} is not an SQLite database, so not egcfg's results; egcfg left it unchanged; give a new path")]
     NotADatabase {
@@ -183,6 +195,23 @@ pub enum StoreError {
         /// The parse error.
         message: String,
     },
+}
+
+impl StoreError {
+    /// The error for SQLite's `source` on the database at `path`: a damaged
+    /// file is named as such.
+    fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
+        match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
+                path: path.to_owned(),
+                detail: source.to_string(),
+            },
+            _ => StoreError::Sqlite {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
 }
 
 /// ` (its tables: a, b)` or ` (it holds no tables)`, for [`StoreError::Foreign`].
@@ -359,10 +388,7 @@ impl Store {
             // its tables and switches to WAL only in a file that is its own.
             Store::identify(path, &name)?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
-            path: name.clone(),
-            source,
-        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::sqlite(&name, source))?;
         Store::init(conn, name)
     }
 
@@ -391,10 +417,8 @@ impl Store {
 
     /// An in-memory database (for tests and dry runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
-            path: ":memory:".into(),
-            source,
-        })?;
+        let conn = Connection::open_in_memory()
+            .map_err(|source| StoreError::sqlite(":memory:", source))?;
         Store::init(conn, ":memory:".into())
     }
 
@@ -406,10 +430,7 @@ impl Store {
     /// `-wal` and `-shm` files behind, while the last read-write connection
     /// to close removes them.
     fn identify(path: &Path, name: &str) -> Result<Connection, StoreError> {
-        let sqlite = |source| StoreError::Sqlite {
-            path: name.to_owned(),
-            source,
-        };
+        let sqlite = |source| StoreError::sqlite(name, source);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -554,10 +575,7 @@ impl Store {
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::sqlite(&self.path, source)
     }
 
     /// Every row `stmt` yields for `params`, its columns read in order into
@@ -635,10 +653,7 @@ impl Store {
     /// when two processes race on one run.
     pub fn record(&mut self, run: RunId, result: &TaskResult) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = |source| StoreError::sqlite(&path, source);
         let tx = self.conn.transaction().map_err(err)?;
         let s = &result.solution;
         let inserted = tx
@@ -1104,6 +1119,37 @@ mod tests {
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("is not an SQLite database"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), "x".repeat(4096).as_bytes());
+    }
+
+    #[test]
+    fn a_damaged_database_is_named_as_such_and_left_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        {
+            let mut store = Store::open(&path).unwrap();
+            let run = store.open_run(&key("egcfg"), "v1").unwrap();
+            store.record(run, &result("Mbpp/511", true)).unwrap();
+        }
+        // A copy cut short: the first page survives, the tables do not.
+        let whole = std::fs::read(&path).unwrap();
+        assert!(whole.len() > 5000, "{} bytes", whole.len());
+        std::fs::write(&path, &whole[..5000]).unwrap();
+        for err in [
+            Store::open(&path).err().unwrap(),
+            Store::open_read_only(&path).err().unwrap(),
+        ] {
+            assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains("is damaged") && text.contains("copy"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            &whole[..5000],
+            "the file changed"
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub enum ExploreError {
     Store(#[from] egcfg_bench::StoreError),
     /// The file is neither an egcfg database nor a solve record.
     #[error(
-        "{path} is neither an egcfg results database nor an `egcfg solve --record` file: {message}"
+        "{path} is neither an egcfg results database nor an `egcfg solve --record` file \
+         (read as a record's JSON: {message}); give one of those"
     )]
     NotARecord {
         /// The file.
