@@ -24,9 +24,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Statement};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::solver::{Attempt, Cost, ServerUsage, Solution};
+
+mod error;
+mod key;
+
+pub use error::StoreError;
+pub use key::RunKey;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -111,188 +116,6 @@ const USAGE_COLUMNS: [&str; 4] = [
     "cached_prompt_tokens",
     "generated_tokens",
 ];
-
-/// Why the database could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("results database {path}")]
-    Sqlite {
-        /// The database file.
-        path: String,
-        /// SQLite's error.
-        source: rusqlite::Error,
-    },
-    /// There is no file at the path.
-    #[error("no results database at {path}; a benchmark run creates it")]
-    Missing {
-        /// The path.
-        path: String,
-    },
-    /// The path is a directory, where a database file was expected.
-    #[error("{path} is a directory; a results database is a file: give the path of one")]
-    Directory {
-        /// The path.
-        path: String,
-    },
-    /// The file is an SQLite database whose pages are damaged (cut short
-    /// by a copy, or written over): SQLite can read none or only part of it.
-    #[error(
-        "{path} is damaged (SQLite: {detail}); egcfg left it unchanged; restore it from a copy, \
-         or give a new path"
-    )]
-    Damaged {
-        /// The file.
-        path: String,
-        /// SQLite's description of the damage.
-        detail: String,
-    },
-    /// The file is not an SQLite database at all.
-    #[error("{path} is not an SQLite database, so not egcfg's results; egcfg left it unchanged; give a new path")]
-    NotADatabase {
-        /// The file.
-        path: String,
-    },
-    /// The file is another program's SQLite database (or an empty one,
-    /// where a report was asked for).
-    #[error(
-        "{path} is not an egcfg results database{}; egcfg left it unchanged; give a new path",
-        describe_tables(tables)
-    )]
-    Foreign {
-        /// The file.
-        path: String,
-        /// Its tables (none for an empty database).
-        tables: Vec<String>,
-    },
-    /// The file was written by an incompatible egcfg.
-    #[error("results database {path} has schema version {found}, this egcfg writes {SCHEMA_VERSION}; use a new database file")]
-    Schema {
-        /// The database file.
-        path: String,
-        /// The version found.
-        found: i64,
-    },
-    /// The run exists but was recorded on different data.
-    #[error("run {key} was recorded on dataset version {recorded}, but the data now is {current}; use a new database file to keep the runs apart")]
-    DatasetChanged {
-        /// The run.
-        key: String,
-        /// The version in the database.
-        recorded: String,
-        /// The version loaded now.
-        current: String,
-    },
-    /// A stored JSON column could not be read.
-    #[error("results database {path}: corrupt {column} in result {id}: {message}")]
-    Corrupt {
-        /// The database file.
-        path: String,
-        /// The column.
-        column: &'static str,
-        /// The row id.
-        id: i64,
-        /// The parse error.
-        message: String,
-    },
-}
-
-impl StoreError {
-    /// The error for SQLite's `source` on the database at `path`: a damaged
-    /// file is named as such.
-    fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
-        match source.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
-                path: path.to_owned(),
-                detail: source.to_string(),
-            },
-            _ => StoreError::Sqlite {
-                path: path.to_owned(),
-                source,
-            },
-        }
-    }
-}
-
-/// ` (its tables: a, b)` or ` (it holds no tables)`, for [`StoreError::Foreign`].
-fn describe_tables(tables: &[String]) -> String {
-    if tables.is_empty() {
-        " (it holds no tables)".into()
-    } else {
-        format!(" (its tables: {})", tables.join(", "))
-    }
-}
-
-/// What identifies a run: the same key on the same database resumes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunKey {
-    /// Dataset name, e.g. `mbpp`.
-    pub dataset: String,
-    /// Split, e.g. `validation`, or `all`.
-    pub split: String,
-    /// Method name, e.g. `baseline` or `egcfg`.
-    pub method: String,
-    /// Model name or path, as the user gave it.
-    pub model: String,
-    /// Everything else that changes the outcome (agent grid, sampling,
-    /// limits); hashed into the key.
-    pub config: serde_json::Value,
-}
-
-impl RunKey {
-    /// The config's hash: sha256 of its canonical JSON (keys sorted), first
-    /// 16 hex digits.
-    pub fn config_hash(&self) -> String {
-        let mut text = String::new();
-        canonical_json(&self.config, &mut text);
-        hex::encode(&Sha256::digest(text.as_bytes())[..8])
-    }
-}
-
-impl std::fmt::Display for RunKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{} {} {} [{}]",
-            self.dataset,
-            self.split,
-            self.method,
-            self.model,
-            self.config_hash()
-        )
-    }
-}
-
-/// JSON with object keys in sorted order, whatever serde_json's map order.
-fn canonical_json(value: &serde_json::Value, out: &mut String) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
-        }
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
 
 /// The database id of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -1012,16 +835,6 @@ mod tests {
                 attempts_passed: Some(vec![passed]),
             }],
         }
-    }
-
-    #[test]
-    fn config_hash_ignores_key_order() {
-        let mut other = key("x");
-        other.config = serde_json::json!({"a": [1, {"x": 1, "y": 2}], "b": 1});
-        assert_eq!(key("x").config_hash(), other.config_hash());
-        other.config = serde_json::json!({"a": [1, {"x": 1, "y": 3}], "b": 1});
-        assert_ne!(key("x").config_hash(), other.config_hash());
-        assert_eq!(key("x").config_hash().len(), 16);
     }
 
     #[test]
