@@ -27,7 +27,9 @@
 //! embedded `python/harness.py` (fork-server, tracer, `prepare`), `pool`
 //! gives each server a worker thread and a watchdog, `wire` is the message
 //! format, `sandbox` builds the seccomp and Landlock policies and the
-//! namespaces, `cache` de-duplicates work.
+//! namespaces, `scratch` owns the directories programs may write in,
+//! `probe` checks at start-up which layers took effect, `cache`
+//! de-duplicates work.
 //!
 //! Nothing here knows about language models or decoding.
 
@@ -41,11 +43,13 @@ mod error;
 mod executor;
 mod interpreter;
 mod pool;
+mod probe;
 mod pyvalue;
 pub mod render;
 mod request;
 mod result;
 mod sandbox;
+mod scratch;
 mod server;
 pub mod speed;
 mod wire;
