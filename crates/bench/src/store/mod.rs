@@ -934,15 +934,20 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), "x".repeat(4096).as_bytes());
     }
 
+    /// A new results database at `path` holding one run with task `t1`
+    /// passed, still open.
+    fn database_with_one_result(path: &Path) -> Store {
+        let mut store = Store::open(path).unwrap();
+        let run = store.open_run(&key("egcfg"), "v1").unwrap();
+        store.record(run, &result("t1", true)).unwrap();
+        store
+    }
+
     #[test]
     fn a_damaged_database_is_named_as_such_and_left_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.sqlite");
-        {
-            let mut store = Store::open(&path).unwrap();
-            let run = store.open_run(&key("egcfg"), "v1").unwrap();
-            store.record(run, &result("Mbpp/511", true)).unwrap();
-        }
+        drop(database_with_one_result(&path));
         // A copy cut short: the first page survives, the tables do not.
         let whole = std::fs::read(&path).unwrap();
         assert!(whole.len() > 5000, "{} bytes", whole.len());
@@ -982,11 +987,7 @@ mod tests {
     fn reading_a_report_changes_nothing_and_needs_an_egcfg_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.sqlite");
-        {
-            let mut store = Store::open(&path).unwrap();
-            let run = store.open_run(&key("egcfg"), "v1").unwrap();
-            store.record(run, &result("t1", true)).unwrap();
-        }
+        drop(database_with_one_result(&path));
         let before = std::fs::read(&path).unwrap();
         let store = Store::open_read_only(&path).unwrap();
         assert_eq!(store.runs().unwrap().len(), 1);
@@ -1009,9 +1010,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
         let old_result = {
-            let mut store = Store::open(&path).unwrap();
-            let run = store.open_run(&key("egcfg"), "v1").unwrap();
-            store.record(run, &result("t1", true)).unwrap();
+            let store = database_with_one_result(&path);
             store
                 .conn
                 .execute_batch("ALTER TABLE results DROP COLUMN no_program_tokens")
@@ -1037,9 +1036,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
         let old_result = {
-            let mut store = Store::open(&path).unwrap();
-            let run = store.open_run(&key("egcfg"), "v1").unwrap();
-            store.record(run, &result("t1", true)).unwrap();
+            let store = database_with_one_result(&path);
             for column in USAGE_COLUMNS {
                 store
                     .conn
