@@ -158,6 +158,59 @@ fn settings_that_would_do_nothing_are_refused() {
 }
 
 #[test]
+fn inputs_that_name_no_task_or_no_usable_output_leave_no_database_behind() {
+    let sandbox = Sandbox::new();
+    let samples = sandbox.write(
+        "samples.jsonl",
+        "{\"task_id\": \"Mbpp/9999\", \"solution\": \"def f():\\n    return 1\\n\"}\n",
+    );
+    let samples = samples.to_str().unwrap();
+    let bench = ["bench", "--db", "runs.sqlite"];
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            [
+                &bench[..],
+                &["--dataset", "mbpp:validation", "--ids", "Mbpp/9999"],
+            ]
+            .concat(),
+            "no task Mbpp/9999",
+        ),
+        (
+            [&bench[..], &["--dataset", "jsonl:missing.jsonl"]].concat(),
+            "missing.jsonl",
+        ),
+        (
+            [
+                &bench[..],
+                &["--dataset", "mbpp:validation", "--limit", "1"],
+                &["--samples-out", "no-such-dir/samples.jsonl"],
+            ]
+            .concat(),
+            "there is no directory no-such-dir",
+        ),
+        (
+            vec![
+                "evaluate",
+                "--dataset",
+                "mbpp:validation",
+                samples,
+                "--db",
+                "runs.sqlite",
+            ],
+            "task Mbpp/9999 is not in mbpp",
+        ),
+    ];
+    for (args, needle) in cases {
+        let err = failure(&sandbox.run(&args));
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            !sandbox.path().join("runs.sqlite").exists(),
+            "{args:?} left a database behind"
+        );
+    }
+}
+
+#[test]
 fn a_report_never_writes_over_a_database_or_a_foreign_file() {
     let sandbox = Sandbox::new();
     let db = results_database(&sandbox);

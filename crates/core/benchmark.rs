@@ -88,25 +88,28 @@ fn dataset(args: BenchRunArgs) -> Result<ExitCode> {
         crate::options::solve_options(&flags)
     };
     let options = options_at(budgets[0])?;
-    // The database and the samples file are checked (and the database
-    // created) before anything is loaded, so a wrong path costs nothing.
-    let mut store = Store::open(&args.db)?;
     if args.samples_out.is_some() && budgets.len() > 1 {
         anyhow::bail!(
             "--samples-out writes the programs of one run; give one --max-tokens budget with it"
         );
     }
-    let samples_out = args
-        .samples_out
-        .as_deref()
-        .map(|path| OutputFile::claim(path, SAMPLES, &[&args.db]))
-        .transpose()?;
+    // The tasks (quick to read) come next, so that a wrong id or file
+    // leaves no database behind either.
     let selection = match (args.limit, args.ids.is_empty()) {
         (Some(n), _) => Selection::First(n as usize),
         (None, false) => Selection::Ids(args.ids.clone()),
         (None, true) => Selection::All,
     };
     let data = load_dataset(&spec, &selection)?;
+    // The samples file and the database are checked (and the database
+    // created, last) before the sandbox and the model load, so a wrong path
+    // costs nothing and leaves nothing behind.
+    let samples_out = args
+        .samples_out
+        .as_deref()
+        .map(|path| OutputFile::claim(path, SAMPLES, &[&args.db]))
+        .transpose()?;
+    let mut store = Store::open(&args.db)?;
     // One sandbox serves the solver's visible-test traces and the hidden
     // tests.
     let runner = Arc::new(SandboxRunner::new(scoring_sandbox()?));

@@ -25,7 +25,8 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
             args.db.display()
         );
     }
-    let mut store = Store::open(&args.db)?;
+    // The samples' tasks are checked before the database is opened, so
+    // that samples of another dataset leave no new database behind.
     let data = match load_dataset(&spec, &Selection::Ids(samples.task_ids())) {
         Ok(data) => data,
         Err(err) => match err.downcast_ref::<DatasetError>() {
@@ -36,6 +37,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
             _ => return Err(err),
         },
     };
+    let mut store = Store::open(&args.db)?;
     let key = RunKey {
         dataset: data.name.clone(),
         split: data.split.clone(),

@@ -176,7 +176,13 @@ pub struct MethodArgs {
     /// prefix of the largest's) and recorded as a run of its own, marked as
     /// derived. EG-CFG and the baseline, and any method on a served model,
     /// run every budget.
-    #[arg(long, value_delimiter = ',', default_values_t = [egcfg_method::DEFAULT_TASK_TOKENS])]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = token_budget,
+        allow_negative_numbers = true,
+        default_values_t = [egcfg_method::DEFAULT_TASK_TOKENS]
+    )]
     pub max_tokens: Vec<u64>,
 
     /// Per task: stop after this many seconds (a positive number; fractions
@@ -549,6 +555,18 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Parses one budget of `--max-tokens`: a whole number of forward tokens,
+/// 0 for none; a negative, fractional or empty one is refused with an
+/// example.
+fn token_budget(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "`{text}` is no token budget; give whole numbers of forward tokens, 0 for no limit, \
+             separated by commas (e.g. 3000,6000,12000)"
+        )
+    })
+}
+
 /// Parses one id of `--ids`, trimmed; an empty one (two commas in a row,
 /// or one at an end) is refused here rather than looked up as a task.
 fn task_id(text: &str) -> Result<String, String> {
@@ -575,6 +593,31 @@ mod tests {
         }
         match parse("Mbpp/511, Mbpp/512").unwrap().command {
             Command::Bench(args) => assert_eq!(args.run.ids, ["Mbpp/511", "Mbpp/512"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_budget_that_is_no_whole_number_of_tokens_is_refused_with_an_example() {
+        let parse = |budgets: &str| {
+            Cli::try_parse_from([
+                "egcfg",
+                "bench",
+                "--dataset",
+                "mbpp",
+                "--max-tokens",
+                budgets,
+            ])
+        };
+        for budgets in ["-5", "3000,-1", "1.5", "3000,,6000", "lots"] {
+            let err = parse(budgets).unwrap_err().to_string();
+            assert!(
+                err.contains("is no token budget") && err.contains("3000,6000,12000"),
+                "{budgets}: {err}"
+            );
+        }
+        match parse("6000, 3000,0").unwrap().command {
+            Command::Bench(args) => assert_eq!(args.run.options.max_tokens, [6000, 3000, 0]),
             other => panic!("parsed as {other:?}"),
         }
     }

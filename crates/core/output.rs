@@ -115,11 +115,25 @@ impl OutputFile {
 
 /// Whether two paths name one file (after links); a path that does not
 /// exist is nobody's input.
+/// Whether `a` and `b` name the same file, whether or not it exists yet
+/// (an input such as a results database may be created after the check).
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
+    match (resolved(a), resolved(b)) {
+        (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// `path` with links and `..` resolved: the file's own when it exists,
+/// else its directory's joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    fs::canonicalize(path).ok().or_else(|| {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Some(fs::canonicalize(dir).ok()?.join(path.file_name()?))
+    })
 }
 
 fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -165,6 +179,15 @@ mod tests {
         let err = OutputFile::claim(&via_dot, NOTE, &[&input]).err().unwrap();
         assert!(format!("{err:#}").contains("input"), "{err:#}");
         assert_eq!(fs::read_to_string(&foreign).unwrap(), "precious");
+
+        // An input the run has yet to create, such as a new database.
+        let new_input = dir.path().join("runs.sqlite");
+        let via_dot = dir.path().join(".").join("runs.sqlite");
+        let err = OutputFile::claim(&via_dot, NOTE, &[&new_input])
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("input"), "{err:#}");
+        assert!(!new_input.exists());
     }
 
     #[test]
