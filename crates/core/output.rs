@@ -68,10 +68,7 @@ impl OutputFile {
                 );
             }
         }
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        let dir = directory_of(path);
         if !dir.is_dir() {
             bail!(
                 "{flag} {}: there is no directory {}; create it first, or give another path",
@@ -113,8 +110,6 @@ impl OutputFile {
     }
 }
 
-/// Whether two paths name one file (after links); a path that does not
-/// exist is nobody's input.
 /// Whether `a` and `b` name the same file, whether or not it exists yet
 /// (an input such as a results database may be created after the check).
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -128,12 +123,20 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// else its directory's joined with its name.
 fn resolved(path: &Path) -> Option<PathBuf> {
     fs::canonicalize(path).ok().or_else(|| {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        Some(fs::canonicalize(dir).ok()?.join(path.file_name()?))
+        Some(
+            fs::canonicalize(directory_of(path))
+                .ok()?
+                .join(path.file_name()?),
+        )
     })
+}
+
+/// The directory a file `path` is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
