@@ -136,17 +136,19 @@ impl Source {
             path: path.display().to_string(),
             error,
         })?;
-        serde_json::from_str(&text).map_err(|e| ExploreError::NotARecord {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| self.not_a_record(e))
+    }
+
+    /// The error for a record file whose JSON did not read as a record.
+    fn not_a_record(&self, error: serde_json::Error) -> ExploreError {
+        ExploreError::NotARecord {
+            path: self.path().display().to_string(),
+            message: error.to_string(),
+        }
     }
 
     fn record(&self) -> Result<SolveOutcome, ExploreError> {
-        serde_json::from_value(self.record_json()?).map_err(|e| ExploreError::NotARecord {
-            path: self.path().display().to_string(),
-            message: e.to_string(),
-        })
+        serde_json::from_value(self.record_json()?).map_err(|e| self.not_a_record(e))
     }
 
     /// The record file as the one task of its run.
@@ -156,10 +158,7 @@ impl Source {
         }
         let records = self.record_json()?;
         let outcome: SolveOutcome =
-            serde_json::from_value(records.clone()).map_err(|e| ExploreError::NotARecord {
-                path: self.path().display().to_string(),
-                message: e.to_string(),
-            })?;
+            serde_json::from_value(records.clone()).map_err(|e| self.not_a_record(e))?;
         Ok(Some(TaskResult {
             task_id: outcome.task_id.clone(),
             solution: Solution {
