@@ -12,8 +12,9 @@ pub enum Layer {
     /// A seccomp-BPF deny-list in every child: no exec, no process fork, no
     /// inet sockets, no ptrace/mount/namespace calls, no signals to groups.
     Seccomp,
-    /// Landlock in every child: write only in scratch, no execute, no TCP,
-    /// no signals or abstract sockets outside the child.
+    /// Landlock in every child: read only the system's and the
+    /// interpreter's directories and scratch, write only in scratch, no
+    /// execute, no TCP, no signals or abstract sockets outside the child.
     Landlock,
     /// User, network, IPC, UTS, PID and mount namespaces around every
     /// server: no network at all, no host IPC objects, no process but the

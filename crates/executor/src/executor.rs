@@ -14,12 +14,12 @@ use crate::config::{ExecLimits, ExecutorConfig, UnplannedTests};
 use crate::error::ExecutorError;
 use crate::interpreter;
 use crate::pool::{JobFailure, Pool, ReplyReceiver, STARTUP_DEADLINE};
-use crate::probe::{probe, sandbox_caps, seccomp_available};
+use crate::probe::{probe, sandbox_caps};
 use crate::request::{CheckReport, CheckRequest, Invocation, TraceRequest};
 use crate::result::{ExceptionInfo, ExecResult, Status};
 use crate::sandbox::landlock;
 use crate::sandbox::namespaces::{unsearchable_dirs, Identity};
-use crate::sandbox::seccomp::SeccompPrograms;
+use crate::sandbox::seccomp::{self, SeccompPrograms};
 use crate::scratch::{scratch_factory, spawn_scratch, ScratchRoot};
 use crate::server::{Launch, FRAME_CAP, MAX_BATCH};
 use crate::wire::{Job, Op, WireInvocation};
@@ -34,7 +34,8 @@ pub struct Executor {
     limits: ExecLimits,
     caps: SandboxCaps,
     launch: Arc<Launch>,
-    landlock_abi: Option<::landlock::ABI>,
+    /// What children may read and write, when the kernel has Landlock.
+    landlock: Option<Arc<landlock::Policy>>,
     /// The checks of each assert or script test seen so far (`None`: the
     /// planner does not know its shape), by [`planned_text`].
     plans: Mutex<HashMap<PlannedText, Option<Arc<[TestPlan]>>>>,
@@ -50,10 +51,10 @@ impl Executor {
     pub fn start(config: ExecutorConfig) -> Result<Executor, ExecutorError> {
         let python = interpreter::resolve(config.python.as_deref())?;
         let scratch = ScratchRoot::create(&config.scratch_root)?;
-        let seccomp = seccomp_available()
+        let seccomp = seccomp::available()
             .then(SeccompPrograms::compile)
             .transpose()?;
-        let landlock_abi = landlock::usable_abi();
+        let landlock = landlock::Policy::new(&python.code_dirs).map(Arc::new);
         let probe_limits = (&config.limits).into();
         let (identity, _) = Identity::current(config.sandbox_id, config.namespaces, &python.path);
         if let Some(id) = identity.child_id {
@@ -83,14 +84,14 @@ impl Executor {
             scratch: config.scratch,
             probe_limits,
         };
-        let factory = scratch_factory(scratch.path.clone(), landlock_abi);
+        let factory = scratch_factory(scratch.path.clone(), landlock.clone());
         let probed = probe(&mut launch, &*factory, config.sandbox_id)?;
         let caps = sandbox_caps(
             &python,
             &config,
             &scratch,
             seccomp.as_ref(),
-            landlock_abi,
+            landlock.as_deref(),
             probed,
             &launch,
         )?;
@@ -121,7 +122,7 @@ impl Executor {
             limits: config.limits,
             caps,
             launch,
-            landlock_abi,
+            landlock,
             plans: Mutex::new(HashMap::new()),
             plan_runs: AtomicUsize::new(0),
             unplanned_tests: config.unplanned_tests,
@@ -378,7 +379,7 @@ impl Executor {
         }
         let run = self.plan_runs.fetch_add(1, Ordering::Relaxed);
         let dir = self.scratch.path.join(format!("plan{run}"));
-        let fd = spawn_scratch(&dir, self.landlock_abi)?;
+        let fd = spawn_scratch(&dir, self.landlock.as_deref())?;
         let mut job = Job::new(Op::Plan, &self.limits);
         job.tests = Some(
             tests
@@ -420,7 +421,7 @@ impl Executor {
                         break;
                     }
                     let dir = self.scratch.path.join(format!("spawn{worker}"));
-                    let result = match spawn_scratch(&dir, self.landlock_abi) {
+                    let result = match spawn_scratch(&dir, self.landlock.as_deref()) {
                         Ok(fd) => {
                             let mut job = self.trace_job(&requests[i]);
                             let deadline = job.wall_cap() + crate::pool::WATCHDOG_SLACK;

@@ -4,7 +4,9 @@
 //! servers must start the interpreter itself. The candidate (`EGCFG_PYTHON`,
 //! the configured path, or `python3` on `PATH`) is asked for
 //! `sys.executable` once; if that does not name an ELF binary, `PATH` is
-//! scanned for one.
+//! scanned for one. The same question names the directories the
+//! interpreter loads its code from, which its sandboxed children must be
+//! able to read.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,9 +20,21 @@ pub(crate) struct Interpreter {
     pub(crate) path: PathBuf,
     /// `major.minor.micro`.
     pub(crate) version: String,
+    /// Where it loads its code from: its prefixes and the entries of
+    /// `sys.path` (without the site directories, as servers start it).
+    pub(crate) code_dirs: Vec<PathBuf>,
 }
 
-const QUERY: &str = "import sys;print(sys.executable);print('%d.%d.%d' % sys.version_info[:3])";
+/// What an interpreter says of itself.
+struct Report {
+    executable: PathBuf,
+    version: String,
+    code_dirs: Vec<PathBuf>,
+}
+
+/// Prints `sys.executable`, the version, then one code directory a line.
+const QUERY: &str = "import sys;print(sys.executable);print('%d.%d.%d' % sys.version_info[:3]);\
+print('\\n'.join(p for p in [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix] + sys.path if p))";
 
 /// Resolves `configured`, else `EGCFG_PYTHON`, else `python3` on `PATH`.
 pub(crate) fn resolve(configured: Option<&Path>) -> Result<Interpreter, ExecutorError> {
@@ -29,28 +43,36 @@ pub(crate) fn resolve(configured: Option<&Path>) -> Result<Interpreter, Executor
         .map(Path::to_path_buf)
         .or(from_env)
         .unwrap_or_else(|| PathBuf::from("python3"));
-    let (reported, version) = query(&candidate)?;
-    let path = if is_elf(&reported) {
-        reported
+    let report = query(&candidate)?;
+    let (path, report) = if is_elf(&report.executable) {
+        (report.executable.clone(), report)
     } else if is_elf(&candidate) {
-        candidate.clone()
+        (candidate.clone(), report)
     } else {
-        scan_path(&version).ok_or_else(|| ExecutorError::PythonNotFound {
+        scan_path(&report.version).ok_or_else(|| ExecutorError::PythonNotFound {
             detail: format!(
-                "{} reports sys.executable = {:?}, which is no binary, and no Python {version} binary is on PATH",
+                "{} reports sys.executable = {:?}, which is no binary, and no Python {} binary is on PATH",
                 candidate.display(),
-                reported
+                report.executable,
+                report.version
             ),
         })?
     };
+    let Report {
+        version, code_dirs, ..
+    } = report;
     let (major, minor) = major_minor(&version);
     if (major, minor) < (3, 9) {
         return Err(ExecutorError::PythonTooOld { path, version });
     }
-    Ok(Interpreter { path, version })
+    Ok(Interpreter {
+        path,
+        version,
+        code_dirs,
+    })
 }
 
-fn query(python: &Path) -> Result<(PathBuf, String), ExecutorError> {
+fn query(python: &Path) -> Result<Report, ExecutorError> {
     let out = Command::new(python)
         .args(["-S", "-I", "-c", QUERY])
         .stdin(Stdio::null())
@@ -70,9 +92,13 @@ fn query(python: &Path) -> Result<(PathBuf, String), ExecutorError> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    let exe = PathBuf::from(lines.next().unwrap_or_default().trim());
+    let executable = PathBuf::from(lines.next().unwrap_or_default().trim());
     let version = lines.next().unwrap_or_default().trim().to_string();
-    Ok((exe, version))
+    Ok(Report {
+        executable,
+        version,
+        code_dirs: lines.map(PathBuf::from).collect(),
+    })
 }
 
 fn major_minor(version: &str) -> (u32, u32) {
@@ -93,13 +119,17 @@ fn is_elf(path: &Path) -> bool {
         && magic == *b"\x7fELF"
 }
 
-/// The first `python3` ELF binary on `PATH` with this version.
-fn scan_path(version: &str) -> Option<PathBuf> {
+/// The first `python3` ELF binary on `PATH` with this version, and what it
+/// says of itself.
+fn scan_path(version: &str) -> Option<(PathBuf, Report)> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join("python3"))
         .filter(|p| is_elf(p))
-        .find(|p| query(p).map(|(_, v)| v == version).unwrap_or(false))
+        .find_map(|p| {
+            let report = query(&p).ok()?;
+            (report.version == version).then_some((p, report))
+        })
 }
 
 #[cfg(test)]
@@ -111,6 +141,11 @@ mod tests {
         let python = resolve(None).expect("python3 on PATH");
         assert!(is_elf(&python.path), "{:?}", python.path);
         assert!(major_minor(&python.version) >= (3, 9));
+        let stdlib = python
+            .code_dirs
+            .iter()
+            .find(|dir| dir.join("os.py").is_file());
+        assert!(stdlib.is_some(), "{:?}", python.code_dirs);
     }
 
     #[test]

@@ -19,11 +19,6 @@ use crate::sandbox::seccomp::SeccompPrograms;
 use crate::scratch::ScratchRoot;
 use crate::server::{Launch, Server};
 
-pub(crate) fn seccomp_available() -> bool {
-    // SAFETY: PR_GET_SECCOMP takes no pointers; -1/EINVAL means no seccomp.
-    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
-}
-
 /// What the start-up probe child found.
 #[derive(Debug, Default, Deserialize)]
 struct Probe {
@@ -33,6 +28,9 @@ struct Probe {
     seccomp_mode: String,
     #[serde(default)]
     write_outside: String,
+    /// Listing `/`, which no policy lets children read.
+    #[serde(default)]
+    read_outside: String,
     #[serde(default)]
     fork: String,
     /// The child's uid as it sees it.
@@ -122,7 +120,7 @@ pub(crate) fn sandbox_caps(
     config: &ExecutorConfig,
     scratch: &ScratchRoot,
     seccomp: Option<&SeccompPrograms>,
-    landlock_abi: Option<::landlock::ABI>,
+    landlock_policy: Option<&landlock::Policy>,
     probed: Probed,
     launch: &Launch,
 ) -> Result<SandboxCaps, ExecutorError> {
@@ -149,21 +147,33 @@ pub(crate) fn sandbox_caps(
             })
         }
     };
-    let landlock_state = match landlock_abi {
+    let landlock_state = match landlock_policy {
         None => LayerState::off(format!(
             "kernel Landlock ABI {} (0 = unavailable)",
             landlock::kernel_abi()
         )),
-        Some(abi) if probe.write_outside == "EACCES" => LayerState::on(format!(
-            "ABI {} (kernel {}): writes only in scratch, no execute{}{}; probe: write outside -> EACCES",
-            abi as i32,
-            landlock::kernel_abi(),
-            if abi as i32 >= 4 { ", no TCP" } else { "" },
-            if abi as i32 >= 6 { ", signals and abstract sockets scoped" } else { "" },
-        )),
+        Some(policy) if probe.write_outside == "EACCES" && probe.read_outside == "EACCES" => {
+            let abi = policy.abi() as i32;
+            LayerState::on(format!(
+                "ABI {abi} (kernel {}): reads only in scratch and {} system and interpreter \
+                 paths, writes only in scratch, no execute{}{}; probe: write outside scratch, \
+                 list / -> EACCES",
+                landlock::kernel_abi(),
+                policy.reads().len(),
+                if abi >= 4 { ", no TCP" } else { "" },
+                if abi >= 6 {
+                    ", signals and abstract sockets scoped"
+                } else {
+                    ""
+                },
+            ))
+        }
         Some(_) => {
             return Err(ExecutorError::ServerStart {
-                detail: format!("the Landlock ruleset did not take effect (write outside scratch: {})", probe.write_outside),
+                detail: format!(
+                "the Landlock ruleset did not take effect (write outside scratch: {}, list /: {})",
+                probe.write_outside, probe.read_outside
+            ),
             })
         }
     };

@@ -66,27 +66,28 @@ impl Drop for ScratchRoot {
 }
 
 /// Per server: `<root>/s<index>`, emptied, and a Landlock ruleset for it.
-pub(crate) fn scratch_factory(root: PathBuf, abi: Option<::landlock::ABI>) -> Arc<ScratchFactory> {
+pub(crate) fn scratch_factory(
+    root: PathBuf,
+    landlock: Option<Arc<landlock::Policy>>,
+) -> Arc<ScratchFactory> {
     Arc::new(
         move |index: usize| -> Result<(PathBuf, Option<OwnedFd>), String> {
             let dir = root.join(format!("s{index}"));
             let _ = std::fs::remove_dir_all(&dir);
-            server_dir(&dir)?;
-            let fd = match abi {
-                Some(abi) => Some(landlock::ruleset_fd(abi, &dir)?),
-                None => None,
-            };
+            let fd = spawn_scratch(&dir, landlock.as_deref())?;
             Ok((dir, fd))
         },
     )
 }
 
+/// Creates `dir` for one server or one-shot interpreter, and the Landlock
+/// ruleset confining its children to it.
 pub(crate) fn spawn_scratch(
     dir: &Path,
-    abi: Option<::landlock::ABI>,
+    landlock: Option<&landlock::Policy>,
 ) -> Result<Option<OwnedFd>, String> {
     server_dir(dir)?;
-    abi.map(|abi| landlock::ruleset_fd(abi, dir)).transpose()
+    landlock.map(|policy| policy.ruleset_fd(dir)).transpose()
 }
 
 /// Creates `dir` and its scratch subdirectory, both searchable (for a

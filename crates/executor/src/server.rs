@@ -392,7 +392,7 @@ fn command(
                 }
             }
             if let Some(plan) = &plan {
-                plan.enter()?;
+                plan.enter(landlock_fd)?;
             }
             Ok(())
         });

@@ -1,5 +1,5 @@
 //! Hostile programs aimed at the host rather than at the tracer: privilege,
-//! IPC, Unix sockets, other executions' scratch, scratch size, clean-up
+//! reading the user's files, IPC, Unix sockets, other executions' scratch, scratch size, clean-up
 //! and deadlines. Every case runs twice, through an executor with every
 //! layer (namespaces on) and through one forced into the degraded mode of
 //! machines without user namespaces. After each case a trivial call must
@@ -659,4 +659,51 @@ fn pid_children_see_only_their_servers_processes() {
     );
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.ret.as_deref(), Some("(1, True, False)"), "{r:?}");
+}
+
+#[test]
+fn reads_children_read_no_user_file_yet_load_the_standard_library() {
+    // The host file is world-readable in a world-searchable directory below
+    // /tmp: only Landlock's read rules stand between it and the child. The
+    // modules are ones the server has not loaded, so the child reads them
+    // (and, for the extensions, the system libraries they link) itself.
+    let program = ATTEMPT.to_string()
+        + r#"import sys
+def read(p):
+    with open(p, 'rb') as f:
+        f.read()
+def case():
+    lazy = ['difflib', 'fractions', 'decimal', 'unicodedata', 'cmath', 'hashlib', 'csv']
+    fresh = not any(m in sys.modules for m in lazy)
+    import difflib, fractions, decimal, unicodedata, cmath, hashlib, csv
+    works = (
+        difflib.SequenceMatcher(None, 'abc', 'abd').ratio() > 0.6
+        and fractions.Fraction(1, 3) * 3 == 1
+        and decimal.Decimal('1.5') + 1 == decimal.Decimal('2.5')
+        and unicodedata.name('a') == 'LATIN SMALL LETTER A'
+        and cmath.sqrt(-1) == 1j
+        and hashlib.sha256(b'').hexdigest().startswith('e3b0c442')
+        and next(csv.reader(['a,b'])) == ['a', 'b']
+    )
+    return [fresh, works] + [
+        attempt(lambda: read('HOST_DIR/target.txt')),
+        attempt(lambda: os.listdir('HOST_DIR')),
+        attempt(lambda: os.listdir('/')),
+        attempt(lambda: os.listdir('/dev/shm')),
+    ]
+"#;
+    for mode in modes() {
+        if !mode.executor.caps().has(Layer::Landlock) {
+            eprintln!("{}: no Landlock here, so reads are not confined", mode.name);
+            continue;
+        }
+        let ret = returned(mode, &run(mode, &program));
+        let (loaded, attempts) = ret.split_at(ret.match_indices(", ").nth(1).unwrap().0);
+        assert_eq!(
+            loaded, "[True, True",
+            "{}: the standard library must load in the child",
+            mode.name
+        );
+        all_failed(mode, attempts.trim_start_matches(", "));
+    }
 }

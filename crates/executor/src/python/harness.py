@@ -1969,6 +1969,11 @@ def probe_layers():
         found["write_outside"] = "allowed"
     except OSError as e:
         found["write_outside"] = errno.errorcode.get(e.errno, str(e.errno))
+    try:
+        os.listdir("/")
+        found["read_outside"] = "allowed"
+    except OSError as e:
+        found["read_outside"] = errno.errorcode.get(e.errno, str(e.errno))
     return found
 
 

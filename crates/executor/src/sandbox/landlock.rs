@@ -7,14 +7,23 @@
 //! `PR_SET_NO_NEW_PRIVS`). That keeps the whole policy in Rust and the
 //! per-execution cost to microseconds, with no native helper library.
 //!
-//! Policy: read anything; write, create and remove only beneath the
-//! server's scratch directory; execute nothing; no TCP bind or connect
-//! (ABI ≥ 4); no signals to and no abstract Unix sockets of processes
-//! outside the child (ABI ≥ 6). Landlock's ptrace rule also hides other
-//! processes' `/proc/<pid>/environ`.
+//! Policy ([`Policy`]): read only beneath the system's own directories
+//! ([`SYSTEM_READS`]), the interpreter's (its prefixes and `sys.path`) and
+//! scratch, so a program cannot read the user's files (a home directory,
+//! `/tmp`, `/run`) even where it runs as the user's own uid; write, create
+//! and remove only beneath the server's scratch directory; execute
+//! nothing; no TCP bind or connect (ABI ≥ 4); no signals to and no abstract
+//! Unix sockets of processes outside the child (ABI ≥ 6). Landlock's
+//! ptrace rule also hides other processes' `/proc/<pid>/environ`.
+//!
+//! Rules name inodes, not paths, so they hold in a server's own mount
+//! namespace too: a tmpfs mounted over `/proc` or over a 0700 home is
+//! walked through up to the directory it covers, whose rule applies.
 
+use std::ffi::CStr;
+use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
@@ -42,7 +51,7 @@ pub(crate) fn kernel_abi() -> i32 {
 }
 
 /// The highest ABI both the kernel and the `landlock` crate know.
-pub(crate) fn usable_abi() -> Option<ABI> {
+fn usable_abi() -> Option<ABI> {
     let kernel = kernel_abi();
     if kernel <= 0 {
         return None;
@@ -59,40 +68,175 @@ pub(crate) fn usable_abi() -> Option<ABI> {
     known.into_iter().rev().find(|abi| (*abi as i32) <= kernel)
 }
 
-/// Builds the ruleset for children writing beneath `scratch`; the returned
-/// descriptor is what the server's children restrict themselves with.
-pub(crate) fn ruleset_fd(abi: ABI, scratch: &Path) -> Result<OwnedFd, String> {
-    let read: BitFlags<AccessFs> = AccessFs::from_read(abi) & !AccessFs::Execute;
-    let write: BitFlags<AccessFs> = AccessFs::from_all(abi) & !AccessFs::Execute;
-    let mut ruleset = Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(AccessFs::from_all(abi))
-        .map_err(|e| e.to_string())?;
-    if abi >= ABI::V4 {
-        ruleset = ruleset
-            .handle_access(AccessNet::from_all(abi))
-            .map_err(|e| e.to_string())?;
+/// What every child may read besides its interpreter's directories and
+/// scratch: the system's programs, libraries and configuration, the
+/// kernel's views (`/proc`, `/sys`), the package stores of Nix and Guix,
+/// and the harmless devices. Not `/home`, `/root`, `/tmp`, `/run`, `/var`,
+/// `/srv`, `/mnt`, `/media` or `/opt`, nor the rest of `/dev` (`/dev/shm`
+/// holds other programs' shared memory): that is where users keep their
+/// own files. Paths a machine lacks are skipped.
+pub(crate) const SYSTEM_READS: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/nix/store",
+    "/gnu/store",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+/// The file-system policy of every child of an executor, decided once: the
+/// ABI to build rulesets for and what children may read.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    abi: ABI,
+    reads: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// The policy for children of an interpreter that loads its code from
+    /// `interpreter_dirs`, or `None` when the kernel has no Landlock.
+    pub(crate) fn new(interpreter_dirs: &[PathBuf]) -> Option<Policy> {
+        Some(Policy {
+            abi: usable_abi()?,
+            reads: readable(interpreter_dirs),
+        })
     }
-    if abi >= ABI::V6 {
-        ruleset = ruleset
-            .scope(Scope::from_all(abi))
-            .map_err(|e| e.to_string())?;
+
+    /// The ABI the rulesets are built for.
+    pub(crate) fn abi(&self) -> ABI {
+        self.abi
     }
-    let created = ruleset
-        .create()
-        .map_err(|e| e.to_string())?
-        .add_rule(PathBeneath::new(
-            PathFd::new("/").map_err(|e| e.to_string())?,
-            read,
-        ))
-        .map_err(|e| e.to_string())?
-        .add_rule(PathBeneath::new(
-            PathFd::new(scratch).map_err(|e| e.to_string())?,
-            write,
-        ))
-        .map_err(|e| e.to_string())?;
-    let fd: Option<OwnedFd> = created.into();
-    fd.ok_or_else(|| "the kernel did not create a ruleset".to_string())
+
+    /// Beneath these paths (and scratch) children may read.
+    pub(crate) fn reads(&self) -> &[PathBuf] {
+        &self.reads
+    }
+
+    /// Builds the ruleset for children writing beneath `scratch`; the
+    /// returned descriptor is what the server's children restrict
+    /// themselves with.
+    pub(crate) fn ruleset_fd(&self, scratch: &Path) -> Result<OwnedFd, String> {
+        let abi = self.abi;
+        let read = read_access();
+        let write: BitFlags<AccessFs> = AccessFs::from_all(abi) & !AccessFs::Execute;
+        let mut ruleset = Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessFs::from_all(abi))
+            .map_err(|e| e.to_string())?;
+        if abi >= ABI::V4 {
+            ruleset = ruleset
+                .handle_access(AccessNet::from_all(abi))
+                .map_err(|e| e.to_string())?;
+        }
+        if abi >= ABI::V6 {
+            ruleset = ruleset
+                .scope(Scope::from_all(abi))
+                .map_err(|e| e.to_string())?;
+        }
+        let mut created = ruleset.create().map_err(|e| e.to_string())?;
+        for path in &self.reads {
+            // A path gone since the policy was made is simply not readable.
+            let (Ok(fd), Ok(meta)) = (PathFd::new(path), std::fs::metadata(path)) else {
+                continue;
+            };
+            // A rule on a file may carry only the rights a file has.
+            let access = if meta.is_dir() {
+                read
+            } else {
+                read & AccessFs::from_file(abi)
+            };
+            created = created
+                .add_rule(PathBeneath::new(fd, access))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let created = created
+            .add_rule(PathBeneath::new(
+                PathFd::new(scratch).map_err(|e| e.to_string())?,
+                write,
+            ))
+            .map_err(|e| e.to_string())?;
+        let fd: Option<OwnedFd> = created.into();
+        fd.ok_or_else(|| "the kernel did not create a ruleset".to_string())
+    }
+}
+
+/// What children may do beneath a readable directory: read its files and
+/// list it (execute nothing, as everywhere).
+fn read_access() -> BitFlags<AccessFs> {
+    AccessFs::ReadFile | AccessFs::ReadDir
+}
+
+/// Lets the children confined by the ruleset `ruleset` read beneath `dir`,
+/// a directory mounted after the ruleset was built (a server's own
+/// `/proc`): a rule the manager made for the directory it hides does not
+/// reach it, because Landlock ignores rules of a directory hidden beneath
+/// a mount.
+///
+/// # Safety
+/// Async-signal-safe: meant for `pre_exec`.
+pub(crate) unsafe fn allow_reading_beneath(ruleset: i32, dir: &CStr) -> io::Result<()> {
+    /// `struct landlock_path_beneath_attr`, packed as in the kernel's ABI.
+    #[repr(C, packed)]
+    struct PathBeneathAttr {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+    let fd = libc::open(
+        dir.as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let attr = PathBeneathAttr {
+        allowed_access: read_access().bits(),
+        parent_fd: fd,
+    };
+    let added = libc::syscall(
+        libc::SYS_landlock_add_rule,
+        ruleset,
+        LANDLOCK_RULE_PATH_BENEATH,
+        std::ptr::addr_of!(attr),
+        0u32,
+    );
+    let error = io::Error::last_os_error();
+    libc::close(fd);
+    if added < 0 {
+        Err(error)
+    } else {
+        Ok(())
+    }
+}
+
+/// The system's paths and the interpreter's directories that exist, in a
+/// defined order, none beneath another. `/` never: an interpreter installed there
+/// keeps its code in `/lib` or `/usr/lib`, which are readable anyway, and
+/// the rest of the tree is what the policy keeps out of reach.
+fn readable(interpreter_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut reads: Vec<PathBuf> = SYSTEM_READS
+        .iter()
+        .map(PathBuf::from)
+        .chain(interpreter_dirs.iter().cloned())
+        .filter(|p| p.is_absolute() && p.exists())
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.parent().is_some())
+        .collect();
+    reads.sort();
+    // Sorted, a directory comes right before the paths beneath it.
+    reads.dedup_by(|later, kept| later.starts_with(kept));
+    reads
 }
 
 #[cfg(test)]
@@ -106,6 +250,33 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
-        assert!(ruleset_fd(abi, dir.path()).is_ok());
+        let policy = Policy {
+            abi,
+            reads: readable(&[]),
+        };
+        assert!(policy.ruleset_fd(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn reads_the_system_and_the_interpreter_but_never_the_root() {
+        let python = tempfile::tempdir().unwrap();
+        let reads = readable(&[
+            python.path().to_path_buf(),
+            PathBuf::from("/"),
+            PathBuf::from("relative/lib"),
+            PathBuf::from("/no/such/egcfg/dir"),
+            PathBuf::from("/usr"),
+        ]);
+        assert!(reads.contains(&python.path().canonicalize().unwrap()));
+        assert!(reads.contains(&PathBuf::from("/usr")));
+        assert!(reads.contains(&PathBuf::from("/dev/null")));
+        assert!(!reads.contains(&PathBuf::from("/")), "{reads:?}");
+        assert!(reads.iter().all(|p| p.is_absolute() && p.exists()));
+        assert!(
+            reads
+                .windows(2)
+                .all(|w| w[0] < w[1] && !w[1].starts_with(&w[0])),
+            "sorted, none beneath another: {reads:?}"
+        );
     }
 }

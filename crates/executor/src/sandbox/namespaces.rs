@@ -33,6 +33,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::ScratchLimits;
+use crate::sandbox::landlock;
 
 /// Who the children run as, decided once per executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,9 +191,10 @@ impl NamespacePlan {
         })
     }
 
-    /// Enters the namespaces and sets up the mounts. Only
-    /// async-signal-safe calls: meant for `pre_exec`.
-    pub(crate) fn enter(&self) -> io::Result<()> {
+    /// Enters the namespaces and sets up the mounts; the server's own
+    /// `/proc` is added to the Landlock ruleset `landlock_fd` when given.
+    /// Only async-signal-safe calls: meant for `pre_exec`.
+    pub(crate) fn enter(&self, landlock_fd: Option<i32>) -> io::Result<()> {
         // SAFETY: plain syscalls on NUL-terminated static strings and
         // buffers owned by `self`, which outlives the call.
         unsafe {
@@ -215,7 +217,7 @@ impl NamespacePlan {
                 cover.apply()?;
             }
             mount_tmpfs(&self.scratch.0, &self.scratch.1)?;
-            enter_pid_namespace()?;
+            enter_pid_namespace(landlock_fd)?;
         }
         Ok(())
     }
@@ -268,10 +270,13 @@ impl NamespacePlan {
 /// The calling process stays outside (only its children enter), so it
 /// forks the server and stays behind, holding no descriptor, to pass on
 /// its exit status; it is the process the manager started and kills.
+/// Children may read that `/proc` where the ruleset `landlock_fd` confines
+/// them: the rule the manager made for the host's `/proc` does not reach
+/// beneath a mount hiding it.
 ///
 /// # Safety
 /// Async-signal-safe; call between `fork` and `exec`, after the mounts.
-unsafe fn enter_pid_namespace() -> io::Result<()> {
+unsafe fn enter_pid_namespace(landlock_fd: Option<i32>) -> io::Result<()> {
     check(libc::unshare(libc::CLONE_NEWPID))?;
     let server = libc::fork();
     if server < 0 {
@@ -286,14 +291,17 @@ unsafe fn enter_pid_namespace() -> io::Result<()> {
     // Refused where the host's /proc has parts hidden under other mounts
     // (containers): then /proc still lists the host's processes, which
     // Landlock, seccomp and the uid keep out of reach.
-    libc::mount(
+    let mounted = libc::mount(
         c"proc".as_ptr(),
         c"/proc".as_ptr(),
         c"proc".as_ptr(),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         std::ptr::null(),
-    );
-    Ok(())
+    ) == 0;
+    match landlock_fd {
+        Some(ruleset) if mounted => landlock::allow_reading_beneath(ruleset, c"/proc"),
+        _ => Ok(()),
+    }
 }
 
 /// Waits for `server` and exits as it did; never returns.

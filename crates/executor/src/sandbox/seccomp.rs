@@ -131,6 +131,12 @@ const CHILD_DENY: &[i64] = &[
     libc::SYS_setrlimit,
 ];
 
+/// Whether the kernel has seccomp's filter mode at all.
+pub(crate) fn available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers; -1/EINVAL means no seccomp.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
 /// The compiled filters.
 #[derive(Debug, Clone)]
 pub(crate) struct SeccompPrograms {
