@@ -171,9 +171,10 @@ pub(crate) fn sandbox_caps(
         Some(_) => {
             return Err(ExecutorError::ServerStart {
                 detail: format!(
-                "the Landlock ruleset did not take effect (write outside scratch: {}, list /: {})",
-                probe.write_outside, probe.read_outside
-            ),
+                    "the Landlock ruleset did not take effect (write outside scratch: {}, \
+                     list /: {})",
+                    probe.write_outside, probe.read_outside
+                ),
             })
         }
     };

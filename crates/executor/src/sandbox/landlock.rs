@@ -16,9 +16,13 @@
 //! Unix sockets of processes outside the child (ABI ≥ 6). Landlock's
 //! ptrace rule also hides other processes' `/proc/<pid>/environ`.
 //!
-//! Rules name inodes, not paths, so they hold in a server's own mount
-//! namespace too: a tmpfs mounted over `/proc` or over a 0700 home is
-//! walked through up to the directory it covers, whose rule applies.
+//! Rules name inodes, not paths, so the rules the manager makes hold in a
+//! server's own mount namespace too, with one exception: Landlock ignores
+//! the rule of a directory hidden beneath a mount. So the scratch tmpfs is
+//! mounted below the directory whose rule names it; the bind mount that
+//! brings a pyenv back under a covered 0700 home holds the interpreter's
+//! prefix, whose rule applies; and a server's own `/proc` joins its
+//! ruleset once mounted ([`allow_reading_beneath`]).
 
 use std::ffi::CStr;
 use std::io;
@@ -75,7 +79,7 @@ fn usable_abi() -> Option<ABI> {
 /// `/srv`, `/mnt`, `/media` or `/opt`, nor the rest of `/dev` (`/dev/shm`
 /// holds other programs' shared memory): that is where users keep their
 /// own files. Paths a machine lacks are skipped.
-pub(crate) const SYSTEM_READS: &[&str] = &[
+const SYSTEM_READS: &[&str] = &[
     "/usr",
     "/bin",
     "/sbin",
@@ -97,7 +101,7 @@ pub(crate) const SYSTEM_READS: &[&str] = &[
 
 /// The file-system policy of every child of an executor, decided once: the
 /// ABI to build rulesets for and what children may read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Policy {
     abi: ABI,
     reads: Vec<PathBuf>,
@@ -221,9 +225,10 @@ pub(crate) unsafe fn allow_reading_beneath(ruleset: i32, dir: &CStr) -> io::Resu
 }
 
 /// The system's paths and the interpreter's directories that exist, in a
-/// defined order, none beneath another. `/` never: an interpreter installed there
-/// keeps its code in `/lib` or `/usr/lib`, which are readable anyway, and
-/// the rest of the tree is what the policy keeps out of reach.
+/// defined order, none beneath another. `/` never: an interpreter
+/// installed there keeps its code in `/lib` or `/usr/lib`, which are
+/// readable anyway, and the rest of the tree is what the policy keeps out
+/// of reach.
 fn readable(interpreter_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut reads: Vec<PathBuf> = SYSTEM_READS
         .iter()
