@@ -1,9 +1,10 @@
 //! Hostile programs aimed at the host rather than at the tracer: privilege,
 //! reading the user's files, IPC, Unix sockets, other executions' scratch,
-//! scratch size, clean-up and deadlines. Every case runs twice, through an executor with every
-//! layer (namespaces on) and through one forced into the degraded mode of
-//! machines without user namespaces. After each case a trivial call must
-//! still work and no fork-server may have been replaced.
+//! scratch size, clean-up and deadlines. Every case runs twice, through an
+//! executor with every layer (namespaces on) and through one forced into
+//! the degraded mode of machines without user namespaces. After each case
+//! a trivial call must still work and no fork-server may have been
+//! replaced.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;

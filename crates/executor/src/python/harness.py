@@ -1939,12 +1939,28 @@ class Server:
 def probe_layers():
     """What an isolated child can still do (run inside one)."""
     import socket
+
+    def outcome(action):
+        """"allowed", or the errno name `action` failed with."""
+        try:
+            action()
+            return "allowed"
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+
+    def fork_and_reap():
+        pid = os.fork()
+        if pid == 0:
+            _exit(0)
+        os.waitpid(pid, 0)
+
+    def write_outside():
+        path = "/dev/shm/.egcfg-probe-%d" % os.getpid()
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.unlink(path)
+
     found = {"uid": os.getuid()}
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        found["inet_socket"] = "allowed"
-    except OSError as e:
-        found["inet_socket"] = errno.errorcode.get(e.errno, str(e.errno))
+    found["inet_socket"] = outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     try:
         fd = os.open("/proc/self/status", os.O_RDONLY)
         status = os.read(fd, 8192).decode()
@@ -1954,26 +1970,9 @@ def probe_layers():
         found["cap_eff"] = fields["CapEff"].strip()
     except (OSError, KeyError):
         found["seccomp_mode"] = "unknown"
-    try:
-        pid = os.fork()
-        if pid == 0:
-            _exit(0)
-        os.waitpid(pid, 0)
-        found["fork"] = "allowed"
-    except OSError as e:
-        found["fork"] = errno.errorcode.get(e.errno, str(e.errno))
-    try:
-        fd = os.open("/dev/shm/.egcfg-probe-%d" % os.getpid(), os.O_WRONLY | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.unlink("/dev/shm/.egcfg-probe-%d" % os.getpid())
-        found["write_outside"] = "allowed"
-    except OSError as e:
-        found["write_outside"] = errno.errorcode.get(e.errno, str(e.errno))
-    try:
-        os.listdir("/")
-        found["read_outside"] = "allowed"
-    except OSError as e:
-        found["read_outside"] = errno.errorcode.get(e.errno, str(e.errno))
+    found["fork"] = outcome(fork_and_reap)
+    found["write_outside"] = outcome(write_outside)
+    found["read_outside"] = outcome(lambda: os.listdir("/"))
     return found
 
 
